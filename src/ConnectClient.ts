@@ -1,0 +1,518 @@
+/**
+ * The Connect client: gets short-lived provider tokens from a Connect server
+ * (a self-hosted effect-connect broker, or Vercel Connect), caches them, revokes
+ * them, and starts user authorizations.
+ *
+ * @since 0.1.0
+ */
+import { FetchHttpClient, HttpClient } from "@effect/platform"
+import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import {
+  type AuthorizationOptions,
+  AuthorizationOptions as AuthorizationOptionsSchema,
+  AuthorizationRequest,
+  AuthorizationResponse
+} from "./Authorization.js"
+import { ConfigurationError, type ConnectError, InvalidRequest } from "./ConnectError.js"
+import { ConnectorMetadata } from "./Connector.js"
+import { bufferOf, type CacheKey, cacheKey, digest, subjectId } from "./internal/cacheKey.js"
+import { describeParseError } from "./internal/schema.js"
+import { makeTransport } from "./internal/transport.js"
+import { RevocationSummary, type RevokeParams, RevokeParams as RevokeParamsSchema } from "./Revocation.js"
+import {
+  DefaultScopes,
+  TokenParams,
+  TokenRequest,
+  type TokenResponse,
+  TokenResponse as TokenResponseSchema
+} from "./Token.js"
+import { TokenCache } from "./TokenCache.js"
+
+/**
+ * The base URL of Vercel Connect.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const VERCEL_API_URL = "https://api.vercel.com"
+
+/**
+ * The default validity buffer: a cached token is served while it has more than
+ * 30 seconds left.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_VALIDITY_BUFFER_MS = 30_000
+
+/**
+ * How a client reaches its server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectClientOptions {
+  /** The server: `https://api.vercel.com`, or a broker such as `http://127.0.0.1:4100`. */
+  readonly baseUrl: string
+  /** The caller credential sent as a bearer token. */
+  readonly token: Redacted.Redacted<string>
+  /** The limit of one HTTP attempt (default 10 seconds). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** How many times a transient failure is retried (default 3). */
+  readonly retries?: number | undefined
+  /** The first retry delay, doubled each time, with jitter (default 200 ms). */
+  readonly retryBaseDelay?: Duration.DurationInput | undefined
+  /** The longest `Retry-After` the client waits for before giving up (default 60 seconds). */
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
+  /** The validity buffer when a call gives none (default 30 000 ms). */
+  readonly validityBufferMs?: number | undefined
+}
+
+/**
+ * Per-call options of `getToken`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GetTokenOptions {
+  /** Skip the cache: ask the server, and replace the cached entry with the answer. */
+  readonly forceRefresh?: boolean | undefined
+}
+
+/**
+ * The operations of a Connect client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectClientService {
+  /** The server this client talks to. */
+  readonly baseUrl: string
+  /** A token response for the request, from the cache while it is fresh. */
+  readonly getTokenResponse: (
+    connector: string,
+    params: TokenParams,
+    options?: GetTokenOptions
+  ) => Effect.Effect<TokenResponse, ConnectError>
+  /** The access token alone. */
+  readonly getToken: (
+    connector: string,
+    params: TokenParams,
+    options?: GetTokenOptions
+  ) => Effect.Effect<Redacted.Redacted<string>, ConnectError>
+  /** Revokes issued tokens and drops the matching cache entries. */
+  readonly revokeToken: (connector: string, params: RevokeParams) => Effect.Effect<RevocationSummary, ConnectError>
+  /** Drops the one cache entry that `getToken(connector, params)` would serve. */
+  readonly deleteTokenCacheEntry: (connector: string, params: TokenParams) => Effect.Effect<void, InvalidRequest>
+  /** Starts a user authorization; send the user to the answer's `url`. */
+  readonly startAuthorization: (
+    connector: string,
+    params: TokenParams,
+    options?: AuthorizationOptions
+  ) => Effect.Effect<AuthorizationResponse, ConnectError>
+  /** The connector's public metadata. */
+  readonly getConnectorMetadata: (connector: string) => Effect.Effect<ConnectorMetadata, ConnectError>
+  /**
+   * The fresh cached response for a request at `nowMs`, synchronously, or
+   * `undefined` (a miss, or a request that is not well formed). For adapters
+   * that answer a hit without entering the Effect runtime.
+   */
+  readonly unsafeCachedResponse: (connector: unknown, params: unknown, nowMs: number) => TokenResponse | undefined
+}
+
+const invalidRequest = (connector: string | undefined, path: string, message: string) =>
+  new InvalidRequest({ issues: [{ path, message }], ...(connector === undefined ? {} : { connector }) })
+
+const validate = <A, I>(schema: Schema.Schema<A, I>, value: unknown, path: string, connector?: string) =>
+  Schema.validate(schema)(value).pipe(
+    Effect.mapError(
+      (error) =>
+        new InvalidRequest({
+          issues: describeParseError(error, path),
+          ...(connector === undefined ? {} : { connector })
+        })
+    )
+  )
+
+const validateConnector = (connector: unknown): Effect.Effect<string, InvalidRequest> =>
+  typeof connector === "string" && connector.trim().length > 0
+    ? Effect.succeed(connector)
+    : Effect.fail(invalidRequest(undefined, "connector", "Expected a connector uid or id (a non-empty string)"))
+
+const toBaseUrl = (value: string): Either.Either<string, ConfigurationError> => {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return Either.left(new ConfigurationError({ detail: `the server URL "${value}" is not an absolute URL` }))
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    return Either.left(new ConfigurationError({ detail: `the server URL "${value}" must be http:// or https://` }))
+  }
+  if (url.search !== "" || url.hash !== "") {
+    return Either.left(
+      new ConfigurationError({ detail: `the server URL "${value}" must not have a query or fragment` })
+    )
+  }
+  return Either.right(url.href.replace(/\/+$/, ""))
+}
+
+/** Whether a revocation of (connector, subject, installation) covers a cache entry. */
+const revocationMatches =
+  (connector: string, subject: string | undefined, installationId: string | undefined) =>
+  (key: CacheKey, response: TokenResponse | undefined): boolean => {
+    const sameConnector =
+      key.connector === connector || response?.connector.uid === connector || response?.connector.id === connector
+    if (!sameConnector) return false
+    if (subject !== undefined && key.subject !== subject) return false
+    // An entry cached without an installation may be the one revoked.
+    if (installationId !== undefined && key.installationId !== undefined && key.installationId !== installationId) {
+      return response?.installationId === installationId
+    }
+    return true
+  }
+
+const path = (prefix: string, connector: string, suffix = "") => `${prefix}${encodeURIComponent(connector)}${suffix}`
+
+/**
+ * Makes a client from its options, with the `HttpClient` and `TokenCache` in
+ * context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: ConnectClientOptions
+): Effect.Effect<ConnectClientService, ConfigurationError, HttpClient.HttpClient | TokenCache> =>
+  Effect.gen(function* () {
+    const baseUrl = yield* toBaseUrl(options.baseUrl)
+    const retries = options.retries ?? 3
+    if (!Number.isInteger(retries) || retries < 0) {
+      return yield* new ConfigurationError({ detail: `retries must be a whole number of at least 0, got ${retries}` })
+    }
+    const defaultBuffer = options.validityBufferMs ?? DEFAULT_VALIDITY_BUFFER_MS
+    if (!Number.isFinite(defaultBuffer) || defaultBuffer < 0) {
+      return yield* new ConfigurationError({ detail: `validityBufferMs must be at least 0, got ${defaultBuffer}` })
+    }
+    const http = yield* HttpClient.HttpClient
+    const cache = yield* TokenCache
+    const transport = makeTransport(http, {
+      baseUrl,
+      token: options.token,
+      timeout: Duration.decode(options.timeout ?? "10 seconds"),
+      retries,
+      retryBaseDelay: Duration.decode(options.retryBaseDelay ?? "200 millis"),
+      maxRetryAfter: Duration.decode(options.maxRetryAfter ?? "60 seconds")
+    })
+    // The server and a digest of the credential: tokens never cross callers.
+    const scope = `${baseUrl}\n${digest(Redacted.value(options.token))}`
+
+    const fetchToken = (connector: string, params: TokenParams) =>
+      Effect.suspend(() =>
+        transport.send({
+          method: "POST",
+          path: path("/v1/connect/token/", connector),
+          connector,
+          body: Schema.encodeSync(TokenRequest)({
+            subject: params.subject,
+            ...(params.installationId === undefined ? {} : { installationId: params.installationId }),
+            scopes: params.scopes ?? DefaultScopes,
+            ...(params.resources === undefined ? {} : { resources: params.resources }),
+            ...(params.authorizationDetails === undefined ? {} : { authorizationDetails: params.authorizationDetails }),
+            ...(params.audience === undefined ? {} : { audience: params.audience })
+          }),
+          response: TokenResponseSchema
+        })
+      )
+
+    const fetchThroughCache = (connector: unknown, params: unknown, forceRefresh: boolean) =>
+      Effect.gen(function* () {
+        const validConnector = yield* validateConnector(connector)
+        const validParams = yield* validate(TokenParams, params, "params", validConnector)
+        const key = cacheKey(scope, validConnector, validParams)
+        if (key === undefined) {
+          return yield* invalidRequest(validConnector, "params", "Expected plain JSON data")
+        }
+        return yield* cache.get(key, fetchToken(validConnector, validParams), {
+          bufferMs: validParams.validityBufferMs ?? defaultBuffer,
+          forceRefresh
+        })
+      })
+
+    const unsafeCachedResponse = (connector: unknown, params: unknown, nowMs: number): TokenResponse | undefined => {
+      const key = cacheKey(scope, connector, params)
+      if (key === undefined) return undefined
+      const buffer = bufferOf(params, defaultBuffer)
+      return buffer === undefined ? undefined : cache.unsafeGetFresh(key.id, nowMs, buffer)
+    }
+
+    const getTokenResponse = (connector: string, params: TokenParams, getOptions?: GetTokenOptions) => {
+      const force = getOptions?.forceRefresh === true
+      if (force) return fetchThroughCache(connector, params, true)
+      return Effect.clockWith((clock) => {
+        const hit = unsafeCachedResponse(connector, params, clock.unsafeCurrentTimeMillis())
+        return hit === undefined ? fetchThroughCache(connector, params, false) : Effect.succeed(hit)
+      })
+    }
+
+    const revokeToken = (connector: string, params: RevokeParams) =>
+      Effect.gen(function* () {
+        const validConnector = yield* validateConnector(connector)
+        const validParams = yield* validate(RevokeParamsSchema, params, "params", validConnector)
+        const matches = revocationMatches(
+          validConnector,
+          validParams.subject === undefined ? undefined : subjectId(validParams.subject),
+          validParams.installationId
+        )
+        // Before: requests under way stay out of the cache. After: so do the
+        // ones that started while the revocation was on its way.
+        yield* cache.invalidate(matches)
+        const summary = yield* transport.send({
+          method: "DELETE",
+          path: path("/v1/connect/connectors/", validConnector, "/tokens"),
+          connector: validConnector,
+          body: Schema.encodeSync(RevokeParamsSchema)(validParams),
+          response: RevocationSummary,
+          empty: {}
+        })
+        yield* cache.invalidate(matches)
+        return summary
+      })
+
+    const deleteTokenCacheEntry = (connector: string, params: TokenParams) =>
+      Effect.gen(function* () {
+        const validConnector = yield* validateConnector(connector)
+        const validParams = yield* validate(TokenParams, params, "params", validConnector)
+        const key = cacheKey(scope, validConnector, validParams)
+        if (key !== undefined) yield* cache.invalidate((candidate) => candidate.id === key.id)
+      })
+
+    const startAuthorization = (connector: string, params: TokenParams, authOptions?: AuthorizationOptions) =>
+      Effect.gen(function* () {
+        const validConnector = yield* validateConnector(connector)
+        const validParams = yield* validate(TokenParams, params, "params", validConnector)
+        const validOptions = yield* validate(AuthorizationOptionsSchema, authOptions ?? {}, "options", validConnector)
+        const { validityBufferMs: _buffer, ...fields } = validParams
+        const { callbackUrl, ...rest } = validOptions
+        return yield* transport.send({
+          method: "POST",
+          path: path("/v1/connect/authorize/", validConnector),
+          connector: validConnector,
+          body: Schema.encodeSync(AuthorizationRequest)({
+            ...fields,
+            scopes: fields.scopes ?? DefaultScopes,
+            ...(callbackUrl === undefined ? {} : { returnUrl: callbackUrl }),
+            ...rest
+          }),
+          response: AuthorizationResponse
+        })
+      })
+
+    const getConnectorMetadata = (connector: string) =>
+      Effect.flatMap(validateConnector(connector), (validConnector) =>
+        transport.send({
+          method: "GET",
+          path: path("/v1/connect/connectors/", validConnector),
+          connector: validConnector,
+          response: ConnectorMetadata
+        })
+      )
+
+    return {
+      baseUrl,
+      getTokenResponse,
+      getToken: (connector, params, getOptions) =>
+        Effect.map(getTokenResponse(connector, params, getOptions), (response) => response.token),
+      revokeToken,
+      deleteTokenCacheEntry,
+      startAuthorization,
+      getConnectorMetadata,
+      unsafeCachedResponse
+    } satisfies ConnectClientService
+  })
+
+const nonEmpty = (name: string) =>
+  Config.option(Config.string(name)).pipe(
+    Config.map(Option.flatMap((value) => (value.trim().length === 0 ? Option.none() : Option.some(value.trim()))))
+  )
+
+/**
+ * The client options from the environment: `CONNECT_URL` and `CONNECT_TOKEN`
+ * for a self-hosted broker; otherwise `VERCEL_OIDC_TOKEN` with Vercel Connect
+ * (`https://api.vercel.com`, or `CONNECT_URL` when set).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const optionsFromConfig: Effect.Effect<ConnectClientOptions, ConfigurationError> = Effect.gen(function* () {
+  const read = yield* Config.all({
+    url: nonEmpty("CONNECT_URL"),
+    token: nonEmpty("CONNECT_TOKEN"),
+    oidc: nonEmpty("VERCEL_OIDC_TOKEN")
+  }).pipe(Effect.mapError((error) => new ConfigurationError({ detail: String(error) })))
+  return yield* resolveOptions({
+    url: Option.getOrUndefined(read.url),
+    token: Option.getOrUndefined(read.token),
+    oidc: Option.getOrUndefined(read.oidc)
+  })
+})
+
+/**
+ * Chooses the server and credential from what is configured (explicit values
+ * first), or says what to set.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const resolveOptions = (read: {
+  readonly url: string | undefined
+  readonly token: string | undefined
+  readonly oidc: string | undefined
+}): Effect.Effect<ConnectClientOptions, ConfigurationError> => {
+  if (read.token !== undefined) {
+    if (read.url === undefined) {
+      return Effect.fail(
+        new ConfigurationError({
+          detail: "CONNECT_TOKEN is set but CONNECT_URL is not: set the URL of your Connect server"
+        })
+      )
+    }
+    return Effect.succeed({ baseUrl: read.url, token: Redacted.make(read.token) })
+  }
+  if (read.oidc !== undefined) {
+    return Effect.succeed({ baseUrl: read.url ?? VERCEL_API_URL, token: Redacted.make(read.oidc) })
+  }
+  return Effect.fail(
+    new ConfigurationError({
+      detail:
+        read.url === undefined
+          ? "set CONNECT_URL and CONNECT_TOKEN for a Connect broker, or VERCEL_OIDC_TOKEN for Vercel Connect"
+          : "CONNECT_URL is set but no caller credential is: set CONNECT_TOKEN (or VERCEL_OIDC_TOKEN)"
+    })
+  )
+}
+
+/**
+ * The Connect client service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class ConnectClient extends Context.Tag("effect-connect/ConnectClient")<ConnectClient, ConnectClientService>() {
+  /**
+   * A client for the given server and credential. Needs an `HttpClient` and a
+   * `TokenCache`.
+   */
+  static readonly layer = (
+    options: ConnectClientOptions
+  ): Layer.Layer<ConnectClient, ConfigurationError, HttpClient.HttpClient | TokenCache> =>
+    Layer.effect(ConnectClient, make(options))
+
+  /**
+   * A client configured from the environment (`CONNECT_URL` + `CONNECT_TOKEN`,
+   * or `VERCEL_OIDC_TOKEN`). Needs an `HttpClient` and a `TokenCache`.
+   */
+  static readonly layerConfig: Layer.Layer<ConnectClient, ConfigurationError, HttpClient.HttpClient | TokenCache> =
+    Layer.effect(ConnectClient, Effect.flatMap(optionsFromConfig, make))
+
+  /**
+   * Everything needed, from the environment: the client, a token cache sized by
+   * `CONNECT_TOKEN_CACHE_SIZE` (default 100), and `fetch` as the HTTP client.
+   */
+  static readonly Default: Layer.Layer<ConnectClient | TokenCache, ConfigurationError> = ConnectClient.layerConfig.pipe(
+    Layer.provideMerge(
+      TokenCache.layerConfig.pipe(Layer.mapError((error) => new ConfigurationError({ detail: String(error) })))
+    ),
+    Layer.provide(FetchHttpClient.layer)
+  )
+}
+
+/**
+ * A token response: from the cache while `expiresAt - now > validityBufferMs`,
+ * otherwise from the server (one request for all concurrent callers of the same
+ * request).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const getTokenResponse = (
+  connector: string,
+  params: TokenParams,
+  options?: GetTokenOptions
+): Effect.Effect<TokenResponse, ConnectError, ConnectClient> =>
+  Effect.flatMap(ConnectClient, (client) => client.getTokenResponse(connector, params, options))
+
+/**
+ * The provider access token for a request, `Redacted`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ConnectClient, getToken } from "effect-connect"
+ *
+ * const program = getToken("slack/acme", { subject: { type: "user", id: "u_123" } }).pipe(
+ *   Effect.catchTag("UserAuthorizationRequired", (e) => Effect.fail(`connect Slack at ${e.authorizeUrl}`))
+ * )
+ * Effect.runPromise(program.pipe(Effect.provide(ConnectClient.Default)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const getToken = (
+  connector: string,
+  params: TokenParams,
+  options?: GetTokenOptions
+): Effect.Effect<Redacted.Redacted<string>, ConnectError, ConnectClient> =>
+  Effect.flatMap(ConnectClient, (client) => client.getToken(connector, params, options))
+
+/**
+ * Revokes the tokens of a connector for a subject (and installation), at the
+ * provider where it supports revocation, and drops them from the cache. Without
+ * a subject, every token of the connector.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const revokeToken = (
+  connector: string,
+  params: RevokeParams
+): Effect.Effect<RevocationSummary, ConnectError, ConnectClient> =>
+  Effect.flatMap(ConnectClient, (client) => client.revokeToken(connector, params))
+
+/**
+ * Drops the cache entry `getToken(connector, params)` would serve, for example
+ * after the provider rejected the token.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const deleteTokenCacheEntry = (
+  connector: string,
+  params: TokenParams
+): Effect.Effect<void, InvalidRequest, ConnectClient> =>
+  Effect.flatMap(ConnectClient, (client) => client.deleteTokenCacheEntry(connector, params))
+
+/**
+ * Starts the authorization of a user: send them to the answer's `url`.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const startAuthorization = (
+  connector: string,
+  params: TokenParams,
+  options?: AuthorizationOptions
+): Effect.Effect<AuthorizationResponse, ConnectError, ConnectClient> =>
+  Effect.flatMap(ConnectClient, (client) => client.startAuthorization(connector, params, options))
+
+/**
+ * A connector's public metadata.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const getConnectorMetadata = (
+  connector: string
+): Effect.Effect<ConnectorMetadata, ConnectError, ConnectClient> =>
+  Effect.flatMap(ConnectClient, (client) => client.getConnectorMetadata(connector))

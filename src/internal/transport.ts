@@ -1,0 +1,228 @@
+import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { Duration, Effect, Redacted, Schedule, Schema } from "effect"
+import { type ConnectError, fromWire, InvalidResponse, type RateLimited, ServiceUnavailable } from "../ConnectError.js"
+import { isRecord } from "./json.js"
+import { describeParseError } from "./schema.js"
+
+/** How the client talks to a Connect server. */
+export interface TransportOptions {
+  readonly baseUrl: string
+  readonly token: Redacted.Redacted<string>
+  /** The limit of one attempt, body included. */
+  readonly timeout: Duration.Duration
+  /** How many times a transient failure is retried. */
+  readonly retries: number
+  /** The first backoff delay; it doubles with each retry, with jitter. */
+  readonly retryBaseDelay: Duration.Duration
+  /** A `Retry-After` longer than this is not waited for: the error is returned. */
+  readonly maxRetryAfter: Duration.Duration
+}
+
+/** One request to the server. */
+export interface Call<A, I> {
+  readonly method: "GET" | "POST" | "DELETE"
+  readonly path: string
+  readonly connector: string
+  readonly body?: unknown
+  readonly response: Schema.Schema<A, I>
+  /** An empty success body (HTTP 204) reads as this value. */
+  readonly empty?: I
+}
+
+/** Why one attempt failed, and whether another may succeed. */
+type AttemptFailure =
+  | {
+      readonly _tag: "Transient"
+      readonly reason: string
+      readonly status?: number
+      readonly rateLimited?: RateLimited
+      readonly retryAfterMs?: number
+    }
+  | { readonly _tag: "Final"; readonly error: ConnectError }
+
+interface Answer {
+  readonly status: number
+  readonly text: string
+}
+
+const errorBody = (text: string) => {
+  if (text.length === 0) return { body: {} }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return { body: {} }
+  }
+  if (!isRecord(json)) return { body: {} }
+  // The official client also accepts `err` for `error`.
+  const error = isRecord(json.error) ? json.error : isRecord(json.err) ? json.err : undefined
+  if (error === undefined) return { body: {}, vendor: vendorOf(json) }
+  return {
+    body: error,
+    code: typeof error.code === "string" ? error.code : undefined,
+    message: typeof error.message === "string" ? error.message : undefined,
+    vendor: vendorOf(error) ?? vendorOf(json)
+  }
+}
+
+const vendorOf = (record: Record<string, unknown>): Record<string, unknown> | undefined =>
+  isRecord(record.vendor)
+    ? record.vendor
+    : isRecord(record.meta) && isRecord(record.meta.vendor)
+      ? record.meta.vendor
+      : undefined
+
+/** `Retry-After` in milliseconds: delta seconds, or an HTTP date. */
+export const parseRetryAfter = (value: string | undefined, nowMs: number): number | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs)
+}
+
+const describeTransportError = (error: { readonly _tag: string; readonly reason?: string }): string =>
+  error._tag === "RequestError"
+    ? `request failed: ${error.reason ?? "transport error"}`
+    : `response failed: ${error.reason ?? "body error"}`
+
+/**
+ * Sends calls to a Connect server: bearer credential, JSON bodies, a timeout on
+ * each attempt, retries with exponential backoff and jitter for transient
+ * failures (transport errors, timeouts, 408, 429, 5xx) that honour
+ * `Retry-After`, and decoding of every success body.
+ */
+export const makeTransport = (http: HttpClient.HttpClient, options: TransportOptions) => {
+  const maxRetryAfterMs = Duration.toMillis(options.maxRetryAfter)
+  const timeoutText = Duration.format(options.timeout)
+
+  const schedule = Schedule.exponential(options.retryBaseDelay, 2).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(options.retries)),
+    Schedule.intersect(Schedule.identity<AttemptFailure>()),
+    Schedule.whileInput(
+      (failure: AttemptFailure) =>
+        failure._tag === "Transient" && (failure.retryAfterMs === undefined || failure.retryAfterMs <= maxRetryAfterMs)
+    ),
+    Schedule.modifyDelay(([, failure], delay) =>
+      failure._tag === "Transient" && failure.retryAfterMs !== undefined
+        ? Duration.max(delay, Duration.millis(failure.retryAfterMs))
+        : delay
+    )
+  )
+
+  const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.HttpClientResponse, answer: Answer) =>
+    Effect.clockWith((clock): Effect.Effect<Answer, AttemptFailure> => {
+      const { status } = answer
+      if (status >= 200 && status < 300) return Effect.succeed(answer)
+      const retryAfterMs = parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
+      const parsed = errorBody(answer.text)
+      const error = fromWire({
+        connector: call.connector,
+        status,
+        code: parsed.code,
+        message: parsed.message,
+        vendor: parsed.vendor,
+        body: parsed.body,
+        retryAfterMs
+      })
+      if (error._tag === "RateLimited") {
+        return Effect.fail({
+          _tag: "Transient",
+          reason: "HTTP 429",
+          status,
+          rateLimited: error,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+        })
+      }
+      if (status === 408 || status >= 500) {
+        return Effect.fail({
+          _tag: "Transient",
+          reason: `HTTP ${status}`,
+          status,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+        })
+      }
+      return Effect.fail({ _tag: "Final", error })
+    })
+
+  const request = (call: Call<unknown, unknown>): HttpClientRequest.HttpClientRequest => {
+    const url = `${options.baseUrl}${call.path}`
+    const base = HttpClientRequest.make(call.method)(url).pipe(
+      HttpClientRequest.acceptJson,
+      HttpClientRequest.bearerToken(Redacted.value(options.token))
+    )
+    return call.body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, call.body)
+  }
+
+  const attempt = (call: Call<unknown, unknown>, req: HttpClientRequest.HttpClientRequest) =>
+    http.execute(req).pipe(
+      Effect.flatMap((response) =>
+        Effect.map(response.text, (text): readonly [HttpClientResponse.HttpClientResponse, Answer] => [
+          response,
+          { status: response.status, text }
+        ])
+      ),
+      Effect.timeoutFail({
+        duration: options.timeout,
+        onTimeout: (): AttemptFailure => ({ _tag: "Transient", reason: `timed out after ${timeoutText}` })
+      }),
+      Effect.catchTags({
+        RequestError: (error): Effect.Effect<never, AttemptFailure> =>
+          Effect.fail({ _tag: "Transient", reason: describeTransportError(error) }),
+        ResponseError: (error): Effect.Effect<never, AttemptFailure> =>
+          Effect.fail({ _tag: "Transient", reason: describeTransportError(error) })
+      }),
+      Effect.flatMap(([response, answer]) => classify(call, response, answer))
+    )
+
+  const decode = <A, I>(call: Call<A, I>, answer: Answer): Effect.Effect<A, InvalidResponse> => {
+    const invalid = (reason: string) => new InvalidResponse({ url: options.baseUrl, reason, status: answer.status })
+    let json: unknown
+    if (answer.text.length === 0) {
+      if (call.empty === undefined) return Effect.fail(invalid("the body is empty"))
+      json = call.empty
+    } else {
+      try {
+        json = JSON.parse(answer.text)
+      } catch {
+        return Effect.fail(invalid(`the body is not JSON (${answer.text.length} bytes)`))
+      }
+    }
+    return Schema.decodeUnknown(call.response)(json).pipe(
+      Effect.mapError((error) =>
+        invalid(
+          describeParseError(error)
+            .map((issue) => (issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`))
+            .join("; ")
+        )
+      )
+    )
+  }
+
+  /** Sends a call and decodes its answer. */
+  const send = <A, I>(call: Call<A, I>): Effect.Effect<A, ConnectError> =>
+    Effect.suspend(() => {
+      let attempts = 0
+      const req = request(call as Call<unknown, unknown>)
+      return Effect.suspend(() => {
+        attempts++
+        return attempt(call as Call<unknown, unknown>, req)
+      }).pipe(
+        Effect.retry(schedule),
+        Effect.mapError((failure): ConnectError => {
+          if (failure._tag === "Final") return failure.error
+          if (failure.rateLimited !== undefined) return failure.rateLimited
+          return new ServiceUnavailable({
+            url: options.baseUrl,
+            reason: failure.reason,
+            attempts,
+            ...(failure.status === undefined ? {} : { status: failure.status })
+          })
+        }),
+        Effect.flatMap((answer) => decode(call, answer))
+      )
+    })
+
+  return { send }
+}

@@ -1,0 +1,322 @@
+/**
+ * The Connect operations as Promises, named and shaped like `@vercel/connect`'s,
+ * for code that does not use Effect.
+ *
+ * Configuration comes from `CONNECT_URL` and `CONNECT_TOKEN` (a self-hosted
+ * broker) or `VERCEL_OIDC_TOKEN` (Vercel Connect), or per call from
+ * `options.baseUrl` and `options.token`. A failure rejects with the same error
+ * instance as the Effect API, so `instanceof` works.
+ *
+ * @since 0.1.0
+ */
+import { FetchHttpClient, type HttpClient } from "@effect/platform"
+import { Cause, Effect, Exit, Layer, ManagedRuntime, Redacted, Schema } from "effect"
+import {
+  AuthorizationOptions as AuthorizationOptionsSchema,
+  type AuthorizationOptions as AuthorizationOptionsType,
+  type AuthorizationResponse
+} from "./Authorization.js"
+import { type ConnectClientService, make, resolveOptions } from "./ConnectClient.js"
+import { ConfigurationError, InvalidRequest } from "./ConnectError.js"
+import type { ConnectorMetadata } from "./Connector.js"
+import { describeParseError } from "./internal/schema.js"
+import { type RevocationSummary, RevokeParams, type RevokeParamsEncoded } from "./Revocation.js"
+import { TokenParams, type TokenParamsEncoded, type TokenResponse, type TokenResponseEncoded } from "./Token.js"
+import { TokenCache } from "./TokenCache.js"
+
+export {
+  ClientNotEnabledForEnvironment,
+  ClientNotEnabledForEnvironment as ClientNotEnabledForEnvironmentError,
+  ClientNotLinkedToProject,
+  ClientNotLinkedToProject as ClientNotLinkedToProjectError,
+  ConfigurationError,
+  type ConnectError,
+  ConnectorInstallationRequired,
+  ConnectorInstallationRequired as ConnectorInstallationRequiredError,
+  ConnectorNotFound,
+  ConnectorNotFound as ConnectorNotFoundError,
+  InvalidRequest,
+  InvalidResponse,
+  isConnectError,
+  NoValidToken,
+  NoValidToken as NoValidTokenError,
+  RateLimited,
+  ServiceUnavailable,
+  Unauthorized,
+  UnknownConnectError,
+  UserAuthorizationRequired,
+  UserAuthorizationRequired as UserAuthorizationRequiredError
+} from "./ConnectError.js"
+export type { RevocationSummary } from "./Revocation.js"
+export type { SubjectEncoded as ConnectTokenSubject } from "./Subject.js"
+
+/**
+ * Token parameters, as `@vercel/connect` names them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectTokenParams = TokenParamsEncoded
+
+/**
+ * The token response with the token as a plain string, as `@vercel/connect`
+ * returns it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectTokenResponse = TokenResponseEncoded
+
+/**
+ * Where to send a call and how.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectOptions {
+  /** The Connect server; default `CONNECT_URL`, or Vercel Connect. */
+  readonly baseUrl?: string | undefined
+  /** The caller credential; default `CONNECT_TOKEN`, then `VERCEL_OIDC_TOKEN`. */
+  readonly token?: string | undefined
+  /** A Vercel OIDC token, as `@vercel/connect` takes it (Vercel Connect unless `baseUrl` says otherwise). */
+  readonly vercelToken?: string | undefined
+  /** A Vercel region: the server becomes `https://api-{region}.vercel.com`. */
+  readonly region?: string | undefined
+  /** Skip the cache and replace the entry with the server's answer. */
+  readonly forceRefresh?: boolean | undefined
+}
+
+/**
+ * Options of `startAuthorization`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectAuthorizationOptions extends Omit<ConnectOptions, "forceRefresh"> {
+  readonly callbackUrl?: string | undefined
+  readonly webhook?: string | undefined
+  readonly deviceCode?: boolean | undefined
+  readonly expiresInMs?: number | undefined
+  readonly prompt?: string | undefined
+}
+
+/**
+ * A started authorization with the verifier as a plain string.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectAuthorizationResponse = Omit<AuthorizationResponse, "verifier"> & { readonly verifier: string }
+
+// One cache for the process, as the official client has; entries are keyed by
+// server and credential, so clients of different servers never share tokens.
+const runtime = ManagedRuntime.make(
+  Layer.merge(
+    TokenCache.layerConfig.pipe(Layer.mapError((error) => new ConfigurationError({ detail: String(error) }))),
+    FetchHttpClient.layer
+  )
+)
+
+const run = <A, E>(effect: Effect.Effect<A, E, TokenCache | HttpClient.HttpClient>) =>
+  runtime
+    .runPromiseExit(effect)
+    .then((exit) => (Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))))
+
+const runSync = <A, E>(effect: Effect.Effect<A, E, TokenCache | HttpClient.HttpClient>): A => {
+  const exit = runtime.runSyncExit(effect)
+  if (Exit.isSuccess(exit)) return exit.value
+  throw Cause.squash(exit.cause)
+}
+
+const env = (name: string): string | undefined => {
+  const value = process.env[name]?.trim()
+  return value === undefined || value.length === 0 ? undefined : value
+}
+
+const clients = new Map<string, ConnectClientService>()
+const MAX_CLIENTS = 32
+
+/** The client for a call's options, made once per server and credential. */
+const clientFor = (options: ConnectOptions | undefined): ConnectClientService => {
+  const url =
+    options?.baseUrl ??
+    (options?.region === undefined ? env("CONNECT_URL") : `https://api-${options.region}.vercel.com`)
+  const token = options?.token ?? (options?.vercelToken === undefined ? env("CONNECT_TOKEN") : undefined)
+  const oidc = options?.vercelToken ?? env("VERCEL_OIDC_TOKEN")
+  const id = `${url}\n${token}\n${token === undefined ? oidc : ""}`
+  const known = clients.get(id)
+  if (known !== undefined) return known
+  const client = runSync(Effect.flatMap(resolveOptions({ url, token, oidc }), make))
+  if (clients.size >= MAX_CLIENTS) {
+    const oldest = clients.keys().next()
+    if (oldest.done !== true) clients.delete(oldest.value)
+  }
+  clients.set(id, client)
+  return client
+}
+
+const decode = <A, I>(schema: Schema.Schema<A, I>, value: unknown, path: string, connector: unknown) =>
+  Schema.decodeUnknown(schema)(value).pipe(
+    Effect.mapError(
+      (error) =>
+        new InvalidRequest({
+          issues: describeParseError(error, path),
+          ...(typeof connector === "string" ? { connector } : {})
+        })
+    )
+  )
+
+const plain = (response: TokenResponse): ConnectTokenResponse => ({
+  ...response,
+  token: Redacted.value(response.token)
+})
+
+/**
+ * The token response for a request, with the token as a plain string.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const getTokenResponse = (
+  connector: string,
+  params: ConnectTokenParams,
+  options?: ConnectOptions
+): Promise<ConnectTokenResponse> => {
+  try {
+    const client = clientFor(options)
+    if (options?.forceRefresh !== true) {
+      const hit = client.unsafeCachedResponse(connector, params, Date.now())
+      if (hit !== undefined) return Promise.resolve(plain(hit))
+    }
+    return run(
+      Effect.flatMap(decode(TokenParams, params, "params", connector), (valid) =>
+        client.getTokenResponse(connector, valid, options)
+      )
+    ).then(plain)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
+ * The provider access token for a request. A fresh cached token is answered
+ * without a request.
+ *
+ * @example
+ * ```ts
+ * import { getToken, UserAuthorizationRequiredError } from "effect-connect/promise"
+ *
+ * try {
+ *   const token = await getToken("slack/acme", { subject: { type: "app" } })
+ * } catch (error) {
+ *   if (error instanceof UserAuthorizationRequiredError) console.log(error.authorizeUrl)
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const getToken = (connector: string, params: ConnectTokenParams, options?: ConnectOptions): Promise<string> => {
+  try {
+    const client = clientFor(options)
+    if (options?.forceRefresh !== true) {
+      const hit = client.unsafeCachedResponse(connector, params, Date.now())
+      if (hit !== undefined) return Promise.resolve(Redacted.value(hit.token))
+    }
+    return run(
+      Effect.flatMap(decode(TokenParams, params, "params", connector), (valid) =>
+        client.getToken(connector, valid, options)
+      )
+    ).then(Redacted.value)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
+ * Revokes the tokens of a connector for a subject (and installation), and drops
+ * them from the cache. Answers with what the server did.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const revokeToken = (
+  connector: string,
+  params: RevokeParamsEncoded,
+  options?: ConnectOptions
+): Promise<RevocationSummary> => {
+  try {
+    const client = clientFor(options)
+    return run(
+      Effect.flatMap(decode(RevokeParams, params, "params", connector), (valid) => client.revokeToken(connector, valid))
+    )
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
+ * Drops the cache entry `getToken(connector, params)` would serve.
+ * Synchronous, as in `@vercel/connect`; throws `InvalidRequest` for bad input.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const deleteTokenCacheEntry = (
+  connector: string,
+  params: ConnectTokenParams,
+  options?: ConnectOptions
+): void => {
+  const client = clientFor(options)
+  runSync(
+    Effect.flatMap(decode(TokenParams, params, "params", connector), (valid) =>
+      client.deleteTokenCacheEntry(connector, valid)
+    )
+  )
+}
+
+/**
+ * Starts the authorization of a user: send them to the answer's `url`.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const startAuthorization = (
+  connector: string,
+  params: ConnectTokenParams,
+  options?: ConnectAuthorizationOptions
+): Promise<ConnectAuthorizationResponse> => {
+  try {
+    const client = clientFor(options)
+    const { baseUrl: _b, token: _t, vercelToken: _v, region: _r, ...authOptions } = options ?? {}
+    return run(
+      Effect.gen(function* () {
+        const valid = yield* decode(TokenParams, params, "params", connector)
+        const validOptions: AuthorizationOptionsType = yield* decode(
+          AuthorizationOptionsSchema,
+          authOptions,
+          "options",
+          connector
+        )
+        const response = yield* client.startAuthorization(connector, valid, validOptions)
+        return { ...response, verifier: Redacted.value(response.verifier) }
+      })
+    )
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
+ * A connector's public metadata (`vendor` holds the provider-specific details).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const getConnectorMetadata = (connector: string, options?: ConnectOptions): Promise<ConnectorMetadata> => {
+  try {
+    return run(clientFor(options).getConnectorMetadata(connector))
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
