@@ -15,7 +15,7 @@ import {
 } from "./Authorization.js"
 import { ConfigurationError, type ConnectError, InvalidRequest } from "./ConnectError.js"
 import { ConnectorMetadata } from "./Connector.js"
-import { bufferOf, type CacheKey, cacheKey, digest, subjectId } from "./internal/cacheKey.js"
+import { bufferOf, type CacheKey, cacheKey, scopeId, subjectId } from "./internal/cacheKey.js"
 import { describeParseError } from "./internal/schema.js"
 import { makeTransport } from "./internal/transport.js"
 import { RevocationSummary, type RevokeParams, RevokeParams as RevokeParamsSchema } from "./Revocation.js"
@@ -124,7 +124,7 @@ const invalidRequest = (connector: string | undefined, path: string, message: st
   new InvalidRequest({ issues: [{ path, message }], ...(connector === undefined ? {} : { connector }) })
 
 const validate = <A, I>(schema: Schema.Schema<A, I>, value: unknown, path: string, connector?: string) =>
-  Schema.validate(schema)(value).pipe(
+  Schema.validate(schema, { errors: "all" })(value).pipe(
     Effect.mapError(
       (error) =>
         new InvalidRequest({
@@ -139,19 +139,31 @@ const validateConnector = (connector: unknown): Effect.Effect<string, InvalidReq
     ? Effect.succeed(connector)
     : Effect.fail(invalidRequest(undefined, "connector", "Expected a connector uid or id (a non-empty string)"))
 
+// The configured value is never echoed: a URL can carry credentials.
 const toBaseUrl = (value: string): Either.Either<string, ConfigurationError> => {
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    return Either.left(new ConfigurationError({ detail: `the server URL "${value}" is not an absolute URL` }))
+    return Either.left(
+      new ConfigurationError({ detail: "the server URL is not an absolute URL (http:// or https://)" })
+    )
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    return Either.left(new ConfigurationError({ detail: `the server URL "${value}" must be http:// or https://` }))
+    return Either.left(
+      new ConfigurationError({ detail: `the server URL must be http:// or https://, not ${url.protocol}` })
+    )
+  }
+  if (url.username !== "" || url.password !== "") {
+    return Either.left(
+      new ConfigurationError({
+        detail: "the server URL must not carry credentials: give the caller credential as the token (CONNECT_TOKEN)"
+      })
+    )
   }
   if (url.search !== "" || url.hash !== "") {
     return Either.left(
-      new ConfigurationError({ detail: `the server URL "${value}" must not have a query or fragment` })
+      new ConfigurationError({ detail: `the server URL ${url.origin} must not have a query or fragment` })
     )
   }
   return Either.right(url.href.replace(/\/+$/, ""))
@@ -205,7 +217,7 @@ export const make = (
       maxRetryAfter: Duration.decode(options.maxRetryAfter ?? "60 seconds")
     })
     // The server and a digest of the credential: tokens never cross callers.
-    const scope = `${baseUrl}\n${digest(Redacted.value(options.token))}`
+    const scope = scopeId(baseUrl, Redacted.value(options.token))
 
     const fetchToken = (connector: string, params: TokenParams) =>
       Effect.suspend(() =>

@@ -135,6 +135,14 @@ const env = (name: string): string | undefined => {
 
 const clients = new Map<string, ConnectClientService>()
 const MAX_CLIENTS = 32
+let last:
+  | {
+      readonly url: string | undefined
+      readonly token: string | undefined
+      readonly oidc: string | undefined
+      readonly client: ConnectClientService
+    }
+  | undefined
 
 /** The client for a call's options, made once per server and credential. */
 const clientFor = (options: ConnectOptions | undefined): ConnectClientService => {
@@ -142,21 +150,28 @@ const clientFor = (options: ConnectOptions | undefined): ConnectClientService =>
     options?.baseUrl ??
     (options?.region === undefined ? env("CONNECT_URL") : `https://api-${options.region}.vercel.com`)
   const token = options?.token ?? (options?.vercelToken === undefined ? env("CONNECT_TOKEN") : undefined)
-  const oidc = options?.vercelToken ?? env("VERCEL_OIDC_TOKEN")
-  const id = `${url}\n${token}\n${token === undefined ? oidc : ""}`
-  const known = clients.get(id)
-  if (known !== undefined) return known
-  const client = runSync(Effect.flatMap(resolveOptions({ url, token, oidc }), make))
-  if (clients.size >= MAX_CLIENTS) {
-    const oldest = clients.keys().next()
-    if (oldest.done !== true) clients.delete(oldest.value)
+  // With a token, the OIDC token is never used: skip the environment read, which
+  // costs more than the rest of a cache hit's client lookup.
+  const oidc = token === undefined ? (options?.vercelToken ?? env("VERCEL_OIDC_TOKEN")) : undefined
+  // Consecutive calls nearly always use the same settings: compare them with
+  // the last call's before building a lookup string.
+  if (last !== undefined && last.url === url && last.token === token && last.oidc === oidc) return last.client
+  const id = `${url}\n${token}\n${oidc}`
+  let client = clients.get(id)
+  if (client === undefined) {
+    client = runSync(Effect.flatMap(resolveOptions({ url, token, oidc }), make))
+    if (clients.size >= MAX_CLIENTS) {
+      const oldest = clients.keys().next()
+      if (oldest.done !== true) clients.delete(oldest.value)
+    }
+    clients.set(id, client)
   }
-  clients.set(id, client)
+  last = { url, token, oidc, client }
   return client
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, value: unknown, path: string, connector: unknown) =>
-  Schema.decodeUnknown(schema)(value).pipe(
+  Schema.decodeUnknown(schema, { errors: "all" })(value).pipe(
     Effect.mapError(
       (error) =>
         new InvalidRequest({

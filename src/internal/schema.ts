@@ -21,11 +21,22 @@ export const optionalNullable = <S extends Schema.Schema.All>(schema: S) =>
  * One line per issue, `path: expected ...`. The actual value is left out on
  * purpose: it may be a token or a secret.
  */
-export const describeParseError = (error: ParseResult.ParseError, prefix?: string): ReadonlyArray<FieldIssue> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+export const describeParseError = (error: ParseResult.ParseError, prefix?: string): ReadonlyArray<FieldIssue> => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
     path: [prefix, ...issue.path.map(String)].filter((part) => part !== undefined).join("."),
     message: issue.message.replace(/, actual [\s\S]*$/, "")
   }))
+  // An optional field is `X | undefined`: once X's own issue is reported, the
+  // `undefined` alternative ("Expected undefined") only misleads.
+  const within = (path: string, other: string) => path === "" || other === path || other.startsWith(`${path}.`)
+  return issues.filter(
+    (issue) =>
+      issue.message !== "Expected undefined" ||
+      !issues.some(
+        (other) => other !== issue && other.message !== "Expected undefined" && within(issue.path, other.path)
+      )
+  )
+}
 
 /** A named field and what was wrong with it. */
 export interface FieldIssue {

@@ -33,6 +33,8 @@ export interface GetOptions {
 export class TokenCacheImpl {
   private readonly entries = new Map<string, Entry>()
   private readonly flights = new Map<string, Flight>()
+  /** The id of the most recently used entry. */
+  private newest: string | undefined = undefined
 
   constructor(
     readonly capacity: number,
@@ -48,11 +50,16 @@ export class TokenCacheImpl {
   unsafeGetFresh(id: string, nowMs: number, bufferMs: number): TokenResponse | undefined {
     const entry = this.entries.get(id)
     if (entry === undefined) return undefined
-    this.entries.delete(id)
     if (entry.response.expiresAt - nowMs > bufferMs) {
-      this.entries.set(id, entry)
+      // Repeated hits on the newest entry are the common case: no need to move it.
+      if (id !== this.newest) {
+        this.entries.delete(id)
+        this.entries.set(id, entry)
+        this.newest = id
+      }
       return entry.response
     }
+    this.entries.delete(id)
     return undefined
   }
 
@@ -63,6 +70,7 @@ export class TokenCacheImpl {
       if (oldest.done !== true) this.entries.delete(oldest.value)
     }
     this.entries.set(key.id, { key, response })
+    this.newest = key.id
   }
 
   get<E>(key: CacheKey, lookup: Effect.Effect<TokenResponse, E>, options: GetOptions): Effect.Effect<TokenResponse, E> {

@@ -1,0 +1,288 @@
+// Benchmark: effect-connect against the official @vercel/connect client.
+//
+// Run with `npm run bench` (builds src/ to dist/ first). Everything runs in one
+// process against a local HTTP server that speaks the token endpoint of the
+// Connect wire protocol, so both clients are measured in the same run:
+//
+//   1. cache-hit cost of getToken (warm cache), per call;
+//   2. a hit whose scopes are written in another order (request counts);
+//   3. a stampede: 1000 concurrent getToken calls on a cold cache (request counts).
+import { readFileSync } from "node:fs"
+import { createServer } from "node:http"
+import { availableParallelism, cpus } from "node:os"
+import { FetchHttpClient } from "@effect/platform"
+import * as Official from "@vercel/connect"
+import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import { Bench } from "tinybench"
+import { ConnectClient, getToken as effectGetToken, TokenCache } from "../dist/index.js"
+import { getToken as promiseGetToken } from "../dist/promise.js"
+
+/** Calls per tinybench iteration: timer overhead is amortised over the batch. */
+const OPS = 1000
+/** Concurrent callers in the stampede. */
+const STAMPEDE = 1000
+/** Simulated server latency of one token request. */
+const LATENCY_MS = 20
+const TIME_MS = 1500
+const WARMUP_MS = 300
+
+const CALLER_KEY = "bench-key"
+const CONNECTOR = "github/acme"
+
+/** A realistic request: a user subject, three scopes, an installation. */
+const params = {
+  subject: { type: "user", id: "user_2f8KXw1mQ" },
+  scopes: ["repo", "read:org", "workflow"],
+  installationId: "inst_48213977"
+}
+/** The same request with its scopes in another order. */
+const reordered = { ...params, scopes: ["workflow", "repo", "read:org"] }
+
+const version = (pkg) =>
+  JSON.parse(readFileSync(new URL(`../node_modules/${pkg}/package.json`, import.meta.url))).version
+
+// --- the server -------------------------------------------------------------
+
+let requests = 0
+let issued = 0
+
+const server = createServer((req, res) => {
+  const match = /^\/v1\/connect\/token\/([^/?]+)$/.exec(req.url ?? "")
+  if (req.method !== "POST" || match === null) {
+    res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found"}}')
+    return
+  }
+  requests++
+  req.resume()
+  req.on("end", () => {
+    setTimeout(() => {
+      issued++
+      const connector = decodeURIComponent(match[1])
+      const body = JSON.stringify({
+        token: `tok_${issued}`,
+        tokenId: `tid_${issued}`,
+        expiresAt: Date.now() + 3_600_000,
+        connector: { id: `conn_${connector.replace(/\W/g, "_")}`, uid: connector, type: "oauth" }
+      })
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body)
+    }, LATENCY_MS)
+  })
+})
+
+// Idle connections stay open for the whole run: the clients pool them, and a
+// connection the server closed while idle would fail the next request.
+server.keepAliveTimeout = 120_000
+
+const listen = () =>
+  new Promise((resolve, reject) => {
+    server.once("error", reject)
+    // The stampede of the official client opens one connection per call.
+    server.listen({ port: 0, host: "127.0.0.1", backlog: 2048 }, () => {
+      const address = server.address()
+      if (address === null || typeof address === "string") reject(new Error("no TCP address"))
+      else resolve(`http://127.0.0.1:${address.port}`)
+    })
+  })
+
+/** The requests the server received while `action` ran. */
+const countRequests = async (action) => {
+  const before = requests
+  const started = performance.now()
+  const value = await action()
+  return { requests: requests - before, ms: performance.now() - started, value }
+}
+
+// --- formatting ---------------------------------------------------------------
+
+const fmt = (n, digits = 0) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+
+const table = (header, rows) => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
+  const line = (cells) =>
+    `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(" | ")} |`
+  return [
+    line(header),
+    `|${widths.map((w, i) => (i === 0 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`,
+    ...rows.map(line)
+  ].join("\n")
+}
+
+// --- the run --------------------------------------------------------------------
+
+const main = async () => {
+  const baseUrl = await listen()
+
+  // The official client always calls https://api.vercel.com (or a regional
+  // api-{region}.vercel.com): send that origin to the local server instead.
+  const realFetch = globalThis.fetch
+  const vercelOrigin = /^https:\/\/api(?:-[a-z0-9-]+)?\.vercel\.com(?=\/)/
+  globalThis.fetch = (input, init) =>
+    typeof input === "string" && vercelOrigin.test(input)
+      ? realFetch(input.replace(vercelOrigin, baseUrl), init)
+      : realFetch(input, init)
+
+  const officialOptions = { vercelToken: CALLER_KEY }
+  const promiseOptions = { baseUrl, token: CALLER_KEY }
+  const runtime = ManagedRuntime.make(
+    ConnectClient.layer({ baseUrl, token: Redacted.make(CALLER_KEY) }).pipe(
+      Layer.provide(TokenCache.layer()),
+      Layer.provide(FetchHttpClient.layer)
+    )
+  )
+
+  // Warm the three caches (one request each), and check what they answer.
+  const warm = {
+    official: await countRequests(() => Official.getToken(CONNECTOR, params, officialOptions)),
+    promise: await countRequests(() => promiseGetToken(CONNECTOR, params, promiseOptions)),
+    effect: await countRequests(() => runtime.runPromise(Effect.map(effectGetToken(CONNECTOR, params), Redacted.value)))
+  }
+  for (const [name, warmed] of Object.entries(warm)) {
+    if (warmed.requests !== 1 || !String(warmed.value).startsWith("tok_")) {
+      throw new Error(`warming the ${name} cache: ${warmed.requests} requests, answer ${warmed.value}`)
+    }
+  }
+
+  // A hit with the scopes in another order: ours hits, the official misses.
+  const reorder = {
+    official: await countRequests(() => Official.getToken(CONNECTOR, reordered, officialOptions)),
+    promise: await countRequests(() => promiseGetToken(CONNECTOR, reordered, promiseOptions)),
+    effect: await countRequests(() =>
+      runtime.runPromise(Effect.map(effectGetToken(CONNECTOR, reordered), Redacted.value))
+    )
+  }
+
+  // --- cache hits ---
+  const requestsBeforeHits = requests
+  const effectLoop = (p) =>
+    Effect.gen(function* () {
+      for (let i = 0; i < OPS; i++) yield* effectGetToken(CONNECTOR, p)
+    })
+  const effectHits = effectLoop(params)
+  const effectHitsReordered = effectLoop(reordered)
+
+  const bench = new Bench({ time: TIME_MS, warmupTime: WARMUP_MS, warmupIterations: 20, iterations: 50 })
+  bench
+    .add("official getToken (baseline)", async () => {
+      for (let i = 0; i < OPS; i++) await Official.getToken(CONNECTOR, params, officialOptions)
+    })
+    .add("ours, Promise getToken", async () => {
+      for (let i = 0; i < OPS; i++) await promiseGetToken(CONNECTOR, params, promiseOptions)
+    })
+    .add("ours, Effect getToken (N in one program)", () => runtime.runPromise(effectHits))
+    .add("ours, Promise getToken, scopes reordered", async () => {
+      for (let i = 0; i < OPS; i++) await promiseGetToken(CONNECTOR, reordered, promiseOptions)
+    })
+    .add("ours, Effect getToken, scopes reordered", () => runtime.runPromise(effectHitsReordered))
+  await bench.warmup()
+  await bench.run()
+  const hitRequests = requests - requestsBeforeHits
+  if (hitRequests !== 0) throw new Error(`${hitRequests} requests reached the server during the cache-hit runs`)
+
+  // --- stampede: cold cache, STAMPEDE concurrent callers of one request ---
+  const cold = (id) => ({ ...params, subject: { type: "user", id } })
+  const stampede = async (run) => {
+    const result = await countRequests(run)
+    return { ...result, tokens: new Set(result.value).size }
+  }
+  const officialParams = cold("user_stampede_official")
+  const promiseParams = cold("user_stampede_promise")
+  const effectParams = cold("user_stampede_effect")
+  const stampedes = {
+    official: await stampede(() =>
+      Promise.all(Array.from({ length: STAMPEDE }, () => Official.getToken(CONNECTOR, officialParams, officialOptions)))
+    ),
+    promise: await stampede(() =>
+      Promise.all(Array.from({ length: STAMPEDE }, () => promiseGetToken(CONNECTOR, promiseParams, promiseOptions)))
+    ),
+    effect: await stampede(() =>
+      runtime.runPromise(
+        Effect.all(
+          Array.from({ length: STAMPEDE }, () => Effect.map(effectGetToken(CONNECTOR, effectParams), Redacted.value)),
+          { concurrency: "unbounded" }
+        )
+      )
+    )
+  }
+
+  await runtime.dispose()
+  globalThis.fetch = realFetch
+  server.closeAllConnections()
+  await new Promise((resolve) => server.close(resolve))
+
+  // --- report ---
+  const results = bench.tasks.map((task) => {
+    const result = task.result
+    if (result === undefined || result.error !== undefined) {
+      throw new Error(`task "${task.name}" failed: ${result?.error ?? "no result"}`)
+    }
+    return { name: task.name, result }
+  })
+  const baseline = results[0].result.mean
+  const nsPerOp = (ms) => (ms * 1e6) / OPS
+
+  console.log("effect-connect benchmark")
+  console.log(
+    `node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? "unknown CPU"}), ` +
+      `${process.platform}/${process.arch}`
+  )
+  console.log(
+    `effect ${version("effect")}, @effect/platform ${version("@effect/platform")}, ` +
+      `@vercel/connect ${version("@vercel/connect")}, tinybench ${version("tinybench")}`
+  )
+  console.log(
+    `request: ${CONNECTOR}, user subject, ${params.scopes.length} scopes, installationId; ` +
+      `${OPS} sequential calls per iteration, ${TIME_MS} ms per task after ${WARMUP_MS} ms warm-up`
+  )
+  console.log("")
+  console.log("Cache hit (warm cache), per getToken call")
+  console.log(
+    table(
+      ["case", "mean ns/op", "p99 ns/op*", "ops/s", "±rme", "samples", "time vs official"],
+      results.map(({ name, result }) => [
+        name,
+        fmt(nsPerOp(result.mean), 1),
+        fmt(nsPerOp(result.p99), 1),
+        fmt((OPS * 1000) / result.mean),
+        `${fmt(result.rme, 2)}%`,
+        fmt(result.samples.length),
+        `${fmt(result.mean / baseline, 2)}x`
+      ])
+    )
+  )
+  console.log(
+    `* p99 of the per-iteration mean (${OPS} calls per iteration). Requests during the hit runs: ${hitRequests}`
+  )
+  console.log("")
+  console.log("Scopes in another order than the cached request (first call)")
+  console.log(
+    table(
+      ["client", "server requests"],
+      [
+        ["official getToken", String(reorder.official.requests)],
+        ["ours, Promise getToken", String(reorder.promise.requests)],
+        ["ours, Effect getToken", String(reorder.effect.requests)]
+      ]
+    )
+  )
+  console.log("")
+  console.log(`Stampede: ${STAMPEDE} concurrent getToken calls, cold cache, server latency ${LATENCY_MS} ms`)
+  console.log(
+    table(
+      ["client", "server requests", "distinct tokens", "wall ms"],
+      [
+        ["official getToken (Promise.all)", stampedes.official],
+        ["ours, Promise getToken (Promise.all)", stampedes.promise],
+        ["ours, Effect getToken (Effect.all, unbounded)", stampedes.effect]
+      ].map(([name, s]) => [name, fmt(s.requests), fmt(s.tokens), fmt(s.ms, 1)])
+    )
+  )
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
