@@ -333,8 +333,16 @@ export const make = (
     return {
       baseUrl,
       getTokenResponse,
+      // Not getTokenResponse + map: a hit is one step fewer this way.
       getToken: (connector, params, getOptions) =>
-        Effect.map(getTokenResponse(connector, params, getOptions), (response) => response.token),
+        getOptions?.forceRefresh === true
+          ? Effect.map(fetchThroughCache(connector, params, true), (response) => response.token)
+          : Effect.clockWith((clock) => {
+              const hit = unsafeCachedResponse(connector, params, clock.unsafeCurrentTimeMillis())
+              return hit === undefined
+                ? Effect.map(fetchThroughCache(connector, params, false), (response) => response.token)
+                : Effect.succeed(hit.token)
+            }),
       revokeToken,
       deleteTokenCacheEntry,
       startAuthorization,

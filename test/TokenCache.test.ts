@@ -40,7 +40,7 @@ const tokenOf = (connector: string, params: TokenParams, options?: { readonly fo
 const tokenRequests = (connector = CONNECTOR) =>
   Effect.flatMap(ConnectTest, (connect) => connect.requestCount({ connector, operation: "token" }))
 
-/** The cached subjects of a connector, least recently used first. */
+/** The subjects of the cached keys, least recently used first. */
 const cachedSubjects = Effect.map(
   Effect.flatMap(TokenCache, (cache) => cache.keys),
   (keys) => keys.map((key) => key.subject)
@@ -596,6 +596,30 @@ describe("TokenCache", () => {
         expect((yield* cache.keys).every((key) => key.connector === OTHER)).toBe(true)
         for (const params of [app, user("u1"), user("u2", "inst_1")]) yield* getToken(OTHER, params)
         expect(yield* tokenRequests(OTHER)).toBe(3)
+      }).pipe(Effect.provide(ConnectTest.layer()))
+    )
+
+    it.effect("matches an exchanged-token subject by its token, and a connector by its id", () =>
+      Effect.gen(function* () {
+        const connect = yield* ConnectTest
+        const cache = yield* TokenCache
+        yield* connect.script(CONNECTOR, { token: numbered() })
+        const exchanged = (token: string): TokenParams => ({ subject: { type: "token", token: Redacted.make(token) } })
+        yield* getToken(CONNECTOR, exchanged("held-1"))
+        yield* getToken(CONNECTOR, exchanged("held-2"))
+        yield* getToken(CONNECTOR, app)
+
+        yield* revokeToken(CONNECTOR, { subject: { type: "token", token: Redacted.make("held-1") } })
+        yield* getToken(CONNECTOR, exchanged("held-2"))
+        expect(yield* tokenRequests()).toBe(3)
+        yield* getToken(CONNECTOR, exchanged("held-1"))
+        expect(yield* tokenRequests()).toBe(4)
+
+        // The scripted server names the connector `conn_acme_api`.
+        const byId = "conn_acme_api"
+        yield* connect.script(byId, {})
+        yield* revokeToken(byId, {})
+        expect(yield* cache.size).toBe(0)
       }).pipe(Effect.provide(ConnectTest.layer()))
     )
 
