@@ -247,7 +247,8 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   issues: Schema.Array(FieldIssue),
   connector: Schema.optional(Schema.String),
   status: Schema.optional(Schema.Number),
-  detail: Schema.optional(Schema.String)
+  detail: Schema.optional(Schema.String),
+  vendor: Schema.optional(Vendor)
 }) {
   /** The wire code. */
   get code(): string {
@@ -458,7 +459,8 @@ export const WireCodes: {
         issues: readIssues(wire),
         connector: wire.connector,
         status: wire.status,
-        ...optional("detail", wire.message)
+        ...optional("detail", wire.message),
+        ...(wire.vendor === undefined ? {} : { vendor: wire.vendor })
       })
   },
   rate_limited: {
