@@ -1,0 +1,662 @@
+/**
+ * The broker's store: connectors and their installations, projects and their
+ * caller keys, links, users' grants and issued tokens, over `@effect/sql` (SQLite
+ * or Postgres alike).
+ *
+ * Every secret is sealed by the `Cipher` before it reaches a row, with the row's
+ * identity as associated data, and unsealed only on the way out; caller keys are
+ * kept only as SHA-256 hashes.
+ *
+ * @since 0.1.0
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import { SqlClient, type SqlError } from "@effect/sql"
+import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Cipher, type DecryptionFailed } from "./Cipher.js"
+
+/**
+ * How a connector talks to its provider.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ConnectorSettings = Schema.Struct({
+  tokenEndpoint: Schema.String,
+  revocationEndpoint: Schema.optional(Schema.String),
+  authorizationEndpoint: Schema.optional(Schema.String),
+  introspectionEndpoint: Schema.optional(Schema.String),
+  tokenEndpointAuthMethod: Schema.Literal("client_secret_basic", "client_secret_post"),
+  defaultScopes: Schema.Struct({
+    app: Schema.optional(Schema.Array(Schema.String)),
+    user: Schema.optional(Schema.Array(Schema.String))
+  }),
+  defaultTokenLifetimeSeconds: Schema.Number,
+  installationsRequired: Schema.Boolean,
+  crossInstallation: Schema.Boolean,
+  data: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectorSettings extends Schema.Schema.Type<typeof ConnectorSettings> {}
+
+const SettingsJson = Schema.parseJson(ConnectorSettings)
+const Environments = Schema.parseJson(Schema.Array(Schema.String))
+
+/**
+ * A connector as stored.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connector {
+  readonly id: string
+  readonly uid: string
+  readonly name: string
+  readonly type: string
+  readonly service: string
+  readonly clientId: string
+  readonly clientSecret: Redacted.Redacted<string>
+  readonly settings: ConnectorSettings
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+/**
+ * What declares a connector (its id is kept when it exists).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectorInput = Omit<Connector, "id" | "createdAt" | "updatedAt">
+
+/**
+ * An installation of a connector: a tenant such as a workspace or organization.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Installation {
+  readonly connectorId: string
+  readonly id: string
+  readonly tenantId: string | undefined
+  readonly isDefault: boolean
+  readonly tokenEndpoint: string | undefined
+}
+
+/**
+ * Who is calling: a project, in one environment.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Caller {
+  readonly projectId: string
+  readonly environment: string
+}
+
+/**
+ * A user's (or an installation's) grant: the refresh token the broker holds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Grant {
+  readonly id: string
+  readonly connectorId: string
+  /** `""` for the connector's default. */
+  readonly installationId: string
+  readonly subject: string
+  readonly refreshToken: Redacted.Redacted<string> | undefined
+  readonly refreshExpiresAt: number | undefined
+  readonly scope: string | undefined
+  readonly status: "active" | "revoked" | "invalid"
+  /** Bumped on every change, so a writer can tell it read the latest. */
+  readonly version: number
+}
+
+/**
+ * A token the broker handed out.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IssuedToken {
+  readonly id: string
+  readonly connectorId: string
+  readonly projectId: string
+  readonly environment: string
+  readonly subject: string
+  readonly installationId: string
+  readonly requestKey: string
+  readonly grantId: string | undefined
+  readonly accessToken: Redacted.Redacted<string>
+  readonly expiresAt: number
+  readonly status: "active" | "revoked" | "deleted"
+  readonly createdAt: number
+}
+
+/**
+ * Which issued tokens a revocation covers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenFilter {
+  readonly connectorId: string
+  readonly projectId: string
+  readonly subject?: string | undefined
+  readonly installationId?: string | undefined
+}
+
+/**
+ * A store operation failed: the database or a sealed value could not be read.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `The broker store failed to ${this.operation}: ${this.reason}`
+  }
+}
+
+/** A new identifier with a prefix, as `stk_…` for tokens. */
+export const newId = (prefix: string): string => `${prefix}_${randomBytes(12).toString("base64url")}`
+
+/** The SHA-256 of a caller key, hex. */
+export const hashKey = (key: Redacted.Redacted<string>): string =>
+  createHash("sha256").update(Redacted.value(key)).digest("hex")
+
+const aad = (table: string, column: string, id: string) => `${table}/${column}/${id}`
+
+interface ConnectorRow {
+  readonly id: string
+  readonly uid: string
+  readonly name: string
+  readonly type: string
+  readonly service: string
+  readonly client_id: string
+  readonly client_secret: string
+  readonly settings: string
+  readonly created_at: number | string
+  readonly updated_at: number | string
+}
+
+interface GrantRow {
+  readonly id: string
+  readonly connector_id: string
+  readonly installation_id: string
+  readonly subject: string
+  readonly refresh_token: string | null
+  readonly refresh_expires_at: number | string | null
+  readonly scope: string | null
+  readonly status: string
+  readonly version: number | string
+}
+
+interface TokenRow {
+  readonly id: string
+  readonly connector_id: string
+  readonly project_id: string
+  readonly environment: string
+  readonly subject: string
+  readonly installation_id: string
+  readonly request_key: string
+  readonly grant_id: string | null
+  readonly access_token: string
+  readonly expires_at: number | string
+  readonly status: string
+  readonly created_at: number | string
+}
+
+// Postgres returns BIGINT as a string; SQLite as a number.
+const num = (value: number | string): number => (typeof value === "number" ? value : Number(value))
+
+const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const cipher = yield* Cipher
+
+  const fail = (operation: string) => (error: SqlError.SqlError | DecryptionFailed | unknown) =>
+    new StoreError({
+      operation,
+      reason: typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+    })
+
+  const seal = (value: Redacted.Redacted<string>, table: string, column: string, id: string) =>
+    cipher.encrypt(value, aad(table, column, id))
+  const unseal = (sealed: string, table: string, column: string, id: string) =>
+    cipher.decrypt(sealed, aad(table, column, id))
+
+  const toConnector = (row: ConnectorRow) =>
+    Effect.all({
+      clientSecret: unseal(row.client_secret, "connectors", "client_secret", row.id),
+      settings: Schema.decode(SettingsJson)(row.settings)
+    }).pipe(
+      Effect.map(
+        ({ clientSecret, settings }): Connector => ({
+          id: row.id,
+          uid: row.uid,
+          name: row.name,
+          type: row.type,
+          service: row.service,
+          clientId: row.client_id,
+          clientSecret,
+          settings,
+          createdAt: num(row.created_at),
+          updatedAt: num(row.updated_at)
+        })
+      )
+    )
+
+  const toGrant = (row: GrantRow) => {
+    const refresh: Effect.Effect<Redacted.Redacted<string> | undefined, DecryptionFailed> =
+      row.refresh_token === null
+        ? Effect.succeed(undefined)
+        : unseal(row.refresh_token, "grants", "refresh_token", row.id)
+    return refresh.pipe(
+      Effect.map(
+        (refreshToken): Grant => ({
+          id: row.id,
+          connectorId: row.connector_id,
+          installationId: row.installation_id,
+          subject: row.subject,
+          refreshToken,
+          refreshExpiresAt: row.refresh_expires_at === null ? undefined : num(row.refresh_expires_at),
+          scope: row.scope ?? undefined,
+          status: row.status as Grant["status"],
+          version: num(row.version)
+        })
+      )
+    )
+  }
+
+  const toToken = (row: TokenRow) =>
+    unseal(row.access_token, "issued_tokens", "access_token", row.id).pipe(
+      Effect.map(
+        (accessToken): IssuedToken => ({
+          id: row.id,
+          connectorId: row.connector_id,
+          projectId: row.project_id,
+          environment: row.environment,
+          subject: row.subject,
+          installationId: row.installation_id,
+          requestKey: row.request_key,
+          grantId: row.grant_id ?? undefined,
+          accessToken,
+          expiresAt: num(row.expires_at),
+          status: row.status as IssuedToken["status"],
+          createdAt: num(row.created_at)
+        })
+      )
+    )
+
+  const findConnector = (uidOrId: string) =>
+    sql<ConnectorRow>`SELECT * FROM connectors WHERE uid = ${uidOrId} OR id = ${uidOrId}`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toConnector(rows[0]))
+      ),
+      Effect.mapError(fail("read a connector"))
+    )
+
+  const putConnector = (input: ConnectorInput) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const existing = yield* sql<{ id: string }>`SELECT id FROM connectors WHERE uid = ${input.uid}`
+      const id = existing[0]?.id ?? newId("conn")
+      const clientSecret = yield* seal(input.clientSecret, "connectors", "client_secret", id)
+      const settings = yield* Schema.encode(SettingsJson)(input.settings)
+      if (existing[0] === undefined) {
+        yield* sql`INSERT INTO connectors ${sql.insert({
+          id,
+          uid: input.uid,
+          name: input.name,
+          type: input.type,
+          service: input.service,
+          client_id: input.clientId,
+          client_secret: clientSecret,
+          settings,
+          created_at: now,
+          updated_at: now
+        })}`
+      } else {
+        yield* sql`UPDATE connectors SET ${sql.update({
+          name: input.name,
+          type: input.type,
+          service: input.service,
+          client_id: input.clientId,
+          client_secret: clientSecret,
+          settings,
+          updated_at: now
+        })} WHERE id = ${id}`
+      }
+      return yield* findConnector(id).pipe(Effect.flatMap(Effect.orDie))
+    }).pipe(Effect.mapError(fail("save a connector")))
+
+  const removeConnector = (uidOrId: string) =>
+    sql<{ id: string }>`SELECT id FROM connectors WHERE uid = ${uidOrId} OR id = ${uidOrId}`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined
+          ? Effect.succeed(false)
+          : sql
+              .withTransaction(
+                Effect.all([
+                  sql`DELETE FROM issued_tokens WHERE connector_id = ${rows[0].id}`,
+                  sql`DELETE FROM grants WHERE connector_id = ${rows[0].id}`,
+                  sql`DELETE FROM links WHERE connector_id = ${rows[0].id}`,
+                  sql`DELETE FROM installations WHERE connector_id = ${rows[0].id}`,
+                  sql`DELETE FROM connectors WHERE id = ${rows[0].id}`
+                ])
+              )
+              .pipe(Effect.as(true))
+      ),
+      Effect.mapError(fail("remove a connector"))
+    )
+
+  const listConnectors = sql<ConnectorRow>`SELECT * FROM connectors ORDER BY uid`.pipe(
+    Effect.flatMap((rows) => Effect.forEach(rows, toConnector)),
+    Effect.mapError(fail("list connectors"))
+  )
+
+  const setInstallations = (connectorId: string, installations: ReadonlyArray<Omit<Installation, "connectorId">>) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      yield* sql`DELETE FROM installations WHERE connector_id = ${connectorId}`
+      for (const installation of installations) {
+        yield* sql`INSERT INTO installations ${sql.insert({
+          connector_id: connectorId,
+          id: installation.id,
+          tenant_id: installation.tenantId ?? null,
+          is_default: installation.isDefault ? 1 : 0,
+          token_endpoint: installation.tokenEndpoint ?? null,
+          created_at: now
+        })}`
+      }
+    }).pipe(sql.withTransaction, Effect.mapError(fail("save installations")))
+
+  const listInstallations = (connectorId: string) =>
+    sql<{
+      connector_id: string
+      id: string
+      tenant_id: string | null
+      is_default: number | boolean
+      token_endpoint: string | null
+    }>`SELECT * FROM installations WHERE connector_id = ${connectorId} ORDER BY id`.pipe(
+      Effect.map((rows) =>
+        rows.map(
+          (row): Installation => ({
+            connectorId: row.connector_id,
+            id: row.id,
+            tenantId: row.tenant_id ?? undefined,
+            isDefault: Boolean(row.is_default),
+            tokenEndpoint: row.token_endpoint ?? undefined
+          })
+        )
+      ),
+      Effect.mapError(fail("list installations"))
+    )
+
+  const putProject = (project: {
+    readonly id: string
+    readonly name: string
+    readonly returnUrls?: ReadonlyArray<string>
+  }) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const settings = JSON.stringify({ returnUrls: project.returnUrls ?? [] })
+      const existing = yield* sql<{ id: string }>`SELECT id FROM projects WHERE id = ${project.id}`
+      if (existing[0] === undefined) {
+        yield* sql`INSERT INTO projects ${sql.insert({ id: project.id, name: project.name, settings, created_at: now })}`
+      } else {
+        yield* sql`UPDATE projects SET ${sql.update({ name: project.name, settings })} WHERE id = ${project.id}`
+      }
+    }).pipe(Effect.mapError(fail("save a project")))
+
+  const putProjectKey = (projectId: string, environment: string, key: Redacted.Redacted<string>) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const keyHash = hashKey(key)
+      yield* sql`DELETE FROM project_keys WHERE key_hash = ${keyHash}`
+      yield* sql`INSERT INTO project_keys ${sql.insert({
+        key_hash: keyHash,
+        project_id: projectId,
+        environment,
+        created_at: now
+      })}`
+    }).pipe(sql.withTransaction, Effect.mapError(fail("save a project key")))
+
+  const findCaller = (key: Redacted.Redacted<string>) =>
+    Effect.gen(function* () {
+      const keyHash = hashKey(key)
+      const rows = yield* sql<{
+        key_hash: string
+        project_id: string
+        environment: string
+      }>`SELECT key_hash, project_id, environment FROM project_keys WHERE key_hash = ${keyHash}`
+      const row = rows[0]
+      // The lookup is by hash; the comparison of what came back is in constant time.
+      if (row === undefined || !timingSafeEqual(Buffer.from(row.key_hash), Buffer.from(keyHash))) return Option.none()
+      return Option.some<Caller>({ projectId: row.project_id, environment: row.environment })
+    }).pipe(Effect.mapError(fail("check a caller key")))
+
+  const putLink = (connectorId: string, projectId: string, environments: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      const value = JSON.stringify([...new Set(environments)].sort())
+      yield* sql`DELETE FROM links WHERE connector_id = ${connectorId} AND project_id = ${projectId}`
+      yield* sql`INSERT INTO links ${sql.insert({ connector_id: connectorId, project_id: projectId, environments: value })}`
+    }).pipe(sql.withTransaction, Effect.mapError(fail("save a link")))
+
+  const findLink = (connectorId: string, projectId: string) =>
+    sql<{
+      environments: string
+    }>`SELECT environments FROM links WHERE connector_id = ${connectorId} AND project_id = ${projectId}`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined
+          ? Effect.succeed(Option.none<ReadonlyArray<string>>())
+          : Effect.asSome(Schema.decode(Environments)(rows[0].environments))
+      ),
+      Effect.mapError(fail("read a link"))
+    )
+
+  const removeLink = (connectorId: string, projectId: string) =>
+    sql`DELETE FROM links WHERE connector_id = ${connectorId} AND project_id = ${projectId}`.pipe(
+      Effect.asVoid,
+      Effect.mapError(fail("remove a link"))
+    )
+
+  const findGrant = (connectorId: string, installationId: string, subject: string) =>
+    sql<GrantRow>`SELECT * FROM grants WHERE connector_id = ${connectorId} AND installation_id = ${installationId} AND subject = ${subject}`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toGrant(rows[0]))
+      ),
+      Effect.mapError(fail("read a grant"))
+    )
+
+  const putGrant = (grant: {
+    readonly connectorId: string
+    readonly installationId: string
+    readonly subject: string
+    readonly refreshToken: Redacted.Redacted<string> | undefined
+    readonly refreshExpiresAt?: number | undefined
+    readonly scope?: string | undefined
+  }) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const existing = yield* sql<{
+        id: string
+        version: number | string
+      }>`SELECT id, version FROM grants WHERE connector_id = ${grant.connectorId} AND installation_id = ${grant.installationId} AND subject = ${grant.subject}`
+      const id = existing[0]?.id ?? newId("grt")
+      const refreshToken =
+        grant.refreshToken === undefined ? null : yield* seal(grant.refreshToken, "grants", "refresh_token", id)
+      const fields = {
+        refresh_token: refreshToken,
+        refresh_expires_at: grant.refreshExpiresAt ?? null,
+        scope: grant.scope ?? null,
+        status: "active",
+        updated_at: now
+      }
+      if (existing[0] === undefined) {
+        yield* sql`INSERT INTO grants ${sql.insert({
+          id,
+          connector_id: grant.connectorId,
+          installation_id: grant.installationId,
+          subject: grant.subject,
+          version: 1,
+          created_at: now,
+          ...fields
+        })}`
+      } else {
+        yield* sql`UPDATE grants SET ${sql.update({ ...fields, version: num(existing[0].version) + 1 })} WHERE id = ${id}`
+      }
+      return id
+    }).pipe(sql.withTransaction, Effect.mapError(fail("save a grant")))
+
+  /**
+   * Runs `f` with the grant's row locked (Postgres: `SELECT … FOR UPDATE` in a
+   * transaction, so other broker processes wait; SQLite: the transaction holds
+   * the only connection), giving it the grant as read under the lock.
+   */
+  const withGrantLock = <A, E, R>(grantId: string, f: (grant: Grant) => Effect.Effect<A, E, R>) =>
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const rows = yield* sql.onDialectOrElse({
+            pg: () => sql<GrantRow>`SELECT * FROM grants WHERE id = ${grantId} FOR UPDATE`,
+            orElse: () => sql<GrantRow>`SELECT * FROM grants WHERE id = ${grantId}`
+          })
+          if (rows[0] === undefined)
+            return yield* new StoreError({ operation: "lock a grant", reason: "no such grant" })
+          const grant = yield* toGrant(rows[0]).pipe(Effect.mapError(fail("lock a grant")))
+          return yield* f(grant)
+        })
+      )
+      .pipe(Effect.catchTag("SqlError", (error) => Effect.fail(fail("lock a grant")(error))))
+
+  const updateGrant = (
+    grantId: string,
+    changes: {
+      readonly refreshToken?: Redacted.Redacted<string> | undefined
+      readonly refreshExpiresAt?: number | undefined
+      readonly status?: Grant["status"] | undefined
+    }
+  ) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const refreshToken =
+        changes.refreshToken === undefined
+          ? undefined
+          : yield* seal(changes.refreshToken, "grants", "refresh_token", grantId)
+      yield* sql`UPDATE grants SET ${sql.update({
+        ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+        ...(changes.refreshExpiresAt === undefined ? {} : { refresh_expires_at: changes.refreshExpiresAt }),
+        ...(changes.status === undefined ? {} : { status: changes.status }),
+        updated_at: now
+      })}, version = version + 1 WHERE id = ${grantId}`
+    }).pipe(Effect.mapError(fail("update a grant")))
+
+  const insertIssuedToken = (token: Omit<IssuedToken, "id" | "status" | "createdAt">) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const id = newId("stk")
+      const accessToken = yield* seal(token.accessToken, "issued_tokens", "access_token", id)
+      yield* sql`INSERT INTO issued_tokens ${sql.insert({
+        id,
+        connector_id: token.connectorId,
+        project_id: token.projectId,
+        environment: token.environment,
+        subject: token.subject,
+        installation_id: token.installationId,
+        request_key: token.requestKey,
+        grant_id: token.grantId ?? null,
+        access_token: accessToken,
+        expires_at: token.expiresAt,
+        status: "active",
+        created_at: now
+      })}`
+      return { ...token, id, status: "active", createdAt: now } satisfies IssuedToken
+    }).pipe(Effect.mapError(fail("record an issued token")))
+
+  /** The newest active token for the same request that is valid beyond `validUntil`. */
+  const findReusableToken = (key: {
+    readonly connectorId: string
+    readonly projectId: string
+    readonly environment: string
+    readonly requestKey: string
+    readonly validUntil: number
+  }) =>
+    sql<TokenRow>`SELECT * FROM issued_tokens
+      WHERE connector_id = ${key.connectorId} AND project_id = ${key.projectId}
+        AND environment = ${key.environment} AND request_key = ${key.requestKey}
+        AND status = 'active' AND expires_at > ${key.validUntil}
+      ORDER BY expires_at DESC LIMIT 1`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toToken(rows[0]))
+      ),
+      Effect.mapError(fail("read an issued token"))
+    )
+
+  const listActiveTokens = (filter: TokenFilter) =>
+    sql<TokenRow>`SELECT * FROM issued_tokens
+      WHERE connector_id = ${filter.connectorId} AND project_id = ${filter.projectId} AND status = 'active'
+        ${filter.subject === undefined ? sql`` : sql`AND subject = ${filter.subject}`}
+        ${filter.installationId === undefined ? sql`` : sql`AND installation_id = ${filter.installationId}`}
+      ORDER BY created_at`.pipe(
+      Effect.flatMap((rows) => Effect.forEach(rows, toToken)),
+      Effect.mapError(fail("list issued tokens"))
+    )
+
+  const markTokens = (ids: ReadonlyArray<string>, status: "revoked" | "deleted") =>
+    Effect.gen(function* () {
+      if (ids.length === 0) return
+      const now = yield* Clock.currentTimeMillis
+      yield* sql`UPDATE issued_tokens SET status = ${status}, revoked_at = ${now} WHERE ${sql.in("id", ids)}`
+    }).pipe(Effect.mapError(fail("mark issued tokens")))
+
+  return {
+    findConnector,
+    putConnector,
+    removeConnector,
+    listConnectors,
+    setInstallations,
+    listInstallations,
+    putProject,
+    putProjectKey,
+    findCaller,
+    putLink,
+    findLink,
+    removeLink,
+    findGrant,
+    putGrant,
+    withGrantLock,
+    updateGrant,
+    insertIssuedToken,
+    findReusableToken,
+    listActiveTokens,
+    markTokens
+  }
+})
+
+/**
+ * The operations of the store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StoreService = Effect.Effect.Success<typeof make>
+
+/**
+ * The broker's store.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Store extends Context.Tag("effect-connect/broker/Store")<Store, StoreService>() {
+  /** The store over the `SqlClient` in context, sealing with the `Cipher`. */
+  static readonly layer: Layer.Layer<Store, never, SqlClient.SqlClient | Cipher> = Layer.effect(Store, make)
+}

@@ -1,0 +1,87 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+// Portable DDL: the same statements run on SQLite and Postgres. Times are
+// milliseconds since the epoch (BIGINT); JSON is kept as TEXT; sealed secrets
+// are `v1.<nonce>.<ciphertext>` strings from the Cipher.
+const initial = (sql: SqlClient.SqlClient) =>
+  Effect.all(
+    [
+      sql`CREATE TABLE connectors (
+        id TEXT PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        service TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        client_secret TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+      sql`CREATE TABLE installations (
+        connector_id TEXT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        tenant_id TEXT,
+        is_default INTEGER NOT NULL DEFAULT 0,
+        token_endpoint TEXT,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (connector_id, id)
+      )`,
+      sql`CREATE TABLE projects (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      sql`CREATE TABLE project_keys (
+        key_hash TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+        environment TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      sql`CREATE TABLE links (
+        connector_id TEXT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+        environments TEXT NOT NULL,
+        PRIMARY KEY (connector_id, project_id)
+      )`,
+      sql`CREATE TABLE grants (
+        id TEXT PRIMARY KEY,
+        connector_id TEXT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        installation_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        refresh_token TEXT,
+        refresh_expires_at BIGINT,
+        scope TEXT,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (connector_id, installation_id, subject)
+      )`,
+      sql`CREATE TABLE issued_tokens (
+        id TEXT PRIMARY KEY,
+        connector_id TEXT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        project_id TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        installation_id TEXT NOT NULL,
+        request_key TEXT NOT NULL,
+        grant_id TEXT,
+        access_token TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      )`,
+      sql`CREATE INDEX issued_tokens_reuse ON issued_tokens (connector_id, project_id, environment, request_key, status)`,
+      sql`CREATE INDEX issued_tokens_subject ON issued_tokens (connector_id, subject, installation_id)`
+    ],
+    { discard: true }
+  )
+
+/** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
+export const migrations = {
+  "0001_initial": Effect.flatMap(SqlClient.SqlClient, initial)
+}
