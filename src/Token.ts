@@ -172,3 +172,30 @@ export interface TokenResponse extends Schema.Schema.Type<typeof TokenResponse> 
  * @category models
  */
 export type TokenResponseEncoded = Schema.Schema.Encoded<typeof TokenResponse>
+
+/**
+ * The body of `POST /v1/connect/token/{connector}/import`: tokens (and refresh
+ * tokens) obtained elsewhere, handed to the server to hold.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TokenImport = Schema.Struct({
+  tokens: Schema.Array(
+    Schema.Struct({
+      accessToken: Schema.Redacted(Schema.NonEmptyString),
+      expiresAt: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
+      refreshToken: Schema.optional(Schema.Redacted(Schema.NonEmptyString)),
+      refreshTokenExpiresAt: Schema.optional(Schema.Number.pipe(Schema.finite(), Schema.nonNegative())),
+      subject: Subject,
+      environment: Schema.NonEmptyString,
+      installationId: Schema.optional(Schema.NonEmptyString)
+    })
+  )
+}).annotations({ identifier: "TokenImport" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenImport extends Schema.Schema.Type<typeof TokenImport> {}

@@ -518,25 +518,35 @@ const make = Effect.gen(function* () {
     }).pipe(sql.withTransaction, Effect.mapError(fail("save a grant")))
 
   /**
-   * Runs `f` with the grant's row locked (Postgres: `SELECT … FOR UPDATE` in a
-   * transaction, so other broker processes wait; SQLite: the transaction holds
-   * the only connection), giving it the grant as read under the lock.
+   * Runs `f` with the grant's row locked, giving it the grant as read under the
+   * lock. On Postgres this is `SELECT … FOR UPDATE` in a transaction, so other
+   * broker processes wait and then read what `f` wrote. SQLite serves one
+   * process, whose own single flight keeps one writer per grant; holding its
+   * only connection across a provider call would stall every other request, so
+   * there `f` runs on a plain read and makes its writes atomic with
+   * `transaction`.
    */
-  const withGrantLock = <A, E, R>(grantId: string, f: (grant: Grant) => Effect.Effect<A, E, R>) =>
-    sql
-      .withTransaction(
-        Effect.gen(function* () {
-          const rows = yield* sql.onDialectOrElse({
-            pg: () => sql<GrantRow>`SELECT * FROM grants WHERE id = ${grantId} FOR UPDATE`,
-            orElse: () => sql<GrantRow>`SELECT * FROM grants WHERE id = ${grantId}`
-          })
-          if (rows[0] === undefined)
-            return yield* new StoreError({ operation: "lock a grant", reason: "no such grant" })
-          const grant = yield* toGrant(rows[0]).pipe(Effect.mapError(fail("lock a grant")))
-          return yield* f(grant)
-        })
-      )
+  const withGrantLock = <A, E, R>(grantId: string, f: (grant: Grant) => Effect.Effect<A, E, R>) => {
+    const locked = (rows: ReadonlyArray<GrantRow>) =>
+      Effect.gen(function* () {
+        if (rows[0] === undefined) return yield* new StoreError({ operation: "lock a grant", reason: "no such grant" })
+        const grant = yield* toGrant(rows[0]).pipe(Effect.mapError(fail("lock a grant")))
+        return yield* f(grant)
+      })
+    return sql
+      .onDialectOrElse({
+        pg: () =>
+          sql.withTransaction(
+            Effect.flatMap(sql<GrantRow>`SELECT * FROM grants WHERE id = ${grantId} FOR UPDATE`, locked)
+          ),
+        orElse: () => Effect.flatMap(sql<GrantRow>`SELECT * FROM grants WHERE id = ${grantId}`, locked)
+      })
       .pipe(Effect.catchTag("SqlError", (error) => Effect.fail(fail("lock a grant")(error))))
+  }
+
+  /** Runs `effect` in a transaction (nested ones become savepoints). */
+  const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    sql.withTransaction(effect).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(fail("commit")(error))))
 
   const updateGrant = (
     grantId: string,
@@ -582,22 +592,26 @@ const make = Effect.gen(function* () {
       return { ...token, id, status: "active", createdAt: now } satisfies IssuedToken
     }).pipe(Effect.mapError(fail("record an issued token")))
 
-  /** The newest active token for the same request that is valid beyond `validUntil`. */
+  /**
+   * The newest active token for the same request that still has more than
+   * `bufferMs`, or more than half its lifetime, left at `now`: short-lived
+   * tokens (a provider's 30-second ones) are reused too, for half their life.
+   */
   const findReusableToken = (key: {
     readonly connectorId: string
     readonly projectId: string
     readonly environment: string
     readonly requestKey: string
-    readonly validUntil: number
+    readonly now: number
+    readonly bufferMs: number
   }) =>
     sql<TokenRow>`SELECT * FROM issued_tokens
       WHERE connector_id = ${key.connectorId} AND project_id = ${key.projectId}
         AND environment = ${key.environment} AND request_key = ${key.requestKey}
-        AND status = 'active' AND expires_at > ${key.validUntil}
+        AND status = 'active' AND expires_at > ${key.now}
+        AND (expires_at > ${key.now + key.bufferMs} OR expires_at + created_at > ${2 * key.now})
       ORDER BY expires_at DESC LIMIT 1`.pipe(
-      Effect.flatMap((rows) =>
-        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toToken(rows[0]))
-      ),
+      Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toToken(rows[0])))),
       Effect.mapError(fail("read an issued token"))
     )
 
@@ -634,6 +648,7 @@ const make = Effect.gen(function* () {
     findGrant,
     putGrant,
     withGrantLock,
+    transaction,
     updateGrant,
     insertIssuedToken,
     findReusableToken,

@@ -160,14 +160,16 @@ describe.each(backends)("Store on $name", ({ make }) => {
     expect(Option.map(after, (g) => [g.version, g.refreshToken && Redacted.value(g.refreshToken)])).toEqual(
       Option.some([2, `${REFRESH_TOKEN}-2`])
     )
-    // A failure inside the lock rolls the change back.
+    // Writes made with `transaction` under the lock are rolled back together on failure.
     const failed = await run(
       Effect.flip(
         Effect.flatMap(Store, (store) =>
           store.withGrantLock(id, (grant) =>
-            Effect.zipRight(
-              store.updateGrant(grant.id, { status: "invalid" }),
-              Effect.fail("provider said no" as const)
+            store.transaction(
+              Effect.zipRight(
+                store.updateGrant(grant.id, { status: "invalid" }),
+                Effect.fail("provider said no" as const)
+              )
             )
           )
         )
@@ -191,15 +193,28 @@ describe.each(backends)("Store on $name", ({ make }) => {
     }
     const issued = await run(
       Effect.flatMap(Store, (store) =>
-        store.insertIssuedToken({ ...base, accessToken: Redacted.make(ACCESS_TOKEN), expiresAt: 10_000 })
+        store.insertIssuedToken({ ...base, accessToken: Redacted.make(ACCESS_TOKEN), expiresAt: Date.now() + 100_000 })
       )
     )
     expect(issued.id).toMatch(/^stk_/)
-    const reuse = (validUntil: number, requestKey = "k1") =>
-      run(Effect.flatMap(Store, (store) => store.findReusableToken({ ...base, requestKey, validUntil })))
-    expect(Option.map(await reuse(9_999), (t) => Redacted.value(t.accessToken))).toEqual(Option.some(ACCESS_TOKEN))
-    expect(Option.isNone(await reuse(10_000))).toBe(true)
-    expect(Option.isNone(await reuse(0, "k2"))).toBe(true)
+    const reuse = (now: number, bufferMs: number, requestKey = "k1") =>
+      run(Effect.flatMap(Store, (store) => store.findReusableToken({ ...base, requestKey, now, bufferMs })))
+    const created = issued.createdAt
+    const expires = issued.expiresAt
+    const lifetime = expires - created
+    const found = async (now: number, bufferMs: number) => Option.isSome(await reuse(now, bufferMs))
+    expect(Option.map(await reuse(created, 1_000), (t) => Redacted.value(t.accessToken))).toEqual(
+      Option.some(ACCESS_TOKEN)
+    )
+    // Reused while more than the buffer is left...
+    expect(await found(expires - 10_001, 10_000)).toBe(true)
+    expect(await found(expires - 9_999, 10_000)).toBe(false)
+    // ...or more than half its lifetime, when the buffer is longer than that.
+    expect(await found(expires - Math.floor(lifetime / 2) - 1, 3_600_000)).toBe(true)
+    expect(await found(expires - Math.floor(lifetime / 2) + 1, 3_600_000)).toBe(false)
+    // Never once expired, nor for another request.
+    expect(await found(expires, 0)).toBe(false)
+    expect(Option.isNone(await reuse(created, 0, "k2"))).toBe(true)
     const active = await run(
       Effect.flatMap(Store, (store) =>
         store.listActiveTokens({ connectorId: saved.id, projectId: "prj_web", subject: "app" })
@@ -207,7 +222,7 @@ describe.each(backends)("Store on $name", ({ make }) => {
     )
     expect(active.map((t) => t.id)).toEqual([issued.id])
     await run(Effect.flatMap(Store, (store) => store.markTokens([issued.id], "revoked")))
-    expect(Option.isNone(await reuse(0))).toBe(true)
+    expect(Option.isNone(await reuse(created, 0))).toBe(true)
   })
 
   it("removes a connector with everything that hangs off it", async () => {

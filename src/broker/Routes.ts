@@ -1,0 +1,192 @@
+/**
+ * The broker's HTTP routes: the Connect wire protocol (`/v1/connect/…`) and
+ * `GET /healthz`. Every request body is decoded with the shared schemas of the
+ * protocol; every failure is answered in the protocol's error envelope by
+ * `toWire`, the inverse of the client's mapping.
+ *
+ * @since 0.1.0
+ */
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import { Effect, Option, Redacted, Schema } from "effect"
+import {
+  ClientNotEnabledForEnvironment,
+  ClientNotLinkedToProject,
+  type ConnectError,
+  ConnectorNotFound,
+  InvalidRequest,
+  isConnectError,
+  RateLimited,
+  toWire,
+  Unauthorized,
+  UnknownConnectError
+} from "../ConnectError.js"
+import { describeParseError } from "../internal/schema.js"
+import { RevocationSummary, RevokeParams } from "../Revocation.js"
+import { TokenImport, TokenRequest, TokenResponse } from "../Token.js"
+import { RateLimiter } from "./RateLimiter.js"
+import { type Caller, type Connector, Store } from "./Store.js"
+import { Tokens } from "./Tokens.js"
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  HttpServerResponse.unsafeJson(body, { status, headers: { "cache-control": "no-store", ...headers } })
+
+/** The protocol's answer for an error. */
+export const errorResponse = (error: ConnectError) => {
+  const wire = toWire(error)
+  return json(wire.status, wire.body, wire.headers)
+}
+
+const internal = (connector = "") =>
+  new UnknownConnectError({ connector, status: 500, code: "internal_error", detail: "see the broker's log" })
+
+/** The caller, from `Authorization: Bearer <project key>`. */
+const authenticate = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const header = request.headers.authorization
+  const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
+  if (match === null || match[1] === undefined) {
+    return yield* new Unauthorized({ connector: "", detail: "send the project key as Authorization: Bearer <key>" })
+  }
+  const store = yield* Store
+  const caller = yield* store.findCaller(Redacted.make(match[1]))
+  return yield* Option.match(caller, {
+    onNone: () => Effect.fail(new Unauthorized({ connector: "", detail: "unknown project key" })),
+    onSome: Effect.succeed
+  })
+})
+
+/** The connector of the path, linked to the caller's project for its environment. */
+const linkedConnector = (caller: Caller) =>
+  Effect.gen(function* () {
+    const params = yield* HttpRouter.params
+    const name = params.connector ?? ""
+    const store = yield* Store
+    const connector = yield* store.findConnector(name)
+    if (Option.isNone(connector)) return yield* new ConnectorNotFound({ connector: name })
+    const link = yield* store.findLink(connector.value.id, caller.projectId)
+    if (Option.isNone(link)) return yield* new ClientNotLinkedToProject({ connector: connector.value.uid })
+    if (!link.value.includes(caller.environment)) {
+      return yield* new ClientNotEnabledForEnvironment({
+        connector: connector.value.uid,
+        detail: `the link does not include the environment "${caller.environment}"`
+      })
+    }
+    return connector.value
+  })
+
+/** The JSON body, decoded with a protocol schema; failures name the field. */
+const body = <A, I>(schema: Schema.Schema<A, I>, connector: Connector) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const text = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
+    let parsed: unknown = {}
+    if (text.trim().length > 0) {
+      try {
+        parsed = JSON.parse(text)
+      } catch {
+        return yield* new InvalidRequest({
+          connector: connector.uid,
+          status: 400,
+          issues: [{ path: "", message: "the body is not JSON" }]
+        })
+      }
+    }
+    return yield* Schema.decodeUnknown(schema, { errors: "all" })(parsed).pipe(
+      Effect.mapError(
+        (error) => new InvalidRequest({ connector: connector.uid, status: 400, issues: describeParseError(error) })
+      )
+    )
+  })
+
+/** Runs a route, answering any failure in the protocol's envelope. */
+const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
+  route.pipe(
+    Effect.catchAll((error) => {
+      if (isConnectError(error)) return Effect.succeed(errorResponse(error))
+      return Effect.zipRight(
+        Effect.logError("request failed", error instanceof Error ? error.message : String(error)),
+        Effect.succeed(errorResponse(internal()))
+      )
+    })
+  )
+
+const token = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const decision = yield* Effect.flatMap(RateLimiter, (limiter) => limiter.take(caller.projectId))
+  if (!decision.allowed) {
+    return yield* new RateLimited({
+      connector: "",
+      retryAfterMs: decision.retryAfterMs,
+      detail: "too many token requests for this project"
+    })
+  }
+  const connector = yield* linkedConnector(caller)
+  const request = yield* body(TokenRequest, connector)
+  const issued = yield* Effect.flatMap(Tokens, (tokens) => tokens.issue(caller, connector, request))
+  return json(200, yield* Schema.encode(TokenResponse)(issued))
+})
+
+const revoke = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  const params = yield* body(RevokeParams, connector)
+  const summary = yield* Effect.flatMap(Tokens, (tokens) => tokens.revoke(caller, connector, params))
+  return json(200, yield* Schema.encode(RevocationSummary)(summary))
+})
+
+const metadata = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  return json(200, {
+    id: connector.id,
+    uid: connector.uid,
+    name: connector.name,
+    type: connector.type,
+    service: connector.service,
+    createdAt: connector.createdAt,
+    updatedAt: connector.updatedAt,
+    data: connector.settings.data
+  })
+})
+
+const importTokens = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  const payload = yield* body(TokenImport, connector)
+  const imported = yield* Effect.flatMap(Tokens, (tokens) => tokens.importTokens(caller, connector, payload.tokens))
+  return json(200, { imported })
+})
+
+const healthz = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`SELECT 1`
+  return json(200, { status: "ok" })
+})
+
+/**
+ * The routes of the broker.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.post("/v1/connect/token/:connector", handle(token)),
+  HttpRouter.post("/v1/connect/token/:connector/import", handle(importTokens)),
+  HttpRouter.del("/v1/connect/connectors/:connector/tokens", handle(revoke)),
+  HttpRouter.get("/v1/connect/connectors/:connector", handle(metadata)),
+  HttpRouter.get("/healthz", healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" })))))
+)
+
+/**
+ * The broker as an HTTP app: the routes, with unknown paths answered 404 in
+ * the protocol's envelope.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const app = router.pipe(
+  Effect.catchTag("RouteNotFound", () =>
+    Effect.succeed(json(404, { error: { code: "not_found", message: "no such endpoint" } }))
+  )
+)

@@ -1,0 +1,71 @@
+/**
+ * Applies a configuration file's declarations to the store, idempotently:
+ * connectors (with their installations), projects (with their caller keys) and
+ * links are created or updated to match. Applying the same file twice changes
+ * nothing; keys and links made elsewhere are kept.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import type { BrokerSetup } from "./ConfigFile.js"
+import { Store, type StoreError } from "./Store.js"
+
+/**
+ * Applies the setup; succeeds with how many of each were applied.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const apply = (
+  setup: BrokerSetup
+): Effect.Effect<{ readonly connectors: number; readonly projects: number; readonly links: number }, StoreError, Store> =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const ids = new Map<string, string>()
+    for (const connector of setup.connectors) {
+      const saved = yield* store.putConnector({
+        uid: connector.uid,
+        name: connector.name,
+        type: connector.type,
+        service: connector.service,
+        clientId: connector.clientId,
+        clientSecret: connector.clientSecret,
+        settings: {
+          tokenEndpoint: connector.tokenEndpoint,
+          ...(connector.revocationEndpoint === undefined ? {} : { revocationEndpoint: connector.revocationEndpoint }),
+          ...(connector.authorizationEndpoint === undefined
+            ? {}
+            : { authorizationEndpoint: connector.authorizationEndpoint }),
+          ...(connector.introspectionEndpoint === undefined
+            ? {}
+            : { introspectionEndpoint: connector.introspectionEndpoint }),
+          tokenEndpointAuthMethod: connector.tokenEndpointAuthMethod,
+          defaultScopes: connector.defaultScopes,
+          defaultTokenLifetimeSeconds: connector.defaultTokenLifetimeSeconds,
+          installationsRequired: connector.installations.required,
+          crossInstallation: connector.installations.crossInstallation,
+          data: connector.data ?? {}
+        }
+      })
+      ids.set(connector.uid, saved.id)
+      yield* store.setInstallations(
+        saved.id,
+        connector.installations.items.map((item) => ({
+          id: item.id,
+          tenantId: item.tenantId,
+          isDefault: item.default === true,
+          tokenEndpoint: item.tokenEndpoint
+        }))
+      )
+    }
+    for (const project of setup.projects) {
+      yield* store.putProject({ id: project.id, name: project.name ?? project.id, returnUrls: project.returnUrls ?? [] })
+      for (const key of project.keys) yield* store.putProjectKey(project.id, key.environment, key.secret)
+    }
+    for (const link of setup.links) {
+      const connectorId = ids.get(link.connector)
+      // The file was cross-checked: every link names a declared connector.
+      if (connectorId !== undefined) yield* store.putLink(connectorId, link.project, link.environments)
+    }
+    return { connectors: setup.connectors.length, projects: setup.projects.length, links: setup.links.length }
+  })

@@ -1,0 +1,441 @@
+/**
+ * Issuing, revoking and importing tokens: the broker's side of
+ * `POST /v1/connect/token/{connector}`, `DELETE …/tokens` and `…/import`.
+ *
+ * - A stored access token is handed out again until it comes within the
+ *   server-side buffer of expiry; only then is the provider asked.
+ * - `app` subjects get the client credentials grant; `user` subjects the
+ *   refresh token grant on their stored grant.
+ * - Concurrent requests that need the same refresh make one provider call: a
+ *   single flight in the process, and on Postgres a row lock on the grant
+ *   across broker processes, with the grant re-read under the lock. A rotated
+ *   refresh token is saved in the same transaction as the new access token,
+ *   before the answer leaves, and the refresh runs detached from the caller so
+ *   a client that hangs up cannot lose it.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import type { HttpClient } from "@effect/platform"
+import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import {
+  type ConnectError,
+  ConnectorInstallationRequired,
+  InvalidRequest,
+  NoValidToken,
+  UnknownConnectError,
+  UserAuthorizationRequired
+} from "../ConnectError.js"
+import { cacheKey, digest } from "../internal/cacheKey.js"
+import { canonicalJson } from "../internal/json.js"
+import type { RevocationSummary } from "../Revocation.js"
+import type { Subject } from "../Subject.js"
+import type { TokenRequest, TokenResponse } from "../Token.js"
+import * as SingleFlight from "./internal/singleFlight.js"
+import { type ProviderError, type ProviderToken, requestToken, revokeToken } from "./ProviderClient.js"
+import { type Caller, type Connector, type Installation, Store, type StoreError } from "./Store.js"
+
+/**
+ * How close to expiry a stored token may come and still be handed out (or half
+ * its lifetime, when that is shorter).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const REUSE_BUFFER_MS = 60_000
+
+/**
+ * The identity of a subject as stored: plain text a database column can hold
+ * (JSON escapes any control character), with secrets only as digests.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const subjectKey = (subject: Subject): string => {
+  switch (subject.type) {
+    case "app":
+      return "app"
+    case "user":
+      return `user:${JSON.stringify([subject.issuer ?? null, subject.id])}`
+    case "jwt-bearer":
+      return `jwt-bearer:${digest(canonicalJson(subject))}`
+    case "token":
+      return `token:${digest(Redacted.value(subject.token))}`
+  }
+}
+
+/** The request a stored token answers: its subject, installation, scopes and targets. */
+const requestKeyOf = (request: TokenRequest, installationId: string, scopes: ReadonlyArray<string>): string => {
+  const key = cacheKey("broker", "connector", {
+    subject: request.subject,
+    installationId: installationId === "" ? undefined : installationId,
+    scopes,
+    resources: request.resources,
+    audience: request.audience,
+    authorizationDetails: request.authorizationDetails
+  })
+  return createHash("sha256")
+    .update(key?.id ?? canonicalJson(request))
+    .digest("base64url")
+}
+
+const internalError = (connector: string) =>
+  new UnknownConnectError({
+    connector,
+    status: 500,
+    code: "internal_error",
+    detail: "the broker failed to read or write its store; see its log"
+  })
+
+/** A provider failure as the caller sees it. */
+const fromProvider = (connector: Connector, error: ProviderError, subject: Subject): ConnectError => {
+  switch (error.kind) {
+    case "invalid_grant":
+      return subject.type === "user"
+        ? new UserAuthorizationRequired({ connector: connector.uid, detail: "the user's grant is no longer valid" })
+        : new NoValidToken({ connector: connector.uid, detail: "the provider refused the grant" })
+    case "invalid_scope":
+    case "invalid_target":
+      return new InvalidRequest({
+        connector: connector.uid,
+        status: 400,
+        issues: [
+          {
+            path: error.kind === "invalid_scope" ? "scopes" : "resources",
+            message: `the provider refused it (${error.kind})`
+          }
+        ]
+      })
+    case "transient":
+      return new UnknownConnectError({
+        connector: connector.uid,
+        status: 502,
+        code: "provider_unavailable",
+        detail: `the provider did not answer usefully after retries (${error.message}); retry later`
+      })
+    default:
+      return new UnknownConnectError({
+        connector: connector.uid,
+        status: 502,
+        code: "provider_error",
+        detail: `the provider refused the request (${error.kind}); the connector may be misconfigured`
+      })
+  }
+}
+
+/**
+ * One token for the wire, with the token still `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Issued = TokenResponse
+
+const make = Effect.gen(function* () {
+  const store = yield* Store
+  const scope = yield* Effect.scope
+  const singleFlight = SingleFlight.make(scope)
+  const http = yield* Effect.context<HttpClient.HttpClient>()
+
+  const storeFailure = (connector: Connector) => (error: StoreError) =>
+    Effect.zipRight(Effect.logError("store failure", error.message), Effect.fail(internalError(connector.uid)))
+
+  /** The installation a request is for, or the error that says which is needed. */
+  const resolveInstallation = (connector: Connector, requested: string | undefined) =>
+    Effect.gen(function* () {
+      const installations = yield* store.listInstallations(connector.id)
+      if (requested === "*") {
+        if (!connector.settings.crossInstallation) {
+          return yield* new InvalidRequest({
+            connector: connector.uid,
+            status: 400,
+            issues: [{ path: "installationId", message: `connector "${connector.uid}" offers no cross-installation tokens` }]
+          })
+        }
+        return Option.none<Installation>()
+      }
+      if (requested !== undefined) {
+        const found = installations.find((installation) => installation.id === requested)
+        if (found === undefined) {
+          return yield* new ConnectorInstallationRequired({
+            connector: connector.uid,
+            detail: `no installation "${requested}"`
+          })
+        }
+        return Option.some(found)
+      }
+      const fallback = installations.find((installation) => installation.isDefault)
+      if (fallback === undefined && connector.settings.installationsRequired) {
+        return yield* new ConnectorInstallationRequired({ connector: connector.uid })
+      }
+      return Option.fromNullable(fallback)
+    })
+
+  const endpointOf = (connector: Connector, installation: Option.Option<Installation>) => {
+    const tenantEndpoint = Option.flatMap(installation, (i) =>
+      i.tokenEndpoint === undefined ? Option.none() : Option.some(i.tokenEndpoint.replaceAll("{tenantId}", i.tenantId ?? ""))
+    )
+    return {
+      tokenEndpoint: Option.getOrElse(tenantEndpoint, () => connector.settings.tokenEndpoint),
+      clientId: connector.clientId,
+      clientSecret: connector.clientSecret,
+      authMethod: connector.settings.tokenEndpointAuthMethod,
+      defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
+    }
+  }
+
+  const answer = (
+    connector: Connector,
+    installation: Option.Option<Installation>,
+    token: { readonly id: string; readonly accessToken: Redacted.Redacted<string>; readonly expiresAt: number }
+  ): Issued => ({
+    token: token.accessToken,
+    tokenId: token.id,
+    expiresAt: token.expiresAt,
+    connector: { id: connector.id, uid: connector.uid, type: connector.type },
+    name: connector.name,
+    ...Option.match(installation, {
+      onNone: () => ({}),
+      onSome: (i) => ({ installationId: i.id, ...(i.tenantId === undefined ? {} : { tenantId: i.tenantId }) })
+    })
+  })
+
+  const issue = (caller: Caller, connector: Connector, request: TokenRequest): Effect.Effect<Issued, ConnectError> =>
+    Effect.gen(function* () {
+      const installation = yield* resolveInstallation(connector, request.installationId)
+      const installationId = Option.match(installation, {
+        onNone: () => (request.installationId === "*" ? "*" : ""),
+        onSome: (i) => i.id
+      })
+      const subjectType = request.subject.type
+      const defaults =
+        subjectType === "app" ? connector.settings.defaultScopes.app : connector.settings.defaultScopes.user
+      const requestedScopes = request.scopes ?? ["*"]
+      const scopes = requestedScopes.length === 1 && requestedScopes[0] === "*" ? (defaults ?? []) : requestedScopes
+      const requestKey = requestKeyOf(request, installationId, scopes)
+      const subject = subjectKey(request.subject)
+      const reusable = (now: number) =>
+        store.findReusableToken({
+          connectorId: connector.id,
+          projectId: caller.projectId,
+          environment: caller.environment,
+          requestKey,
+          now,
+          bufferMs: REUSE_BUFFER_MS
+        })
+      const stored = yield* reusable(yield* Clock.currentTimeMillis)
+      if (Option.isSome(stored)) return answer(connector, installation, stored.value)
+
+      const record = (token: ProviderToken, grantId: string | undefined) =>
+        store.insertIssuedToken({
+          connectorId: connector.id,
+          projectId: caller.projectId,
+          environment: caller.environment,
+          subject,
+          installationId,
+          requestKey,
+          grantId,
+          accessToken: token.accessToken,
+          expiresAt: token.expiresAt
+        })
+      const endpoint = endpointOf(connector, installation)
+      const targets = {
+        ...(scopes.length === 0 ? {} : { scope: scopes }),
+        ...(request.resources === undefined ? {} : { resource: request.resources }),
+        ...(request.audience === undefined ? {} : { audience: request.audience })
+      }
+
+      if (subjectType === "app") {
+        const flight = `app\n${caller.projectId}\n${caller.environment}\n${connector.id}\n${requestKey}`
+        return yield* singleFlight(
+          flight,
+          Effect.gen(function* () {
+            const again = yield* reusable(yield* Clock.currentTimeMillis)
+            if (Option.isSome(again)) return answer(connector, installation, again.value)
+            const token = yield* requestToken(endpoint, {
+              type: "client_credentials",
+              ...targets,
+              ...(request.authorizationDetails === undefined ? {} : { authorizationDetails: request.authorizationDetails })
+            }).pipe(
+              Effect.provide(http),
+              Effect.mapError((error) => fromProvider(connector, error, request.subject))
+            )
+            return answer(connector, installation, yield* record(token, undefined))
+          }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+        )
+      }
+
+      if (subjectType === "user") {
+        const grant = yield* store.findGrant(connector.id, installationId, subject)
+        if (Option.isNone(grant) || grant.value.status !== "active") {
+          return yield* new UserAuthorizationRequired({ connector: connector.uid })
+        }
+        if (grant.value.refreshToken === undefined) {
+          return yield* new NoValidToken({
+            connector: connector.uid,
+            detail: "the user's token has expired and there is no refresh token to renew it"
+          })
+        }
+        const grantId = grant.value.id
+        return yield* singleFlight(
+          `grant\n${grantId}\n${caller.projectId}\n${caller.environment}\n${requestKey}`,
+          store
+            .withGrantLock(grantId, (locked) =>
+              Effect.gen(function* () {
+                // Another process may have refreshed while this one waited for the lock.
+                const again = yield* reusable(yield* Clock.currentTimeMillis)
+                if (Option.isSome(again)) return answer(connector, installation, again.value)
+                if (locked.status !== "active") return yield* new UserAuthorizationRequired({ connector: connector.uid })
+                if (locked.refreshToken === undefined) {
+                  return yield* new NoValidToken({ connector: connector.uid, detail: "there is no refresh token" })
+                }
+                const refreshed = yield* requestToken(endpoint, {
+                  type: "refresh_token",
+                  refreshToken: locked.refreshToken,
+                  ...targets
+                }).pipe(Effect.provide(http), Effect.either)
+                if (refreshed._tag === "Left") {
+                  // The grant is gone: say so for good, and commit that.
+                  if (refreshed.left.kind === "invalid_grant") yield* store.updateGrant(grantId, { status: "invalid" })
+                  return yield* fromProvider(connector, refreshed.left, request.subject)
+                }
+                const token = refreshed.right
+                // Rotated refresh token and new access token: saved together, before answering.
+                const issued = yield* store.transaction(
+                  Effect.zipRight(
+                    token.refreshToken === undefined
+                      ? store.updateGrant(grantId, {})
+                      : store.updateGrant(grantId, {
+                          refreshToken: token.refreshToken,
+                          refreshExpiresAt: token.refreshTokenExpiresAt
+                        }),
+                    record(token, grantId)
+                  )
+                )
+                return answer(connector, installation, issued)
+              })
+            )
+            .pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+        )
+      }
+
+      return yield* new InvalidRequest({
+        connector: connector.uid,
+        status: 400,
+        issues: [{ path: "subject.type", message: `this broker does not issue "${subjectType}" tokens yet` }]
+      })
+    }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+
+  const revoke = (
+    caller: Caller,
+    connector: Connector,
+    params: { readonly subject?: Subject | undefined; readonly installationId?: string | undefined }
+  ): Effect.Effect<RevocationSummary, ConnectError> =>
+    Effect.gen(function* () {
+      const tokens = yield* store.listActiveTokens({
+        connectorId: connector.id,
+        projectId: caller.projectId,
+        subject: params.subject === undefined ? undefined : subjectKey(params.subject),
+        installationId: params.installationId
+      })
+      const summary = { tokensFound: tokens.length, deleted: 0, providerRevoked: 0, providerSkipped: 0, providerFailed: 0 }
+      const endpoint = connector.settings.revocationEndpoint
+      for (const token of tokens) {
+        if (endpoint === undefined) {
+          summary.providerSkipped++
+        } else {
+          const revoked = yield* revokeToken(
+            {
+              revocationEndpoint: endpoint,
+              clientId: connector.clientId,
+              clientSecret: connector.clientSecret,
+              authMethod: connector.settings.tokenEndpointAuthMethod
+            },
+            token.accessToken,
+            "access_token"
+          ).pipe(Effect.provide(http), Effect.either)
+          if (revoked._tag === "Right") summary.providerRevoked++
+          else summary.providerFailed++
+        }
+      }
+      // Whatever the provider said, these tokens are not handed out again.
+      yield* store.markTokens(
+        tokens.map((token) => token.id),
+        endpoint === undefined ? "deleted" : "revoked"
+      )
+      summary.deleted = tokens.length
+      return summary
+    }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+
+  const importTokens = (
+    caller: Caller,
+    connector: Connector,
+    tokens: ReadonlyArray<{
+      readonly subject: Subject
+      readonly accessToken: Redacted.Redacted<string>
+      readonly expiresAt: number
+      readonly refreshToken?: Redacted.Redacted<string> | undefined
+      readonly refreshTokenExpiresAt?: number | undefined
+      readonly environment: string
+      readonly installationId?: string | undefined
+    }>
+  ): Effect.Effect<number, ConnectError> =>
+    store
+      .transaction(
+        Effect.forEach(tokens, (token) =>
+          Effect.gen(function* () {
+            const installationId = token.installationId ?? ""
+            const subject = subjectKey(token.subject)
+            // A user's token always gets a grant row, with or without a refresh
+            // token: once the token expires, that tells "no refresh token" (no_token)
+            // from "never authorized" (user_authorization_required).
+            const grantId =
+              token.refreshToken === undefined && token.subject.type !== "user"
+                ? undefined
+                : yield* store.putGrant({
+                    connectorId: connector.id,
+                    installationId,
+                    subject,
+                    refreshToken: token.refreshToken,
+                    refreshExpiresAt: token.refreshTokenExpiresAt
+                  })
+            const scopes =
+              (token.subject.type === "app"
+                ? connector.settings.defaultScopes.app
+                : connector.settings.defaultScopes.user) ?? []
+            yield* store.insertIssuedToken({
+              connectorId: connector.id,
+              projectId: caller.projectId,
+              environment: token.environment,
+              subject,
+              installationId,
+              requestKey: requestKeyOf({ subject: token.subject }, installationId, scopes),
+              grantId,
+              accessToken: token.accessToken,
+              expiresAt: token.expiresAt
+            })
+          })
+        )
+      )
+      .pipe(
+        Effect.as(tokens.length),
+        Effect.catchTag("StoreError", storeFailure(connector))
+      )
+
+  return { issue, revoke, importTokens }
+})
+
+/**
+ * The token service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<
+  Tokens,
+  Effect.Effect.Success<typeof make>
+>() {
+  /** Issues over the `Store`, asking providers through the `HttpClient`. */
+  static readonly layer: Layer.Layer<Tokens, never, Store | HttpClient.HttpClient> = Layer.scoped(Tokens, make)
+}
+

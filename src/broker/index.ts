@@ -1,0 +1,16 @@
+/**
+ * The self-hostable Connect broker (`effect-connect/broker`): the Connect wire
+ * protocol's server side, as Layers over a SQLite or Postgres store.
+ *
+ * @since 0.1.0
+ */
+
+export * as Broker from "./Broker.js"
+export * as Cipher from "./Cipher.js"
+export * as ConfigFile from "./ConfigFile.js"
+export * as Database from "./Database.js"
+export * as RateLimiter from "./RateLimiter.js"
+export * as Routes from "./Routes.js"
+export * as Setup from "./Setup.js"
+export * as Store from "./Store.js"
+export * as Tokens from "./Tokens.js"
