@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs"
 import { FetchHttpClient } from "@effect/platform"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
@@ -286,5 +287,97 @@ describe("the broker against a real OAuth server", () => {
     expect(metadata.status).toBe(200)
     expect(metadata.body).toMatchObject({ uid: "acme/api", name: "Acme API", type: "oauth", service: "acme", data: {} })
     expect(JSON.stringify(metadata.body)).not.toContain(provider.clients.broker.clientSecret)
+  })
+
+  it("keeps no token, refresh token or secret in plain text in its database file", async () => {
+    const refreshToken = await provider.seedUserRefreshToken({
+      accountId: "margaret",
+      scope: "openid offline_access api:read"
+    })
+    await call(broker, "POST", "/v1/connect/token/acme%2Fapi/import", WEB_KEY, {
+      tokens: [
+        {
+          subject: { type: "user", id: "margaret" },
+          accessToken: "at_imported_marker_5521",
+          expiresAt: 1,
+          refreshToken,
+          environment: "production"
+        }
+      ]
+    })
+    const user = await call(broker, "POST", "/v1/connect/token/acme%2Fapi", WEB_KEY, {
+      subject: { type: "user", id: "margaret" }
+    })
+    const app = await call(broker, "POST", "/v1/connect/token/acme%2Fapi", WEB_KEY, {
+      subject: { type: "app" },
+      scopes: ["api:read"]
+    })
+    expect([user.status, app.status]).toEqual([200, 200])
+    const file = database.file ?? ""
+    // The database and its write-ahead log, as they are on disk.
+    const bytes = [file, `${file}-wal`]
+      .filter((path) => existsSync(path))
+      .map((path) => readFileSync(path).toString("latin1"))
+      .join("")
+    expect(bytes).toContain("acme/api")
+    for (const secret of [
+      user.body.token,
+      app.body.token,
+      refreshToken,
+      "at_imported_marker_5521",
+      provider.clients.broker.clientSecret,
+      WEB_KEY,
+      PREVIEW_KEY
+    ]) {
+      expect(bytes).not.toContain(secret)
+    }
+  })
+})
+
+describe("the broker's rate limit", () => {
+  let provider: OAuthProviderHarness
+  let database: TestDatabase
+  let broker: RunningBroker
+
+  beforeAll(async () => {
+    provider = await startOAuthProvider()
+    database = sqlite()
+    broker = await startBroker({
+      database,
+      config: configFor(provider),
+      env: { ACME_CLIENT_SECRET: provider.clients.broker.clientSecret, CONNECT_RATE_LIMIT_PER_MINUTE: "2" }
+    })
+  })
+  afterAll(async () => {
+    await broker?.close()
+    await provider?.close()
+    await database?.drop()
+  })
+
+  it("answers 429 rate_limited with Retry-After once a project is over its limit, and the SDK reads the delay", async () => {
+    const request = () => call(broker, "POST", "/v1/connect/token/acme%2Fapi", WEB_KEY, { subject: { type: "app" } })
+    expect((await request()).status).toBe(200)
+    expect((await request()).status).toBe(200)
+    const limited = await request()
+    expect(limited.status).toBe(429)
+    expect(limited.body.error.code).toBe("rate_limited")
+    // Two a minute: the next request is allowed in 30 seconds.
+    expect(limited.headers.get("retry-after")).toBe("30")
+    // Another project has a bucket of its own.
+    expect(
+      (await call(broker, "POST", "/v1/connect/token/acme%2Fapi", OTHER_KEY, { subject: { type: "app" } })).status
+    ).toBe(403)
+    const error = await Effect.runPromise(
+      Effect.flip(getToken("acme/api", { subject: { type: "app" } })).pipe(
+        Effect.provide(
+          ConnectClient.layer({ baseUrl: broker.url, token: Redacted.make(WEB_KEY), retries: 0 }).pipe(
+            Layer.provideMerge(Layer.merge(TokenCache.layer(), FetchHttpClient.layer)),
+            Layer.orDie
+          )
+        )
+      )
+    )
+    expect(error._tag).toBe("RateLimited")
+    expect(error._tag === "RateLimited" && error.retryAfterMs).toBe(30_000)
   })
 })
