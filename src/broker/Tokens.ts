@@ -313,9 +313,16 @@ const make = Effect.gen(function* () {
                   )
                 )
                 return answer(connector, installation, issued)
-              })
+              }).pipe(
+                // An outcome, not a failure, inside the lock: a failure would roll back
+                // the lock's transaction, and with it the grant marked invalid above.
+                Effect.either
+              )
             )
-            .pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+            .pipe(
+              Effect.flatMap((outcome) => outcome),
+              Effect.catchTag("StoreError", storeFailure(connector))
+            )
         )
       }
 

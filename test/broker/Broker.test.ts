@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from "node:fs"
 import { FetchHttpClient } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { ConnectClient, getToken, getTokenResponse, revokeToken, TokenCache } from "../../src/index.js"
 import { type RunningBroker, startBroker } from "../support/broker.js"
-import { sqlite, type TestDatabase } from "../support/databases.js"
+import { backends, layerOf, sqlite, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
 
 const WEB_KEY = "ck_web_production_key_3381"
@@ -66,7 +67,7 @@ const call = async (broker: RunningBroker, method: string, path: string, key: st
   return { status: response.status, headers: response.headers, body: text === "" ? undefined : JSON.parse(text) }
 }
 
-describe("the broker against a real OAuth server", () => {
+describe.each(backends)("the broker against a real OAuth server, on $name", ({ make }) => {
   let provider: OAuthProviderHarness
   let database: TestDatabase
   let broker: RunningBroker
@@ -78,7 +79,7 @@ describe("the broker against a real OAuth server", () => {
 
   beforeAll(async () => {
     provider = await startOAuthProvider({ accessTokenTtl: 30, clientCredentialsTtl: 3600 })
-    database = sqlite()
+    database = await make()
     broker = await startBroker({
       database,
       config: configFor(provider),
@@ -234,8 +235,15 @@ describe("the broker against a real OAuth server", () => {
           body: new URLSearchParams({ token: refreshToken, token_type_hint: "refresh_token" })
         })
       )
+      provider.tokenRequests.reset()
       const error = yield* Effect.flip(getToken("acme/api", { subject: { type: "user", id: "linus" } }))
       expect(error._tag).toBe("UserAuthorizationRequired")
+      // The grant is marked invalid for good: the next request does not try the provider again.
+      const again = yield* Effect.flip(
+        getToken("acme/api", { subject: { type: "user", id: "linus" } }, { forceRefresh: true })
+      )
+      expect(again._tag).toBe("UserAuthorizationRequired")
+      expect(provider.tokenRequests.count("refresh_token")).toBe(1)
     }).pipe(Effect.provide(client(WEB_KEY)))
   )
 
@@ -313,12 +321,24 @@ describe("the broker against a real OAuth server", () => {
       scopes: ["api:read"]
     })
     expect([user.status, app.status]).toEqual([200, 200])
-    const file = database.file ?? ""
-    // The database and its write-ahead log, as they are on disk.
-    const bytes = [file, `${file}-wal`]
-      .filter((path) => existsSync(path))
-      .map((path) => readFileSync(path).toString("latin1"))
-      .join("")
+    const file = database.file
+    // SQLite: the database and its write-ahead log, as they are on disk. Postgres: every row.
+    const bytes =
+      file === undefined
+        ? JSON.stringify(
+            await Effect.runPromise(
+              Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                Effect.forEach(
+                  ["connectors", "grants", "issued_tokens", "project_keys"],
+                  (table) => sql`SELECT * FROM ${sql(table)}`
+                )
+              ).pipe(Effect.provide(layerOf(database)))
+            )
+          )
+        : [file, `${file}-wal`]
+            .filter((path) => existsSync(path))
+            .map((path) => readFileSync(path).toString("latin1"))
+            .join("")
     expect(bytes).toContain("acme/api")
     for (const secret of [
       user.body.token,
