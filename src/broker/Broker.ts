@@ -12,7 +12,7 @@
 import { createServer } from "node:http"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { NodeFileSystem, NodeHttpServer } from "@effect/platform-node"
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Context, Effect, Layer, Option } from "effect"
 import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
 import * as Database from "./Database.js"
@@ -45,6 +45,30 @@ export const listenConfig: Config.Config<ListenOptions> = Config.all({
 })
 
 /**
+ * The broker's public base URL, from which it builds the URLs it hands out:
+ * `CONNECT_PUBLIC_URL`, by default `http://CONNECT_HOST:CONNECT_PORT`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class PublicUrl extends Context.Tag("effect-connect/broker/PublicUrl")<PublicUrl, string>() {
+  /** From the environment; a value that is not an http(s) URL is a configuration error. */
+  static readonly layerConfig = Layer.effect(
+    PublicUrl,
+    Effect.gen(function* () {
+      const listen = yield* listenConfig
+      const configured = yield* Config.option(Config.url("CONNECT_PUBLIC_URL"))
+      if (Option.isNone(configured)) return `http://${listen.host}:${listen.port}`
+      const url = configured.value
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        return yield* Effect.fail(new Error("CONNECT_PUBLIC_URL must be an http:// or https:// URL"))
+      }
+      return url.href.replace(/\/+$/, "")
+    })
+  )
+}
+
+/**
  * Applies the configuration file named by `CONNECT_CONFIG`, if any, at start.
  *
  * @since 0.1.0
@@ -63,6 +87,18 @@ export const layerSetup = Layer.effectDiscard(
 )
 
 /**
+ * The HTTP client for providers. It does not follow redirects: a token endpoint
+ * that redirects would otherwise receive the client's credentials at wherever
+ * it points. A redirect is answered as the provider's error.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const providerHttpClient = FetchHttpClient.layer.pipe(
+  Layer.provide(Layer.succeed(FetchHttpClient.RequestInit, { redirect: "manual" }))
+)
+
+/**
  * Everything the routes need, from the environment: the store (database and
  * cipher), the rate limiter and the token service, with the configuration file
  * applied.
@@ -73,7 +109,7 @@ export const layerSetup = Layer.effectDiscard(
 export const layerServices = Layer.mergeAll(Tokens.layer, RateLimiter.layerConfig, layerSetup).pipe(
   Layer.provideMerge(Store.layer),
   Layer.provideMerge(Layer.merge(Database.layerConfig, Cipher.layerConfig)),
-  Layer.provide(Layer.merge(FetchHttpClient.layer, NodeFileSystem.layer))
+  Layer.provide(Layer.merge(providerHttpClient, NodeFileSystem.layer))
 )
 
 /**
@@ -85,9 +121,12 @@ export const layerServices = Layer.mergeAll(Tokens.layer, RateLimiter.layerConfi
 export const layerConfig = HttpServer.serve(app).pipe(
   HttpServer.withLogAddress,
   Layer.provide(layerServices),
-  Layer.provide(
-    Layer.unwrapEffect(Effect.map(listenConfig, (listen) => NodeHttpServer.layer(createServer, listen)))
-  )
+  Layer.provideMerge(
+    Layer.effectDiscard(
+      Effect.flatMap(PublicUrl, (url) => Effect.logInfo(`public URL ${url} (set CONNECT_PUBLIC_URL to change it)`))
+    ).pipe(Layer.provideMerge(PublicUrl.layerConfig))
+  ),
+  Layer.provide(Layer.unwrapEffect(Effect.map(listenConfig, (listen) => NodeHttpServer.layer(createServer, listen))))
 )
 
 /**

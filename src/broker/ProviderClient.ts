@@ -32,7 +32,8 @@
  * @since 0.1.0
  */
 import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { Clock, Context, Duration, Effect, Layer, Redacted, Schedule, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, type ParseResult, Redacted, Schedule, Schema } from "effect"
+import { isRecord } from "../internal/json.js"
 import { describeParseError, optionalNullable } from "../internal/schema.js"
 import { parseRetryAfter } from "../internal/transport.js"
 import {
@@ -287,7 +288,13 @@ export class ProviderError extends Schema.TaggedError<ProviderError>()("Provider
     const request =
       this.operation === "token"
         ? `the ${this.grantType ?? "token"} grant`
-        : `the revocation of ${this.tokenTypeHint === undefined ? "a token" : `a ${this.tokenTypeHint}`}`
+        : `the revocation of ${
+            this.tokenTypeHint === "access_token"
+              ? "an access token"
+              : this.tokenTypeHint === "refresh_token"
+                ? "a refresh token"
+                : "a token"
+          }`
     const facts: Array<string> = []
     if (this.status !== undefined) facts.push(`HTTP ${this.status}`)
     if (this.code !== undefined) facts.push(this.code)
@@ -298,7 +305,16 @@ export class ProviderError extends Schema.TaggedError<ProviderError>()("Provider
     const detail = facts.length === 0 ? "" : ` (${facts.join(", ")})`
     switch (this.kind) {
       case "invalid_grant":
-        return `${endpoint} refused ${request}${detail}: the grant is gone (revoked, expired or already used); the user must authorize again`
+        switch (this.grantType) {
+          case "jwt_bearer":
+            return `${endpoint} refused the assertion of ${request}${detail}: it is expired, already used, or not for this provider; sign a new assertion`
+          case "token_exchange":
+            return `${endpoint} refused the subject token of ${request}${detail}: it is expired or revoked; exchange a current token`
+          case "client_credentials":
+            return `${endpoint} refused ${request}${detail}: check the connector's configuration against the provider's documentation`
+          default:
+            return `${endpoint} refused ${request}${detail}: the grant is gone (revoked, expired or already used); the user must authorize again`
+        }
       case "invalid_client":
         return `${endpoint} rejected the broker's client credentials${detail}: check the connector's client id, client secret and token endpoint auth method (client_secret_basic or client_secret_post)`
       case "invalid_scope":
@@ -368,7 +384,7 @@ export class ProviderClientConfig extends Context.Reference<ProviderClientConfig
   { defaultValue: (): ProviderClientSettings => defaultSettings }
 ) {
   /** The defaults, with the given settings in their place. */
-  static readonly layer = (settings: Partial<ProviderClientSettings>): Layer.Layer<never> =>
+  static readonly layer = (settings: Partial<ProviderClientSettings>): Layer.Layer<ProviderClientConfig> =>
     Layer.succeed(ProviderClientConfig, { ...defaultSettings, ...settings })
 }
 
@@ -637,9 +653,12 @@ const grantParams = (
 }
 
 /** A number of seconds: a number, or a numeric string (Azure AD v1 sends `"3599"`). */
-const Seconds = Schema.Union(Schema.Number, Schema.compose(Schema.Trim, Schema.NumberFromString)).pipe(
-  Schema.filter((seconds) => (Number.isFinite(seconds) && seconds >= 0) || "Expected a number of seconds (at least 0)")
-)
+const Seconds = Schema.Union(Schema.Number, Schema.compose(Schema.Trim, Schema.NumberFromString))
+  .pipe(Schema.filter((seconds) => Number.isFinite(seconds) && seconds >= 0))
+  .annotations({
+    // One message, whatever failed inside: the inner ones quote the value.
+    message: () => ({ message: "Expected a number of seconds (at least 0), or a numeric string", override: true })
+  })
 
 const NonBlankString = Schema.String.pipe(
   Schema.filter((text) => text.trim().length > 0 || "Expected a non-empty string")
@@ -657,7 +676,23 @@ const TokenResponse = Schema.Struct({
   issued_token_type: optionalNullable(Schema.String)
 })
 
-const decodeTokenResponse = Schema.decodeUnknownEither(TokenResponse)
+const decodeTokenResponse = Schema.decodeUnknownEither(TokenResponse, { errors: "all" })
+
+/**
+ * The issues of a response that failed validation, one per field, without the
+ * values (they may be tokens). The `null` and `undefined` alternatives of an
+ * optional field are left out once the field has another issue.
+ */
+const describeIssues = (error: ParseResult.ParseError): string => {
+  const issues = describeParseError(error)
+  const noise = (message: string) => message === "Expected null" || message === "Expected undefined"
+  const lines = issues
+    .filter(
+      (issue) => !noise(issue.message) || !issues.some((other) => other.path === issue.path && !noise(other.message))
+    )
+    .map((issue) => (issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`))
+  return [...new Set(lines)].join("; ")
+}
 
 const tokenTypeOf = (sent: string | undefined): string => {
   const type = sent?.trim() ?? ""
@@ -683,12 +718,10 @@ const interpretToken =
           : `the body is not JSON (${answer.text.length} bytes${contentTypeText(answer)})`
       )
     }
+    if (!isRecord(body)) return invalid("the body is not a JSON object")
     const decoded = decodeTokenResponse(body)
     if (decoded._tag === "Left") {
-      const issues = describeParseError(decoded.left).map((issue) =>
-        issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`
-      )
-      return invalid(`not a token response: ${[...new Set(issues)].join("; ")}`)
+      return invalid(`not a token response: ${describeIssues(decoded.left)}`)
     }
     const response = decoded.right
     const lifetime = response.expires_in ?? endpoint.defaultLifetimeSeconds

@@ -56,11 +56,22 @@ const authenticate = Effect.gen(function* () {
   })
 })
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
+const validConnectorName = /^[^\u0000-\u001f\u007f]{1,256}$/
+
 /** The connector of the path, linked to the caller's project for its environment. */
 const linkedConnector = (caller: Caller) =>
   Effect.gen(function* () {
     const params = yield* HttpRouter.params
     const name = params.connector ?? ""
+    if (!validConnectorName.test(name)) {
+      return yield* new InvalidRequest({
+        status: 400,
+        issues: [
+          { path: "connector", message: "Expected a connector uid or id: 1 to 256 characters, no control characters" }
+        ]
+      })
+    }
     const store = yield* Store
     const connector = yield* store.findConnector(name)
     if (Option.isNone(connector)) return yield* new ConnectorNotFound({ connector: name })
@@ -186,7 +197,21 @@ export const router = HttpRouter.empty.pipe(
  * @category routes
  */
 export const app = router.pipe(
-  Effect.catchTag("RouteNotFound", () =>
-    Effect.succeed(json(404, { error: { code: "not_found", message: "no such endpoint" } }))
+  Effect.catchTag("RouteNotFound", (error) =>
+    Effect.sync(() => {
+      // A path the router could not decode is a bad request, not a missing endpoint.
+      const path = error.request.url.split("?")[0] ?? ""
+      try {
+        decodeURIComponent(path)
+      } catch {
+        return errorResponse(
+          new InvalidRequest({
+            status: 400,
+            issues: [{ path: "connector", message: "the path is not valid percent-encoding (encodeURIComponent)" }]
+          })
+        )
+      }
+      return json(404, { error: { code: "not_found", message: "no such endpoint" } })
+    })
   )
 )

@@ -18,7 +18,11 @@ import { Store, type StoreError } from "./Store.js"
  */
 export const apply = (
   setup: BrokerSetup
-): Effect.Effect<{ readonly connectors: number; readonly projects: number; readonly links: number }, StoreError, Store> =>
+): Effect.Effect<
+  { readonly connectors: number; readonly projects: number; readonly links: number },
+  StoreError,
+  Store
+> =>
   Effect.gen(function* () {
     const store = yield* Store
     const ids = new Map<string, string>()
@@ -59,7 +63,11 @@ export const apply = (
       )
     }
     for (const project of setup.projects) {
-      yield* store.putProject({ id: project.id, name: project.name ?? project.id, returnUrls: project.returnUrls ?? [] })
+      yield* store.putProject({
+        id: project.id,
+        name: project.name ?? project.id,
+        returnUrls: project.returnUrls ?? []
+      })
       for (const key of project.keys) yield* store.putProjectKey(project.id, key.environment, key.secret)
     }
     for (const link of setup.links) {

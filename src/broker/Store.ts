@@ -611,7 +611,9 @@ const make = Effect.gen(function* () {
         AND status = 'active' AND expires_at > ${key.now}
         AND (expires_at > ${key.now + key.bufferMs} OR expires_at + created_at > ${2 * key.now})
       ORDER BY expires_at DESC LIMIT 1`.pipe(
-      Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toToken(rows[0])))),
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toToken(rows[0]))
+      ),
       Effect.mapError(fail("read an issued token"))
     )
 

@@ -149,7 +149,9 @@ const make = Effect.gen(function* () {
           return yield* new InvalidRequest({
             connector: connector.uid,
             status: 400,
-            issues: [{ path: "installationId", message: `connector "${connector.uid}" offers no cross-installation tokens` }]
+            issues: [
+              { path: "installationId", message: `connector "${connector.uid}" offers no cross-installation tokens` }
+            ]
           })
         }
         return Option.none<Installation>()
@@ -173,7 +175,9 @@ const make = Effect.gen(function* () {
 
   const endpointOf = (connector: Connector, installation: Option.Option<Installation>) => {
     const tenantEndpoint = Option.flatMap(installation, (i) =>
-      i.tokenEndpoint === undefined ? Option.none() : Option.some(i.tokenEndpoint.replaceAll("{tenantId}", i.tenantId ?? ""))
+      i.tokenEndpoint === undefined
+        ? Option.none()
+        : Option.some(i.tokenEndpoint.replaceAll("{tenantId}", i.tenantId ?? ""))
     )
     return {
       tokenEndpoint: Option.getOrElse(tenantEndpoint, () => connector.settings.tokenEndpoint),
@@ -255,7 +259,9 @@ const make = Effect.gen(function* () {
             const token = yield* requestToken(endpoint, {
               type: "client_credentials",
               ...targets,
-              ...(request.authorizationDetails === undefined ? {} : { authorizationDetails: request.authorizationDetails })
+              ...(request.authorizationDetails === undefined
+                ? {}
+                : { authorizationDetails: request.authorizationDetails })
             }).pipe(
               Effect.provide(http),
               Effect.mapError((error) => fromProvider(connector, error, request.subject))
@@ -285,7 +291,8 @@ const make = Effect.gen(function* () {
                 // Another process may have refreshed while this one waited for the lock.
                 const again = yield* reusable(yield* Clock.currentTimeMillis)
                 if (Option.isSome(again)) return answer(connector, installation, again.value)
-                if (locked.status !== "active") return yield* new UserAuthorizationRequired({ connector: connector.uid })
+                if (locked.status !== "active")
+                  return yield* new UserAuthorizationRequired({ connector: connector.uid })
                 if (locked.refreshToken === undefined) {
                   return yield* new NoValidToken({ connector: connector.uid, detail: "there is no refresh token" })
                 }
@@ -319,10 +326,7 @@ const make = Effect.gen(function* () {
                 Effect.either
               )
             )
-            .pipe(
-              Effect.flatMap((outcome) => outcome),
-              Effect.catchTag("StoreError", storeFailure(connector))
-            )
+            .pipe(Effect.flatten, Effect.catchTag("StoreError", storeFailure(connector)))
         )
       }
 
@@ -345,7 +349,13 @@ const make = Effect.gen(function* () {
         subject: params.subject === undefined ? undefined : subjectKey(params.subject),
         installationId: params.installationId
       })
-      const summary = { tokensFound: tokens.length, deleted: 0, providerRevoked: 0, providerSkipped: 0, providerFailed: 0 }
+      const summary = {
+        tokensFound: tokens.length,
+        deleted: 0,
+        providerRevoked: 0,
+        providerSkipped: 0,
+        providerFailed: 0
+      }
       const endpoint = connector.settings.revocationEndpoint
       for (const token of tokens) {
         if (endpoint === undefined) {
@@ -424,10 +434,7 @@ const make = Effect.gen(function* () {
           })
         )
       )
-      .pipe(
-        Effect.as(tokens.length),
-        Effect.catchTag("StoreError", storeFailure(connector))
-      )
+      .pipe(Effect.as(tokens.length), Effect.catchTag("StoreError", storeFailure(connector)))
 
   return { issue, revoke, importTokens }
 })
@@ -438,11 +445,7 @@ const make = Effect.gen(function* () {
  * @since 0.1.0
  * @category tags
  */
-export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<
-  Tokens,
-  Effect.Effect.Success<typeof make>
->() {
+export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<Tokens, Effect.Effect.Success<typeof make>>() {
   /** Issues over the `Store`, asking providers through the `HttpClient`. */
   static readonly layer: Layer.Layer<Tokens, never, Store | HttpClient.HttpClient> = Layer.scoped(Tokens, make)
 }
-

@@ -286,6 +286,11 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
       body: "{not json"
     })
     expect(notJson.status).toBe(400)
+    for (const path of ["/v1/connect/token/%E0%A4%A", "/v1/connect/token/acme%00api"]) {
+      const badPath = await call(broker, "POST", path, WEB_KEY, { subject: { type: "app" } })
+      expect(badPath.status).toBe(400)
+      expect(badPath.body.error.issues[0].path).toBe("connector")
+    }
     const unknown = await call(broker, "GET", "/v1/connect/nowhere", WEB_KEY)
     expect(unknown).toMatchObject({ status: 404, body: { error: { code: "not_found" } } })
   })

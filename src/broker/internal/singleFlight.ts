@@ -1,4 +1,4 @@
-import { Deferred, Effect, Exit, FiberId, type Scope } from "effect"
+import { Deferred, Effect, type Exit, FiberId, type Scope } from "effect"
 
 /**
  * One run per key at a time: callers of a key that is running wait for its
