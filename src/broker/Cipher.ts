@@ -19,6 +19,7 @@ import * as NodePath from "node:path"
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Config, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { DATA_DIR_VARIABLE, dataDirConfig } from "./internal/dataDir.js"
 
 /**
  * The length of a key, in bytes.
@@ -37,16 +38,15 @@ export const KEY_BYTES = 32
 export const KEY_VARIABLE = "CONNECT_ENCRYPTION_KEY"
 
 /**
- * The environment variable naming the broker's data directory (default `.connect`),
- * where the key file lives when {@link KEY_VARIABLE} is not set.
+ * The variable naming the data directory, where the key file is kept.
  *
  * @since 0.1.0
  * @category constants
  */
-export const DATA_DIR_VARIABLE = "CONNECT_DATA_DIR"
+export { DATA_DIR_VARIABLE }
 
 /**
- * The name of the key file inside the data directory.
+ * The name of the generated key file in the data directory.
  *
  * @since 0.1.0
  * @category constants
@@ -57,7 +57,6 @@ const ALGORITHM = "aes-256-gcm"
 const VERSION = "v1"
 const NONCE_BYTES = 12
 const TAG_BYTES = 16
-const DEFAULT_DATA_DIR = ".connect"
 
 /**
  * A sealed value could not be decrypted: it was tampered with, belongs to
@@ -276,7 +275,7 @@ const keyFromConfig: Effect.Effect<
     }
     return Redacted.make(parsed.right)
   }
-  const dataDir = yield* Config.string(DATA_DIR_VARIABLE).pipe(Config.withDefault(DEFAULT_DATA_DIR))
+  const dataDir = yield* dataDirConfig
   return Redacted.make(yield* keyFile(NodePath.join(dataDir, KEY_FILE)))
 })
 

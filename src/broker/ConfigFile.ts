@@ -377,7 +377,12 @@ export const serviceOf = (connector: { readonly uid: string; readonly service?: 
  */
 export const tokenEndpointFor = (
   connector: { readonly tokenEndpoint: string },
-  installation?: InstallationDeclaration
+  installation?: {
+    readonly id?: string
+    readonly default?: boolean
+    readonly tokenEndpoint?: string | undefined
+    readonly tenantId?: string | undefined
+  }
 ): string =>
   installation?.tokenEndpoint === undefined
     ? connector.tokenEndpoint

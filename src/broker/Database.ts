@@ -12,6 +12,7 @@ import { Migrator, type SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Config, Effect, Layer, Redacted, Schema } from "effect"
+import { dataDirConfig } from "./internal/dataDir.js"
 import { migrations } from "./internal/migrations.js"
 
 /**
@@ -99,7 +100,8 @@ export const layer = (location: DatabaseLocation): Layer.Layer<SqlClient.SqlClie
             const fs = yield* FileSystem.FileSystem
             const path = yield* Path.Path
             const directory = path.dirname(location.filename)
-            yield* fs.makeDirectory(directory, { recursive: true })
+            // The data directory holds the database (and the key file): owner only.
+            yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
             return SqliteClient.layer({ filename: location.filename })
           }).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, Path.layer)))
         )
@@ -119,7 +121,7 @@ export const layer = (location: DatabaseLocation): Layer.Layer<SqlClient.SqlClie
 export const layerConfig: Layer.Layer<SqlClient.SqlClient, DatabaseUnavailable> = Layer.unwrapEffect(
   Config.all({
     url: Config.option(Config.nonEmptyString("CONNECT_DATABASE_URL")),
-    dataDir: Config.nonEmptyString("CONNECT_DATA_DIR").pipe(Config.withDefault(".connect"))
+    dataDir: dataDirConfig
   }).pipe(
     Effect.map(({ url, dataDir }) =>
       layer(

@@ -31,6 +31,7 @@ import { canonicalJson } from "../internal/json.js"
 import type { RevocationSummary } from "../Revocation.js"
 import type { Subject } from "../Subject.js"
 import type { TokenRequest, TokenResponse } from "../Token.js"
+import { tokenEndpointFor } from "./ConfigFile.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { type ProviderError, type ProviderToken, requestToken, revokeToken } from "./ProviderClient.js"
 import { type Caller, type Connector, type Installation, Store, type StoreError } from "./Store.js"
@@ -174,13 +175,9 @@ const make = Effect.gen(function* () {
     })
 
   const endpointOf = (connector: Connector, installation: Option.Option<Installation>) => {
-    const tenantEndpoint = Option.flatMap(installation, (i) =>
-      i.tokenEndpoint === undefined
-        ? Option.none()
-        : Option.some(i.tokenEndpoint.replaceAll("{tenantId}", i.tenantId ?? ""))
-    )
     return {
-      tokenEndpoint: Option.getOrElse(tenantEndpoint, () => connector.settings.tokenEndpoint),
+      // The tenant id goes into the URL percent-encoded, as one path segment.
+      tokenEndpoint: tokenEndpointFor(connector.settings, Option.getOrUndefined(installation)),
       clientId: connector.clientId,
       clientSecret: connector.clientSecret,
       authMethod: connector.settings.tokenEndpointAuthMethod,
