@@ -80,6 +80,10 @@ const requestKeyOf = (request: TokenRequest, installationId: string, scopes: Rea
     .digest("base64url")
 }
 
+/** How an installation is stored: its id, `"*"` for cross-installation, `""` for none. */
+const installationKey = (installation: Option.Option<Installation>, requested: string | undefined): string =>
+  Option.match(installation, { onNone: () => (requested === "*" ? "*" : ""), onSome: (i) => i.id })
+
 const internalError = (connector: string) =>
   new UnknownConnectError({
     connector,
@@ -204,10 +208,7 @@ const make = Effect.gen(function* () {
   const issue = (caller: Caller, connector: Connector, request: TokenRequest): Effect.Effect<Issued, ConnectError> =>
     Effect.gen(function* () {
       const installation = yield* resolveInstallation(connector, request.installationId)
-      const installationId = Option.match(installation, {
-        onNone: () => (request.installationId === "*" ? "*" : ""),
-        onSome: (i) => i.id
-      })
+      const installationId = installationKey(installation, request.installationId)
       const subjectType = request.subject.type
       const defaults =
         subjectType === "app" ? connector.settings.defaultScopes.app : connector.settings.defaultScopes.user
@@ -398,7 +399,12 @@ const make = Effect.gen(function* () {
       .transaction(
         Effect.forEach(tokens, (token) =>
           Effect.gen(function* () {
-            const installationId = token.installationId ?? ""
+            // The installation as a token request would resolve it (the default one when
+            // none is named), so that the requests this import is for find it.
+            const installationId = installationKey(
+              yield* resolveInstallation(connector, token.installationId),
+              token.installationId
+            )
             const subject = subjectKey(token.subject)
             // A user's token always gets a grant row, with or without a refresh
             // token: once the token expires, that tells "no refresh token" (no_token)

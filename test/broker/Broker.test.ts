@@ -26,6 +26,16 @@ const configFor = (provider: OAuthProviderHarness) => ({
       defaultScopes: { app: ["api:read"], user: ["openid", "offline_access", "api:read"] }
     },
     {
+      uid: "acme/default-installation",
+      name: "Acme with a default installation",
+      type: "oauth",
+      clientId: provider.clients.broker.clientId,
+      clientSecret: { env: "ACME_CLIENT_SECRET" },
+      tokenEndpoint: provider.tokenEndpoint,
+      defaultScopes: { user: ["openid", "offline_access", "api:read"] },
+      installations: { items: [{ id: "inst_main", tenantId: "main", default: true }] }
+    },
+    {
       uid: "acme/tenants",
       name: "Acme per tenant",
       type: "oauth",
@@ -48,7 +58,8 @@ const configFor = (provider: OAuthProviderHarness) => ({
   ],
   links: [
     { connector: "acme/api", project: "prj_web", environments: ["production"] },
-    { connector: "acme/tenants", project: "prj_web", environments: ["production"] }
+    { connector: "acme/tenants", project: "prj_web", environments: ["production"] },
+    { connector: "acme/default-installation", project: "prj_web", environments: ["production"] }
   ]
 })
 
@@ -164,6 +175,31 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
     ])
     expect(provider.revokedGrantIds).toEqual([])
     for (const token of tokens) expect((await provider.introspect(token)).active).toBe(true)
+  })
+
+  it("finds a grant imported without an installation when the connector has a default one", async () => {
+    const refreshToken = await provider.seedUserRefreshToken({
+      accountId: "barbara",
+      scope: "openid offline_access api:read"
+    })
+    const imported = await call(broker, "POST", "/v1/connect/token/acme%2Fdefault-installation/import", WEB_KEY, {
+      tokens: [
+        {
+          subject: { type: "user", id: "barbara" },
+          accessToken: "old",
+          expiresAt: 1,
+          refreshToken,
+          environment: "production"
+        }
+      ]
+    })
+    expect(imported.status).toBe(200)
+    const response = await call(broker, "POST", "/v1/connect/token/acme%2Fdefault-installation", WEB_KEY, {
+      subject: { type: "user", id: "barbara" }
+    })
+    expect(response.status).toBe(200)
+    expect(response.body.installationId).toBe("inst_main")
+    expect((await provider.introspect(response.body.token)).sub).toBe("barbara")
   })
 
   it("makes one refresh for 50 concurrent requests, and all 50 get the token", async () => {
