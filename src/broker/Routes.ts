@@ -9,6 +9,7 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Redacted, Schema } from "effect"
+import { AuthorizationRequest } from "../Authorization.js"
 import {
   ClientNotEnabledForEnvironment,
   ClientNotLinkedToProject,
@@ -19,11 +20,13 @@ import {
   RateLimited,
   toWire,
   Unauthorized,
-  UnknownConnectError
+  UnknownConnectError,
+  UserAuthorizationRequired
 } from "../ConnectError.js"
 import { describeParseError } from "../internal/schema.js"
 import { RevocationSummary, RevokeParams } from "../Revocation.js"
 import { TokenImport, TokenRequest, TokenResponse } from "../Token.js"
+import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
@@ -134,7 +137,25 @@ const token = Effect.gen(function* () {
   }
   const connector = yield* linkedConnector(caller)
   const request = yield* body(TokenRequest, connector)
-  const issued = yield* Effect.flatMap(Tokens, (tokens) => tokens.issue(caller, connector, request))
+  const issued = yield* Effect.flatMap(Tokens, (tokens) => tokens.issue(caller, connector, request)).pipe(
+    // Tell the caller where to send the user.
+    Effect.catchTag("UserAuthorizationRequired", (error) =>
+      error.authorizeUrl !== undefined
+        ? Effect.fail(error)
+        : Effect.flatMap(Authorizations, (authorizations) =>
+            authorizations.authorizeUrlFor(caller, connector, request)
+          ).pipe(
+            Effect.flatMap((url) =>
+              Effect.fail(
+                Option.match(url, {
+                  onNone: () => error,
+                  onSome: (authorizeUrl) => new UserAuthorizationRequired({ ...error, authorizeUrl })
+                })
+              )
+            )
+          )
+    )
+  )
   return json(200, yield* Schema.encode(TokenResponse)(issued))
 })
 
@@ -169,6 +190,57 @@ const importTokens = Effect.gen(function* () {
   return json(200, { imported })
 })
 
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+/** A redirect, or a small page, for the user's browser. */
+const browser = (answer: BrowserAnswer) =>
+  answer._tag === "Redirect"
+    ? HttpServerResponse.empty({ status: 302, headers: { location: answer.location, "cache-control": "no-store" } })
+    : HttpServerResponse.html(
+        `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(answer.title)}</title></head>` +
+          `<body><h1>${escapeHtml(answer.title)}</h1><p>${escapeHtml(answer.text)}</p></body></html>`
+      ).pipe(HttpServerResponse.setStatus(answer.status), HttpServerResponse.setHeader("cache-control", "no-store"))
+
+const authorize = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  const payload = yield* body(AuthorizationRequest, connector)
+  const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.start(caller, connector, payload)
+  )
+  return json(200, { ...started, verifier: Redacted.value(started.verifier) })
+})
+
+const startAuthorization = Effect.gen(function* () {
+  const params = yield* HttpRouter.params
+  const answer = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.redirect(params.request ?? "")
+  )
+  return browser(answer)
+})
+
+const callback = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const query = Object.fromEntries(new URL(request.url, "http://broker").searchParams)
+  const answer = yield* Effect.flatMap(Authorizations, (authorizations) => authorizations.callback(query))
+  return browser(answer)
+})
+
+const authorizationStatus = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const params = yield* HttpRouter.params
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const payload = yield* request.json.pipe(Effect.orElseSucceed(() => ({})))
+  const verifier =
+    typeof payload === "object" && payload !== null && "verifier" in payload && typeof payload.verifier === "string"
+      ? payload.verifier
+      : ""
+  const status = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.status(caller, params.request ?? "", Redacted.make(verifier))
+  )
+  return json(200, status)
+})
+
 const healthz = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`SELECT 1`
@@ -186,6 +258,10 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.post("/v1/connect/token/:connector/import", handle(importTokens)),
   HttpRouter.del("/v1/connect/connectors/:connector/tokens", handle(revoke)),
   HttpRouter.get("/v1/connect/connectors/:connector", handle(metadata)),
+  HttpRouter.post("/v1/connect/authorize/:connector", handle(authorize)),
+  HttpRouter.get("/v1/connect/authorize/:request/start", handle(startAuthorization)),
+  HttpRouter.post("/v1/connect/authorize/:request/status", handle(authorizationStatus)),
+  HttpRouter.get("/v1/connect/callback", handle(callback)),
   HttpRouter.get("/healthz", healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" })))))
 )
 

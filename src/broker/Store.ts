@@ -139,6 +139,34 @@ export interface IssuedToken {
 }
 
 /**
+ * A user's consent under way: created by `POST /v1/connect/authorize`, finished
+ * when the provider sends the user back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthorizationRequestRecord {
+  readonly id: string
+  readonly state: Redacted.Redacted<string>
+  readonly verifierHash: string
+  readonly codeVerifier: Redacted.Redacted<string>
+  readonly kind: "user" | "install"
+  readonly connectorId: string
+  readonly projectId: string
+  readonly environment: string
+  readonly installationId: string
+  readonly subject: string
+  /** The token request it authorizes, as JSON (subject, scopes, resources, authorization details). */
+  readonly request: string
+  readonly returnUrl: string | undefined
+  readonly prompt: string | undefined
+  readonly status: "pending" | "completing" | "completed" | "failed"
+  readonly error: string | undefined
+  readonly expiresAt: number
+  readonly createdAt: number
+}
+
+/**
  * Which issued tokens a revocation covers.
  *
  * @since 0.1.0
@@ -199,6 +227,30 @@ interface GrantRow {
   readonly status: string
   readonly version: number | string
 }
+
+interface AuthorizationRow {
+  readonly id: string
+  readonly state: string
+  readonly verifier_hash: string
+  readonly code_verifier: string
+  readonly kind: string
+  readonly connector_id: string
+  readonly project_id: string
+  readonly environment: string
+  readonly installation_id: string
+  readonly subject: string
+  readonly request: string
+  readonly return_url: string | null
+  readonly prompt: string | null
+  readonly status: string
+  readonly error: string | null
+  readonly expires_at: number | string
+  readonly created_at: number | string
+}
+
+const ProjectSettingsJson = Schema.parseJson(
+  Schema.Struct({ returnUrls: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }) })
+)
 
 interface TokenRow {
   readonly id: string
@@ -634,6 +686,127 @@ const make = Effect.gen(function* () {
       yield* sql`UPDATE issued_tokens SET status = ${status}, revoked_at = ${now} WHERE ${sql.in("id", ids)}`
     }).pipe(Effect.mapError(fail("mark issued tokens")))
 
+  const toAuthorizationRequest = (row: AuthorizationRow) =>
+    Effect.all({
+      state: unseal(row.state, "authorization_requests", "state", row.id),
+      codeVerifier: unseal(row.code_verifier, "authorization_requests", "code_verifier", row.id)
+    }).pipe(
+      Effect.map(
+        ({ state, codeVerifier }): AuthorizationRequestRecord => ({
+          id: row.id,
+          state,
+          verifierHash: row.verifier_hash,
+          codeVerifier,
+          kind: row.kind as AuthorizationRequestRecord["kind"],
+          connectorId: row.connector_id,
+          projectId: row.project_id,
+          environment: row.environment,
+          installationId: row.installation_id,
+          subject: row.subject,
+          request: row.request,
+          returnUrl: row.return_url ?? undefined,
+          prompt: row.prompt ?? undefined,
+          status: row.status as AuthorizationRequestRecord["status"],
+          error: row.error ?? undefined,
+          expiresAt: num(row.expires_at),
+          createdAt: num(row.created_at)
+        })
+      )
+    )
+
+  const createAuthorizationRequest = (
+    input: Omit<AuthorizationRequestRecord, "id" | "status" | "error" | "createdAt">
+  ) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const id = newId("req")
+      yield* sql`INSERT INTO authorization_requests ${sql.insert({
+        id,
+        state_hash: hashKey(input.state),
+        state: yield* seal(input.state, "authorization_requests", "state", id),
+        verifier_hash: input.verifierHash,
+        code_verifier: yield* seal(input.codeVerifier, "authorization_requests", "code_verifier", id),
+        kind: input.kind,
+        connector_id: input.connectorId,
+        project_id: input.projectId,
+        environment: input.environment,
+        installation_id: input.installationId,
+        subject: input.subject,
+        request: input.request,
+        return_url: input.returnUrl ?? null,
+        prompt: input.prompt ?? null,
+        status: "pending",
+        expires_at: input.expiresAt,
+        created_at: now
+      })}`
+      return { ...input, id, status: "pending", error: undefined, createdAt: now } satisfies AuthorizationRequestRecord
+    }).pipe(Effect.mapError(fail("save an authorization request")))
+
+  const findAuthorizationRequest = (by: { readonly id: string } | { readonly state: Redacted.Redacted<string> }) =>
+    ("id" in by
+      ? sql<AuthorizationRow>`SELECT * FROM authorization_requests WHERE id = ${by.id}`
+      : sql<AuthorizationRow>`SELECT * FROM authorization_requests WHERE state_hash = ${hashKey(by.state)}`
+    ).pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toAuthorizationRequest(rows[0]))
+      ),
+      Effect.mapError(fail("read an authorization request"))
+    )
+
+  /** A pending request of the same subject and request that stays open beyond `validUntil`, to hand out again. */
+  const findPendingAuthorization = (key: {
+    readonly connectorId: string
+    readonly projectId: string
+    readonly environment: string
+    readonly subject: string
+    readonly request: string
+    readonly validUntil: number
+  }) =>
+    sql<AuthorizationRow>`SELECT * FROM authorization_requests
+      WHERE connector_id = ${key.connectorId} AND project_id = ${key.projectId} AND environment = ${key.environment}
+        AND subject = ${key.subject} AND request = ${key.request} AND status = 'pending' AND return_url IS NULL
+        AND expires_at > ${key.validUntil}
+      ORDER BY expires_at DESC LIMIT 1`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toAuthorizationRequest(rows[0]))
+      ),
+      Effect.mapError(fail("read an authorization request"))
+    )
+
+  /**
+   * Takes a pending, unexpired request for completion, once: of concurrent or
+   * replayed callbacks with the same state, only one gets `true`.
+   */
+  const claimAuthorizationRequest = (id: string, now: number) =>
+    sql<{ id: string }>`UPDATE authorization_requests SET status = 'completing'
+      WHERE id = ${id} AND status = 'pending' AND expires_at > ${now} RETURNING id`.pipe(
+      Effect.map((rows) => rows.length === 1),
+      Effect.mapError(fail("claim an authorization request"))
+    )
+
+  const finishAuthorizationRequest = (
+    id: string,
+    outcome: { readonly status: "completed" | "failed"; readonly error?: string }
+  ) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      yield* sql`UPDATE authorization_requests SET ${sql.update({
+        status: outcome.status,
+        error: outcome.error ?? null,
+        completed_at: now
+      })} WHERE id = ${id}`
+    }).pipe(Effect.mapError(fail("finish an authorization request")))
+
+  const findProjectReturnUrls = (projectId: string) =>
+    sql<{ settings: string }>`SELECT settings FROM projects WHERE id = ${projectId}`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined
+          ? Effect.succeed<ReadonlyArray<string>>([])
+          : Schema.decode(ProjectSettingsJson)(rows[0].settings).pipe(Effect.map((settings) => settings.returnUrls))
+      ),
+      Effect.mapError(fail("read a project"))
+    )
+
   return {
     findConnector,
     putConnector,
@@ -655,7 +828,13 @@ const make = Effect.gen(function* () {
     insertIssuedToken,
     findReusableToken,
     listActiveTokens,
-    markTokens
+    markTokens,
+    createAuthorizationRequest,
+    findAuthorizationRequest,
+    findPendingAuthorization,
+    claimAuthorizationRequest,
+    finishAuthorizationRequest,
+    findProjectReturnUrls
   }
 })
 

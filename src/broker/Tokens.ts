@@ -80,6 +80,24 @@ const requestKeyOf = (request: TokenRequest, installationId: string, scopes: Rea
     .digest("base64url")
 }
 
+/**
+ * The scopes a request asks the provider for: its own, or for `["*"]` (or none)
+ * the connector's defaults for the subject type.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const scopesFor = (connector: Connector, request: TokenRequest): ReadonlyArray<string> => {
+  const requested = request.scopes ?? ["*"]
+  if (requested.length === 1 && requested[0] === "*") {
+    return (
+      (request.subject.type === "app" ? connector.settings.defaultScopes.app : connector.settings.defaultScopes.user) ??
+      []
+    )
+  }
+  return requested
+}
+
 /** How an installation is stored: its id, `"*"` for cross-installation, `""` for none. */
 const installationKey = (installation: Option.Option<Installation>, requested: string | undefined): string =>
   Option.match(installation, { onNone: () => (requested === "*" ? "*" : ""), onSome: (i) => i.id })
@@ -210,10 +228,7 @@ const make = Effect.gen(function* () {
       const installation = yield* resolveInstallation(connector, request.installationId)
       const installationId = installationKey(installation, request.installationId)
       const subjectType = request.subject.type
-      const defaults =
-        subjectType === "app" ? connector.settings.defaultScopes.app : connector.settings.defaultScopes.user
-      const requestedScopes = request.scopes ?? ["*"]
-      const scopes = requestedScopes.length === 1 && requestedScopes[0] === "*" ? (defaults ?? []) : requestedScopes
+      const scopes = scopesFor(connector, request)
       const requestKey = requestKeyOf(request, installationId, scopes)
       const subject = subjectKey(request.subject)
       const reusable = (now: number) =>
@@ -439,7 +454,49 @@ const make = Effect.gen(function* () {
       )
       .pipe(Effect.as(tokens.length), Effect.catchTag("StoreError", storeFailure(connector)))
 
-  return { issue, revoke, importTokens }
+  /** The installation a request resolves to, as stored (`""` for none). */
+  const installationOf = (connector: Connector, requested: string | undefined) =>
+    Effect.map(resolveInstallation(connector, requested), (installation) => installationKey(installation, requested))
+
+  /**
+   * Keeps what a completed authorization gave: the user's grant (refresh token)
+   * and the access token, as the answer to the request that was authorized,
+   * together.
+   */
+  const recordAuthorization = (
+    caller: Caller,
+    connector: Connector,
+    request: TokenRequest,
+    installationId: string,
+    token: ProviderToken
+  ) =>
+    store.transaction(
+      Effect.gen(function* () {
+        const subject = subjectKey(request.subject)
+        const grantId = yield* store.putGrant({
+          connectorId: connector.id,
+          installationId,
+          subject,
+          refreshToken: token.refreshToken,
+          refreshExpiresAt: token.refreshTokenExpiresAt,
+          scope: token.scope
+        })
+        yield* store.insertIssuedToken({
+          connectorId: connector.id,
+          projectId: caller.projectId,
+          environment: caller.environment,
+          subject,
+          installationId,
+          requestKey: requestKeyOf(request, installationId, scopesFor(connector, request)),
+          grantId,
+          accessToken: token.accessToken,
+          expiresAt: token.expiresAt
+        })
+        return grantId
+      })
+    )
+
+  return { issue, revoke, importTokens, installationOf, recordAuthorization }
 })
 
 /**

@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
+import { createServer as createNetServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpServer } from "@effect/platform"
@@ -16,6 +17,18 @@ export interface RunningBroker {
   readonly close: () => Promise<void>
 }
 
+/** A port free on 127.0.0.1 right now, for a broker whose URL must be known before it starts. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const probe = createNetServer()
+    probe.once("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      probe.close(() => resolve(port))
+    })
+  })
+
 /**
  * Starts a broker as `npm run broker` would, with its environment given here
  * instead of the process's: the configuration file is written to a temporary
@@ -26,7 +39,10 @@ export const startBroker = async (options: {
   readonly config: unknown
   readonly env?: Readonly<Record<string, string>>
   readonly encryptionKey?: string
+  /** Listen on this port (default: any free one); its URL is the broker's public URL. */
+  readonly port?: number
 }): Promise<RunningBroker> => {
+  const port = options.port ?? 0
   const directory = mkdtempSync(join(tmpdir(), "connect-broker-"))
   const configFile = join(directory, "connect.json")
   writeFileSync(configFile, JSON.stringify(options.config))
@@ -36,11 +52,12 @@ export const startBroker = async (options: {
     ["CONNECT_DATA_DIR", directory],
     ["CONNECT_ENCRYPTION_KEY", options.encryptionKey ?? Buffer.from(generateKey()).toString("base64")],
     ["CONNECT_DATABASE_URL", location._tag === "Sqlite" ? location.filename : Redacted.value(location.url)],
+    ...(port === 0 ? [] : ([["CONNECT_PUBLIC_URL", `http://127.0.0.1:${port}`]] as const)),
     ...Object.entries(options.env ?? {})
   ])
   const layer = HttpServer.serve(app).pipe(
     Layer.provide(layerServices),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env)))
   )
   const runtime = ManagedRuntime.make(layer)

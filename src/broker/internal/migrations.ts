@@ -81,7 +81,40 @@ const initial = (sql: SqlClient.SqlClient) =>
     { discard: true }
   )
 
+// Authorization requests: a user's consent under way. `state` and the PKCE
+// verifier are secrets, sealed; `state_hash` finds the request when the
+// provider returns; `verifier_hash` checks the caller that asks for its status.
+const authorizationRequests = (sql: SqlClient.SqlClient) =>
+  Effect.all(
+    [
+      sql`CREATE TABLE authorization_requests (
+        id TEXT PRIMARY KEY,
+        state_hash TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        verifier_hash TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        connector_id TEXT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        project_id TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        installation_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        request TEXT NOT NULL,
+        return_url TEXT,
+        prompt TEXT,
+        status TEXT NOT NULL,
+        error TEXT,
+        expires_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        completed_at BIGINT
+      )`,
+      sql`CREATE INDEX authorization_requests_subject ON authorization_requests (connector_id, project_id, subject, status)`
+    ],
+    { discard: true }
+  )
+
 /** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
 export const migrations = {
-  "0001_initial": Effect.flatMap(SqlClient.SqlClient, initial)
+  "0001_initial": Effect.flatMap(SqlClient.SqlClient, initial),
+  "0002_authorization_requests": Effect.flatMap(SqlClient.SqlClient, authorizationRequests)
 }

@@ -1,0 +1,373 @@
+/**
+ * User authorization with the authorization code grant and PKCE (RFC 7636).
+ *
+ * 1. `POST /v1/connect/authorize/{connector}` creates a request bound to the
+ *    caller's project and environment, the connector, installation, subject
+ *    and what is asked for, and answers a broker URL for the user.
+ * 2. That URL redirects the browser to the provider's authorization endpoint
+ *    with a fresh `state` and a S256 code challenge; neither leaves the broker
+ *    any other way.
+ * 3. The provider sends the user back to the broker's callback. The `state`
+ *    finds the request, which is taken once (a replay or a forged state is
+ *    refused) and only before it expires; the code is exchanged with the PKCE
+ *    verifier; the grant and the first token are stored together; the user is
+ *    sent to the request's `returnUrl`, which must be on the project's
+ *    allow-list. A denied or failed authorization leaves no grant.
+ *
+ * @since 0.1.0
+ */
+import { createHash, randomBytes } from "node:crypto"
+import type { HttpClient } from "@effect/platform"
+import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import type { AuthorizationRequest } from "../Authorization.js"
+import { type ConnectError, InvalidRequest, UnknownConnectError } from "../ConnectError.js"
+import { TokenRequest } from "../Token.js"
+import { requestToken } from "./ProviderClient.js"
+import { PublicUrl } from "./PublicUrl.js"
+import { type AuthorizationRequestRecord, type Caller, type Connector, Store } from "./Store.js"
+import { scopesFor, subjectKey, Tokens } from "./Tokens.js"
+
+/**
+ * How long a request stays open by default, and at most.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_EXPIRES_IN_MS = 10 * 60_000
+const MAX_EXPIRES_IN_MS = 60 * 60_000
+
+const random = () => randomBytes(32).toString("base64url")
+const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url")
+
+/**
+ * What the broker answers to a started authorization.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StartedAuthorization {
+  readonly request: string
+  readonly verifier: Redacted.Redacted<string>
+  readonly url: string
+  readonly expiresAt: number
+  readonly connector: {
+    readonly id: string
+    readonly uid: string
+    readonly type: string
+    readonly name: string
+    readonly service: string
+  }
+}
+
+/**
+ * Where the user's browser goes next: a redirect, or a page of its own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BrowserAnswer =
+  | { readonly _tag: "Redirect"; readonly location: string }
+  | { readonly _tag: "Page"; readonly status: number; readonly title: string; readonly text: string }
+
+const page = (status: number, title: string, text: string): BrowserAnswer => ({ _tag: "Page", status, title, text })
+
+/** Whether a return URL is on the allow-list: the same origin and path as an entry. */
+const allowed = (returnUrl: string, allowList: ReadonlyArray<string>): boolean => {
+  const target = new URL(returnUrl)
+  return allowList.some((entry) => {
+    try {
+      const allowedUrl = new URL(entry)
+      return allowedUrl.origin === target.origin && allowedUrl.pathname === target.pathname
+    } catch {
+      return false
+    }
+  })
+}
+
+const withParams = (url: string, params: Record<string, string>): string => {
+  const target = new URL(url)
+  for (const [key, value] of Object.entries(params)) target.searchParams.set(key, value)
+  return target.toString()
+}
+
+const bad = (connector: Connector, path: string, message: string) =>
+  new InvalidRequest({ connector: connector.uid, status: 400, issues: [{ path, message }] })
+
+const RequestJson = Schema.parseJson(TokenRequest)
+
+const make = Effect.gen(function* () {
+  const store = yield* Store
+  const tokens = yield* Tokens
+  const publicUrl = yield* PublicUrl
+  const http = yield* Effect.context<HttpClient.HttpClient>()
+  const callbackUrl = `${publicUrl}/v1/connect/callback`
+
+  const storeFailure = (error: { readonly message: string }) =>
+    Effect.zipRight(
+      Effect.logError("store failure", error.message),
+      Effect.fail(new UnknownConnectError({ status: 500, code: "internal_error", detail: "see the broker's log" }))
+    )
+
+  const describeConnector = (connector: Connector) => ({
+    id: connector.id,
+    uid: connector.uid,
+    type: connector.type,
+    name: connector.name,
+    service: connector.service
+  })
+
+  const create = (
+    caller: Caller,
+    connector: Connector,
+    request: TokenRequest,
+    options: {
+      readonly returnUrl?: string | undefined
+      readonly prompt?: string | undefined
+      readonly expiresInMs?: number | undefined
+    }
+  ) =>
+    Effect.gen(function* () {
+      const installationId = yield* tokens.installationOf(connector, request.installationId)
+      const verifier = random()
+      const now = yield* Clock.currentTimeMillis
+      const record = yield* store.createAuthorizationRequest({
+        state: Redacted.make(random()),
+        verifierHash: sha256(verifier),
+        codeVerifier: Redacted.make(random()),
+        kind: "user",
+        connectorId: connector.id,
+        projectId: caller.projectId,
+        environment: caller.environment,
+        installationId,
+        subject: subjectKey(request.subject),
+        request: yield* Schema.encode(RequestJson)(request).pipe(Effect.orDie),
+        returnUrl: options.returnUrl,
+        prompt: options.prompt,
+        expiresAt: now + Math.min(options.expiresInMs ?? DEFAULT_EXPIRES_IN_MS, MAX_EXPIRES_IN_MS)
+      })
+      return { record, verifier }
+    })
+
+  const startUrl = (record: AuthorizationRequestRecord) =>
+    `${publicUrl}/v1/connect/authorize/${encodeURIComponent(record.id)}/start`
+
+  /** `POST /v1/connect/authorize/{connector}`. */
+  const start = (
+    caller: Caller,
+    connector: Connector,
+    body: AuthorizationRequest
+  ): Effect.Effect<StartedAuthorization, ConnectError> =>
+    Effect.gen(function* () {
+      if (body.subject.type !== "user") {
+        return yield* bad(connector, "subject.type", "only a user subject authorizes a connector")
+      }
+      if (connector.settings.authorizationEndpoint === undefined) {
+        return yield* bad(connector, "connector", `connector "${connector.uid}" declares no authorizationEndpoint`)
+      }
+      if (body.deviceCode === true) {
+        return yield* bad(connector, "deviceCode", `connector "${connector.uid}" offers no device authorization`)
+      }
+      if (body.webhook !== undefined) {
+        return yield* bad(connector, "webhook", "this broker does not call webhooks; poll the request's status instead")
+      }
+      if (body.returnUrl !== undefined) {
+        const allowList = yield* store.findProjectReturnUrls(caller.projectId)
+        if (!allowed(body.returnUrl, allowList)) {
+          return yield* bad(connector, "returnUrl", "not on the project's allow-list of return URLs (returnUrls)")
+        }
+      }
+      const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt, ...request } = body
+      const { record, verifier } = yield* create(caller, connector, request, {
+        returnUrl: body.returnUrl,
+        prompt,
+        expiresInMs
+      })
+      return {
+        request: record.id,
+        verifier: Redacted.make(verifier),
+        url: startUrl(record),
+        expiresAt: record.expiresAt,
+        connector: describeConnector(connector)
+      }
+    }).pipe(Effect.catchTag("StoreError", storeFailure))
+
+  /**
+   * The URL that starts an authorization for a token request that found no
+   * grant: an open request for the same thing is handed out again.
+   */
+  const authorizeUrlFor = (caller: Caller, connector: Connector, request: TokenRequest) =>
+    Effect.gen(function* () {
+      if (connector.settings.authorizationEndpoint === undefined) return Option.none<string>()
+      const now = yield* Clock.currentTimeMillis
+      const { validityBufferMs: _b, ...asked } = request
+      const encoded = yield* Schema.encode(RequestJson)(asked).pipe(Effect.orDie)
+      const open = yield* store.findPendingAuthorization({
+        connectorId: connector.id,
+        projectId: caller.projectId,
+        environment: caller.environment,
+        subject: subjectKey(request.subject),
+        request: encoded,
+        validUntil: now + DEFAULT_EXPIRES_IN_MS / 2
+      })
+      if (Option.isSome(open)) return Option.some(startUrl(open.value))
+      const { record } = yield* create(caller, connector, asked, {})
+      return Option.some(startUrl(record))
+    }).pipe(Effect.catchAll(() => Effect.succeed(Option.none<string>())))
+
+  /** `GET /v1/connect/authorize/{request}/start`: on to the provider. */
+  const redirect = (requestId: string): Effect.Effect<BrowserAnswer> =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const found = yield* store.findAuthorizationRequest({ id: requestId })
+      if (Option.isNone(found) || found.value.status !== "pending" || found.value.expiresAt <= now) {
+        return page(400, "Link expired", "This authorization link has expired or was already used. Ask for a new one.")
+      }
+      const record = found.value
+      const connector = yield* store.findConnector(record.connectorId)
+      const endpoint = Option.flatMap(connector, (c) => Option.fromNullable(c.settings.authorizationEndpoint))
+      if (Option.isNone(connector) || Option.isNone(endpoint)) {
+        return page(400, "Connector unavailable", "The connector of this link no longer exists.")
+      }
+      const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
+      const url = new URL(endpoint.value)
+      const scopes = scopesFor(connector.value, request)
+      const params = url.searchParams
+      params.set("response_type", "code")
+      params.set("client_id", connector.value.clientId)
+      params.set("redirect_uri", callbackUrl)
+      params.set("state", Redacted.value(record.state))
+      params.set("code_challenge", sha256(Redacted.value(record.codeVerifier)))
+      params.set("code_challenge_method", "S256")
+      if (scopes.length > 0) params.set("scope", scopes.join(" "))
+      for (const resource of request.resources ?? []) params.append("resource", resource)
+      if (request.authorizationDetails !== undefined) {
+        params.set("authorization_details", JSON.stringify(request.authorizationDetails))
+      }
+      if (record.prompt !== undefined) params.set("prompt", record.prompt)
+      return { _tag: "Redirect", location: url.toString() } satisfies BrowserAnswer
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Effect.logError("authorization redirect failed", error.message),
+          Effect.succeed(page(500, "Something went wrong", "The broker could not start this authorization."))
+        )
+      )
+    )
+
+  /** Where the user goes once the request is over: its return URL, or a page. */
+  const finished = (record: AuthorizationRequestRecord, outcome: { readonly error?: string }): BrowserAnswer => {
+    const params: Record<string, string> = {
+      request: record.id,
+      status: outcome.error === undefined ? "completed" : "failed",
+      ...(outcome.error === undefined ? {} : { error: outcome.error })
+    }
+    if (record.returnUrl !== undefined) return { _tag: "Redirect", location: withParams(record.returnUrl, params) }
+    return outcome.error === undefined
+      ? page(200, "Connected", "Your account is connected. You can close this window.")
+      : page(400, "Not connected", `The authorization did not complete (${outcome.error}). You can close this window.`)
+  }
+
+  /** `GET /v1/connect/callback`: the provider sends the user back. */
+  const callback = (query: Readonly<Record<string, string | undefined>>): Effect.Effect<BrowserAnswer> =>
+    Effect.gen(function* () {
+      const state = query.state
+      if (state === undefined || state.length === 0) {
+        return page(
+          400,
+          "Invalid request",
+          "The provider's answer has no state: this link was not made by this broker."
+        )
+      }
+      const found = yield* store.findAuthorizationRequest({ state: Redacted.make(state) })
+      if (Option.isNone(found)) {
+        return page(400, "Invalid request", "This authorization is unknown to the broker: the state does not match.")
+      }
+      const record = found.value
+      // Single use: of replayed or concurrent callbacks, one proceeds.
+      const claimed = yield* store.claimAuthorizationRequest(record.id, yield* Clock.currentTimeMillis)
+      if (!claimed) {
+        return page(400, "Link expired", "This authorization has expired or was already completed. Ask for a new one.")
+      }
+      const fail = (error: string) =>
+        Effect.as(store.finishAuthorizationRequest(record.id, { status: "failed", error }), finished(record, { error }))
+      if (query.error !== undefined)
+        return yield* fail(query.error === "access_denied" ? "access_denied" : "provider_error")
+      const code = query.code
+      if (code === undefined || code.length === 0) return yield* fail("invalid_response")
+      const connector = yield* store.findConnector(record.connectorId)
+      if (Option.isNone(connector)) return yield* fail("connector_removed")
+      const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
+      const exchanged = yield* requestToken(
+        {
+          tokenEndpoint: connector.value.settings.tokenEndpoint,
+          clientId: connector.value.clientId,
+          clientSecret: connector.value.clientSecret,
+          authMethod: connector.value.settings.tokenEndpointAuthMethod,
+          defaultLifetimeSeconds: connector.value.settings.defaultTokenLifetimeSeconds
+        },
+        {
+          type: "authorization_code",
+          code: Redacted.make(code),
+          redirectUri: callbackUrl,
+          codeVerifier: record.codeVerifier
+        }
+      ).pipe(Effect.provide(http), Effect.either)
+      if (exchanged._tag === "Left") {
+        yield* Effect.logWarning(`authorization ${record.id}: the provider refused the code (${exchanged.left.kind})`)
+        return yield* fail(exchanged.left.kind === "transient" ? "provider_unavailable" : "provider_refused")
+      }
+      yield* tokens.recordAuthorization(
+        { projectId: record.projectId, environment: record.environment },
+        connector.value,
+        request,
+        record.installationId,
+        exchanged.right
+      )
+      yield* store.finishAuthorizationRequest(record.id, { status: "completed" })
+      return finished(record, {})
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Effect.logError("authorization callback failed", error.message),
+          Effect.succeed(page(500, "Something went wrong", "The broker could not complete this authorization."))
+        )
+      )
+    )
+
+  /** The status of a request, for the caller that started it (who holds its verifier). */
+  const status = (caller: Caller, requestId: string, verifier: Redacted.Redacted<string>) =>
+    Effect.gen(function* () {
+      const found = yield* store.findAuthorizationRequest({ id: requestId })
+      const now = yield* Clock.currentTimeMillis
+      if (
+        Option.isNone(found) ||
+        found.value.projectId !== caller.projectId ||
+        found.value.verifierHash !== sha256(Redacted.value(verifier))
+      ) {
+        return yield* new InvalidRequest({
+          status: 400,
+          issues: [{ path: "verifier", message: "no authorization request matches this id and verifier" }]
+        })
+      }
+      const record = found.value
+      const state = record.status === "pending" && record.expiresAt <= now ? "expired" : record.status
+      return { request: record.id, status: state, ...(record.error === undefined ? {} : { error: record.error }) }
+    }).pipe(Effect.catchTag("StoreError", storeFailure))
+
+  return { start, authorizeUrlFor, redirect, callback, status }
+})
+
+/**
+ * The authorization service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Authorizations extends Context.Tag("effect-connect/broker/Authorizations")<
+  Authorizations,
+  Effect.Effect.Success<typeof make>
+>() {
+  /** Over the store and the token service, with the broker's public URL. */
+  static readonly layer: Layer.Layer<Authorizations, never, Store | Tokens | PublicUrl | HttpClient.HttpClient> =
+    Layer.effect(Authorizations, make)
+}

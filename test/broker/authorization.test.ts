@@ -1,0 +1,160 @@
+import { FetchHttpClient } from "@effect/platform"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Redacted } from "effect"
+import { ConnectClient, getToken, startAuthorization, TokenCache } from "../../src/index.js"
+import { freePort, type RunningBroker, startBroker } from "../support/broker.js"
+import { sqlite, type TestDatabase } from "../support/databases.js"
+import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
+
+const KEY = "ck_authorization_key_8812"
+const RETURN_URL = "http://localhost:3000/connected"
+
+describe("user authorization with the authorization code flow and PKCE", () => {
+  let provider: OAuthProviderHarness
+  let database: TestDatabase
+  let broker: RunningBroker
+  const client = () =>
+    ConnectClient.layer({ baseUrl: broker.url, token: Redacted.make(KEY), retries: 0 }).pipe(
+      Layer.provideMerge(Layer.merge(TokenCache.layer(), FetchHttpClient.layer)),
+      Layer.orDie
+    )
+
+  /** What the user's browser does with one redirect: the next location, not followed. */
+  const visit = async (url: string) => {
+    const response = await fetch(url, { redirect: "manual" })
+    return { status: response.status, location: response.headers.get("location"), text: await response.text() }
+  }
+
+  /** The user opens the broker's link, signs in at the provider and consents (or refuses). */
+  const consent = async (authorizeUrl: string, accountId: string, deny = false) => {
+    const toProvider = await visit(authorizeUrl)
+    expect(toProvider.status).toBe(302)
+    const providerUrl = new URL(toProvider.location ?? "")
+    expect(providerUrl.searchParams.get("code_challenge_method")).toBe("S256")
+    expect(providerUrl.searchParams.get("redirect_uri")).toBe(`${broker.url}/v1/connect/callback`)
+    const back = await provider.completeAuthorization(providerUrl.toString(), { accountId, deny })
+    expect(back.toString().startsWith(`${broker.url}/v1/connect/callback`)).toBe(true)
+    return back.toString()
+  }
+
+  beforeAll(async () => {
+    const port = await freePort()
+    provider = await startOAuthProvider({ redirectUris: [`http://127.0.0.1:${port}/v1/connect/callback`] })
+    database = sqlite()
+    broker = await startBroker({
+      database,
+      port,
+      config: {
+        connectors: [
+          {
+            uid: "acme/api",
+            name: "Acme API",
+            type: "oauth",
+            clientId: provider.clients.broker.clientId,
+            clientSecret: provider.clients.broker.clientSecret,
+            tokenEndpoint: provider.tokenEndpoint,
+            authorizationEndpoint: provider.authorizationEndpoint,
+            defaultScopes: { user: ["openid", "offline_access", "api:read"] }
+          }
+        ],
+        projects: [{ id: "prj_web", keys: [{ environment: "production", secret: KEY }], returnUrls: [RETURN_URL] }],
+        links: [{ connector: "acme/api", project: "prj_web", environments: ["production"] }]
+      }
+    })
+  })
+  afterAll(async () => {
+    await broker?.close()
+    await provider?.close()
+    await database?.drop()
+  })
+
+  it.effect(
+    "a user without a grant is sent to authorize; after consent getToken succeeds; the callback is single use",
+    () =>
+      Effect.gen(function* () {
+        const subject = { type: "user", id: "ada" } as const
+        const needed = yield* Effect.flip(getToken("acme/api", { subject }))
+        expect(needed._tag).toBe("UserAuthorizationRequired")
+        const authorizeUrl = needed._tag === "UserAuthorizationRequired" ? (needed.authorizeUrl ?? "") : ""
+        expect(authorizeUrl.startsWith(`${broker.url}/v1/connect/authorize/`)).toBe(true)
+        // Asking again hands out the same open link.
+        const again = yield* Effect.flip(getToken("acme/api", { subject }))
+        expect(again._tag === "UserAuthorizationRequired" && again.authorizeUrl).toBe(authorizeUrl)
+
+        const callback = yield* Effect.promise(() => consent(authorizeUrl, "ada"))
+        const landed = yield* Effect.promise(() => visit(callback))
+        expect(landed.status).toBe(200)
+        expect(landed.text).toContain("connected")
+
+        const token = yield* getToken("acme/api", { subject })
+        const introspection = yield* Effect.promise(() => provider.introspect(Redacted.value(token)))
+        expect(introspection).toMatchObject({ active: true, sub: "ada" })
+
+        // The same callback again (a replay) is refused, and changes nothing.
+        const replay = yield* Effect.promise(() => visit(callback))
+        expect(replay.status).toBe(400)
+        expect(replay.text).toContain("already completed")
+      }).pipe(Effect.provide(client()))
+  )
+
+  it("refuses a forged state", async () => {
+    const forged = await visit(`${broker.url}/v1/connect/callback?code=made-up&state=forged-state`)
+    expect(forged.status).toBe(400)
+    expect(forged.text).toContain("state does not match")
+    const missing = await visit(`${broker.url}/v1/connect/callback?code=made-up`)
+    expect(missing.status).toBe(400)
+  })
+
+  it.effect("startAuthorization returns to an allowed returnUrl, with the status the caller can check", () =>
+    Effect.gen(function* () {
+      const subject = { type: "user", id: "grace" } as const
+      const started = yield* startAuthorization("acme/api", { subject }, { callbackUrl: RETURN_URL })
+      expect(started.request).toMatch(/^req_/)
+      const callback = yield* Effect.promise(() => consent(started.url, "grace"))
+      const landed = yield* Effect.promise(() => visit(callback))
+      expect(landed.status).toBe(302)
+      const returned = new URL(landed.location ?? "")
+      expect(`${returned.origin}${returned.pathname}`).toBe(RETURN_URL)
+      expect(returned.searchParams.get("status")).toBe("completed")
+      expect(returned.searchParams.get("request")).toBe(started.request)
+      const status = yield* Effect.promise(() =>
+        fetch(`${broker.url}/v1/connect/authorize/${started.request}/status`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+          body: JSON.stringify({ verifier: Redacted.value(started.verifier) })
+        }).then((response) => response.json())
+      )
+      expect(status).toMatchObject({ request: started.request, status: "completed" })
+      const token = yield* getToken("acme/api", { subject })
+      expect((yield* Effect.promise(() => provider.introspect(Redacted.value(token)))).sub).toBe("grace")
+    }).pipe(Effect.provide(client()))
+  )
+
+  it.effect("a denied authorization returns with the error and leaves no grant", () =>
+    Effect.gen(function* () {
+      const subject = { type: "user", id: "linus" } as const
+      const started = yield* startAuthorization("acme/api", { subject }, { callbackUrl: RETURN_URL })
+      const callback = yield* Effect.promise(() => consent(started.url, "linus", true))
+      const landed = yield* Effect.promise(() => visit(callback))
+      const returned = new URL(landed.location ?? "")
+      expect(returned.searchParams.get("status")).toBe("failed")
+      expect(returned.searchParams.get("error")).toBe("access_denied")
+      const error = yield* Effect.flip(getToken("acme/api", { subject }))
+      expect(error._tag).toBe("UserAuthorizationRequired")
+    }).pipe(Effect.provide(client()))
+  )
+
+  it.effect("refuses a returnUrl off the allow-list, and the device flow this connector does not offer", () =>
+    Effect.gen(function* () {
+      const subject = { type: "user", id: "eve" } as const
+      const offList = yield* Effect.flip(
+        startAuthorization("acme/api", { subject }, { callbackUrl: "https://evil.example/steal" })
+      )
+      expect(offList._tag).toBe("InvalidRequest")
+      expect(offList.message).toContain("returnUrl")
+      const device = yield* Effect.flip(startAuthorization("acme/api", { subject }, { deviceCode: true }))
+      expect(device._tag).toBe("InvalidRequest")
+      expect(device.message).toContain("deviceCode")
+    }).pipe(Effect.provide(client()))
+  )
+})
