@@ -34,6 +34,7 @@ export const apply = (
         service: connector.service,
         clientId: connector.clientId,
         clientSecret: connector.clientSecret,
+        privateKey: connector.privateKey,
         settings: {
           tokenEndpoint: connector.tokenEndpoint,
           ...(connector.revocationEndpoint === undefined ? {} : { revocationEndpoint: connector.revocationEndpoint }),
@@ -46,6 +47,8 @@ export const apply = (
           tokenEndpointAuthMethod: connector.tokenEndpointAuthMethod,
           defaultScopes: connector.defaultScopes,
           defaultTokenLifetimeSeconds: connector.defaultTokenLifetimeSeconds,
+          ...(connector.privateKeyId === undefined ? {} : { privateKeyId: connector.privateKeyId }),
+          ...(connector.signingAlgorithm === undefined ? {} : { signingAlgorithm: connector.signingAlgorithm }),
           installationsRequired: connector.installations.required,
           crossInstallation: connector.installations.crossInstallation,
           data: connector.data ?? {}

@@ -31,6 +31,9 @@ export const ConnectorSettings = Schema.Struct({
     user: Schema.optional(Schema.Array(Schema.String))
   }),
   defaultTokenLifetimeSeconds: Schema.Number,
+  /** The key id (`kid`) and algorithm of JWT bearer assertions, with `privateKey`. */
+  privateKeyId: Schema.optional(Schema.String),
+  signingAlgorithm: Schema.optional(Schema.Literal("RS256", "ES256")),
   installationsRequired: Schema.Boolean,
   crossInstallation: Schema.Boolean,
   data: Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -59,6 +62,8 @@ export interface Connector {
   readonly service: string
   readonly clientId: string
   readonly clientSecret: Redacted.Redacted<string>
+  /** The PEM private key that signs JWT bearer assertions, when the connector has one. */
+  readonly privateKey: Redacted.Redacted<string> | undefined
   readonly settings: ConnectorSettings
   readonly createdAt: number
   readonly updatedAt: number
@@ -70,7 +75,9 @@ export interface Connector {
  * @since 0.1.0
  * @category models
  */
-export type ConnectorInput = Omit<Connector, "id" | "createdAt" | "updatedAt">
+export type ConnectorInput = Omit<Connector, "id" | "createdAt" | "updatedAt" | "privateKey"> & {
+  readonly privateKey?: Redacted.Redacted<string> | undefined
+}
 
 /**
  * An installation of a connector: a tenant such as a workspace or organization.
@@ -211,6 +218,7 @@ interface ConnectorRow {
   readonly service: string
   readonly client_id: string
   readonly client_secret: string
+  readonly private_key: string | null
   readonly settings: string
   readonly created_at: number | string
   readonly updated_at: number | string
@@ -288,10 +296,14 @@ const make = Effect.gen(function* () {
   const toConnector = (row: ConnectorRow) =>
     Effect.all({
       clientSecret: unseal(row.client_secret, "connectors", "client_secret", row.id),
+      privateKey:
+        row.private_key === null
+          ? Effect.succeed(undefined)
+          : unseal(row.private_key, "connectors", "private_key", row.id),
       settings: Schema.decode(SettingsJson)(row.settings)
     }).pipe(
       Effect.map(
-        ({ clientSecret, settings }): Connector => ({
+        ({ clientSecret, privateKey, settings }): Connector => ({
           id: row.id,
           uid: row.uid,
           name: row.name,
@@ -299,6 +311,7 @@ const make = Effect.gen(function* () {
           service: row.service,
           clientId: row.client_id,
           clientSecret,
+          privateKey,
           settings,
           createdAt: num(row.created_at),
           updatedAt: num(row.updated_at)
@@ -362,6 +375,8 @@ const make = Effect.gen(function* () {
       const existing = yield* sql<{ id: string }>`SELECT id FROM connectors WHERE uid = ${input.uid}`
       const id = existing[0]?.id ?? newId("conn")
       const clientSecret = yield* seal(input.clientSecret, "connectors", "client_secret", id)
+      const privateKey =
+        input.privateKey === undefined ? null : yield* seal(input.privateKey, "connectors", "private_key", id)
       const settings = yield* Schema.encode(SettingsJson)(input.settings)
       if (existing[0] === undefined) {
         yield* sql`INSERT INTO connectors ${sql.insert({
@@ -372,6 +387,7 @@ const make = Effect.gen(function* () {
           service: input.service,
           client_id: input.clientId,
           client_secret: clientSecret,
+          private_key: privateKey,
           settings,
           created_at: now,
           updated_at: now
@@ -383,6 +399,7 @@ const make = Effect.gen(function* () {
           service: input.service,
           client_id: input.clientId,
           client_secret: clientSecret,
+          private_key: privateKey,
           settings,
           updated_at: now
         })} WHERE id = ${id}`

@@ -33,8 +33,12 @@ import type { Subject } from "../Subject.js"
 import type { TokenRequest, TokenResponse } from "../Token.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import * as SingleFlight from "./internal/singleFlight.js"
-import { type ProviderError, type ProviderToken, requestToken, revokeToken } from "./ProviderClient.js"
+import { signAssertion } from "./Assertion.js"
+import { type Grant, type ProviderError, type ProviderToken, requestToken, revokeToken } from "./ProviderClient.js"
 import { type Caller, type Connector, type Installation, Store, type StoreError } from "./Store.js"
+
+/** The token type of a subject token in a token exchange (RFC 8693). */
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 /**
  * How close to expiry a stored token may come and still be handed out (or half
@@ -262,25 +266,86 @@ const make = Effect.gen(function* () {
         ...(request.audience === undefined ? {} : { audience: request.audience })
       }
 
-      if (subjectType === "app") {
-        const flight = `app\n${caller.projectId}\n${caller.environment}\n${connector.id}\n${requestKey}`
-        return yield* singleFlight(
-          flight,
+      /** One provider call per request for grants that need no stored state. */
+      const direct = (grant: Effect.Effect<Grant, ConnectError>) =>
+        singleFlight(
+          `direct\n${caller.projectId}\n${caller.environment}\n${connector.id}\n${requestKey}`,
           Effect.gen(function* () {
             const again = yield* reusable(yield* Clock.currentTimeMillis)
             if (Option.isSome(again)) return answer(connector, installation, again.value)
-            const token = yield* requestToken(endpoint, {
-              type: "client_credentials",
-              ...targets,
-              ...(request.authorizationDetails === undefined
-                ? {}
-                : { authorizationDetails: request.authorizationDetails })
-            }).pipe(
+            const token = yield* Effect.flatMap(grant, (g) => requestToken(endpoint, g)).pipe(
               Effect.provide(http),
-              Effect.mapError((error) => fromProvider(connector, error, request.subject))
+              Effect.catchTag("ProviderError", (error) => Effect.fail(fromProvider(connector, error, request.subject)))
             )
             return answer(connector, installation, yield* record(token, undefined))
           }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+        )
+
+      if (subjectType === "app") {
+        return yield* direct(
+          Effect.succeed({
+            type: "client_credentials",
+            ...targets,
+            ...(request.authorizationDetails === undefined ? {} : { authorizationDetails: request.authorizationDetails })
+          })
+        )
+      }
+
+      if (request.subject.type === "jwt-bearer") {
+        const subjectClaims = request.subject
+        return yield* direct(
+          Effect.gen(function* () {
+            const algorithm = connector.settings.signingAlgorithm
+            if (connector.privateKey === undefined || algorithm === undefined) {
+              return yield* new InvalidRequest({
+                connector: connector.uid,
+                status: 400,
+                issues: [
+                  {
+                    path: "subject.type",
+                    message: `connector "${connector.uid}" has no privateKey and signingAlgorithm for jwt-bearer subjects`
+                  }
+                ]
+              })
+            }
+            const assertion = yield* signAssertion({
+              privateKey: connector.privateKey,
+              algorithm,
+              ...(connector.settings.privateKeyId === undefined ? {} : { keyId: connector.settings.privateKeyId }),
+              // RFC 7523 defaults: the client is the issuer, the token endpoint the audience.
+              issuer: subjectClaims.iss ?? connector.clientId,
+              audience: subjectClaims.aud ?? endpoint.tokenEndpoint,
+              subject: subjectClaims.sub,
+              ...(subjectClaims.additionalClaims === undefined ? {} : { additionalClaims: subjectClaims.additionalClaims })
+            }).pipe(
+              Effect.mapError((error) =>
+                error.kind === "reserved_claim" || error.kind === "invalid_claims"
+                  ? new InvalidRequest({
+                      connector: connector.uid,
+                      status: 400,
+                      issues: [{ path: "subject.additionalClaims", message: error.message }]
+                    })
+                  : new UnknownConnectError({
+                      connector: connector.uid,
+                      status: 502,
+                      code: "provider_error",
+                      detail: `the connector's signing key cannot be used (${error.kind}); fix its configuration`
+                    })
+              )
+            )
+            return { type: "jwt_bearer", assertion, ...targets } satisfies Grant
+          })
+        )
+      }
+
+      if (request.subject.type === "token") {
+        return yield* direct(
+          Effect.succeed({
+            type: "token_exchange",
+            subjectToken: request.subject.token,
+            subjectTokenType: ACCESS_TOKEN_TYPE,
+            ...targets
+          })
         )
       }
 
@@ -346,7 +411,7 @@ const make = Effect.gen(function* () {
       return yield* new InvalidRequest({
         connector: connector.uid,
         status: 400,
-        issues: [{ path: "subject.type", message: `this broker does not issue "${subjectType}" tokens yet` }]
+        issues: [{ path: "subject.type", message: "Expected app, user, jwt-bearer or token" }]
       })
     }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
 

@@ -5,12 +5,16 @@
  * @since 0.1.0
  */
 
+export * as Assertion from "./Assertion.js"
+export * as Authorizations from "./Authorizations.js"
 export * as Broker from "./Broker.js"
 export * as Cipher from "./Cipher.js"
 export * as ConfigFile from "./ConfigFile.js"
 export * as Database from "./Database.js"
 export * as RateLimiter from "./RateLimiter.js"
 export * as Routes from "./Routes.js"
+export * as ProviderClient from "./ProviderClient.js"
+export * as PublicUrl from "./PublicUrl.js"
 export * as Setup from "./Setup.js"
 export * as Store from "./Store.js"
 export * as Tokens from "./Tokens.js"

@@ -116,5 +116,10 @@ const authorizationRequests = (sql: SqlClient.SqlClient) =>
 /** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
 export const migrations = {
   "0001_initial": Effect.flatMap(SqlClient.SqlClient, initial),
-  "0002_authorization_requests": Effect.flatMap(SqlClient.SqlClient, authorizationRequests)
+  "0002_authorization_requests": Effect.flatMap(SqlClient.SqlClient, authorizationRequests),
+  // A connector's private key for JWT bearer assertions, sealed like its client secret.
+  "0003_connector_private_key": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`ALTER TABLE connectors ADD COLUMN private_key TEXT`
+  )
 }
