@@ -1,5 +1,6 @@
 import { FetchHttpClient } from "@effect/platform"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Official from "@vercel/connect"
 import { Effect, Layer, Redacted } from "effect"
 import { ConnectClient, getToken, startAuthorization, TokenCache } from "../../src/index.js"
 import { freePort, type RunningBroker, startBroker } from "../support/broker.js"
@@ -89,6 +90,22 @@ describe("user authorization with the authorization code flow and PKCE", () => {
         const token = yield* getToken("acme/api", { subject })
         const introspection = yield* Effect.promise(() => provider.introspect(Redacted.value(token)))
         expect(introspection).toMatchObject({ active: true, sub: "ada" })
+
+        // The official client, its fetch routed to the broker, gets the same user's token.
+        const official = yield* Effect.promise(async () => {
+          const realFetch = globalThis.fetch
+          globalThis.fetch = (input, init) =>
+            realFetch(
+              String(input instanceof Request ? input.url : input).replace("https://api.vercel.com", broker.url),
+              init
+            )
+          try {
+            return await Official.getToken("acme/api", { subject }, { vercelToken: KEY, forceRefresh: true })
+          } finally {
+            globalThis.fetch = realFetch
+          }
+        })
+        expect((yield* Effect.promise(() => provider.introspect(official))).sub).toBe("ada")
 
         // The same callback again (a replay) is refused, and changes nothing.
         const replay = yield* Effect.promise(() => visit(callback))
