@@ -474,6 +474,16 @@ export const WireCodes: {
 }
 
 /**
+ * Codes a server answers with a 5xx status for a failure that retrying cannot
+ * mend (a misconfigured connector): the client does not retry these, and keeps
+ * them as an `UnknownConnectError` with their code.
+ *
+ * @since 0.1.0
+ * @category wire
+ */
+export const PermanentServerCodes: ReadonlySet<string> = new Set(["provider_error"])
+
+/**
  * The error for an error answer: by its code when the code is known, by its
  * HTTP status when there is no code (401, 429), and otherwise an
  * `UnknownConnectError` that keeps the code, status and vendor details.

@@ -460,3 +460,18 @@ describe("malformed success bodies", () => {
     }).pipe(Effect.provide(ConnectTest.layer()))
   )
 })
+
+describe("5xx answers a retry cannot mend", () => {
+  it.effect("a 502 provider_error (a misconfigured connector) is not retried and keeps its code", () =>
+    Effect.gen(function* () {
+      const connect = yield* ConnectTest
+      yield* connect.script("acme/broken", {
+        token: raw(502, JSON.stringify({ error: { code: "provider_error", message: "the connector is misconfigured" } }))
+      })
+      const error = yield* Effect.flip(getToken("acme/broken", { subject: { type: "app" } }))
+      expect(error._tag).toBe("UnknownConnectError")
+      expect(error._tag === "UnknownConnectError" && [error.code, error.status]).toEqual(["provider_error", 502])
+      expect(yield* connect.requestCount({ connector: "acme/broken" })).toBe(1)
+    }).pipe(Effect.provide(ConnectTest.layer({ client: { retries: 3 } })))
+  )
+})

@@ -1,6 +1,13 @@
 import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { Duration, Effect, Redacted, Schedule, Schema } from "effect"
-import { type ConnectError, fromWire, InvalidResponse, type RateLimited, ServiceUnavailable } from "../ConnectError.js"
+import {
+  type ConnectError,
+  fromWire,
+  InvalidResponse,
+  PermanentServerCodes,
+  type RateLimited,
+  ServiceUnavailable
+} from "../ConnectError.js"
 import { isRecord } from "./json.js"
 import { describeParseError } from "./schema.js"
 
@@ -135,7 +142,8 @@ export const makeTransport = (http: HttpClient.HttpClient, options: TransportOpt
           ...(retryAfterMs === undefined ? {} : { retryAfterMs })
         })
       }
-      if (status === 408 || status >= 500) {
+      const permanent = parsed.code !== undefined && PermanentServerCodes.has(parsed.code)
+      if (status === 408 || (status >= 500 && !permanent)) {
         return Effect.fail({
           _tag: "Transient",
           reason: `HTTP ${status}`,
