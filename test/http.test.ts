@@ -466,7 +466,10 @@ describe("5xx answers a retry cannot mend", () => {
     Effect.gen(function* () {
       const connect = yield* ConnectTest
       yield* connect.script("acme/broken", {
-        token: raw(502, JSON.stringify({ error: { code: "provider_error", message: "the connector is misconfigured" } }))
+        token: raw(
+          502,
+          JSON.stringify({ error: { code: "provider_error", message: "the connector is misconfigured" } })
+        )
       })
       const error = yield* Effect.flip(getToken("acme/broken", { subject: { type: "app" } }))
       expect(error._tag).toBe("UnknownConnectError")

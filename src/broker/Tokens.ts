@@ -31,9 +31,9 @@ import { canonicalJson } from "../internal/json.js"
 import type { RevocationSummary } from "../Revocation.js"
 import type { Subject } from "../Subject.js"
 import type { TokenRequest, TokenResponse } from "../Token.js"
+import { signAssertion } from "./Assertion.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import * as SingleFlight from "./internal/singleFlight.js"
-import { signAssertion } from "./Assertion.js"
 import { type Grant, type ProviderError, type ProviderToken, requestToken, revokeToken } from "./ProviderClient.js"
 import { type Caller, type Connector, type Installation, Store, type StoreError } from "./Store.js"
 
@@ -286,7 +286,9 @@ const make = Effect.gen(function* () {
           Effect.succeed({
             type: "client_credentials",
             ...targets,
-            ...(request.authorizationDetails === undefined ? {} : { authorizationDetails: request.authorizationDetails })
+            ...(request.authorizationDetails === undefined
+              ? {}
+              : { authorizationDetails: request.authorizationDetails })
           })
         )
       }
@@ -316,7 +318,9 @@ const make = Effect.gen(function* () {
               issuer: subjectClaims.iss ?? connector.clientId,
               audience: subjectClaims.aud ?? endpoint.tokenEndpoint,
               subject: subjectClaims.sub,
-              ...(subjectClaims.additionalClaims === undefined ? {} : { additionalClaims: subjectClaims.additionalClaims })
+              ...(subjectClaims.additionalClaims === undefined
+                ? {}
+                : { additionalClaims: subjectClaims.additionalClaims })
             }).pipe(
               Effect.mapError((error) =>
                 error.kind === "reserved_claim" || error.kind === "invalid_claims"
