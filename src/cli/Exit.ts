@@ -1,0 +1,77 @@
+/**
+ * How the `connect` command line ends: its exit codes, and the one line it
+ * prints on stderr when a command fails.
+ *
+ * @since 0.1.0
+ */
+import { Console, Data, Effect } from "effect"
+import { ConnectorInstallationRequired, isConnectError, UserAuthorizationRequired } from "../ConnectError.js"
+
+/**
+ * The exit codes: 0 success; 1 the user must act (authorize, install) and the
+ * URL to open was printed; 2 any other failure (a usage error, a refusal, an
+ * error from the server or the network).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ExitCode = {
+  Success: 0,
+  ActionRequired: 1,
+  Failure: 2
+} as const
+
+/**
+ * A command that has already said why it stops, and the code to exit with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number }> {}
+
+/**
+ * Prints one line on stderr and stops with exit code 2.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const fail = (message: string): Effect.Effect<never, CliExit> =>
+  Effect.zipRight(Console.error(oneLine(message)), Effect.fail(new CliExit({ code: ExitCode.Failure })))
+
+/** A message on one line. */
+export const oneLine = (message: string): string => message.replace(/\s*\n\s*/g, " ").trim()
+
+/**
+ * What a failure of a Connect operation prints, and its exit code: the URL to
+ * open when the user must authorize or install (exit 1), otherwise the error's
+ * message (exit 2).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const report = (error: unknown): Effect.Effect<never, CliExit> => {
+  if (error instanceof UserAuthorizationRequired && error.authorizeUrl !== undefined) {
+    return Effect.zipRight(
+      Console.error(
+        `The user must authorize connector "${error.connector}" first. Open this URL:\n${error.authorizeUrl}`
+      ),
+      Effect.fail(new CliExit({ code: ExitCode.ActionRequired }))
+    )
+  }
+  if (error instanceof ConnectorInstallationRequired && error.installUrl !== undefined) {
+    return Effect.zipRight(
+      Console.error(
+        `Connector "${error.connector}" must be installed for this request. Open this URL:\n${error.installUrl}`
+      ),
+      Effect.fail(new CliExit({ code: ExitCode.ActionRequired }))
+    )
+  }
+  if (error instanceof UserAuthorizationRequired || error instanceof ConnectorInstallationRequired) {
+    return Effect.zipRight(
+      Console.error(oneLine(error.message)),
+      Effect.fail(new CliExit({ code: ExitCode.ActionRequired }))
+    )
+  }
+  if (isConnectError(error) || error instanceof Error) return fail(error.message)
+  return fail(String(error))
+}

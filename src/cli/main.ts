@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * The `connect` command line: gets and revokes provider tokens through a
+ * Connect server, and runs the broker.
+ *
+ * Exit codes: 0 success; 1 the user must authorize or install first (the URL
+ * to open is printed on stderr); 2 any other failure.
+ *
+ * @since 0.1.0
+ */
+import { Command } from "@effect/cli"
+import { isValidationError } from "@effect/cli/ValidationError"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Exit } from "effect"
+import { CliExit, ExitCode } from "./Exit.js"
+import * as RevokeTokens from "./RevokeTokens.js"
+import * as Serve from "./Serve.js"
+import * as Token from "./Token.js"
+
+const connect = Command.make("connect").pipe(
+  Command.withDescription(
+    [
+      "Short-lived provider tokens from a Connect server, and the self-hosted broker.",
+      "Connection: --url/--token, or CONNECT_URL and CONNECT_TOKEN (then VERCEL_OIDC_TOKEN).",
+      "",
+      "Example: CONNECT_URL=http://127.0.0.1:4100 CONNECT_TOKEN=... connect token acme/api --subject app"
+    ].join("\n")
+  ),
+  Command.withSubcommands([Token.command, RevokeTokens.command, Serve.command])
+)
+
+const cli = Command.run(connect, { name: "connect", version: "0.1.0" })
+
+let exitCode: number = ExitCode.Success
+
+const main = Effect.suspend(() => cli(process.argv)).pipe(
+  Effect.catchAll((error) => {
+    if (error instanceof CliExit) exitCode = error.code
+    // @effect/cli has printed a usage error already.
+    else if (isValidationError(error)) exitCode = ExitCode.Failure
+    else {
+      exitCode = ExitCode.Failure
+      return Console.error(error instanceof Error ? error.message : String(error))
+    }
+    return Effect.void
+  }),
+  Effect.provide(NodeContext.layer)
+)
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: false,
+  teardown: (exit, onExit) => {
+    if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) onExit(ExitCode.Failure)
+    else onExit(exitCode)
+  }
+})
