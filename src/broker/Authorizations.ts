@@ -22,9 +22,10 @@ import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import type { AuthorizationRequest } from "../Authorization.js"
 import { type ConnectError, InvalidRequest, UnknownConnectError } from "../ConnectError.js"
 import { TokenRequest } from "../Token.js"
+import { tokenEndpointFor } from "./ConfigFile.js"
 import { requestToken } from "./ProviderClient.js"
 import { PublicUrl } from "./PublicUrl.js"
-import { type AuthorizationRequestRecord, type Caller, type Connector, Store } from "./Store.js"
+import { type AuthorizationRequestRecord, type Caller, type Connector, Store, type StoreError } from "./Store.js"
 import { scopesFor, subjectKey, Tokens } from "./Tokens.js"
 
 /**
@@ -290,6 +291,34 @@ const make = Effect.gen(function* () {
       }
       const fail = (error: string) =>
         Effect.as(store.finishAuthorizationRequest(record.id, { status: "failed", error }), finished(record, { error }))
+      return yield* complete(record, query, fail).pipe(
+        // Whatever goes wrong once the request is taken, it ends failed, never half-done.
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logError(`authorization ${record.id} failed`, error.message),
+            Effect.as(
+              store.finishAuthorizationRequest(record.id, { status: "failed", error: "internal_error" }),
+              page(500, "Something went wrong", "The broker could not complete this authorization.")
+            )
+          )
+        )
+      )
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Effect.logError("authorization callback failed", error.message),
+          Effect.succeed(page(500, "Something went wrong", "The broker could not complete this authorization."))
+        )
+      )
+    )
+
+  /** Exchanges the code of a taken request and keeps what it gives. */
+  const complete = (
+    record: AuthorizationRequestRecord,
+    query: Readonly<Record<string, string | undefined>>,
+    fail: (error: string) => Effect.Effect<BrowserAnswer, StoreError>
+  ) =>
+    Effect.gen(function* () {
       if (query.error !== undefined)
         return yield* fail(query.error === "access_denied" ? "access_denied" : "provider_error")
       const code = query.code
@@ -299,7 +328,11 @@ const make = Effect.gen(function* () {
       const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
       const exchanged = yield* requestToken(
         {
-          tokenEndpoint: connector.value.settings.tokenEndpoint,
+          // The installation's endpoint, as its refreshes will use (a tenant's, say).
+          tokenEndpoint: tokenEndpointFor(
+            connector.value.settings,
+            (yield* store.listInstallations(record.connectorId)).find((i) => i.id === record.installationId)
+          ),
           clientId: connector.value.clientId,
           clientSecret: connector.value.clientSecret,
           authMethod: connector.value.settings.tokenEndpointAuthMethod,
@@ -325,14 +358,7 @@ const make = Effect.gen(function* () {
       )
       yield* store.finishAuthorizationRequest(record.id, { status: "completed" })
       return finished(record, {})
-    }).pipe(
-      Effect.catchAll((error) =>
-        Effect.zipRight(
-          Effect.logError("authorization callback failed", error.message),
-          Effect.succeed(page(500, "Something went wrong", "The broker could not complete this authorization."))
-        )
-      )
-    )
+    })
 
   /** The status of a request, for the caller that started it (who holds its verifier). */
   const status = (caller: Caller, requestId: string, verifier: Redacted.Redacted<string>) =>
@@ -342,6 +368,7 @@ const make = Effect.gen(function* () {
       if (
         Option.isNone(found) ||
         found.value.projectId !== caller.projectId ||
+        found.value.environment !== caller.environment ||
         found.value.verifierHash !== sha256(Redacted.value(verifier))
       ) {
         return yield* new InvalidRequest({

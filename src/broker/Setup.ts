@@ -7,7 +7,8 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import type { BrokerSetup } from "./ConfigFile.js"
+import { parsePrivateKey } from "./Assertion.js"
+import { type BrokerSetup, ConfigFileError } from "./ConfigFile.js"
 import { Store, type StoreError } from "./Store.js"
 
 /**
@@ -20,11 +21,23 @@ export const apply = (
   setup: BrokerSetup
 ): Effect.Effect<
   { readonly connectors: number; readonly projects: number; readonly links: number },
-  StoreError,
+  StoreError | ConfigFileError,
   Store
 > =>
   Effect.gen(function* () {
     const store = yield* Store
+    // Signing keys are checked now, not on the first jwt-bearer request.
+    const keyIssues: Array<{ readonly path: string; readonly message: string }> = []
+    for (const [index, connector] of setup.connectors.entries()) {
+      const path = `connectors[${index}]`
+      if ((connector.privateKey === undefined) !== (connector.signingAlgorithm === undefined)) {
+        keyIssues.push({ path: `${path}.signingAlgorithm`, message: "privateKey and signingAlgorithm go together" })
+      } else if (connector.privateKey !== undefined && connector.signingAlgorithm !== undefined) {
+        const parsed = yield* Effect.either(parsePrivateKey(connector.privateKey, connector.signingAlgorithm))
+        if (parsed._tag === "Left") keyIssues.push({ path: `${path}.privateKey`, message: parsed.left.message })
+      }
+    }
+    if (keyIssues.length > 0) return yield* new ConfigFileError({ issues: keyIssues })
     const ids = new Map<string, string>()
     for (const connector of setup.connectors) {
       const saved = yield* store.putConnector({

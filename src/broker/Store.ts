@@ -415,6 +415,8 @@ const make = Effect.gen(function* () {
           : sql
               .withTransaction(
                 Effect.all([
+                  // Explicit: SQLite does not enforce the foreign keys' cascades.
+                  sql`DELETE FROM authorization_requests WHERE connector_id = ${rows[0].id}`,
                   sql`DELETE FROM issued_tokens WHERE connector_id = ${rows[0].id}`,
                   sql`DELETE FROM grants WHERE connector_id = ${rows[0].id}`,
                   sql`DELETE FROM links WHERE connector_id = ${rows[0].id}`,
@@ -553,6 +555,8 @@ const make = Effect.gen(function* () {
     readonly refreshToken: Redacted.Redacted<string> | undefined
     readonly refreshExpiresAt?: number | undefined
     readonly scope?: string | undefined
+    /** Without a refresh token, keep the one the grant holds instead of clearing it. */
+    readonly keepRefreshToken?: boolean | undefined
   }) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
@@ -563,9 +567,9 @@ const make = Effect.gen(function* () {
       const id = existing[0]?.id ?? newId("grt")
       const refreshToken =
         grant.refreshToken === undefined ? null : yield* seal(grant.refreshToken, "grants", "refresh_token", id)
+      const keep = refreshToken === null && grant.keepRefreshToken === true && existing[0] !== undefined
       const fields = {
-        refresh_token: refreshToken,
-        refresh_expires_at: grant.refreshExpiresAt ?? null,
+        ...(keep ? {} : { refresh_token: refreshToken, refresh_expires_at: grant.refreshExpiresAt ?? null }),
         scope: grant.scope ?? null,
         status: "active",
         updated_at: now

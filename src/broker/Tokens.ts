@@ -69,6 +69,17 @@ export const subjectKey = (subject: Subject): string => {
   }
 }
 
+/**
+ * The identity of a grant: the subject within the caller's project. User ids
+ * are the application's own, so two projects may both have a user "u1" who are
+ * different people; a grant made for one project is never used for another.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const grantSubject = (projectId: string, subject: Subject): string =>
+  `${JSON.stringify(projectId)}:${subjectKey(subject)}`
+
 /** The request a stored token answers: its subject, installation, scopes and targets. */
 const requestKeyOf = (request: TokenRequest, installationId: string, scopes: ReadonlyArray<string>): string => {
   const key = cacheKey("broker", "connector", {
@@ -354,7 +365,11 @@ const make = Effect.gen(function* () {
       }
 
       if (subjectType === "user") {
-        const grant = yield* store.findGrant(connector.id, installationId, subject)
+        const grant = yield* store.findGrant(
+          connector.id,
+          installationId,
+          grantSubject(caller.projectId, request.subject)
+        )
         if (Option.isNone(grant) || grant.value.status !== "active") {
           return yield* new UserAuthorizationRequired({ connector: connector.uid })
         }
@@ -499,7 +514,7 @@ const make = Effect.gen(function* () {
                 : yield* store.putGrant({
                     connectorId: connector.id,
                     installationId,
-                    subject,
+                    subject: grantSubject(caller.projectId, token.subject),
                     refreshToken: token.refreshToken,
                     refreshExpiresAt: token.refreshTokenExpiresAt
                   })
@@ -545,10 +560,12 @@ const make = Effect.gen(function* () {
         const grantId = yield* store.putGrant({
           connectorId: connector.id,
           installationId,
-          subject,
+          subject: grantSubject(caller.projectId, request.subject),
           refreshToken: token.refreshToken,
           refreshExpiresAt: token.refreshTokenExpiresAt,
-          scope: token.scope
+          scope: token.scope,
+          // A repeat consent often brings no new refresh token: keep the one held.
+          keepRefreshToken: true
         })
         yield* store.insertIssuedToken({
           connectorId: connector.id,

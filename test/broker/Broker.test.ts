@@ -11,6 +11,7 @@ import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthP
 const WEB_KEY = "ck_web_production_key_3381"
 const PREVIEW_KEY = "ck_web_preview_key_7710"
 const OTHER_KEY = "ck_other_project_key_0042"
+const MOBILE_KEY = "ck_mobile_project_key_2290"
 const RESOURCE = "https://api.test/orders"
 
 const configFor = (provider: OAuthProviderHarness) => ({
@@ -54,10 +55,12 @@ const configFor = (provider: OAuthProviderHarness) => ({
         { environment: "preview", secret: PREVIEW_KEY }
       ]
     },
-    { id: "prj_other", keys: [{ environment: "production", secret: OTHER_KEY }] }
+    { id: "prj_other", keys: [{ environment: "production", secret: OTHER_KEY }] },
+    { id: "prj_mobile", keys: [{ environment: "production", secret: MOBILE_KEY }] }
   ],
   links: [
     { connector: "acme/api", project: "prj_web", environments: ["production"] },
+    { connector: "acme/api", project: "prj_mobile", environments: ["production"] },
     { connector: "acme/tenants", project: "prj_web", environments: ["production"] },
     { connector: "acme/default-installation", project: "prj_web", environments: ["production"] }
   ]
@@ -200,6 +203,32 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
     expect(response.status).toBe(200)
     expect(response.body.installationId).toBe("inst_main")
     expect((await provider.introspect(response.body.token)).sub).toBe("barbara")
+  })
+
+  it("never lets another project use a user's grant: user ids are each project's own", async () => {
+    const refreshToken = await provider.seedUserRefreshToken({
+      accountId: "hedy",
+      scope: "openid offline_access api:read"
+    })
+    await call(broker, "POST", "/v1/connect/token/acme%2Fapi/import", WEB_KEY, {
+      tokens: [
+        {
+          subject: { type: "user", id: "hedy" },
+          accessToken: "old",
+          expiresAt: 1,
+          refreshToken,
+          environment: "production"
+        }
+      ]
+    })
+    const web = await call(broker, "POST", "/v1/connect/token/acme%2Fapi", WEB_KEY, {
+      subject: { type: "user", id: "hedy" }
+    })
+    expect(web.status).toBe(200)
+    const mobile = await call(broker, "POST", "/v1/connect/token/acme%2Fapi", MOBILE_KEY, {
+      subject: { type: "user", id: "hedy" }
+    })
+    expect(mobile).toMatchObject({ status: 403, body: { error: { code: "user_authorization_required" } } })
   })
 
   it("makes one refresh for 50 concurrent requests, and all 50 get the token", async () => {

@@ -136,3 +136,39 @@ describe("federated subjects: JWT bearer (RFC 7523) and token exchange (RFC 8693
     }).pipe(Effect.provide(client()))
   )
 })
+
+describe("a connector's signing key at start", () => {
+  it("is checked when the configuration is applied: a bad key or a key without its algorithm stops the start", async () => {
+    const database = sqlite()
+    const connector = (extra: Record<string, unknown>) => ({
+      uid: "acme/api",
+      name: "Acme",
+      type: "oauth",
+      clientId: "broker",
+      clientSecret: "cs_start_check",
+      tokenEndpoint: "http://127.0.0.1:9/token",
+      ...extra
+    })
+    try {
+      for (const [extra, path] of [
+        [
+          {
+            privateKey: "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
+            signingAlgorithm: "ES256"
+          },
+          "connectors[0].privateKey"
+        ],
+        [{ signingAlgorithm: "RS256" }, "connectors[0].signingAlgorithm"]
+      ] as const) {
+        const started = await startBroker({ database, config: { connectors: [connector(extra)] } }).then(
+          (broker) => broker.close().then(() => undefined),
+          (error: unknown) => String(error)
+        )
+        expect(started).toContain(path)
+        expect(started).not.toContain("not a key")
+      }
+    } finally {
+      await database.drop()
+    }
+  })
+})
