@@ -23,7 +23,7 @@ import type { AuthorizationRequest } from "../Authorization.js"
 import { type ConnectError, InvalidRequest, UnknownConnectError } from "../ConnectError.js"
 import { TokenRequest } from "../Token.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
-import { requestToken } from "./ProviderClient.js"
+import { ProviderClientConfig, requestToken } from "./ProviderClient.js"
 import { PublicUrl } from "./PublicUrl.js"
 import { type AuthorizationRequestRecord, type Caller, type Connector, Store, type StoreError } from "./Store.js"
 import { scopesFor, subjectKey, Tokens } from "./Tokens.js"
@@ -241,7 +241,7 @@ const make = Effect.gen(function* () {
       params.set("code_challenge_method", "S256")
       if (scopes.length > 0) params.set("scope", scopes.join(" "))
       for (const resource of request.resources ?? []) params.append("resource", resource)
-      if (request.authorizationDetails !== undefined) {
+      if (request.authorizationDetails !== undefined && request.authorizationDetails.length > 0) {
         params.set("authorization_details", JSON.stringify(request.authorizationDetails))
       }
       if (record.prompt !== undefined) params.set("prompt", record.prompt)
@@ -344,7 +344,12 @@ const make = Effect.gen(function* () {
           redirectUri: callbackUrl,
           codeVerifier: record.codeVerifier
         }
-      ).pipe(Effect.provide(http), Effect.either)
+      ).pipe(
+        // A code is good once: after an answer lost in transit, a retry could only be refused.
+        Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
+        Effect.provide(http),
+        Effect.either
+      )
       if (exchanged._tag === "Left") {
         yield* Effect.logWarning(`authorization ${record.id}: the provider refused the code (${exchanged.left.kind})`)
         return yield* fail(exchanged.left.kind === "transient" ? "provider_unavailable" : "provider_refused")
