@@ -218,9 +218,9 @@ describe("the connect command line", () => {
 })
 
 describe("connect serve", () => {
-  it("runs the broker on the given port and database until SIGTERM", async () => {
-    const directory = mkdtempSync(join(tmpdir(), "connect-cli-"))
-    try {
+  /** Starts `connect serve` on a free port; another process may take the port first, so a start that exits is retried. */
+  const serve = async (directory: string) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort()
       const child = spawn(
         process.execPath,
@@ -231,28 +231,52 @@ describe("connect serve", () => {
           stdio: ["ignore", "pipe", "pipe"]
         }
       )
-      let stdout = ""
+      const output = { stdout: "", stderr: "" }
       child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString("utf8")
+        output.stdout += chunk.toString("utf8")
       })
-      child.stderr.resume()
-      const closed = new Promise<number | null>((resolveClose) => child.once("close", (code) => resolveClose(code)))
-      let healthy = false
-      for (let attempt = 0; attempt < 100 && !healthy; attempt++) {
-        healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      child.stderr.on("data", (chunk: Buffer) => {
+        output.stderr += chunk.toString("utf8")
+      })
+      let exited = false
+      const closed = new Promise<number | null>((resolveClose) =>
+        child.once("close", (code) => {
+          exited = true
+          resolveClose(code)
+        })
+      )
+      // Bounded: each check has its own timeout, and a child that exits ends the wait.
+      for (let check = 0; check < 100 && !exited; check++) {
+        const healthy = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) }).then(
           (response) => response.ok,
           () => false
         )
-        if (!healthy) await new Promise((wait) => setTimeout(wait, 100))
-      }
-      expect(healthy).toBe(true)
-      for (let attempt = 0; attempt < 50 && !stdout.includes("Database:"); attempt++) {
+        if (healthy) return { child, port, output, closed }
         await new Promise((wait) => setTimeout(wait, 100))
       }
-      expect(stdout).toContain(`http://127.0.0.1:${port}`)
-      expect(stdout).toContain(join(directory, "b.db"))
+      if (!exited) child.kill("SIGKILL")
+      await closed
+      if (!output.stderr.includes("EADDRINUSE")) throw new Error(`connect serve did not start: ${output.stderr}`)
+    }
+    throw new Error("connect serve found no free port in three tries")
+  }
+
+  it("runs the broker on the given port and database until SIGTERM", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "connect-cli-"))
+    try {
+      const { child, port, output, closed } = await serve(directory)
+      for (let attempt = 0; attempt < 50 && !output.stdout.includes("Database:"); attempt++) {
+        await new Promise((wait) => setTimeout(wait, 100))
+      }
+      expect(output.stdout).toContain(`http://127.0.0.1:${port}`)
+      expect(output.stdout).toContain(join(directory, "b.db"))
       child.kill("SIGTERM")
-      expect(await closed).toBe(0)
+      const code = await Promise.race([
+        closed,
+        new Promise<"still running">((r) => setTimeout(() => r("still running"), 10_000))
+      ])
+      if (code === "still running") child.kill("SIGKILL")
+      expect(code).toBe(0)
     } finally {
       rmSync(directory, { recursive: true, force: true })
     }
