@@ -1,10 +1,9 @@
 import { existsSync, readFileSync } from "node:fs"
-import { FetchHttpClient } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
-import { ConnectClient, getToken, getTokenResponse, revokeToken, TokenCache } from "../../src/index.js"
-import { type RunningBroker, startBroker } from "../support/broker.js"
+import { Effect, Redacted } from "effect"
+import { getToken, getTokenResponse, revokeToken } from "../../src/index.js"
+import { type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
 import { backends, layerOf, sqlite, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
 
@@ -85,11 +84,7 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
   let provider: OAuthProviderHarness
   let database: TestDatabase
   let broker: RunningBroker
-  const client = (key: string) =>
-    ConnectClient.layer({ baseUrl: broker.url, token: Redacted.make(key), retries: 0 }).pipe(
-      Layer.provideMerge(Layer.merge(TokenCache.layer(), FetchHttpClient.layer)),
-      Layer.orDie
-    )
+  const client = (key: string) => sdkClient(broker, key)
 
   beforeAll(async () => {
     provider = await startOAuthProvider({ accessTokenTtl: 30, clientCredentialsTtl: 3600 })
@@ -458,14 +453,7 @@ describe("the broker's rate limit", () => {
       (await call(broker, "POST", "/v1/connect/token/acme%2Fapi", OTHER_KEY, { subject: { type: "app" } })).status
     ).toBe(403)
     const error = await Effect.runPromise(
-      Effect.flip(getToken("acme/api", { subject: { type: "app" } })).pipe(
-        Effect.provide(
-          ConnectClient.layer({ baseUrl: broker.url, token: Redacted.make(WEB_KEY), retries: 0 }).pipe(
-            Layer.provideMerge(Layer.merge(TokenCache.layer(), FetchHttpClient.layer)),
-            Layer.orDie
-          )
-        )
-      )
+      Effect.flip(getToken("acme/api", { subject: { type: "app" } })).pipe(Effect.provide(sdkClient(broker, WEB_KEY)))
     )
     expect(error._tag).toBe("RateLimited")
     expect(error._tag === "RateLimited" && error.retryAfterMs).toBe(30_000)

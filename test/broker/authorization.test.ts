@@ -1,9 +1,8 @@
-import { FetchHttpClient } from "@effect/platform"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Official from "@vercel/connect"
-import { Effect, Layer, Redacted } from "effect"
-import { ConnectClient, getToken, startAuthorization, TokenCache } from "../../src/index.js"
-import { freePort, type RunningBroker, startBroker } from "../support/broker.js"
+import { Effect, Redacted } from "effect"
+import { getToken, startAuthorization } from "../../src/index.js"
+import { freePort, type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
 import { sqlite, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
 
@@ -14,11 +13,7 @@ describe("user authorization with the authorization code flow and PKCE", () => {
   let provider: OAuthProviderHarness
   let database: TestDatabase
   let broker: RunningBroker
-  const client = () =>
-    ConnectClient.layer({ baseUrl: broker.url, token: Redacted.make(KEY), retries: 0 }).pipe(
-      Layer.provideMerge(Layer.merge(TokenCache.layer(), FetchHttpClient.layer)),
-      Layer.orDie
-    )
+  const client = () => sdkClient(broker, KEY)
 
   /** What the user's browser does with one redirect: the next location, not followed. */
   const visit = async (url: string) => {

@@ -1,25 +1,9 @@
-/**
- * The official client (`@vercel/connect@2.3.2`) and this package's SDK (the
- * Effect API and the Promise API) against a real broker, itself in front of a
- * real OAuth server: app tokens, user tokens of imported grants, revocation,
- * the errors each client raises, and connector metadata, end to end.
- *
- * The official client always calls `https://api.vercel.com`: for the duration
- * of the suite, `globalThis.fetch` sends those calls to the broker instead, and
- * refuses any host other than 127.0.0.1.
- *
- * Every client has connectors of its own (`acme/<client>`, and
- * `acme/<client>-tenants` that requires an installation but has none), and
- * every test its own users, so that no test sees another's tokens, grants or
- * cache entries.
- */
-import { FetchHttpClient } from "@effect/platform"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Official from "@vercel/connect"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import * as Connect from "../../src/index.js"
 import * as ConnectPromise from "../../src/promise.js"
-import { type RunningBroker, startBroker } from "../support/broker.js"
+import { type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
 import { sqlite, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
 
@@ -268,11 +252,7 @@ describe("@vercel/connect 2.3.2 against the broker", () => {
 
 describe("the Effect API against the broker", () => {
   const connector = apiOf("effect")
-  const client = () =>
-    Connect.ConnectClient.layer({ baseUrl: broker.url, token: Redacted.make(KEY), retries: 0 }).pipe(
-      Layer.provideMerge(Layer.merge(Connect.TokenCache.layer(), FetchHttpClient.layer)),
-      Layer.orDie
-    )
+  const client = () => sdkClient(broker, KEY)
   const introspect = (token: Redacted.Redacted<string>) =>
     Effect.promise(() => provider.introspect(Redacted.value(token)))
 

@@ -1,9 +1,8 @@
 import { generateKeyPairSync } from "node:crypto"
-import { FetchHttpClient } from "@effect/platform"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
-import { ConnectClient, getToken, getTokenResponse, revokeToken, TokenCache } from "../../src/index.js"
-import { type RunningBroker, startBroker } from "../support/broker.js"
+import { Effect, Redacted } from "effect"
+import { getToken, getTokenResponse, revokeToken } from "../../src/index.js"
+import { type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
 import { sqlite, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
 
@@ -15,11 +14,7 @@ describe("federated subjects: JWT bearer (RFC 7523) and token exchange (RFC 8693
   let provider: OAuthProviderHarness
   let database: TestDatabase
   let broker: RunningBroker
-  const client = () =>
-    ConnectClient.layer({ baseUrl: broker.url, token: Redacted.make(KEY), retries: 0 }).pipe(
-      Layer.provideMerge(Layer.merge(TokenCache.layer(), FetchHttpClient.layer)),
-      Layer.orDie
-    )
+  const client = () => sdkClient(broker, KEY)
 
   beforeAll(async () => {
     // The provider trusts assertions signed by the connector's key, issued by its client id.

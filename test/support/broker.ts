@@ -3,12 +3,13 @@ import { createServer } from "node:http"
 import { createServer as createNetServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { HttpServer } from "@effect/platform"
+import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ConfigProvider, Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import { layerServices } from "../../src/broker/Broker.js"
 import { generateKey } from "../../src/broker/Cipher.js"
 import { app } from "../../src/broker/Routes.js"
+import { ConnectClient, TokenCache } from "../../src/index.js"
 import type { TestDatabase } from "./databases.js"
 
 /** A broker serving on 127.0.0.1 (a free port) inside the test process. */
@@ -74,3 +75,10 @@ export const startBroker = async (options: {
 
 /** Encryption keys as the broker takes them. */
 export const newEncryptionKey = (): string => Buffer.from(generateKey()).toString("base64")
+
+/** The SDK (`ConnectClient` with its own cache, over fetch) for a broker and a caller key; no retries, so failures show at once. */
+export const sdkClient = (broker: RunningBroker, key: string) =>
+  ConnectClient.layer({ baseUrl: broker.url, token: Redacted.make(key), retries: 0 }).pipe(
+    Layer.provideMerge(Layer.merge(TokenCache.layer(), FetchHttpClient.layer)),
+    Layer.orDie
+  )
