@@ -8,7 +8,7 @@
 
 import { FileSystem, Path } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
-import { Migrator, type SqlClient } from "@effect/sql"
+import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Config, Effect, Layer, Redacted, Schema } from "effect"
@@ -106,7 +106,13 @@ export const layer = (location: DatabaseLocation): Layer.Layer<SqlClient.SqlClie
           }).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, Path.layer)))
         )
       : PgClient.layer({ url: location.url, maxConnections: 10 })
-  const migrated = Layer.effectDiscard(migrate).pipe(Layer.provideMerge(client))
+  // SQLite enforces foreign keys only when asked, per connection (the client keeps one): the same rules as Postgres.
+  const foreignKeys = Layer.effectDiscard(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.onDialectOrElse({ sqlite: () => sql`PRAGMA foreign_keys = ON`, orElse: () => Effect.void })
+    )
+  )
+  const migrated = Layer.effectDiscard(migrate).pipe(Layer.provideMerge(foreignKeys), Layer.provideMerge(client))
   return migrated.pipe(Layer.mapError(unavailable))
 }
 

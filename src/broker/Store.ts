@@ -740,6 +740,8 @@ const make = Effect.gen(function* () {
   ) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
+      // Requests a day past their expiry serve nothing any more, not even a status check.
+      yield* sql`DELETE FROM authorization_requests WHERE expires_at < ${now - 86_400_000}`
       const id = newId("req")
       yield* sql`INSERT INTO authorization_requests ${sql.insert({
         id,

@@ -226,6 +226,14 @@ describe.each(backends)("Store on $name", ({ make }) => {
     expect(Option.isNone(await reuse(created, 0))).toBe(true)
   })
 
+  it("enforces its foreign keys: a link to a project that does not exist is refused", async () => {
+    const saved = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("fk/acme"))))
+    const error = await run(
+      Effect.flip(Effect.flatMap(Store, (store) => store.putLink(saved.id, "prj_nowhere", ["production"])))
+    )
+    expect(error._tag).toBe("StoreError")
+  })
+
   it("removes a connector with everything that hangs off it", async () => {
     const saved = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("gone/acme"))))
     await run(
