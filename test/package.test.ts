@@ -25,15 +25,50 @@ describe("the built package", () => {
     const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: root })
     expect(JSON.parse(stdout)).toEqual({ main: [], promise: [], testing: [], sameClass: true })
   })
+})
 
-  it("runs the npm start walkthrough to the end, showing tokens only shortened", async () => {
-    const { stdout } = await run(process.execPath, ["examples/quickstart.mjs"], { cwd: root, timeout: 60_000 })
-    expect(stdout).toContain("500 callers, 1 request to the server")
-    expect(stdout).toContain("UserAuthorizationRequired")
-    expect(stdout).toContain("ConnectorNotFound")
-    expect(stdout).toContain("Every step behaved as described.")
-    expect(stdout).not.toContain("ck_quickstart_demo_key")
-    // Tokens are printed as their first ten characters and an ellipsis, never whole.
-    expect(stdout).not.toMatch(/token-\d+-[a-z0-9]{6,}/)
-  })
+// `npm start` runs the sources with vite-node: an OAuth provider, the broker and the SDK, in one process.
+describe("the npm start walkthrough", () => {
+  it("shows every step, exits 0, and prints tokens only shortened and no caller key", async () => {
+    // execFile rejects when the process exits with anything but 0.
+    const { stdout } = await run(process.execPath, ["node_modules/vite-node/vite-node.mjs", "examples/quickstart.ts"], {
+      cwd: root,
+      timeout: 60_000
+    })
+    const tokenIds = (line: string | undefined) => /\(tokenId (stk_[\w-]+)\)/.exec(line ?? "")?.[1]
+    const lines = stdout.split("\n")
+    const first = lines.find((line) => line.startsWith("first call:"))
+    const second = lines.find((line) => line.startsWith("second call:"))
+    expect(tokenIds(first)).toBeDefined()
+    expect(tokenIds(second)).toBe(tokenIds(first))
+    expect(second).toContain("from the SDK's cache")
+
+    expect(stdout).toMatch(
+      /UserAuthorizationRequired \(user_authorization_required\)[^\n]*\n {2}http:\/\/127\.0\.0\.1:\d+\//
+    )
+    expect(stdout).toContain("opening the link")
+    expect(stdout).toContain("signing in as ada")
+    expect(stdout).toContain("consenting")
+    expect(stdout).toContain("prompt=consent")
+    expect(stdout).toContain("Your account is connected")
+    const adaToken = tokenIds(lines.find((line) => line.startsWith("asking again: ada's token")))
+    expect(adaToken).toBeDefined()
+
+    const providerRevoked = Number(/providerRevoked=(\d+)/.exec(stdout)?.[1] ?? 0)
+    expect(providerRevoked).toBeGreaterThanOrEqual(1)
+    expect(stdout).toContain("the revoked token is active=false")
+    const renewed = tokenIds(lines.find((line) => line.startsWith("the next request:")))
+    expect(renewed).toBeDefined()
+    expect(renewed).not.toBe(adaToken)
+
+    expect(stdout).toContain("an unknown connector: ConnectorNotFound (not_found)")
+    expect(stdout).toContain("ClientNotEnabledForEnvironment (client_not_enabled_for_environment)")
+    expect(stdout).toContain("Every step behaved as described (exit 0).")
+
+    // Tokens appear as their first ten characters and an ellipsis; no whole token, no caller key, no client secret.
+    expect(stdout.match(/\S+…/g)?.every((shown) => /^[\w-]{10}…$/.test(shown))).toBe(true)
+    expect(stdout).not.toMatch(/[\w-]{40,}/)
+    expect(stdout).not.toMatch(/ck_\w+/)
+    expect(stdout).not.toContain("broker-secret")
+  }, 60_000)
 })

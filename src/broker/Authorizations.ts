@@ -244,7 +244,9 @@ const make = Effect.gen(function* () {
       if (request.authorizationDetails !== undefined && request.authorizationDetails.length > 0) {
         params.set("authorization_details", JSON.stringify(request.authorizationDetails))
       }
-      if (record.prompt !== undefined) params.set("prompt", record.prompt)
+      // OpenID providers grant offline_access (a refresh token) only with prompt=consent (OIDC Core 11).
+      const prompt = record.prompt ?? (scopes.includes("offline_access") ? "consent" : undefined)
+      if (prompt !== undefined) params.set("prompt", prompt)
       return { _tag: "Redirect", location: url.toString() } satisfies BrowserAnswer
     }).pipe(
       Effect.catchAll((error) =>

@@ -27,6 +27,8 @@ describe("user authorization with the authorization code flow and PKCE", () => {
     expect(toProvider.status).toBe(302)
     const providerUrl = new URL(toProvider.location ?? "")
     expect(providerUrl.searchParams.get("code_challenge_method")).toBe("S256")
+    // offline_access is among the default scopes: OpenID providers grant it only with prompt=consent.
+    expect(providerUrl.searchParams.get("prompt")).toBe("consent")
     expect(providerUrl.searchParams.get("redirect_uri")).toBe(`${broker.url}/v1/connect/callback`)
     const back = await provider.completeAuthorization(providerUrl.toString(), { accountId, deny })
     expect(back.toString().startsWith(`${broker.url}/v1/connect/callback`)).toBe(true)
