@@ -275,6 +275,12 @@ interface TokenRow {
   readonly created_at: number | string
 }
 
+/** The first row of a result decoded, or none. */
+const firstRow =
+  <Row, A, E>(decode: (row: Row) => Effect.Effect<A, E>) =>
+  (rows: ReadonlyArray<Row>): Effect.Effect<Option.Option<A>, E> =>
+    rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(decode(rows[0]))
+
 // Postgres returns BIGINT as a string; SQLite as a number.
 const num = (value: number | string): number => (typeof value === "number" ? value : Number(value))
 
@@ -363,9 +369,7 @@ const make = Effect.gen(function* () {
 
   const findConnector = (uidOrId: string) =>
     sql<ConnectorRow>`SELECT * FROM connectors WHERE uid = ${uidOrId} OR id = ${uidOrId}`.pipe(
-      Effect.flatMap((rows) =>
-        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toConnector(rows[0]))
-      ),
+      Effect.flatMap(firstRow(toConnector)),
       Effect.mapError(fail("read a connector"))
     )
 
@@ -542,9 +546,7 @@ const make = Effect.gen(function* () {
 
   const findGrant = (connectorId: string, installationId: string, subject: string) =>
     sql<GrantRow>`SELECT * FROM grants WHERE connector_id = ${connectorId} AND installation_id = ${installationId} AND subject = ${subject}`.pipe(
-      Effect.flatMap((rows) =>
-        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toGrant(rows[0]))
-      ),
+      Effect.flatMap(firstRow(toGrant)),
       Effect.mapError(fail("read a grant"))
     )
 
@@ -684,9 +686,7 @@ const make = Effect.gen(function* () {
         AND status = 'active' AND expires_at > ${key.now}
         AND (expires_at > ${key.now + key.bufferMs} OR expires_at + created_at > ${2 * key.now})
       ORDER BY expires_at DESC LIMIT 1`.pipe(
-      Effect.flatMap((rows) =>
-        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toToken(rows[0]))
-      ),
+      Effect.flatMap(firstRow(toToken)),
       Effect.mapError(fail("read an issued token"))
     )
 
@@ -769,12 +769,7 @@ const make = Effect.gen(function* () {
     ("id" in by
       ? sql<AuthorizationRow>`SELECT * FROM authorization_requests WHERE id = ${by.id}`
       : sql<AuthorizationRow>`SELECT * FROM authorization_requests WHERE state_hash = ${hashKey(by.state)}`
-    ).pipe(
-      Effect.flatMap((rows) =>
-        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toAuthorizationRequest(rows[0]))
-      ),
-      Effect.mapError(fail("read an authorization request"))
-    )
+    ).pipe(Effect.flatMap(firstRow(toAuthorizationRequest)), Effect.mapError(fail("read an authorization request")))
 
   /** A pending request of the same subject and request that stays open beyond `validUntil`, to hand out again. */
   const findPendingAuthorization = (key: {
@@ -790,9 +785,7 @@ const make = Effect.gen(function* () {
         AND subject = ${key.subject} AND request = ${key.request} AND status = 'pending' AND return_url IS NULL
         AND expires_at > ${key.validUntil}
       ORDER BY expires_at DESC LIMIT 1`.pipe(
-      Effect.flatMap((rows) =>
-        rows[0] === undefined ? Effect.succeed(Option.none()) : Effect.asSome(toAuthorizationRequest(rows[0]))
-      ),
+      Effect.flatMap(firstRow(toAuthorizationRequest)),
       Effect.mapError(fail("read an authorization request"))
     )
 

@@ -5,11 +5,13 @@
  *
  * @since 0.1.0
  */
+
 import { Command, Options } from "@effect/cli"
-import { Cause, Chunk, Config, ConfigError, ConfigProvider, Console, Effect, Layer, Option } from "effect"
+import { Cause, Config, ConfigProvider, Console, Effect, Layer, Option } from "effect"
 import { layerConfig } from "../broker/Broker.js"
 import { DEFAULT_FILENAME, describeLocation, parseLocation } from "../broker/Database.js"
 import { dataDirConfig } from "../broker/internal/dataDir.js"
+import { describeStartupFailure } from "../broker/internal/startupFailure.js"
 import { listenConfig } from "../broker/PublicUrl.js"
 import { CliExit, ExitCode } from "./Exit.js"
 
@@ -54,24 +56,6 @@ const describeStart = Effect.gen(function* () {
   ].join("\n")
 })
 
-/** A startup failure in words, without a stack trace. */
-const messageOf = (error: unknown): string => {
-  if (ConfigError.isConfigError(error)) return String(error).replace(/^\(([\s\S]*)\)$/, "$1")
-  if (error instanceof Error) {
-    if ("_tag" in error && error._tag === "ServeError" && error.cause instanceof Error) {
-      return `the HTTP server could not listen: ${error.cause.message}`
-    }
-    return error.message
-  }
-  return String(error)
-}
-
-const describeFailure = (cause: Cause.Cause<unknown>): string => {
-  const messages = [...new Set(Chunk.toReadonlyArray(Cause.failures(cause)).map(messageOf))]
-  if (messages.length === 0) return `The broker could not start (unexpected error):\n${Cause.pretty(cause)}`
-  return messages.map((message) => `The broker could not start: ${message}`).join("\n")
-}
-
 /**
  * @since 0.1.0
  * @category commands
@@ -109,7 +93,10 @@ export const command = Command.make(
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause)
           ? Effect.failCause(cause)
-          : Effect.zipRight(Console.error(describeFailure(cause)), Effect.fail(new CliExit({ code: ExitCode.Failure })))
+          : Effect.zipRight(
+              Console.error(describeStartupFailure(cause)),
+              Effect.fail(new CliExit({ code: ExitCode.Failure }))
+            )
       ),
       Effect.withConfigProvider(provider)
     )

@@ -86,6 +86,30 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
   let broker: RunningBroker
   const client = (key: string) => sdkClient(broker, key)
 
+  /**
+   * A user who authorized the provider elsewhere: their refresh token, seeded at the provider, imported into the
+   * broker with an already expired access token.
+   */
+  const importUser = async (
+    id: string,
+    options: { readonly connector?: string; readonly accessToken?: string } = {}
+  ) => {
+    const refreshToken = await provider.seedUserRefreshToken({ accountId: id, scope: "openid offline_access api:read" })
+    const connector = encodeURIComponent(options.connector ?? "acme/api")
+    const imported = await call(broker, "POST", `/v1/connect/token/${connector}/import`, WEB_KEY, {
+      tokens: [
+        {
+          subject: { type: "user", id },
+          accessToken: options.accessToken ?? "old",
+          expiresAt: 1,
+          refreshToken,
+          environment: "production"
+        }
+      ]
+    })
+    return { refreshToken, imported }
+  }
+
   beforeAll(async () => {
     provider = await startOAuthProvider({ accessTokenTtl: 30, clientCredentialsTtl: 3600 })
     database = await make()
@@ -139,21 +163,7 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
   })
 
   it("refreshes an imported user grant with rotation, twice in a row, and keeps the rotated refresh token", async () => {
-    const refreshToken = await provider.seedUserRefreshToken({
-      accountId: "ada",
-      scope: "openid offline_access api:read"
-    })
-    const imported = await call(broker, "POST", "/v1/connect/token/acme%2Fapi/import", WEB_KEY, {
-      tokens: [
-        {
-          subject: { type: "user", id: "ada" },
-          accessToken: "expired-token",
-          expiresAt: 1,
-          refreshToken,
-          environment: "production"
-        }
-      ]
-    })
+    const { imported } = await importUser("ada", { accessToken: "expired-token" })
     expect(imported).toMatchObject({ status: 200, body: { imported: 1 } })
     provider.tokenRequests.reset()
     // Three requests for different scopes need three refreshes of the one grant: each must use
@@ -176,21 +186,7 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
   })
 
   it("finds a grant imported without an installation when the connector has a default one", async () => {
-    const refreshToken = await provider.seedUserRefreshToken({
-      accountId: "barbara",
-      scope: "openid offline_access api:read"
-    })
-    const imported = await call(broker, "POST", "/v1/connect/token/acme%2Fdefault-installation/import", WEB_KEY, {
-      tokens: [
-        {
-          subject: { type: "user", id: "barbara" },
-          accessToken: "old",
-          expiresAt: 1,
-          refreshToken,
-          environment: "production"
-        }
-      ]
-    })
+    const { imported } = await importUser("barbara", { connector: "acme/default-installation" })
     expect(imported.status).toBe(200)
     const response = await call(broker, "POST", "/v1/connect/token/acme%2Fdefault-installation", WEB_KEY, {
       subject: { type: "user", id: "barbara" }
@@ -201,21 +197,7 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
   })
 
   it("never lets another project use a user's grant: user ids are each project's own", async () => {
-    const refreshToken = await provider.seedUserRefreshToken({
-      accountId: "hedy",
-      scope: "openid offline_access api:read"
-    })
-    await call(broker, "POST", "/v1/connect/token/acme%2Fapi/import", WEB_KEY, {
-      tokens: [
-        {
-          subject: { type: "user", id: "hedy" },
-          accessToken: "old",
-          expiresAt: 1,
-          refreshToken,
-          environment: "production"
-        }
-      ]
-    })
+    await importUser("hedy")
     const web = await call(broker, "POST", "/v1/connect/token/acme%2Fapi", WEB_KEY, {
       subject: { type: "user", id: "hedy" }
     })
@@ -227,21 +209,7 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
   })
 
   it("makes one refresh for 50 concurrent requests, and all 50 get the token", async () => {
-    const refreshToken = await provider.seedUserRefreshToken({
-      accountId: "grace",
-      scope: "openid offline_access api:read"
-    })
-    await call(broker, "POST", "/v1/connect/token/acme%2Fapi/import", WEB_KEY, {
-      tokens: [
-        {
-          subject: { type: "user", id: "grace" },
-          accessToken: "old",
-          expiresAt: 1,
-          refreshToken,
-          environment: "production"
-        }
-      ]
-    })
+    await importUser("grace")
     provider.tokenRequests.reset()
     const responses = await Promise.all(
       Array.from({ length: 50 }, () =>
@@ -269,22 +237,7 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
 
   it.effect("answers user_authorization_required once the provider has revoked the user's refresh token", () =>
     Effect.gen(function* () {
-      const refreshToken = yield* Effect.promise(() =>
-        provider.seedUserRefreshToken({ accountId: "linus", scope: "openid offline_access api:read" })
-      )
-      yield* Effect.promise(() =>
-        call(broker, "POST", "/v1/connect/token/acme%2Fapi/import", WEB_KEY, {
-          tokens: [
-            {
-              subject: { type: "user", id: "linus" },
-              accessToken: "old",
-              expiresAt: 1,
-              refreshToken,
-              environment: "production"
-            }
-          ]
-        })
-      )
+      const { refreshToken } = yield* Effect.promise(() => importUser("linus"))
       yield* Effect.promise(() =>
         fetch(provider.revocationEndpoint, {
           method: "POST",
@@ -363,21 +316,7 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
   })
 
   it("keeps no token, refresh token or secret in plain text in its database file", async () => {
-    const refreshToken = await provider.seedUserRefreshToken({
-      accountId: "margaret",
-      scope: "openid offline_access api:read"
-    })
-    await call(broker, "POST", "/v1/connect/token/acme%2Fapi/import", WEB_KEY, {
-      tokens: [
-        {
-          subject: { type: "user", id: "margaret" },
-          accessToken: "at_imported_marker_5521",
-          expiresAt: 1,
-          refreshToken,
-          environment: "production"
-        }
-      ]
-    })
+    const { refreshToken } = await importUser("margaret", { accessToken: "at_imported_marker_5521" })
     const user = await call(broker, "POST", "/v1/connect/token/acme%2Fapi", WEB_KEY, {
       subject: { type: "user", id: "margaret" }
     })
