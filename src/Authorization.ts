@@ -1,5 +1,6 @@
 /**
- * Starting a user authorization: `POST /v1/connect/authorize/{connector}`.
+ * Starting a user authorization, `POST /v1/connect/authorize/{connector}`, and
+ * reading its status, `POST /v1/connect/authorize/{request}/status`.
  *
  * @since 0.1.0
  */
@@ -104,3 +105,101 @@ export const AuthorizationResponse = Schema.Struct({
  * @category models
  */
 export interface AuthorizationResponse extends Schema.Schema.Type<typeof AuthorizationResponse> {}
+
+const { subject: _subject, ...InstallationFields } = TokenRequestFields
+
+/**
+ * The body of `POST /v1/connect/install/{connector}`: what an installation is
+ * for (no subject: a tenant's admin consents for the whole tenant), where the
+ * admin returns to, the tenant it is meant for when known, and how long the
+ * request stays open.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const InstallationRequest = Schema.Struct({
+  ...InstallationFields,
+  returnUrl: Schema.optional(ReturnUrl),
+  tenantId: Schema.optional(Schema.NonEmptyString),
+  deviceCode: Schema.optional(Schema.Boolean),
+  expiresInMs: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.positive()))
+}).annotations({ identifier: "InstallationRequest" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface InstallationRequest extends Schema.Schema.Type<typeof InstallationRequest> {}
+
+/**
+ * The states of an authorization request: `pending` (the user has not come
+ * back), `completing` (the broker is exchanging the code), `completed` (the
+ * grant is stored), `failed` (`error` says why) and `expired`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AuthorizationState = Schema.Literal("pending", "completing", "completed", "failed", "expired")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthorizationState = Schema.Schema.Type<typeof AuthorizationState>
+
+/**
+ * The body of `POST /v1/connect/authorize/{request}/status`: the verifier the
+ * start answered.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AuthorizationStatusRequest = Schema.Struct({
+  verifier: Schema.Redacted(Schema.String)
+}).annotations({ identifier: "AuthorizationStatusRequest" })
+
+/**
+ * The status of an authorization request, as its caller reads it with the
+ * request's verifier.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AuthorizationStatus = Schema.Struct({
+  request: Schema.String,
+  status: AuthorizationState,
+  error: optionalNullable(Schema.String),
+  /** The installation a completed installation made. */
+  installationId: optionalNullable(Schema.String)
+}).annotations({ identifier: "AuthorizationStatus" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthorizationStatus extends Schema.Schema.Type<typeof AuthorizationStatus> {}
+
+/**
+ * Options of `startInstallation`: what the installation is for (the scopes,
+ * resources, audience and authorization details of its app tokens), the
+ * tenant it is meant for when known, where the admin returns to, and how long
+ * the request stays open.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const InstallationOptions = Schema.Struct({
+  scopes: InstallationFields.scopes,
+  resources: InstallationFields.resources,
+  authorizationDetails: InstallationFields.authorizationDetails,
+  audience: InstallationFields.audience,
+  tenantId: Schema.optional(Schema.NonEmptyString),
+  callbackUrl: Schema.optional(ReturnUrl),
+  expiresInMs: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.positive()))
+}).annotations({ identifier: "InstallationOptions" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface InstallationOptions extends Schema.Schema.Type<typeof InstallationOptions> {}

@@ -1,7 +1,7 @@
 /**
  * The Connect client: gets short-lived provider tokens from a Connect server
  * (a self-hosted effect-connect broker, or Vercel Connect), caches them, revokes
- * them, and starts user authorizations.
+ * them, and starts user authorizations and reads their status.
  *
  * @since 0.1.0
  */
@@ -11,7 +11,12 @@ import {
   type AuthorizationOptions,
   AuthorizationOptions as AuthorizationOptionsSchema,
   AuthorizationRequest,
-  AuthorizationResponse
+  AuthorizationResponse,
+  AuthorizationStatus,
+  AuthorizationStatusRequest,
+  type InstallationOptions,
+  InstallationOptions as InstallationOptionsSchema,
+  InstallationRequest
 } from "./Authorization.js"
 import { ConfigurationError, type ConnectError, InvalidRequest } from "./ConnectError.js"
 import { ConnectorMetadata } from "./Connector.js"
@@ -110,6 +115,20 @@ export interface ConnectClientService {
     params: TokenParams,
     options?: AuthorizationOptions
   ) => Effect.Effect<AuthorizationResponse, ConnectError>
+  /**
+   * Starts an installation of a connector for a tenant (a workspace, an
+   * organization): send its admin to the answer's `url`; the status tells
+   * the `installationId` it made.
+   */
+  readonly startInstallation: (
+    connector: string,
+    options?: InstallationOptions
+  ) => Effect.Effect<AuthorizationResponse, ConnectError>
+  /** The status of an authorization this caller started: its `request` and `verifier`, from the start's answer. */
+  readonly authorizationStatus: (
+    request: string,
+    verifier: Redacted.Redacted<string>
+  ) => Effect.Effect<AuthorizationStatus, ConnectError>
   /** The connector's public metadata. */
   readonly getConnectorMetadata: (connector: string) => Effect.Effect<ConnectorMetadata, ConnectError>
   /**
@@ -320,6 +339,62 @@ export const make = (
         })
       })
 
+    const startInstallation = (connector: string, installOptions?: InstallationOptions) =>
+      Effect.gen(function* () {
+        const validConnector = yield* validateConnector(connector)
+        const valid = yield* validate(InstallationOptionsSchema, installOptions ?? {}, "options", validConnector)
+        const { callbackUrl, ...rest } = valid
+        return yield* transport.send({
+          method: "POST",
+          path: path("/v1/connect/install/", validConnector),
+          connector: validConnector,
+          body: Schema.encodeSync(InstallationRequest)({
+            ...rest,
+            ...(callbackUrl === undefined ? {} : { returnUrl: callbackUrl })
+          }),
+          response: AuthorizationResponse
+        })
+      })
+
+    const authorizationStatus = (request: string, verifier: Redacted.Redacted<string>) =>
+      Effect.gen(function* () {
+        if (typeof request !== "string" || request.trim().length === 0) {
+          return yield* invalidRequest(undefined, "request", "Expected the request startAuthorization answered")
+        }
+        if (!Redacted.isRedacted(verifier)) {
+          return yield* invalidRequest(undefined, "verifier", "Expected the verifier startAuthorization answered")
+        }
+        const secret: unknown = Redacted.value(verifier)
+        if (typeof secret !== "string" || secret.length === 0) {
+          return yield* invalidRequest(undefined, "verifier", "Expected the verifier startAuthorization answered")
+        }
+        return yield* transport
+          .send({
+            method: "POST",
+            path: path("/v1/connect/authorize/", request, "/status"),
+            // No connector: the request names it.
+            connector: "",
+            body: Schema.encodeSync(AuthorizationStatusRequest)({ verifier }),
+            response: AuthorizationStatus
+          })
+          .pipe(
+            // `not_found` here is about the request (or the endpoint), not a connector.
+            Effect.catchTag("ConnectorNotFound", (error) =>
+              Effect.fail(
+                new InvalidRequest({
+                  issues: [
+                    {
+                      path: "request",
+                      message: `the server found no authorization request "${request}" (or has no status endpoint)`
+                    }
+                  ],
+                  ...(error.status === undefined ? {} : { status: error.status })
+                })
+              )
+            )
+          )
+      })
+
     const getConnectorMetadata = (connector: string) =>
       Effect.flatMap(validateConnector(connector), (validConnector) =>
         transport.send({
@@ -346,6 +421,8 @@ export const make = (
       revokeToken,
       deleteTokenCacheEntry,
       startAuthorization,
+      startInstallation,
+      authorizationStatus,
       getConnectorMetadata,
       unsafeCachedResponse
     } satisfies ConnectClientService
@@ -525,6 +602,33 @@ export const startAuthorization = (
   options?: AuthorizationOptions
 ): Effect.Effect<AuthorizationResponse, ConnectError, ConnectClient> =>
   Effect.flatMap(ConnectClient, (client) => client.startAuthorization(connector, params, options))
+
+/**
+ * Starts an installation of a connector for a tenant: send its admin to the
+ * answer's `url`.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const startInstallation = (
+  connector: string,
+  options?: InstallationOptions
+): Effect.Effect<AuthorizationResponse, ConnectError, ConnectClient> =>
+  Effect.flatMap(ConnectClient, (client) => client.startInstallation(connector, options))
+
+/**
+ * The status of an authorization started with `startAuthorization`, by the
+ * answer's `request` and `verifier`: poll it until it is `completed`, `failed`
+ * or `expired`.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const authorizationStatus = (
+  request: string,
+  verifier: Redacted.Redacted<string>
+): Effect.Effect<AuthorizationStatus, ConnectError, ConnectClient> =>
+  Effect.flatMap(ConnectClient, (client) => client.authorizationStatus(request, verifier))
 
 /**
  * A connector's public metadata.

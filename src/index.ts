@@ -10,6 +10,7 @@
 
 export * as Authorization from "./Authorization.js"
 export {
+  authorizationStatus,
   ConnectClient,
   type ConnectClientOptions,
   type ConnectClientService,
@@ -21,6 +22,7 @@ export {
   getTokenResponse,
   revokeToken,
   startAuthorization,
+  startInstallation,
   VERCEL_API_URL
 } from "./ConnectClient.js"
 export * from "./ConnectError.js"

@@ -14,7 +14,9 @@ import { Cause, Effect, Exit, Layer, ManagedRuntime, Redacted, Schema } from "ef
 import {
   AuthorizationOptions as AuthorizationOptionsSchema,
   type AuthorizationOptions as AuthorizationOptionsType,
-  type AuthorizationResponse
+  type AuthorizationResponse,
+  type AuthorizationStatus,
+  InstallationOptions as InstallationOptionsSchema
 } from "./Authorization.js"
 import { type ConnectClientService, make, resolveOptions } from "./ConnectClient.js"
 import { ConfigurationError, InvalidRequest } from "./ConnectError.js"
@@ -107,6 +109,14 @@ export interface ConnectAuthorizationOptions extends Omit<ConnectOptions, "force
  * @category models
  */
 export type ConnectAuthorizationResponse = Omit<AuthorizationResponse, "verifier"> & { readonly verifier: string }
+
+/**
+ * The status of an authorization request: `{request, status, error?}`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectAuthorizationStatus = AuthorizationStatus
 
 // One cache for the process, as the official client has; entries are keyed by
 // server and credential, so clients of different servers never share tokens.
@@ -316,6 +326,68 @@ export const startAuthorization = (
         const response = yield* client.startAuthorization(connector, valid, validOptions)
         return { ...response, verifier: Redacted.value(response.verifier) }
       })
+    )
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
+ * Options of `startInstallation`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectInstallationOptions
+  extends Omit<ConnectOptions, "forceRefresh">,
+    Schema.Schema.Encoded<typeof InstallationOptionsSchema> {}
+
+/**
+ * Starts the installation of a connector for a tenant (a workspace, an
+ * organization): send its admin to the answer's `url`. Once it is
+ * `completed`, `authorizationStatus` tells the `installationId` it made.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const startInstallation = (
+  connector: string,
+  options?: ConnectInstallationOptions
+): Promise<ConnectAuthorizationResponse> => {
+  try {
+    const client = clientFor(options)
+    const { baseUrl: _b, token: _t, vercelToken: _v, region: _r, ...installOptions } = options ?? {}
+    return run(
+      Effect.gen(function* () {
+        const valid = yield* decode(InstallationOptionsSchema, installOptions, "options", connector)
+        const response = yield* client.startInstallation(connector, valid)
+        return { ...response, verifier: Redacted.value(response.verifier) }
+      })
+    )
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/**
+ * The status of an authorization started with `startAuthorization`, by the
+ * answer's `request` and `verifier`: poll it until it is `completed`, `failed`
+ * or `expired`.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const authorizationStatus = (
+  request: string,
+  verifier: string,
+  options?: Omit<ConnectOptions, "forceRefresh">
+): Promise<ConnectAuthorizationStatus> => {
+  try {
+    const client = clientFor(options)
+    return run(
+      Effect.flatMap(decode(Schema.String, verifier, "verifier", undefined), (valid) =>
+        client.authorizationStatus(request, Redacted.make(valid))
+      )
     )
   } catch (error) {
     return Promise.reject(error)

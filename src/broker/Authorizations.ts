@@ -19,14 +19,15 @@
 import { createHash, randomBytes } from "node:crypto"
 import type { HttpClient } from "@effect/platform"
 import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
-import type { AuthorizationRequest } from "../Authorization.js"
+import type { AuthorizationRequest, InstallationRequest } from "../Authorization.js"
 import { type ConnectError, InvalidRequest, UnknownConnectError } from "../ConnectError.js"
 import { TokenRequest } from "../Token.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
-import { ProviderClientConfig, requestToken } from "./ProviderClient.js"
+import { DeviceAuthorizations } from "./DeviceAuthorizations.js"
+import { ProviderClientConfig, type ProviderToken, requestToken } from "./ProviderClient.js"
 import { PublicUrl } from "./PublicUrl.js"
 import { type AuthorizationRequestRecord, type Caller, type Connector, Store, type StoreError } from "./Store.js"
-import { scopesFor, subjectKey, Tokens } from "./Tokens.js"
+import { INSTALLATION_SUBJECT, scopesFor, subjectKey, Tokens } from "./Tokens.js"
 
 /**
  * How long a request stays open by default, and at most.
@@ -36,6 +37,7 @@ import { scopesFor, subjectKey, Tokens } from "./Tokens.js"
  */
 export const DEFAULT_EXPIRES_IN_MS = 10 * 60_000
 const MAX_EXPIRES_IN_MS = 60 * 60_000
+const ABANDONED_AFTER_MS = 5 * 60_000
 
 const random = () => randomBytes(32).toString("base64url")
 const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url")
@@ -50,6 +52,8 @@ export interface StartedAuthorization {
   readonly request: string
   readonly verifier: Redacted.Redacted<string>
   readonly url: string
+  /** The user code to show the user, for a device authorization (RFC 8628). */
+  readonly deviceCode?: string
   readonly expiresAt: number
   readonly connector: {
     readonly id: string
@@ -96,9 +100,30 @@ const bad = (connector: Connector, path: string, message: string) =>
 
 const RequestJson = Schema.parseJson(TokenRequest)
 
+const TENANT_ID = "{tenantId}"
+
+const nonEmpty = (text: string | undefined): string | undefined =>
+  text === undefined || text.length === 0 ? undefined : text
+
+/** Where a tenant's admin installs a connector: its install endpoint, or its authorization endpoint. */
+const installEndpointOf = (connector: Connector): string | undefined =>
+  connector.settings.install?.authorizationEndpoint ?? connector.settings.authorizationEndpoint
+
+/** A string or number member of a JSON object at a dotted path (`team.id`), as text. */
+const memberAt = (object: { readonly [key: string]: unknown }, path: string): string | undefined => {
+  let value: unknown = object
+  for (const part of path.split(".")) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined
+    value = (value as { readonly [key: string]: unknown })[part]
+  }
+  if (typeof value === "number" && Number.isFinite(value)) return String(value)
+  return typeof value === "string" && value.length > 0 ? value : undefined
+}
+
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
+  const devices = yield* DeviceAuthorizations
   const publicUrl = yield* PublicUrl
   const http = yield* Effect.context<HttpClient.HttpClient>()
   const callbackUrl = `${publicUrl}/v1/connect/callback`
@@ -125,22 +150,26 @@ const make = Effect.gen(function* () {
       readonly returnUrl?: string | undefined
       readonly prompt?: string | undefined
       readonly expiresInMs?: number | undefined
+      /** An installation's: for no installation yet, for a tenant's whole. */
+      readonly install?: { readonly tenantHint: string | undefined } | undefined
     }
   ) =>
     Effect.gen(function* () {
-      const installationId = yield* tokens.installationOf(connector, request.installationId)
+      const installationId =
+        options.install === undefined ? yield* tokens.installationOf(connector, request.installationId) : ""
       const verifier = random()
       const now = yield* Clock.currentTimeMillis
       const record = yield* store.createAuthorizationRequest({
         state: Redacted.make(random()),
         verifierHash: sha256(verifier),
         codeVerifier: Redacted.make(random()),
-        kind: "user",
+        kind: options.install === undefined ? "user" : "install",
         connectorId: connector.id,
         projectId: caller.projectId,
         environment: caller.environment,
         installationId,
-        subject: subjectKey(request.subject),
+        subject: options.install === undefined ? subjectKey(request.subject) : INSTALLATION_SUBJECT,
+        tenantHint: options.install?.tenantHint,
         request: yield* Schema.encode(RequestJson)(request).pipe(Effect.orDie),
         returnUrl: options.returnUrl,
         prompt: options.prompt,
@@ -162,11 +191,12 @@ const make = Effect.gen(function* () {
       if (body.subject.type !== "user") {
         return yield* bad(connector, "subject.type", "only a user subject authorizes a connector")
       }
+      // The device flow (RFC 8628): see DeviceAuthorizations.
+      if (body.deviceCode === true) {
+        return { ...(yield* devices.start(caller, connector, body)), connector: describeConnector(connector) }
+      }
       if (connector.settings.authorizationEndpoint === undefined) {
         return yield* bad(connector, "connector", `connector "${connector.uid}" declares no authorizationEndpoint`)
-      }
-      if (body.deviceCode === true) {
-        return yield* bad(connector, "deviceCode", `connector "${connector.uid}" offers no device authorization`)
       }
       if (body.webhook !== undefined) {
         return yield* bad(connector, "webhook", "this broker does not call webhooks; poll the request's status instead")
@@ -210,8 +240,97 @@ const make = Effect.gen(function* () {
         request: encoded,
         validUntil: now + DEFAULT_EXPIRES_IN_MS / 2
       })
+      // (A device authorization, completed with a code and not a link, is never found here.)
       if (Option.isSome(open)) return Option.some(startUrl(open.value))
       const { record } = yield* create(caller, connector, asked, {})
+      return Option.some(startUrl(record))
+    }).pipe(Effect.catchAll(() => Effect.succeed(Option.none<string>())))
+
+  /** Checks a return URL against the project's allow-list. */
+  const checkReturnUrl = (caller: Caller, connector: Connector, returnUrl: string | undefined) =>
+    Effect.gen(function* () {
+      if (returnUrl === undefined) return
+      const allowList = yield* store.findProjectReturnUrls(caller.projectId)
+      if (!allowed(returnUrl, allowList)) {
+        return yield* bad(connector, "returnUrl", "not on the project's allow-list of return URLs (returnUrls)")
+      }
+    })
+
+  /** `POST /v1/connect/install/{connector}`: a tenant's admin installs the connector. */
+  const install = (
+    caller: Caller,
+    connector: Connector,
+    body: InstallationRequest
+  ): Effect.Effect<StartedAuthorization, ConnectError> =>
+    Effect.gen(function* () {
+      const endpoint = installEndpointOf(connector)
+      if (endpoint === undefined) {
+        return yield* bad(
+          connector,
+          "connector",
+          `connector "${connector.uid}" declares no authorizationEndpoint to install at`
+        )
+      }
+      if (body.deviceCode === true) {
+        return yield* bad(
+          connector,
+          "deviceCode",
+          "an installation is made in a browser by the tenant's admin; the device flow is for users"
+        )
+      }
+      if (endpoint.includes(TENANT_ID) && body.tenantId === undefined) {
+        return yield* bad(
+          connector,
+          "tenantId",
+          `connector "${connector.uid}" is installed per tenant: name the tenant (tenantId)`
+        )
+      }
+      yield* checkReturnUrl(caller, connector, body.returnUrl)
+      const { returnUrl, tenantId, deviceCode: _d, expiresInMs, installationId: _i, ...asked } = body
+      const { record, verifier } = yield* create(
+        caller,
+        connector,
+        { ...asked, subject: { type: "app" } },
+        { returnUrl, expiresInMs, install: { tenantHint: tenantId } }
+      )
+      return {
+        request: record.id,
+        verifier: Redacted.make(verifier),
+        url: startUrl(record),
+        expiresAt: record.expiresAt,
+        connector: describeConnector(connector)
+      }
+    }).pipe(Effect.catchTag("StoreError", storeFailure))
+
+  /**
+   * The URL that installs a connector, for a token request that found no
+   * installation: an open request for the same thing is handed out again. A
+   * request naming an installation that does not exist yet asks for that
+   * tenant.
+   */
+  const installUrlFor = (caller: Caller, connector: Connector, request: TokenRequest) =>
+    Effect.gen(function* () {
+      const endpoint = installEndpointOf(connector)
+      const tenantHint = request.installationId === "*" ? undefined : request.installationId
+      if (endpoint === undefined || (endpoint.includes(TENANT_ID) && tenantHint === undefined)) {
+        return Option.none<string>()
+      }
+      const now = yield* Clock.currentTimeMillis
+      const asked: TokenRequest = {
+        subject: { type: "app" },
+        ...(request.scopes === undefined || request.subject.type !== "app" ? {} : { scopes: request.scopes })
+      }
+      const encoded = yield* Schema.encode(RequestJson)(asked).pipe(Effect.orDie)
+      const open = yield* store.findPendingAuthorization({
+        connectorId: connector.id,
+        projectId: caller.projectId,
+        environment: caller.environment,
+        subject: INSTALLATION_SUBJECT,
+        request: encoded,
+        validUntil: now + DEFAULT_EXPIRES_IN_MS / 2
+      })
+      if (Option.isSome(open) && open.value.tenantHint === tenantHint) return Option.some(startUrl(open.value))
+      const { record } = yield* create(caller, connector, asked, { install: { tenantHint } })
       return Option.some(startUrl(record))
     }).pipe(Effect.catchAll(() => Effect.succeed(Option.none<string>())))
 
@@ -223,16 +342,27 @@ const make = Effect.gen(function* () {
       if (Option.isNone(found) || found.value.status !== "pending" || found.value.expiresAt <= now) {
         return page(400, "Link expired", "This authorization link has expired or was already used. Ask for a new one.")
       }
+      if (found.value.userCode !== undefined) {
+        return page(400, "Not a link", "This authorization is completed with a code at the provider's page, not here.")
+      }
       const record = found.value
       const connector = yield* store.findConnector(record.connectorId)
-      const endpoint = Option.flatMap(connector, (c) => Option.fromNullable(c.settings.authorizationEndpoint))
+      const isInstall = record.kind === "install"
+      const endpoint = Option.flatMap(connector, (c) =>
+        Option.fromNullable(isInstall ? installEndpointOf(c) : c.settings.authorizationEndpoint)
+      )
       if (Option.isNone(connector) || Option.isNone(endpoint)) {
         return page(400, "Connector unavailable", "The connector of this link no longer exists.")
       }
       const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
-      const url = new URL(endpoint.value)
+      const url = new URL(endpoint.value.replaceAll(TENANT_ID, encodeURIComponent(record.tenantHint ?? "")))
       const scopes = scopesFor(connector.value, request)
       const params = url.searchParams
+      // The connector's own parameters first: the protocol's below take precedence.
+      const extra = isInstall
+        ? connector.value.settings.install?.authorizationParams
+        : connector.value.settings.authorizationParams
+      for (const [name, value] of Object.entries(extra ?? {})) params.set(name, value)
       params.set("response_type", "code")
       params.set("client_id", connector.value.clientId)
       params.set("redirect_uri", callbackUrl)
@@ -258,11 +388,15 @@ const make = Effect.gen(function* () {
     )
 
   /** Where the user goes once the request is over: its return URL, or a page. */
-  const finished = (record: AuthorizationRequestRecord, outcome: { readonly error?: string }): BrowserAnswer => {
+  const finished = (
+    record: AuthorizationRequestRecord,
+    outcome: { readonly error?: string; readonly installationId?: string }
+  ): BrowserAnswer => {
     const params: Record<string, string> = {
       request: record.id,
       status: outcome.error === undefined ? "completed" : "failed",
-      ...(outcome.error === undefined ? {} : { error: outcome.error })
+      ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      ...(outcome.installationId === undefined ? {} : { installationId: outcome.installationId })
     }
     if (record.returnUrl !== undefined) return { _tag: "Redirect", location: withParams(record.returnUrl, params) }
     return outcome.error === undefined
@@ -314,6 +448,76 @@ const make = Effect.gen(function* () {
       )
     )
 
+  /** Exchanges a code at a token endpoint, once: a code is good once, so a retry could only be refused. */
+  const exchange = (connector: Connector, tokenEndpoint: string, record: AuthorizationRequestRecord, code: string) =>
+    requestToken(
+      {
+        tokenEndpoint,
+        clientId: connector.clientId,
+        clientSecret: connector.clientSecret,
+        authMethod: connector.settings.tokenEndpointAuthMethod,
+        defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
+      },
+      {
+        type: "authorization_code",
+        code: Redacted.make(code),
+        redirectUri: callbackUrl,
+        codeVerifier: record.codeVerifier
+      }
+    ).pipe(Effect.provide(ProviderClientConfig.layer({ retries: 0 })), Effect.provide(http), Effect.either)
+
+  /**
+   * Completes an installation: the tenant's admin consented. The provider may
+   * send a code (Slack, GitHub with user authorization on install), exchanged
+   * for the installation's own grant, or only the tenant (Entra admin consent).
+   * The tenant id comes from where the connector says, or from the request.
+   */
+  const completeInstallation = (
+    record: AuthorizationRequestRecord,
+    connector: Connector,
+    query: Readonly<Record<string, string | undefined>>,
+    code: string | undefined,
+    fail: (error: string) => Effect.Effect<BrowserAnswer, StoreError>
+  ) =>
+    Effect.gen(function* () {
+      const source = connector.settings.install?.tenantIdFrom
+      const fromCallback = source !== undefined && "callback" in source ? nonEmpty(query[source.callback]) : undefined
+      const known = fromCallback ?? record.tenantHint
+      let token: ProviderToken | undefined
+      if (code !== undefined) {
+        const template = connector.settings.install?.tokenEndpoint
+        const tokenEndpoint =
+          template === undefined || (template.includes(TENANT_ID) && known === undefined)
+            ? connector.settings.tokenEndpoint
+            : tokenEndpointFor(connector.settings, { tokenEndpoint: template, tenantId: known })
+        const exchanged = yield* exchange(connector, tokenEndpoint, record, code)
+        if (exchanged._tag === "Left") {
+          yield* Effect.logWarning(`installation ${record.id}: the provider refused the code (${exchanged.left.kind})`)
+          return yield* fail(exchanged.left.kind === "transient" ? "provider_unavailable" : "provider_refused")
+        }
+        token = exchanged.right
+      } else if (fromCallback === undefined) {
+        // Neither a code nor the tenant the connector reads from the redirect.
+        return yield* fail("invalid_response")
+      }
+      const fromToken =
+        source !== undefined && "tokenResponse" in source && token !== undefined
+          ? memberAt(token.fields ?? {}, source.tokenResponse)
+          : undefined
+      const tenantId = fromCallback ?? fromToken ?? record.tenantHint
+      if (tenantId === undefined) {
+        yield* Effect.logWarning(
+          `installation ${record.id}: no tenant id in the provider's answer; set installations.tenantIdFrom for connector "${connector.uid}"`
+        )
+        return yield* fail("no_tenant")
+      }
+      // The admin consented for another tenant than the one asked for.
+      if (record.tenantHint !== undefined && tenantId !== record.tenantHint) return yield* fail("tenant_mismatch")
+      yield* tokens.recordInstallation(connector, { id: tenantId, tenantId, token })
+      yield* store.finishAuthorizationRequest(record.id, { status: "completed", installationId: tenantId })
+      return finished(record, { installationId: tenantId })
+    })
+
   /** Exchanges the code of a taken request and keeps what it gives. */
   const complete = (
     record: AuthorizationRequestRecord,
@@ -323,9 +527,12 @@ const make = Effect.gen(function* () {
     Effect.gen(function* () {
       if (query.error !== undefined)
         return yield* fail(query.error === "access_denied" ? "access_denied" : "provider_error")
-      const code = query.code
-      if (code === undefined || code.length === 0) return yield* fail("invalid_response")
+      const code = query.code === undefined || query.code.length === 0 ? undefined : query.code
       const connector = yield* store.findConnector(record.connectorId)
+      if (record.kind === "install" && Option.isSome(connector)) {
+        return yield* completeInstallation(record, connector.value, query, code, fail)
+      }
+      if (code === undefined) return yield* fail("invalid_response")
       if (Option.isNone(connector)) return yield* fail("connector_removed")
       const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
       const exchanged = yield* requestToken(
@@ -383,12 +590,23 @@ const make = Effect.gen(function* () {
           issues: [{ path: "verifier", message: "no authorization request matches this id and verifier" }]
         })
       }
-      const record = found.value
-      const state = record.status === "pending" && record.expiresAt <= now ? "expired" : record.status
-      return { request: record.id, status: state, ...(record.error === undefined ? {} : { error: record.error }) }
+      // A device authorization whose poll is due is polled first.
+      const record = yield* devices.refresh(found.value)
+      // A completion takes seconds; one still under way long after expiry was cut
+      // short (the broker stopped mid-exchange) and will not finish.
+      const abandoned = record.status === "completing" && record.expiresAt + ABANDONED_AFTER_MS <= now
+      const state =
+        record.status === "pending" && record.expiresAt <= now ? "expired" : abandoned ? "failed" : record.status
+      const error = abandoned ? "interrupted" : record.error
+      return {
+        request: record.id,
+        status: state,
+        ...(error === undefined ? {} : { error }),
+        ...(record.kind === "install" && record.status === "completed" ? { installationId: record.installationId } : {})
+      }
     }).pipe(Effect.catchTag("StoreError", storeFailure))
 
-  return { start, authorizeUrlFor, redirect, callback, status }
+  return { start, install, authorizeUrlFor, installUrlFor, redirect, callback, status }
 })
 
 /**
@@ -403,5 +621,5 @@ export class Authorizations extends Context.Tag("effect-connect/broker/Authoriza
 >() {
   /** Over the store and the token service, with the broker's public URL. */
   static readonly layer: Layer.Layer<Authorizations, never, Store | Tokens | PublicUrl | HttpClient.HttpClient> =
-    Layer.effect(Authorizations, make)
+    Layer.effect(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
 }

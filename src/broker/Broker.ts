@@ -4,8 +4,9 @@
  * `Broker.layerConfig` reads its settings from the environment
  * (`CONNECT_HOST`, `CONNECT_PORT`, `CONNECT_PUBLIC_URL`, `CONNECT_DATABASE_URL`,
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
- * `CONNECT_RATE_LIMIT_PER_MINUTE`), opens and migrates the database, applies the
- * configuration file, and serves the Connect wire protocol.
+ * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`), opens and migrates the
+ * database, applies the configuration file, and serves the Connect wire protocol
+ * and, with an admin token, the admin API.
  *
  * @since 0.1.0
  */
@@ -13,6 +14,8 @@ import { createServer } from "node:http"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { NodeFileSystem, NodeHttpServer } from "@effect/platform-node"
 import { Config, Effect, Layer, Option } from "effect"
+import { Admin } from "./Admin.js"
+import { AdminToken } from "./AdminToken.js"
 import { Authorizations } from "./Authorizations.js"
 import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
@@ -62,7 +65,13 @@ export const providerHttpClient = FetchHttpClient.layer.pipe(
  * @since 0.1.0
  * @category layers
  */
-export const layerServices = Layer.mergeAll(Authorizations.layer, RateLimiter.layerConfig, layerSetup).pipe(
+export const layerServices = Layer.mergeAll(
+  Authorizations.layer,
+  RateLimiter.layerConfig,
+  layerSetup,
+  Admin.layer,
+  AdminToken.layerConfig
+).pipe(
   Layer.provideMerge(Tokens.layer),
   Layer.provideMerge(PublicUrl.layerConfig),
   Layer.provideMerge(Store.layer),

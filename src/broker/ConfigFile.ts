@@ -128,9 +128,40 @@ export const InstallationDeclaration = Schema.Struct({
 export interface InstallationDeclaration extends Schema.Schema.Type<typeof InstallationDeclaration> {}
 
 /**
+ * Where the install flow reads a new installation's tenant id: a parameter of
+ * the provider's redirect back (`{ "callback": "installation_id" }`, GitHub;
+ * `{ "callback": "tenant" }`, Entra admin consent) or a member of the token
+ * response, as a dotted path (`{ "tokenResponse": "team.id" }`, Slack).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TenantIdSource = Schema.Union(
+  Schema.Struct({ callback: Schema.NonEmptyString }),
+  Schema.Struct({ tokenResponse: Schema.NonEmptyString })
+).annotations({
+  identifier: "TenantIdSource",
+  ...says('Expected { "callback": "<parameter>" } or { "tokenResponse": "<dotted.path>" }')
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TenantIdSource = Schema.Schema.Type<typeof TenantIdSource>
+
+/** Extra query parameters for a provider's authorization URL. */
+const AuthorizationParams = Schema.Record({ key: Schema.NonEmptyString, value: Schema.String })
+
+/**
  * How a connector uses installations: whether a token request needs one
  * (`required`), whether one installation's grants may serve another
- * (`crossInstallation`), and the installations known at start.
+ * (`crossInstallation`), the installations known at start, and how a tenant's
+ * admin installs the connector (`POST /v1/connect/install/{connector}`): the
+ * URL they consent at (`authorizationEndpoint`, by default the connector's;
+ * it may contain `{tenantId}`), extra parameters for it, where the tenant id
+ * comes from, and the token endpoint of installed tenants (may contain
+ * `{tenantId}`).
  *
  * @since 0.1.0
  * @category schemas
@@ -138,7 +169,11 @@ export interface InstallationDeclaration extends Schema.Schema.Type<typeof Insta
 export const InstallationsDeclaration = Schema.Struct({
   required: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   crossInstallation: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  items: Schema.optionalWith(Schema.Array(InstallationDeclaration), { default: () => [] })
+  items: Schema.optionalWith(Schema.Array(InstallationDeclaration), { default: () => [] }),
+  authorizationEndpoint: Schema.optional(HttpUrlTemplate),
+  authorizationParams: Schema.optional(AuthorizationParams),
+  tenantIdFrom: Schema.optional(TenantIdSource),
+  tokenEndpoint: Schema.optional(HttpUrlTemplate)
 }).annotations({ identifier: "InstallationsDeclaration" })
 
 /**
@@ -189,6 +224,10 @@ export const ConnectorDeclaration = Schema.Struct({
   tokenEndpoint: HttpUrl,
   revocationEndpoint: Schema.optional(HttpUrl),
   authorizationEndpoint: Schema.optional(HttpUrl),
+  /** The device authorization endpoint (RFC 8628), for `startAuthorization` with `deviceCode: true`. */
+  deviceAuthorizationEndpoint: Schema.optional(HttpUrl),
+  /** Extra parameters of the user authorization URL: Google's `access_type: "offline"`, Slack's `user_scope`. */
+  authorizationParams: Schema.optional(AuthorizationParams),
   introspectionEndpoint: Schema.optional(HttpUrl),
   tokenEndpointAuthMethod: Schema.optionalWith(TokenEndpointAuthMethod, {
     default: () => "client_secret_basic" as const

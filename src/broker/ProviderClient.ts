@@ -2,8 +2,9 @@
  * The broker's client for a provider's OAuth 2.0 endpoints: token requests for
  * every grant the broker uses (RFC 6749 client credentials, refresh token and
  * authorization code with PKCE; RFC 7523 JWT bearer; RFC 8693 token exchange;
- * resource indicators of RFC 8707 and authorization details of RFC 9396), and
- * token revocation (RFC 7009).
+ * RFC 8628 device code; resource indicators of RFC 8707 and authorization
+ * details of RFC 9396), token revocation (RFC 7009), and device authorization
+ * requests (RFC 8628 section 3.1).
  *
  * It is a module of functions, not a service: it keeps no state, so there is
  * nothing for a layer to build. Each function needs only the `HttpClient` of
@@ -21,8 +22,8 @@
  *   tokens; non-standard error codes are mapped to the standard kinds.
  * - Transport failures, timeouts, 408, 429 and 5xx are retried a bounded number
  *   of times with exponential backoff and jitter, honouring `Retry-After`.
- * - No token, refresh token, code, verifier, assertion or client secret ever
- *   appears in an error: only the provider's codes and descriptions (and those
+ * - No token, refresh token, code, verifier, assertion, device code or client
+ *   secret ever appears in an error: only the provider's codes and descriptions (and those
  *   with any secret of the request blanked out).
  *
  * A retried refresh whose first answer was lost (a timeout after the provider
@@ -44,6 +45,7 @@ import {
   errorOf,
   errorOfAnyBody,
   kindOf,
+  outsideDeviceFlow,
   PROVIDER_ERROR_KINDS,
   type ProviderErrorKind,
   readBody
@@ -170,6 +172,17 @@ export interface TokenExchangeGrant {
 }
 
 /**
+ * A poll for the token of a device authorization (RFC 8628 section 3.4).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceCodeGrant {
+  readonly type: "device_code"
+  readonly deviceCode: Redacted.Redacted<string>
+}
+
+/**
  * What the broker asks a token endpoint for.
  *
  * @since 0.1.0
@@ -181,6 +194,7 @@ export type Grant =
   | AuthorizationCodeGrant
   | JwtBearerGrant
   | TokenExchangeGrant
+  | DeviceCodeGrant
 
 /**
  * A token as a provider issued it, validated.
@@ -211,6 +225,14 @@ export interface ProviderToken {
   readonly idToken?: Redacted.Redacted<string>
   /** The type of the issued token (RFC 8693 section 2.2.1). */
   readonly issuedTokenType?: string
+  /** Whether the provider said when the token expires (`expires_in`); otherwise `expiresAt` is a default. */
+  readonly expiresInSent?: boolean
+  /**
+   * The response's other members (Slack's `team`, Entra's `tenant_id`, ...),
+   * with every member named like a secret (`*token*`, `*secret*`, `*webhook*`) removed at
+   * any depth: what an installation reads its tenant id from.
+   */
+  readonly fields?: { readonly [key: string]: unknown }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -245,6 +267,8 @@ const CODE_LIMIT = 100
  * - `unsupported`: the grant type or token type is not supported or not allowed for the client.
  * - `transient`: network failure, timeout, 429 or 5xx, after the retries: retry later.
  * - `invalid_response`: a success answer that is not valid (not JSON, empty, a field missing or wrong).
+ * - `authorization_pending`, `slow_down`, `expired_token`, `access_denied`: a device code poll's answers
+ *   (RFC 8628 section 3.5); only the `device_code` grant reports them.
  * - `other`: any other refusal.
  *
  * `code` and `description` are the provider's `error` and `error_description`
@@ -260,7 +284,7 @@ export class ProviderError extends Schema.TaggedError<ProviderError>()("Provider
   kind: Schema.Literal(...PROVIDER_ERROR_KINDS),
   /** The endpoint's scheme, host and path (no query, no user info). */
   endpoint: Schema.String,
-  operation: Schema.Literal("token", "revocation"),
+  operation: Schema.Literal("token", "revocation", "device_authorization"),
   /** The grant of a token request (`refresh_token`, `jwt_bearer`, ...). */
   grantType: Schema.optional(Schema.String),
   /** The `token_type_hint` of a revocation. */
@@ -284,17 +308,21 @@ export class ProviderError extends Schema.TaggedError<ProviderError>()("Provider
   }
 
   override get message(): string {
-    const endpoint = `The provider's ${this.operation === "token" ? "token" : "revocation"} endpoint ${this.endpoint}`
+    const endpointName =
+      this.operation === "token" ? "token" : this.operation === "revocation" ? "revocation" : "device authorization"
+    const endpoint = `The provider's ${endpointName} endpoint ${this.endpoint}`
     const request =
       this.operation === "token"
         ? `the ${this.grantType ?? "token"} grant`
-        : `the revocation of ${
-            this.tokenTypeHint === "access_token"
-              ? "an access token"
-              : this.tokenTypeHint === "refresh_token"
-                ? "a refresh token"
-                : "a token"
-          }`
+        : this.operation === "device_authorization"
+          ? "the device authorization request"
+          : `the revocation of ${
+              this.tokenTypeHint === "access_token"
+                ? "an access token"
+                : this.tokenTypeHint === "refresh_token"
+                  ? "a refresh token"
+                  : "a token"
+            }`
     const facts: Array<string> = []
     if (this.status !== undefined) facts.push(`HTTP ${this.status}`)
     if (this.code !== undefined) facts.push(this.code)
@@ -331,7 +359,15 @@ export class ProviderError extends Schema.TaggedError<ProviderError>()("Provider
         return `${endpoint} is unavailable for ${request}${detail}: ${wait}`
       }
       case "invalid_response":
-        return `${endpoint} sent an invalid answer to ${request}${detail}: check that the connector's endpoint is the provider's OAuth ${this.operation} endpoint`
+        return `${endpoint} sent an invalid answer to ${request}${detail}: check that the connector's endpoint is the provider's OAuth ${endpointName} endpoint`
+      case "authorization_pending":
+        return `${endpoint} answered ${request}${detail}: the user has not completed the authorization yet; poll again after the interval`
+      case "slow_down":
+        return `${endpoint} asked to poll less often for ${request}${detail}: wait 5 seconds more between polls`
+      case "expired_token":
+        return `${endpoint} refused ${request}${detail}: the device code has expired; start a new device authorization`
+      case "access_denied":
+        return `${endpoint} refused ${request}${detail}: the user denied the authorization`
       default:
         return `${endpoint} refused ${request}${detail}: check the connector's configuration against the provider's documentation`
     }
@@ -415,7 +451,7 @@ interface Answer {
 
 /** What a call is about, for its error. */
 interface Subject {
-  readonly operation: "token" | "revocation"
+  readonly operation: "token" | "revocation" | "device_authorization"
   readonly grantType?: string
   readonly tokenTypeHint?: string
 }
@@ -589,7 +625,8 @@ const GRANT_TYPES: { readonly [K in Grant["type"]]: string } = {
   refresh_token: "refresh_token",
   authorization_code: "authorization_code",
   jwt_bearer: "urn:ietf:params:oauth:grant-type:jwt-bearer",
-  token_exchange: "urn:ietf:params:oauth:grant-type:token-exchange"
+  token_exchange: "urn:ietf:params:oauth:grant-type:token-exchange",
+  device_code: "urn:ietf:params:oauth:grant-type:device_code"
 }
 
 /** The form parameters of a grant and the secrets among them. */
@@ -648,6 +685,9 @@ const grantParams = (
       addEach("resource", grant.resource)
       addScope(grant.scope)
       break
+    case "device_code":
+      addSecret("device_code", grant.deviceCode)
+      break
   }
   return { params, secrets }
 }
@@ -701,6 +741,28 @@ const tokenTypeOf = (sent: string | undefined): string => {
   return type
 }
 
+// Slack's incoming-webhook URL lets anyone post: a secret too.
+const secretName = /token|secret|password|assertion|code|webhook/i
+const standardMembers = new Set(["token_type", "expires_in", "refresh_token_expires_in", "scope", "issued_token_type"])
+
+/** A response's non-standard members without anything that may be a secret. */
+const publicFields = (body: Readonly<Record<string, unknown>>): { readonly [key: string]: unknown } => {
+  const strip = (value: unknown, depth: number): unknown => {
+    if (Array.isArray(value)) return depth > 8 ? [] : value.map((item) => strip(item, depth + 1))
+    if (!isRecord(value)) return value
+    const out: Record<string, unknown> = {}
+    for (const [key, member] of Object.entries(value)) {
+      if (!secretName.test(key) && depth <= 8) out[key] = strip(member, depth + 1)
+    }
+    return out
+  }
+  const out: Record<string, unknown> = {}
+  for (const [key, member] of Object.entries(body)) {
+    if (!standardMembers.has(key) && !secretName.test(key)) out[key] = strip(member, 1)
+  }
+  return out
+}
+
 const nonEmpty = (text: string | undefined): string | undefined =>
   text === undefined || text.length === 0 ? undefined : text
 
@@ -741,7 +803,9 @@ const interpretToken =
       ),
       ...optional("scope", scope),
       ...optional("idToken", idToken === undefined ? undefined : Redacted.make(idToken)),
-      ...optional("issuedTokenType", nonEmpty(response.issued_token_type))
+      ...optional("issuedTokenType", nonEmpty(response.issued_token_type)),
+      expiresInSent: response.expires_in !== undefined,
+      fields: publicFields(body)
     }
     return Effect.succeed(token)
   }
@@ -765,13 +829,25 @@ export const requestToken = (
   grant: Grant
 ): Effect.Effect<ProviderToken, ProviderError, HttpClient.HttpClient> => {
   const { params, secrets } = grantParams(grant)
+  const interpret = interpretToken(endpoint)
   return send({
     subject: { operation: "token", grantType: grant.type },
     endpoint: endpoint.tokenEndpoint,
     client: endpoint,
     params,
     secrets: [Redacted.value(endpoint.clientSecret), ...secrets],
-    interpret: interpretToken(endpoint)
+    // The device flow's answers mean something else to every other grant.
+    interpret:
+      grant.type === "device_code"
+        ? interpret
+        : (answer) =>
+            Effect.mapError(
+              interpret(answer),
+              (problem): Problem => ({
+                ...problem,
+                kind: outsideDeviceFlow(problem.kind)
+              })
+            )
   }).pipe(
     Effect.withSpan("ProviderClient.requestToken", {
       kind: "client",
@@ -787,7 +863,8 @@ export const requestToken = (
 const interpretRevocation = (answer: Answer): Effect.Effect<void, Problem> => {
   const body = readBody(answer.text, answer.contentType)
   if (is2xx(answer.status) && errorOf(body) === undefined) return Effect.void
-  const problem = problemOf(answer, body)
+  const sent = problemOf(answer, body)
+  const problem: Problem = { ...sent, kind: outsideDeviceFlow(sent.kind) }
   // A token the provider no longer knows is as good as revoked (Google answers 400 `invalid_token`).
   return problem.kind === "invalid_grant" ? Effect.void : Effect.fail(problem)
 }
@@ -826,4 +903,126 @@ export const revokeToken = (
       attributes: { "oauth.token_type_hint": hint }
     })
   )
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Device authorization (RFC 8628)
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A provider's device authorization endpoint (RFC 8628 section 3.1) and the
+ * broker's credentials there.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceAuthorizationEndpoint extends ClientCredentials {
+  readonly deviceAuthorizationEndpoint: string
+}
+
+/**
+ * A device authorization as the provider started it, validated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceAuthorization {
+  /** The code the broker polls the token endpoint with: a secret. */
+  readonly deviceCode: Redacted.Redacted<string>
+  /** The code the user types at the verification page. */
+  readonly userCode: string
+  /** Where the user goes (`verification_uri`, or `verification_url` as Google sends it). */
+  readonly verificationUri: string
+  /** The verification page with the user code filled in, when the provider offers one. */
+  readonly verificationUriComplete?: string
+  /** When the device code expires, in milliseconds since the epoch: the time the request was sent plus `expires_in`. */
+  readonly expiresAt: number
+  /** How long to wait between polls, in milliseconds: `interval`, 5 seconds when absent, at least 1 second. */
+  readonly intervalMs: number
+}
+
+/** RFC 8628 section 3.2: polls every 5 seconds when the provider does not say. */
+const DEFAULT_INTERVAL_SECONDS = 5
+
+const DeviceAuthorizationResponse = Schema.Struct({
+  device_code: NonBlankString,
+  user_code: NonBlankString,
+  verification_uri: optionalNullable(Schema.String),
+  verification_url: optionalNullable(Schema.String),
+  verification_uri_complete: optionalNullable(Schema.String),
+  expires_in: Seconds,
+  interval: optionalNullable(Seconds)
+})
+
+const decodeDeviceAuthorizationResponse = Schema.decodeUnknownEither(DeviceAuthorizationResponse, { errors: "all" })
+
+const isWebUrl = (text: string): boolean => {
+  const url = endpointUrl(text)
+  return url !== undefined && url.hash === ""
+}
+
+const interpretDeviceAuthorization = (answer: Answer): Effect.Effect<DeviceAuthorization, Problem> => {
+  const body = readBody(answer.text, answer.contentType)
+  if (!is2xx(answer.status) || errorOf(body) !== undefined) return Effect.fail(problemOf(answer, body))
+  const invalid = (reason: string): Effect.Effect<never, Problem> =>
+    Effect.fail({ kind: "invalid_response", status: answer.status, reason })
+  if (body === undefined) {
+    return invalid(
+      answer.text.trim().length === 0
+        ? "the body is empty"
+        : `the body is not JSON (${answer.text.length} bytes${contentTypeText(answer)})`
+    )
+  }
+  if (!isRecord(body)) return invalid("the body is not a JSON object")
+  const decoded = decodeDeviceAuthorizationResponse(body)
+  if (decoded._tag === "Left") return invalid(`not a device authorization response: ${describeIssues(decoded.left)}`)
+  const response = decoded.right
+  const verificationUri = nonEmpty(response.verification_uri) ?? nonEmpty(response.verification_url)
+  if (verificationUri === undefined) return invalid("not a device authorization response: verification_uri is missing")
+  if (!isWebUrl(verificationUri)) return invalid("verification_uri: Expected an absolute http(s) URL")
+  const complete = nonEmpty(response.verification_uri_complete)
+  if (complete !== undefined && !isWebUrl(complete)) {
+    return invalid("verification_uri_complete: Expected an absolute http(s) URL")
+  }
+  if (response.expires_in <= 0) return invalid("expires_in: Expected a number of seconds greater than 0")
+  return Effect.succeed({
+    deviceCode: Redacted.make(response.device_code),
+    userCode: response.user_code,
+    verificationUri,
+    ...optional("verificationUriComplete", complete),
+    expiresAt: answer.sentAt + Math.round(response.expires_in * 1000),
+    intervalMs: Math.max(1000, Math.round((response.interval ?? DEFAULT_INTERVAL_SECONDS) * 1000))
+  })
+}
+
+/**
+ * Starts a device authorization at a provider's device authorization endpoint
+ * (RFC 8628 section 3.1): `scope` space-separated and `resource` repeated,
+ * authenticated as the client is at the token endpoint.
+ *
+ * The answer is validated: `device_code` and `user_code` must be non-empty
+ * strings, `verification_uri` (or `verification_url`, as Google sends it) and
+ * `verification_uri_complete` absolute http(s) URLs, `expires_in` a positive
+ * number of seconds; `interval` defaults to 5 seconds. The device code never
+ * appears in an error. Transient failures are retried within the limits of
+ * {@link ProviderClientConfig}: a retry only makes a new device code.
+ *
+ * @since 0.1.0
+ * @category device
+ */
+export const requestDeviceAuthorization = (
+  endpoint: DeviceAuthorizationEndpoint,
+  request: { readonly scope?: ReadonlyArray<string> | undefined; readonly resource?: ReadonlyArray<string> | undefined }
+): Effect.Effect<DeviceAuthorization, ProviderError, HttpClient.HttpClient> => {
+  const params: Array<readonly [string, string]> = []
+  if (request.scope !== undefined && request.scope.length > 0) params.push(["scope", request.scope.join(" ")])
+  for (const resource of request.resource ?? []) params.push(["resource", resource])
+  return send({
+    subject: { operation: "device_authorization" },
+    endpoint: endpoint.deviceAuthorizationEndpoint,
+    client: endpoint,
+    params,
+    secrets: [Redacted.value(endpoint.clientSecret)],
+    interpret: interpretDeviceAuthorization
+  }).pipe(Effect.withSpan("ProviderClient.requestDeviceAuthorization", { kind: "client" }))
 }

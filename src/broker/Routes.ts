@@ -9,11 +9,12 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Redacted, Schema } from "effect"
-import { AuthorizationRequest } from "../Authorization.js"
+import { AuthorizationRequest, InstallationRequest } from "../Authorization.js"
 import {
   ClientNotEnabledForEnvironment,
   ClientNotLinkedToProject,
   type ConnectError,
+  ConnectorInstallationRequired,
   ConnectorNotFound,
   InvalidRequest,
   isConnectError,
@@ -26,6 +27,7 @@ import {
 import { describeParseError } from "../internal/schema.js"
 import { RevocationSummary, RevokeParams } from "../Revocation.js"
 import { TokenImport, TokenRequest, TokenResponse } from "../Token.js"
+import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
@@ -154,6 +156,23 @@ const token = Effect.gen(function* () {
               )
             )
           )
+    ),
+    // Tell the caller where a tenant's admin installs the connector.
+    Effect.catchTag("ConnectorInstallationRequired", (error) =>
+      error.installUrl !== undefined
+        ? Effect.fail(error)
+        : Effect.flatMap(Authorizations, (authorizations) =>
+            authorizations.installUrlFor(caller, connector, request)
+          ).pipe(
+            Effect.flatMap((url) =>
+              Effect.fail(
+                Option.match(url, {
+                  onNone: () => error,
+                  onSome: (installUrl) => new ConnectorInstallationRequired({ ...error, installUrl })
+                })
+              )
+            )
+          )
     )
   )
   return json(200, yield* Schema.encode(TokenResponse)(issued))
@@ -211,6 +230,16 @@ const authorize = Effect.gen(function* () {
   return json(200, { ...started, verifier: Redacted.value(started.verifier) })
 })
 
+const install = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  const payload = yield* body(InstallationRequest, connector)
+  const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.install(caller, connector, payload)
+  )
+  return json(200, { ...started, verifier: Redacted.value(started.verifier) })
+})
+
 const startAuthorization = Effect.gen(function* () {
   const params = yield* HttpRouter.params
   const answer = yield* Effect.flatMap(Authorizations, (authorizations) =>
@@ -259,10 +288,13 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.del("/v1/connect/connectors/:connector/tokens", handle(revoke)),
   HttpRouter.get("/v1/connect/connectors/:connector", handle(metadata)),
   HttpRouter.post("/v1/connect/authorize/:connector", handle(authorize)),
+  HttpRouter.post("/v1/connect/install/:connector", handle(install)),
   HttpRouter.get("/v1/connect/authorize/:request/start", handle(startAuthorization)),
   HttpRouter.post("/v1/connect/authorize/:request/status", handle(authorizationStatus)),
   HttpRouter.get("/v1/connect/callback", handle(callback)),
-  HttpRouter.get("/healthz", healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" })))))
+  HttpRouter.get("/healthz", healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" }))))),
+  // The admin API (`/v1/admin/…`), behind CONNECT_ADMIN_TOKEN.
+  HttpRouter.concat(AdminRoutes.router)
 )
 
 /**

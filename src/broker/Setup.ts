@@ -54,6 +54,12 @@ export const apply = (
           ...(connector.authorizationEndpoint === undefined
             ? {}
             : { authorizationEndpoint: connector.authorizationEndpoint }),
+          ...(connector.deviceAuthorizationEndpoint === undefined
+            ? {}
+            : { deviceAuthorizationEndpoint: connector.deviceAuthorizationEndpoint }),
+          ...(connector.authorizationParams === undefined
+            ? {}
+            : { authorizationParams: connector.authorizationParams }),
           ...(connector.introspectionEndpoint === undefined
             ? {}
             : { introspectionEndpoint: connector.introspectionEndpoint }),
@@ -64,6 +70,20 @@ export const apply = (
           ...(connector.signingAlgorithm === undefined ? {} : { signingAlgorithm: connector.signingAlgorithm }),
           installationsRequired: connector.installations.required,
           crossInstallation: connector.installations.crossInstallation,
+          install: {
+            ...(connector.installations.authorizationEndpoint === undefined
+              ? {}
+              : { authorizationEndpoint: connector.installations.authorizationEndpoint }),
+            ...(connector.installations.authorizationParams === undefined
+              ? {}
+              : { authorizationParams: connector.installations.authorizationParams }),
+            ...(connector.installations.tenantIdFrom === undefined
+              ? {}
+              : { tenantIdFrom: connector.installations.tenantIdFrom }),
+            ...(connector.installations.tokenEndpoint === undefined
+              ? {}
+              : { tokenEndpoint: connector.installations.tokenEndpoint })
+          },
           data: connector.data ?? {}
         }
       })

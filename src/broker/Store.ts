@@ -24,6 +24,8 @@ export const ConnectorSettings = Schema.Struct({
   tokenEndpoint: Schema.String,
   revocationEndpoint: Schema.optional(Schema.String),
   authorizationEndpoint: Schema.optional(Schema.String),
+  deviceAuthorizationEndpoint: Schema.optional(Schema.String),
+  authorizationParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   introspectionEndpoint: Schema.optional(Schema.String),
   tokenEndpointAuthMethod: Schema.Literal("client_secret_basic", "client_secret_post"),
   defaultScopes: Schema.Struct({
@@ -36,6 +38,17 @@ export const ConnectorSettings = Schema.Struct({
   signingAlgorithm: Schema.optional(Schema.Literal("RS256", "ES256")),
   installationsRequired: Schema.Boolean,
   crossInstallation: Schema.Boolean,
+  /** The install flow: see `InstallationsDeclaration` in the config file. */
+  install: Schema.optional(
+    Schema.Struct({
+      authorizationEndpoint: Schema.optional(Schema.String),
+      authorizationParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+      tenantIdFrom: Schema.optional(
+        Schema.Union(Schema.Struct({ callback: Schema.String }), Schema.Struct({ tokenResponse: Schema.String }))
+      ),
+      tokenEndpoint: Schema.optional(Schema.String)
+    })
+  ),
   data: Schema.Record({ key: Schema.String, value: Schema.Unknown })
 })
 
@@ -91,6 +104,8 @@ export interface Installation {
   readonly tenantId: string | undefined
   readonly isDefault: boolean
   readonly tokenEndpoint: string | undefined
+  /** Declared in the config file, or made by a tenant's admin through the install flow. */
+  readonly source: "config" | "installed"
 }
 
 /**
@@ -118,6 +133,13 @@ export interface Grant {
   readonly subject: string
   readonly refreshToken: Redacted.Redacted<string> | undefined
   readonly refreshExpiresAt: number | undefined
+  /**
+   * The access token of a grant that has no refresh token (a Slack bot token, a
+   * GitHub OAuth app token): the only thing it can give, until it expires.
+   */
+  readonly accessToken: Redacted.Redacted<string> | undefined
+  /** When `accessToken` expires; none when the provider gave no expiry. */
+  readonly accessExpiresAt: number | undefined
   readonly scope: string | undefined
   readonly status: "active" | "revoked" | "invalid"
   /** Bumped on every change, so a writer can tell it read the latest. */
@@ -167,10 +189,34 @@ export interface AuthorizationRequestRecord {
   readonly request: string
   readonly returnUrl: string | undefined
   readonly prompt: string | undefined
+  /** The tenant an install request is for, when its starter named one. */
+  readonly tenantHint?: string | undefined
+  /** The user code of a device authorization (RFC 8628); absent for the code flow. */
+  readonly userCode?: string | undefined
   readonly status: "pending" | "completing" | "completed" | "failed"
   readonly error: string | undefined
   readonly expiresAt: number
   readonly createdAt: number
+}
+
+/**
+ * A device authorization (RFC 8628) under way: the request it completes and
+ * what the broker polls the provider's token endpoint with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceAuthorizationRecord {
+  readonly request: AuthorizationRequestRecord
+  /** The provider's device code: a secret, sealed at rest. */
+  readonly deviceCode: Redacted.Redacted<string>
+  readonly userCode: string
+  /** Where the user was sent: the provider's `verification_uri_complete`, or its `verification_uri`. */
+  readonly verificationUrl: string
+  /** How long the broker waits between polls. */
+  readonly intervalMs: number
+  /** The earliest time of the next poll. */
+  readonly nextPollAt: number
 }
 
 /**
@@ -181,7 +227,8 @@ export interface AuthorizationRequestRecord {
  */
 export interface TokenFilter {
   readonly connectorId: string
-  readonly projectId: string
+  /** Every project's tokens when absent. */
+  readonly projectId?: string | undefined
   readonly subject?: string | undefined
   readonly installationId?: string | undefined
 }
@@ -231,6 +278,8 @@ interface GrantRow {
   readonly subject: string
   readonly refresh_token: string | null
   readonly refresh_expires_at: number | string | null
+  readonly access_token: string | null
+  readonly access_expires_at: number | string | null
   readonly scope: string | null
   readonly status: string
   readonly version: number | string
@@ -250,6 +299,8 @@ interface AuthorizationRow {
   readonly request: string
   readonly return_url: string | null
   readonly prompt: string | null
+  readonly tenant_hint: string | null
+  readonly user_code: string | null
   readonly status: string
   readonly error: string | null
   readonly expires_at: number | string
@@ -259,6 +310,13 @@ interface AuthorizationRow {
 const ProjectSettingsJson = Schema.parseJson(
   Schema.Struct({ returnUrls: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }) })
 )
+
+interface DeviceAuthorizationRow extends AuthorizationRow {
+  readonly device_code: string | null
+  readonly verification_url: string | null
+  readonly poll_interval_ms: number | string | null
+  readonly next_poll_at: number | string | null
+}
 
 interface TokenRow {
   readonly id: string
@@ -326,19 +384,23 @@ const make = Effect.gen(function* () {
     )
 
   const toGrant = (row: GrantRow) => {
-    const refresh: Effect.Effect<Redacted.Redacted<string> | undefined, DecryptionFailed> =
-      row.refresh_token === null
-        ? Effect.succeed(undefined)
-        : unseal(row.refresh_token, "grants", "refresh_token", row.id)
-    return refresh.pipe(
+    const secret = (column: "refresh_token" | "access_token") => {
+      const sealed = row[column]
+      return sealed === null
+        ? Effect.succeed<Redacted.Redacted<string> | undefined>(undefined)
+        : unseal(sealed, "grants", column, row.id)
+    }
+    return Effect.all([secret("refresh_token"), secret("access_token")]).pipe(
       Effect.map(
-        (refreshToken): Grant => ({
+        ([refreshToken, accessToken]): Grant => ({
           id: row.id,
           connectorId: row.connector_id,
           installationId: row.installation_id,
           subject: row.subject,
           refreshToken,
           refreshExpiresAt: row.refresh_expires_at === null ? undefined : num(row.refresh_expires_at),
+          accessToken,
+          accessExpiresAt: row.access_expires_at === null ? undefined : num(row.access_expires_at),
           scope: row.scope ?? undefined,
           status: row.status as Grant["status"],
           version: num(row.version)
@@ -438,21 +500,84 @@ const make = Effect.gen(function* () {
     Effect.mapError(fail("list connectors"))
   )
 
-  const setInstallations = (connectorId: string, installations: ReadonlyArray<Omit<Installation, "connectorId">>) =>
+  /**
+   * Replaces the installations the config file declares; those made through
+   * the install flow stay, unless the file declares one with the same id.
+   */
+  const setInstallations = (
+    connectorId: string,
+    installations: ReadonlyArray<Omit<Installation, "connectorId" | "source">>
+  ) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      yield* sql`DELETE FROM installations WHERE connector_id = ${connectorId}`
+      yield* sql`DELETE FROM installations WHERE connector_id = ${connectorId} AND source = 'config'`
       for (const installation of installations) {
+        yield* sql`DELETE FROM installations WHERE connector_id = ${connectorId} AND id = ${installation.id}`
         yield* sql`INSERT INTO installations ${sql.insert({
           connector_id: connectorId,
           id: installation.id,
           tenant_id: installation.tenantId ?? null,
           is_default: installation.isDefault ? 1 : 0,
           token_endpoint: installation.tokenEndpoint ?? null,
-          created_at: now
+          source: "config",
+          created_at: now,
+          updated_at: now
         })}`
       }
     }).pipe(sql.withTransaction, Effect.mapError(fail("save installations")))
+
+  /**
+   * Saves an installation made through the install flow: a new one, or the
+   * same tenant installed again. It becomes the default when asked to and the
+   * connector has no default yet.
+   */
+  const putInstallation = (installation: {
+    readonly connectorId: string
+    readonly id: string
+    readonly tenantId: string | undefined
+    readonly tokenEndpoint: string | undefined
+    readonly defaultIfNone: boolean
+  }) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const defaults = yield* sql<{
+        id: string
+      }>`SELECT id FROM installations WHERE connector_id = ${installation.connectorId} AND is_default <> 0`
+      const isDefault =
+        defaults.some((row) => row.id === installation.id) || (installation.defaultIfNone && defaults.length === 0)
+      const existing = yield* sql<{
+        created_at: number | string
+        token_endpoint: string | null
+      }>`SELECT created_at, token_endpoint FROM installations WHERE connector_id = ${installation.connectorId} AND id = ${installation.id}`
+      yield* sql`DELETE FROM installations WHERE connector_id = ${installation.connectorId} AND id = ${installation.id}`
+      yield* sql`INSERT INTO installations ${sql.insert({
+        connector_id: installation.connectorId,
+        id: installation.id,
+        tenant_id: installation.tenantId ?? null,
+        is_default: isDefault ? 1 : 0,
+        token_endpoint: installation.tokenEndpoint ?? existing[0]?.token_endpoint ?? null,
+        source: "installed",
+        created_at: existing[0] === undefined ? now : num(existing[0].created_at),
+        updated_at: now
+      })}`
+    }).pipe(sql.withTransaction, Effect.mapError(fail("save an installation")))
+
+  /** Deletes an installation and every grant made within it (its own and its users'). */
+  const removeInstallation = (connectorId: string, installationId: string) =>
+    Effect.gen(function* () {
+      yield* sql`DELETE FROM grants WHERE connector_id = ${connectorId} AND installation_id = ${installationId}`
+      const removed = yield* sql<{
+        id: string
+      }>`DELETE FROM installations WHERE connector_id = ${connectorId} AND id = ${installationId} RETURNING id`
+      return removed.length > 0
+    }).pipe(sql.withTransaction, Effect.mapError(fail("remove an installation")))
+
+  /** The grants made within an installation (`""`: the connector's default). */
+  const listGrants = (connectorId: string, installationId: string) =>
+    sql<GrantRow>`SELECT * FROM grants WHERE connector_id = ${connectorId} AND installation_id = ${installationId} ORDER BY created_at`.pipe(
+      Effect.flatMap((rows) => Effect.forEach(rows, toGrant)),
+      Effect.mapError(fail("list grants"))
+    )
 
   const listInstallations = (connectorId: string) =>
     sql<{
@@ -461,6 +586,7 @@ const make = Effect.gen(function* () {
       tenant_id: string | null
       is_default: number | boolean
       token_endpoint: string | null
+      source: string
     }>`SELECT * FROM installations WHERE connector_id = ${connectorId} ORDER BY id`.pipe(
       Effect.map((rows) =>
         rows.map(
@@ -469,7 +595,8 @@ const make = Effect.gen(function* () {
             id: row.id,
             tenantId: row.tenant_id ?? undefined,
             isDefault: Boolean(row.is_default),
-            tokenEndpoint: row.token_endpoint ?? undefined
+            tokenEndpoint: row.token_endpoint ?? undefined,
+            source: row.source === "installed" ? "installed" : "config"
           })
         )
       ),
@@ -550,6 +677,12 @@ const make = Effect.gen(function* () {
       Effect.mapError(fail("read a grant"))
     )
 
+  const findGrantById = (grantId: string) =>
+    sql<GrantRow>`SELECT * FROM grants WHERE id = ${grantId}`.pipe(
+      Effect.flatMap(firstRow(toGrant)),
+      Effect.mapError(fail("read a grant"))
+    )
+
   const putGrant = (grant: {
     readonly connectorId: string
     readonly installationId: string
@@ -559,6 +692,9 @@ const make = Effect.gen(function* () {
     readonly scope?: string | undefined
     /** Without a refresh token, keep the one the grant holds instead of clearing it. */
     readonly keepRefreshToken?: boolean | undefined
+    /** The access token to keep, for a grant that has no refresh token to renew it. */
+    readonly accessToken?: Redacted.Redacted<string> | undefined
+    readonly accessExpiresAt?: number | undefined
   }) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
@@ -570,8 +706,12 @@ const make = Effect.gen(function* () {
       const refreshToken =
         grant.refreshToken === undefined ? null : yield* seal(grant.refreshToken, "grants", "refresh_token", id)
       const keep = refreshToken === null && grant.keepRefreshToken === true && existing[0] !== undefined
+      const accessToken =
+        grant.accessToken === undefined ? null : yield* seal(grant.accessToken, "grants", "access_token", id)
       const fields = {
         ...(keep ? {} : { refresh_token: refreshToken, refresh_expires_at: grant.refreshExpiresAt ?? null }),
+        access_token: accessToken,
+        access_expires_at: accessToken === null ? null : (grant.accessExpiresAt ?? null),
         scope: grant.scope ?? null,
         status: "active",
         updated_at: now
@@ -692,7 +832,8 @@ const make = Effect.gen(function* () {
 
   const listActiveTokens = (filter: TokenFilter) =>
     sql<TokenRow>`SELECT * FROM issued_tokens
-      WHERE connector_id = ${filter.connectorId} AND project_id = ${filter.projectId} AND status = 'active'
+      WHERE connector_id = ${filter.connectorId} AND status = 'active'
+        ${filter.projectId === undefined ? sql`` : sql`AND project_id = ${filter.projectId}`}
         ${filter.subject === undefined ? sql`` : sql`AND subject = ${filter.subject}`}
         ${filter.installationId === undefined ? sql`` : sql`AND installation_id = ${filter.installationId}`}
       ORDER BY created_at`.pipe(
@@ -727,6 +868,8 @@ const make = Effect.gen(function* () {
           request: row.request,
           returnUrl: row.return_url ?? undefined,
           prompt: row.prompt ?? undefined,
+          ...(row.tenant_hint === null ? {} : { tenantHint: row.tenant_hint }),
+          ...(row.user_code === null ? {} : { userCode: row.user_code }),
           status: row.status as AuthorizationRequestRecord["status"],
           error: row.error ?? undefined,
           expiresAt: num(row.expires_at),
@@ -758,6 +901,7 @@ const make = Effect.gen(function* () {
         request: input.request,
         return_url: input.returnUrl ?? null,
         prompt: input.prompt ?? null,
+        tenant_hint: input.tenantHint ?? null,
         status: "pending",
         expires_at: input.expiresAt,
         created_at: now
@@ -783,6 +927,7 @@ const make = Effect.gen(function* () {
     sql<AuthorizationRow>`SELECT * FROM authorization_requests
       WHERE connector_id = ${key.connectorId} AND project_id = ${key.projectId} AND environment = ${key.environment}
         AND subject = ${key.subject} AND request = ${key.request} AND status = 'pending' AND return_url IS NULL
+        AND user_code IS NULL
         AND expires_at > ${key.validUntil}
       ORDER BY expires_at DESC LIMIT 1`.pipe(
       Effect.flatMap(firstRow(toAuthorizationRequest)),
@@ -802,14 +947,20 @@ const make = Effect.gen(function* () {
 
   const finishAuthorizationRequest = (
     id: string,
-    outcome: { readonly status: "completed" | "failed"; readonly error?: string }
+    outcome: {
+      readonly status: "completed" | "failed"
+      readonly error?: string
+      /** The installation an install request made. */
+      readonly installationId?: string
+    }
   ) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       yield* sql`UPDATE authorization_requests SET ${sql.update({
         status: outcome.status,
         error: outcome.error ?? null,
-        completed_at: now
+        completed_at: now,
+        ...(outcome.installationId === undefined ? {} : { installation_id: outcome.installationId })
       })} WHERE id = ${id}`
     }).pipe(Effect.mapError(fail("finish an authorization request")))
 
@@ -823,13 +974,183 @@ const make = Effect.gen(function* () {
       Effect.mapError(fail("read a project"))
     )
 
+  // ---------------------------------------------------------------------------
+  // Device authorization (RFC 8628, src/broker/DeviceAuthorizations.ts): a user
+  // request completed on another device, which the broker polls the provider
+  // for. The device code is sealed like `state`.
+
+  const toDeviceAuthorization = (row: DeviceAuthorizationRow) =>
+    Effect.gen(function* () {
+      if (row.device_code === null || row.user_code === null) return Option.none<DeviceAuthorizationRecord>()
+      const request = yield* toAuthorizationRequest(row)
+      const deviceCode = yield* unseal(row.device_code, "authorization_requests", "device_code", row.id)
+      return Option.some<DeviceAuthorizationRecord>({
+        request,
+        deviceCode,
+        userCode: row.user_code,
+        verificationUrl: row.verification_url ?? "",
+        intervalMs: row.poll_interval_ms === null ? 5_000 : num(row.poll_interval_ms),
+        nextPollAt: row.next_poll_at === null ? 0 : num(row.next_poll_at)
+      })
+    })
+
+  /** Creates a pending request with its device authorization, in one transaction. */
+  const createDeviceAuthorizationRequest = (
+    input: Parameters<typeof createAuthorizationRequest>[0],
+    device: {
+      readonly deviceCode: Redacted.Redacted<string>
+      readonly userCode: string
+      readonly verificationUrl: string
+      readonly intervalMs: number
+      readonly nextPollAt: number
+    }
+  ) =>
+    transaction(
+      Effect.gen(function* () {
+        const record = yield* createAuthorizationRequest(input)
+        yield* Effect.gen(function* () {
+          yield* sql`UPDATE authorization_requests SET ${sql.update({
+            device_code: yield* seal(device.deviceCode, "authorization_requests", "device_code", record.id),
+            user_code: device.userCode,
+            verification_url: device.verificationUrl,
+            poll_interval_ms: device.intervalMs,
+            next_poll_at: device.nextPollAt
+          })} WHERE id = ${record.id}`
+        }).pipe(Effect.mapError(fail("save a device authorization")))
+        return {
+          request: { ...record, userCode: device.userCode },
+          ...device
+        } satisfies DeviceAuthorizationRecord
+      })
+    )
+
+  /** The device authorization of a request, if it is one. */
+  const findDeviceAuthorization = (id: string) =>
+    sql<DeviceAuthorizationRow>`SELECT * FROM authorization_requests WHERE id = ${id}`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined
+          ? Effect.succeed(Option.none<DeviceAuthorizationRecord>())
+          : toDeviceAuthorization(rows[0])
+      ),
+      Effect.mapError(fail("read a device authorization"))
+    )
+
+  /** The ids of the device authorizations still pending and open at `now`. */
+  const listPendingDeviceAuthorizations = (now: number) =>
+    sql<{ id: string }>`SELECT id FROM authorization_requests
+      WHERE status = 'pending' AND device_code IS NOT NULL AND expires_at > ${now} ORDER BY next_poll_at`.pipe(
+      Effect.map((rows) => rows.map((row) => row.id)),
+      Effect.mapError(fail("list device authorizations"))
+    )
+
+  /**
+   * Takes the next poll of a pending, open device authorization whose poll
+   * time has come, moving that time to `until`: of concurrent pollers (in any
+   * replica), only one gets `true`.
+   */
+  const claimDevicePoll = (id: string, now: number, until: number) =>
+    sql<{ id: string }>`UPDATE authorization_requests SET next_poll_at = ${until}
+      WHERE id = ${id} AND status = 'pending' AND device_code IS NOT NULL
+        AND next_poll_at <= ${now} AND expires_at > ${now} RETURNING id`.pipe(
+      Effect.map((rows) => rows.length === 1),
+      Effect.mapError(fail("claim a device authorization poll"))
+    )
+
+  /** Sets when a pending device authorization is polled next, and how often after that. */
+  const scheduleDevicePoll = (id: string, next: { readonly intervalMs: number; readonly nextPollAt: number }) =>
+    sql`UPDATE authorization_requests SET ${sql.update({
+      poll_interval_ms: next.intervalMs,
+      next_poll_at: next.nextPollAt
+    })} WHERE id = ${id} AND status = 'pending'`.pipe(
+      Effect.asVoid,
+      Effect.mapError(fail("schedule a device authorization poll"))
+    )
+
+  // ---------------------------------------------------------------------------
+  // Admin API (src/broker/Admin.ts): projects with their key counts, a
+  // connector's links, and the projects holding a connector's active tokens.
+
+  const keyCounts = (projectId?: string) =>
+    sql<{ project_id: string; environment: string; count: number | string }>`SELECT project_id, environment,
+        COUNT(*) AS count FROM project_keys
+      ${projectId === undefined ? sql`` : sql`WHERE project_id = ${projectId}`}
+      GROUP BY project_id, environment ORDER BY environment`
+
+  const toProject = (
+    row: { id: string; name: string; settings: string; created_at: number | string },
+    counts: ReadonlyArray<{ project_id: string; environment: string; count: number | string }>
+  ) =>
+    Schema.decode(ProjectSettingsJson)(row.settings).pipe(
+      Effect.map((settings) => ({
+        id: row.id,
+        name: row.name,
+        returnUrls: settings.returnUrls,
+        keys: counts
+          .filter((count) => count.project_id === row.id)
+          .map((count) => ({ environment: count.environment, count: num(count.count) })),
+        createdAt: num(row.created_at)
+      }))
+    )
+
+  /** A project, with how many caller keys it has per environment. */
+  const findProject = (projectId: string) =>
+    Effect.gen(function* () {
+      const rows = yield* sql<{
+        id: string
+        name: string
+        settings: string
+        created_at: number | string
+      }>`SELECT * FROM projects WHERE id = ${projectId}`
+      if (rows[0] === undefined) return Option.none()
+      return Option.some(yield* toProject(rows[0], yield* keyCounts(projectId)))
+    }).pipe(Effect.mapError(fail("read a project")))
+
+  /** Every project, by id, with how many caller keys each has per environment. */
+  const listProjects = Effect.gen(function* () {
+    const rows = yield* sql<{
+      id: string
+      name: string
+      settings: string
+      created_at: number | string
+    }>`SELECT * FROM projects ORDER BY id`
+    const counts = yield* keyCounts()
+    return yield* Effect.forEach(rows, (row) => toProject(row, counts))
+  }).pipe(Effect.mapError(fail("list projects")))
+
+  /** The links of a connector, by project. */
+  const listConnectorLinks = (connectorId: string) =>
+    sql<{
+      project_id: string
+      environments: string
+    }>`SELECT project_id, environments FROM links WHERE connector_id = ${connectorId} ORDER BY project_id`.pipe(
+      Effect.flatMap((rows) =>
+        Effect.forEach(rows, (row) =>
+          Schema.decode(Environments)(row.environments).pipe(
+            Effect.map((environments) => ({ projectId: row.project_id, environments }))
+          )
+        )
+      ),
+      Effect.mapError(fail("list links"))
+    )
+
+  /** The projects that hold active tokens of a connector. */
+  const listTokenProjects = (connectorId: string) =>
+    sql<{ project_id: string }>`SELECT DISTINCT project_id FROM issued_tokens
+      WHERE connector_id = ${connectorId} AND status = 'active' ORDER BY project_id`.pipe(
+      Effect.map((rows) => rows.map((row) => row.project_id)),
+      Effect.mapError(fail("list issued tokens"))
+    )
+
   return {
     findConnector,
     putConnector,
     removeConnector,
     listConnectors,
     setInstallations,
+    putInstallation,
+    removeInstallation,
     listInstallations,
+    listGrants,
     putProject,
     putProjectKey,
     findCaller,
@@ -837,6 +1158,7 @@ const make = Effect.gen(function* () {
     findLink,
     removeLink,
     findGrant,
+    findGrantById,
     putGrant,
     withGrantLock,
     transaction,
@@ -850,7 +1172,18 @@ const make = Effect.gen(function* () {
     findPendingAuthorization,
     claimAuthorizationRequest,
     finishAuthorizationRequest,
-    findProjectReturnUrls
+    findProjectReturnUrls,
+    // Device authorization
+    createDeviceAuthorizationRequest,
+    findDeviceAuthorization,
+    listPendingDeviceAuthorizations,
+    claimDevicePoll,
+    scheduleDevicePoll,
+    // Admin API
+    findProject,
+    listProjects,
+    listConnectorLinks,
+    listTokenProjects
   }
 })
 

@@ -35,7 +35,14 @@ import { signAssertion } from "./Assertion.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { type Grant, type ProviderError, type ProviderToken, requestToken, revokeToken } from "./ProviderClient.js"
-import { type Caller, type Connector, type Installation, Store, type StoreError } from "./Store.js"
+import {
+  type Caller,
+  type Connector,
+  type Installation,
+  Store,
+  type Grant as StoredGrant,
+  type StoreError
+} from "./Store.js"
 
 /** The token type of a subject token in a token exchange (RFC 8693). */
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -68,6 +75,15 @@ export const subjectKey = (subject: Subject): string => {
       return `token:${digest(Redacted.value(subject.token))}`
   }
 }
+
+/**
+ * The subject of an installation's own grant (a Slack bot token, say): the
+ * tenant's, whichever project asks.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const INSTALLATION_SUBJECT = "installation"
 
 /**
  * The identity of a grant: the subject within the caller's project. User ids
@@ -160,6 +176,32 @@ const fromProvider = (connector: Connector, error: ProviderError, subject: Subje
       })
   }
 }
+
+/**
+ * What removing an installation did: the tokens and grants it found, and how
+ * the provider answered their revocation (each distinct token once).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InstallationRemoval {
+  readonly installationId: string
+  readonly tokensFound: number
+  readonly grantsFound: number
+  readonly providerRevoked: number
+  readonly providerSkipped: number
+  readonly providerFailed: number
+}
+
+/** The access token a grant keeps when it has no refresh token to renew it. */
+const heldAccessToken = (token: ProviderToken) =>
+  token.refreshToken === undefined
+    ? {
+        accessToken: token.accessToken,
+        // No `expires_in`: the token does not expire (a Slack bot token without rotation).
+        accessExpiresAt: token.expiresInSent === false ? undefined : token.expiresAt
+      }
+    : {}
 
 /**
  * One token for the wire, with the token still `Redacted`.
@@ -258,7 +300,7 @@ const make = Effect.gen(function* () {
       const stored = yield* reusable(yield* Clock.currentTimeMillis)
       if (Option.isSome(stored)) return answer(connector, installation, stored.value)
 
-      const record = (token: ProviderToken, grantId: string | undefined) =>
+      const record = (token: Pick<ProviderToken, "accessToken" | "expiresAt">, grantId: string | undefined) =>
         store.insertIssuedToken({
           connectorId: connector.id,
           projectId: caller.projectId,
@@ -292,7 +334,98 @@ const make = Effect.gen(function* () {
           }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
         )
 
+      /**
+       * A token from a stored grant (a user's, or an installation's own): the
+       * refresh grant, or the access token held by a grant that has no refresh
+       * token. `gone` says what the caller must do when the grant is no more.
+       */
+      const viaGrant = (grant: StoredGrant, gone: () => ConnectError): Effect.Effect<Issued, ConnectError> =>
+        Effect.gen(function* () {
+          if (grant.status !== "active") return yield* gone()
+          if (grant.refreshToken === undefined) {
+            const now = yield* Clock.currentTimeMillis
+            if (grant.accessToken === undefined || (grant.accessExpiresAt ?? Number.POSITIVE_INFINITY) <= now) {
+              return yield* new NoValidToken({
+                connector: connector.uid,
+                detail: "the token has expired and there is no refresh token to renew it"
+              })
+            }
+            const held = yield* record(
+              {
+                accessToken: grant.accessToken,
+                // A token that does not expire is handed out for the connector's default lifetime at a time.
+                expiresAt: grant.accessExpiresAt ?? now + connector.settings.defaultTokenLifetimeSeconds * 1000
+              },
+              grant.id
+            )
+            return answer(connector, installation, held)
+          }
+          const grantId = grant.id
+          return yield* singleFlight(
+            `grant\n${grantId}\n${caller.projectId}\n${caller.environment}\n${requestKey}`,
+            store
+              .withGrantLock(grantId, (locked) =>
+                Effect.gen(function* () {
+                  // Another process may have refreshed while this one waited for the lock.
+                  const again = yield* reusable(yield* Clock.currentTimeMillis)
+                  if (Option.isSome(again)) return answer(connector, installation, again.value)
+                  if (locked.status !== "active") return yield* gone()
+                  if (locked.refreshToken === undefined) {
+                    return yield* new NoValidToken({ connector: connector.uid, detail: "there is no refresh token" })
+                  }
+                  const refreshed = yield* requestToken(endpoint, {
+                    type: "refresh_token",
+                    refreshToken: locked.refreshToken,
+                    ...targets
+                  }).pipe(Effect.provide(http), Effect.either)
+                  if (refreshed._tag === "Left") {
+                    // The grant is gone: say so for good, and commit that.
+                    if (refreshed.left.kind === "invalid_grant") {
+                      yield* store.updateGrant(grantId, { status: "invalid" })
+                      return yield* gone()
+                    }
+                    return yield* fromProvider(connector, refreshed.left, request.subject)
+                  }
+                  const token = refreshed.right
+                  // Rotated refresh token and new access token: saved together, before answering.
+                  const issued = yield* store.transaction(
+                    Effect.zipRight(
+                      token.refreshToken === undefined
+                        ? store.updateGrant(grantId, {})
+                        : store.updateGrant(grantId, {
+                            refreshToken: token.refreshToken,
+                            refreshExpiresAt: token.refreshTokenExpiresAt
+                          }),
+                      record(token, grantId)
+                    )
+                  )
+                  return answer(connector, installation, issued)
+                }).pipe(
+                  // An outcome, not a failure, inside the lock: a failure would roll back
+                  // the lock's transaction, and with it the grant marked invalid above.
+                  Effect.either
+                )
+              )
+              .pipe(Effect.flatten, Effect.catchTag("StoreError", storeFailure(connector)))
+          )
+        }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+
       if (subjectType === "app") {
+        // An installation made through the install flow may hold its own grant.
+        if (Option.isSome(installation)) {
+          const own = yield* store.findGrant(connector.id, installation.value.id, INSTALLATION_SUBJECT)
+          if (Option.isSome(own)) {
+            const id = installation.value.id
+            return yield* viaGrant(
+              own.value,
+              () =>
+                new ConnectorInstallationRequired({
+                  connector: connector.uid,
+                  detail: `the provider no longer honours installation "${id}"; install the connector again`
+                })
+            )
+          }
+        }
         return yield* direct(
           Effect.succeed({
             type: "client_credentials",
@@ -370,61 +503,8 @@ const make = Effect.gen(function* () {
           installationId,
           grantSubject(caller.projectId, request.subject)
         )
-        if (Option.isNone(grant) || grant.value.status !== "active") {
-          return yield* new UserAuthorizationRequired({ connector: connector.uid })
-        }
-        if (grant.value.refreshToken === undefined) {
-          return yield* new NoValidToken({
-            connector: connector.uid,
-            detail: "the user's token has expired and there is no refresh token to renew it"
-          })
-        }
-        const grantId = grant.value.id
-        return yield* singleFlight(
-          `grant\n${grantId}\n${caller.projectId}\n${caller.environment}\n${requestKey}`,
-          store
-            .withGrantLock(grantId, (locked) =>
-              Effect.gen(function* () {
-                // Another process may have refreshed while this one waited for the lock.
-                const again = yield* reusable(yield* Clock.currentTimeMillis)
-                if (Option.isSome(again)) return answer(connector, installation, again.value)
-                if (locked.status !== "active")
-                  return yield* new UserAuthorizationRequired({ connector: connector.uid })
-                if (locked.refreshToken === undefined) {
-                  return yield* new NoValidToken({ connector: connector.uid, detail: "there is no refresh token" })
-                }
-                const refreshed = yield* requestToken(endpoint, {
-                  type: "refresh_token",
-                  refreshToken: locked.refreshToken,
-                  ...targets
-                }).pipe(Effect.provide(http), Effect.either)
-                if (refreshed._tag === "Left") {
-                  // The grant is gone: say so for good, and commit that.
-                  if (refreshed.left.kind === "invalid_grant") yield* store.updateGrant(grantId, { status: "invalid" })
-                  return yield* fromProvider(connector, refreshed.left, request.subject)
-                }
-                const token = refreshed.right
-                // Rotated refresh token and new access token: saved together, before answering.
-                const issued = yield* store.transaction(
-                  Effect.zipRight(
-                    token.refreshToken === undefined
-                      ? store.updateGrant(grantId, {})
-                      : store.updateGrant(grantId, {
-                          refreshToken: token.refreshToken,
-                          refreshExpiresAt: token.refreshTokenExpiresAt
-                        }),
-                    record(token, grantId)
-                  )
-                )
-                return answer(connector, installation, issued)
-              }).pipe(
-                // An outcome, not a failure, inside the lock: a failure would roll back
-                // the lock's transaction, and with it the grant marked invalid above.
-                Effect.either
-              )
-            )
-            .pipe(Effect.flatten, Effect.catchTag("StoreError", storeFailure(connector)))
-        )
+        if (Option.isNone(grant)) return yield* new UserAuthorizationRequired({ connector: connector.uid })
+        return yield* viaGrant(grant.value, () => new UserAuthorizationRequired({ connector: connector.uid }))
       }
 
       return yield* new InvalidRequest({
@@ -454,7 +534,27 @@ const make = Effect.gen(function* () {
         providerFailed: 0
       }
       const endpoint = connector.settings.revocationEndpoint
+      // Grants with no refresh token hold the one token they can give.
+      const grants = new Map<string, Option.Option<StoredGrant>>()
+      const grantOf = (grantId: string | undefined) =>
+        grantId === undefined
+          ? Effect.succeed(Option.none<StoredGrant>())
+          : Effect.suspend(() => {
+              const known = grants.get(grantId)
+              if (known !== undefined) return Effect.succeed(known)
+              return Effect.tap(store.findGrantById(grantId), (grant) => Effect.sync(() => grants.set(grantId, grant)))
+            })
+      const spent = new Set<string>()
       for (const token of tokens) {
+        const grant = yield* grantOf(token.grantId)
+        const held = Option.isSome(grant) && grant.value.refreshToken === undefined
+        if (held && grant.value.subject === INSTALLATION_SUBJECT) {
+          // Revoking an installation's only token at the provider would uninstall
+          // it for every project: that is what removing the installation does.
+          summary.providerSkipped++
+          continue
+        }
+        if (held) spent.add(grant.value.id)
         if (endpoint === undefined) {
           summary.providerSkipped++
         } else {
@@ -472,10 +572,16 @@ const make = Effect.gen(function* () {
           else summary.providerFailed++
         }
       }
-      // Whatever the provider said, these tokens are not handed out again.
-      yield* store.markTokens(
-        tokens.map((token) => token.id),
-        endpoint === undefined ? "deleted" : "revoked"
+      // Whatever the provider said, these tokens are not handed out again; a
+      // grant whose only token was revoked can give nothing more.
+      yield* store.transaction(
+        Effect.zipRight(
+          store.markTokens(
+            tokens.map((token) => token.id),
+            endpoint === undefined ? "deleted" : "revoked"
+          ),
+          Effect.forEach(spent, (grantId) => store.updateGrant(grantId, { status: "revoked" }), { discard: true })
+        )
       )
       summary.deleted = tokens.length
       return summary
@@ -565,7 +671,8 @@ const make = Effect.gen(function* () {
           refreshExpiresAt: token.refreshTokenExpiresAt,
           scope: token.scope,
           // A repeat consent often brings no new refresh token: keep the one held.
-          keepRefreshToken: true
+          keepRefreshToken: true,
+          ...heldAccessToken(token)
         })
         yield* store.insertIssuedToken({
           connectorId: connector.id,
@@ -582,7 +689,113 @@ const make = Effect.gen(function* () {
       })
     )
 
-  return { issue, revoke, importTokens, installationOf, recordAuthorization }
+  /**
+   * Keeps a completed installation: the installation (a tenant installed again
+   * is updated), and its own grant when the provider gave a token, together.
+   */
+  const recordInstallation = (
+    connector: Connector,
+    installation: {
+      readonly id: string
+      readonly tenantId: string | undefined
+      readonly token: ProviderToken | undefined
+    }
+  ) =>
+    store.transaction(
+      Effect.gen(function* () {
+        yield* store.putInstallation({
+          connectorId: connector.id,
+          id: installation.id,
+          tenantId: installation.tenantId,
+          tokenEndpoint: connector.settings.install?.tokenEndpoint,
+          defaultIfNone: connector.settings.installationsRequired
+        })
+        const token = installation.token
+        if (token !== undefined) {
+          yield* store.putGrant({
+            connectorId: connector.id,
+            installationId: installation.id,
+            subject: INSTALLATION_SUBJECT,
+            refreshToken: token.refreshToken,
+            refreshExpiresAt: token.refreshTokenExpiresAt,
+            scope: token.scope,
+            ...heldAccessToken(token)
+          })
+        }
+      })
+    )
+
+  /**
+   * Removes an installation: every token handed out within it is revoked at the
+   * provider, then its grants (its own and its users') are revoked there too,
+   * and the installation and its grants are deleted.
+   */
+  const removeInstallation = (
+    connector: Connector,
+    installationId: string
+  ): Effect.Effect<Option.Option<InstallationRemoval>, ConnectError> =>
+    Effect.gen(function* () {
+      const installations = yield* store.listInstallations(connector.id)
+      if (!installations.some((i) => i.id === installationId)) return Option.none()
+      const tokens = yield* store.listActiveTokens({ connectorId: connector.id, installationId })
+      const grants = yield* store.listGrants(connector.id, installationId)
+      const summary = {
+        tokensFound: tokens.length,
+        grantsFound: grants.length,
+        providerRevoked: 0,
+        providerSkipped: 0,
+        providerFailed: 0
+      }
+      const endpoint = connector.settings.revocationEndpoint
+      // One token may have been handed to several projects: revoke each value once.
+      const values = new Map<string, { token: Redacted.Redacted<string>; hint: "access_token" | "refresh_token" }>()
+      for (const token of tokens)
+        values.set(Redacted.value(token.accessToken), { token: token.accessToken, hint: "access_token" })
+      for (const grant of grants) {
+        if (grant.accessToken !== undefined)
+          values.set(Redacted.value(grant.accessToken), { token: grant.accessToken, hint: "access_token" })
+        if (grant.refreshToken !== undefined)
+          values.set(Redacted.value(grant.refreshToken), { token: grant.refreshToken, hint: "refresh_token" })
+      }
+      for (const { token, hint } of values.values()) {
+        if (endpoint === undefined) {
+          summary.providerSkipped++
+          continue
+        }
+        const revoked = yield* revokeToken(
+          {
+            revocationEndpoint: endpoint,
+            clientId: connector.clientId,
+            clientSecret: connector.clientSecret,
+            authMethod: connector.settings.tokenEndpointAuthMethod
+          },
+          token,
+          hint
+        ).pipe(Effect.provide(http), Effect.either)
+        if (revoked._tag === "Right") summary.providerRevoked++
+        else summary.providerFailed++
+      }
+      yield* store.transaction(
+        Effect.zipRight(
+          store.markTokens(
+            tokens.map((token) => token.id),
+            endpoint === undefined ? "deleted" : "revoked"
+          ),
+          store.removeInstallation(connector.id, installationId)
+        )
+      )
+      return Option.some({ installationId, ...summary })
+    }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+
+  return {
+    issue,
+    revoke,
+    importTokens,
+    installationOf,
+    recordAuthorization,
+    recordInstallation,
+    removeInstallation
+  }
 })
 
 /**

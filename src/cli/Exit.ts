@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+import { Prompt } from "@effect/cli"
+import type { Terminal } from "@effect/platform"
 import { Console, Data, Effect } from "effect"
 import { ConnectorInstallationRequired, isConnectError, UserAuthorizationRequired } from "../ConnectError.js"
 
@@ -18,8 +20,36 @@ import { ConnectorInstallationRequired, isConnectError, UserAuthorizationRequire
 export const ExitCode = {
   Success: 0,
   ActionRequired: 1,
-  Failure: 2
+  Failure: 2,
+  /** Stopped by Ctrl+C or SIGTERM (128 + SIGINT), as shells report it. */
+  Interrupted: 130
 } as const
+
+let interruptedWith: number = ExitCode.Success
+
+/**
+ * Makes Ctrl+C (or SIGTERM) during `effect` end the process with `code`: a
+ * server stopped so exits 0, a wait that was cut short says so.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const exitOnInterrupt =
+  (code: number) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.onInterrupt(effect, () =>
+      Effect.sync(() => {
+        interruptedWith = code
+      })
+    )
+
+/**
+ * The exit code of an interrupted run.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const interruptedExitCode = (): number => interruptedWith
 
 /**
  * A command that has already said why it stops, and the code to exit with.
@@ -75,3 +105,29 @@ export const report = (error: unknown): Effect.Effect<never, CliExit> => {
   if (isConnectError(error) || error instanceof Error) return fail(error.message)
   return fail(String(error))
 }
+
+/**
+ * Asks "`verb` `what`?" on a terminal, unless `yes`; without a terminal,
+ * refuses (pass `--yes`). A "no" ends the command with "Nothing was `done`."
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const confirm = (options: {
+  readonly yes: boolean
+  readonly verb: string
+  readonly done: string
+  readonly what: string
+}): Effect.Effect<void, CliExit, Terminal.Terminal> =>
+  Effect.gen(function* () {
+    if (options.yes) return
+    if (process.stdin.isTTY !== true) {
+      return yield* fail(
+        `Refusing to ${options.verb.toLowerCase()} ${options.what} without confirmation: pass --yes (stdin is not a terminal)`
+      )
+    }
+    const confirmed = yield* Prompt.confirm({ message: `${options.verb} ${options.what}?`, initial: false }).pipe(
+      Effect.catchAll(() => Effect.succeed(false))
+    )
+    if (!confirmed) return yield* fail(`Nothing was ${options.done}.`)
+  })

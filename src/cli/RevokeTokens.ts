@@ -4,12 +4,12 @@
  *
  * @since 0.1.0
  */
-import { Args, Command, Options, Prompt } from "@effect/cli"
+import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { ConnectClient } from "../ConnectClient.js"
 import type { RevocationSummary } from "../Revocation.js"
 import * as Connection from "./Connection.js"
-import { fail, report } from "./Exit.js"
+import { confirm, fail, report } from "./Exit.js"
 
 /** The summary, one line per count. */
 export const formatSummary = (summary: RevocationSummary): string =>
@@ -52,15 +52,7 @@ export const command = Command.make(
       }
       const installationId = Option.getOrUndefined(input.installationId)
       const what = `${userId === undefined ? "every token" : `the tokens of user "${userId}"`} of connector "${input.connector}"${installationId === undefined ? "" : ` (installation ${installationId})`}`
-      if (!input.yes) {
-        if (process.stdin.isTTY !== true) {
-          return yield* fail(`Refusing to revoke ${what} without confirmation: pass --yes (stdin is not a terminal)`)
-        }
-        const confirmed = yield* Prompt.confirm({ message: `Revoke ${what}?`, initial: false }).pipe(
-          Effect.catchAll(() => Effect.succeed(false))
-        )
-        if (!confirmed) return yield* fail("Nothing was revoked.")
-      }
+      yield* confirm({ yes: input.yes, verb: "Revoke", done: "revoked", what })
       const client = yield* ConnectClient
       const summary = yield* client
         .revokeToken(input.connector, {

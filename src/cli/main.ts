@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
  * The `connect` command line: gets and revokes provider tokens through a
- * Connect server, and runs the broker.
+ * Connect server, connects users' accounts (`authorize`), and runs the broker.
  *
  * Exit codes: 0 success; 1 the user must authorize or install first (the URL
- * to open is printed on stderr); 2 any other failure.
+ * to open is printed on stderr); 2 any other failure; 130 `authorize` stopped
+ * with Ctrl+C while it waited.
  *
  * @since 0.1.0
  */
@@ -12,7 +13,12 @@ import { Command } from "@effect/cli"
 import { isValidationError } from "@effect/cli/ValidationError"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit } from "effect"
-import { CliExit, ExitCode } from "./Exit.js"
+import * as Authorize from "./Authorize.js"
+import * as Connectors from "./Connectors.js"
+import { CliExit, ExitCode, interruptedExitCode } from "./Exit.js"
+import * as Installations from "./Installations.js"
+import * as Links from "./Links.js"
+import * as Projects from "./Projects.js"
 import * as RevokeTokens from "./RevokeTokens.js"
 import * as Serve from "./Serve.js"
 import * as Token from "./Token.js"
@@ -26,7 +32,18 @@ const connect = Command.make("connect").pipe(
       "Example: CONNECT_URL=http://127.0.0.1:4100 CONNECT_TOKEN=... connect token acme/api --subject app"
     ].join("\n")
   ),
-  Command.withSubcommands([Token.command, RevokeTokens.command, Serve.command])
+  Command.withSubcommands([
+    Token.command,
+    Authorize.command,
+    RevokeTokens.command,
+    Serve.command,
+    Connectors.command,
+    Installations.command,
+    Links.attach,
+    Links.detach,
+    Projects.projects,
+    Projects.keys
+  ])
 )
 
 const cli = Command.run(connect, { name: "connect", version: "0.1.0" })
@@ -50,7 +67,7 @@ const main = Effect.suspend(() => cli(process.argv)).pipe(
 NodeRuntime.runMain(main, {
   disableErrorReporting: false,
   teardown: (exit, onExit) => {
-    if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) onExit(ExitCode.Failure)
+    if (Exit.isFailure(exit)) onExit(Cause.isInterruptedOnly(exit.cause) ? interruptedExitCode() : ExitCode.Failure)
     else onExit(exitCode)
   }
 })

@@ -349,9 +349,13 @@ describe("requestToken: success answers", () => {
       expect(result.scope).toBe("api:read api:write")
       expect(result.idToken && Redacted.value(result.idToken)).toBe("id.token.jwt")
       expect(result.issuedTokenType).toBe(ACCESS_TOKEN_TYPE)
+      expect(result.expiresInSent).toBe(true)
+      expect(result.fields).toEqual({ unknown_extra: "ignored" })
       expect(Object.keys(result).sort()).toEqual([
         "accessToken",
         "expiresAt",
+        "expiresInSent",
+        "fields",
         "idToken",
         "issuedTokenType",
         "refreshToken",
@@ -361,6 +365,36 @@ describe("requestToken: success answers", () => {
       ])
       // The token is redacted when logged or serialised.
       expect(JSON.stringify(result)).not.toContain(ACCESS_TOKEN)
+    })
+  )
+
+  it.effect("Slack-style: the other members are kept for the installation, every secret among them dropped", () =>
+    Effect.gen(function* () {
+      answerWith(
+        json(200, {
+          ok: true,
+          access_token: "xoxb-bot-token",
+          token_type: "bot",
+          scope: "chat:write",
+          bot_user_id: "U0BOT",
+          app_id: "A0APP",
+          team: { id: "T123", name: "Acme" },
+          enterprise: null,
+          authed_user: { id: "U0ADMIN", access_token: "xoxp-user-secret", refresh_token: "xoxe-user-refresh" },
+          incoming_webhook: { url: "https://hooks.example/x", channel: "#general", client_secret: "nope" }
+        })
+      )
+      const result = yield* token()
+      expect(result.expiresInSent).toBe(false)
+      expect(result.fields).toEqual({
+        ok: true,
+        bot_user_id: "U0BOT",
+        app_id: "A0APP",
+        team: { id: "T123", name: "Acme" },
+        enterprise: null,
+        authed_user: { id: "U0ADMIN" }
+      })
+      expect(JSON.stringify(result.fields)).not.toMatch(/xox|nope|hooks/)
     })
   )
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Official from "@vercel/connect"
 import { Effect, Redacted } from "effect"
-import { getToken, startAuthorization } from "../../src/index.js"
+import { getToken, revokeToken, startAuthorization } from "../../src/index.js"
 import { freePort, type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
 import { sqlite, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
@@ -53,10 +53,26 @@ describe("user authorization with the authorization code flow and PKCE", () => {
             tokenEndpoint: provider.tokenEndpoint,
             authorizationEndpoint: provider.authorizationEndpoint,
             defaultScopes: { user: ["openid", "offline_access", "api:read"] }
+          },
+          {
+            // No offline_access: the provider gives no refresh token, as GitHub without expiring tokens.
+            uid: "acme/plain",
+            name: "Acme API without refresh tokens",
+            type: "oauth",
+            clientId: provider.clients.broker.clientId,
+            clientSecret: provider.clients.broker.clientSecret,
+            tokenEndpoint: provider.tokenEndpoint,
+            revocationEndpoint: provider.revocationEndpoint,
+            authorizationEndpoint: provider.authorizationEndpoint,
+            authorizationParams: { access_type: "offline", state: "not-the-broker's" },
+            defaultScopes: { user: ["openid", "api:read"] }
           }
         ],
         projects: [{ id: "prj_web", keys: [{ environment: "production", secret: KEY }], returnUrls: [RETURN_URL] }],
-        links: [{ connector: "acme/api", project: "prj_web", environments: ["production"] }]
+        links: [
+          { connector: "acme/api", project: "prj_web", environments: ["production"] },
+          { connector: "acme/plain", project: "prj_web", environments: ["production"] }
+        ]
       }
     })
   })
@@ -141,6 +157,32 @@ describe("user authorization with the authorization code flow and PKCE", () => {
       expect(status).toMatchObject({ request: started.request, status: "completed" })
       const token = yield* getToken("acme/api", { subject })
       expect((yield* Effect.promise(() => provider.introspect(Redacted.value(token)))).sub).toBe("grace")
+    }).pipe(Effect.provide(client()))
+  )
+
+  it.effect("a grant without a refresh token gives its token until revoked; then the user must authorize again", () =>
+    Effect.gen(function* () {
+      const subject = { type: "user", id: "barbara" } as const
+      const started = yield* startAuthorization("acme/plain", { subject })
+      const toProvider = yield* Effect.promise(() => visit(started.url))
+      const providerUrl = new URL(toProvider.location ?? "")
+      // The connector's own parameters are sent; the broker's own cannot be overridden by them.
+      expect(providerUrl.searchParams.get("access_type")).toBe("offline")
+      expect(providerUrl.searchParams.get("state")).not.toBe("not-the-broker's")
+      const back = yield* Effect.promise(() =>
+        provider.completeAuthorization(providerUrl.toString(), { accountId: "barbara" })
+      )
+      expect((yield* Effect.promise(() => visit(back.toString()))).status).toBe(200)
+      const requests = provider.tokenRequests.total
+      const token = yield* getToken("acme/plain", { subject })
+      expect(yield* getToken("acme/plain", { subject }, { forceRefresh: true })).toEqual(token)
+      expect(provider.tokenRequests.total).toBe(requests)
+
+      const summary = yield* revokeToken("acme/plain", { subject })
+      expect(summary).toMatchObject({ tokensFound: 1, providerRevoked: 1 })
+      expect((yield* Effect.promise(() => provider.introspect(Redacted.value(token)))).active).toBe(false)
+      const after = yield* Effect.flip(getToken("acme/plain", { subject }))
+      expect(after._tag).toBe("UserAuthorizationRequired")
     }).pipe(Effect.provide(client()))
   )
 

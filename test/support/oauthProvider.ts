@@ -5,6 +5,7 @@
  * - client_credentials with resource indicators (RFC 8707) under `https://api.test/` (opaque tokens, so
  *   introspection works), refresh tokens with rotation, revocation (RFC 7009), introspection (RFC 7662),
  *   rich authorization requests (RFC 9396) and the authorization code flow through `devInteractions`.
+ * - The device authorization grant (RFC 8628), with helpers that play the user at the verification page.
  * - Two grant types that oidc-provider does not ship: JWT bearer (RFC 7523) and token exchange (RFC 8693).
  * - Counters of token-endpoint requests by `grant_type`, user refresh tokens seeded without a browser, and
  *   an `introspect` helper.
@@ -36,6 +37,7 @@ import Provider, {
 
 export const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 export const DEFAULT_RESOURCE_PREFIX = "https://api.test/"
@@ -72,6 +74,20 @@ export interface OAuthProviderOptions {
   readonly pkceRequired?: boolean
   /** Keys for the JWT bearer grant; without them every assertion is refused with `invalid_grant`. */
   readonly jwtBearer?: JwtBearerOptions
+  /**
+   * The `interval` (seconds) the device authorization endpoint announces; by default it announces none,
+   * as oidc-provider does, so clients poll every 5 seconds.
+   */
+  readonly deviceInterval?: number
+  /**
+   * Acts like a provider whose install flow adds its own members: `tokenResponse` merges members
+   * into successful authorization-code token responses (Slack's `team`); `redirectParams` adds
+   * query parameters to the redirect back to the client (GitHub's `installation_id`).
+   */
+  readonly installQuirks?: {
+    readonly tokenResponse?: Readonly<Record<string, unknown>>
+    readonly redirectParams?: Readonly<Record<string, string>>
+  }
 }
 
 export type ClientAuthMethod = "client_secret_basic" | "client_secret_post"
@@ -137,6 +153,8 @@ export interface OAuthProviderHarness {
   readonly revocationEndpoint: string
   readonly introspectionEndpoint: string
   readonly authorizationEndpoint: string
+  /** The device authorization endpoint (RFC 8628 section 3.1). */
+  readonly deviceAuthorizationEndpoint: string
   readonly jwksUri: string
   /** `broker` authenticates with client_secret_basic, `brokerPost` with client_secret_post. */
   readonly clients: { readonly broker: OAuthTestClient; readonly brokerPost: OAuthTestClient }
@@ -160,7 +178,24 @@ export interface OAuthProviderHarness {
    * server finally redirects to outside itself (the client's redirect URI with `code` or `error`).
    */
   completeAuthorization(authorizationUrl: string, user: CompleteAuthorizationInput): Promise<URL>
+  /**
+   * Plays the user of a device authorization over plain HTTP: opens the verification page
+   * (`verification_uri`, or `verification_uri_complete`), enters the user code when asked, confirms it,
+   * signs in as `accountId` and consents. Resolves once the server says the sign-in succeeded.
+   */
+  completeDeviceAuthorization(verificationUrl: string, user: DeviceAuthorizationInput): Promise<void>
+  /**
+   * As {@link completeDeviceAuthorization}, but the user aborts at the consent step: the device code is
+   * then answered `access_denied`.
+   */
+  denyDeviceAuthorization(verificationUrl: string, user: DeviceAuthorizationInput): Promise<void>
   close(): Promise<void>
+}
+
+export interface DeviceAuthorizationInput {
+  readonly accountId: string
+  /** The user code the device showed. */
+  readonly userCode: string
 }
 
 export interface CompleteAuthorizationInput {
@@ -382,7 +417,8 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     "refresh_token",
     "authorization_code",
     JWT_BEARER_GRANT,
-    TOKEN_EXCHANGE_GRANT
+    TOKEN_EXCHANGE_GRANT,
+    DEVICE_CODE_GRANT
   ]
   const clients = {
     broker: { clientId: "broker", clientSecret: "broker-secret", authMethod: "client_secret_basic" },
@@ -429,6 +465,7 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     },
     features: {
       devInteractions: { enabled: true },
+      deviceFlow: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: () => true },
       revocation: { enabled: true },
@@ -461,6 +498,43 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
   const revokedGrantIds: Array<string> = []
   const serverErrors: Array<Error> = []
   const tokenPath = new URL(tokenEndpoint).pathname
+  const deviceAuthorizationEndpoint = `${issuer}/device/auth`
+  const deviceInterval = options.deviceInterval
+  if (deviceInterval !== undefined) {
+    const devicePath = new URL(deviceAuthorizationEndpoint).pathname
+    provider.use(async (ctx, next) => {
+      await next()
+      if (ctx.method === "POST" && ctx.path === devicePath && ctx.status === 200 && typeof ctx.body === "object") {
+        ctx.body = { ...(ctx.body as Record<string, unknown>), interval: deviceInterval }
+      }
+    })
+  }
+  const quirks = options.installQuirks
+  if (quirks !== undefined) {
+    provider.use(async (ctx, next) => {
+      await next()
+      const grantType = (ctx as unknown as Partial<KoaContextWithOIDC>).oidc?.params?.grant_type
+      if (
+        quirks.tokenResponse !== undefined &&
+        ctx.method === "POST" &&
+        ctx.path === tokenPath &&
+        ctx.status === 200 &&
+        grantType === "authorization_code" &&
+        typeof ctx.body === "object" &&
+        ctx.body !== null
+      ) {
+        ctx.body = { ...(ctx.body as Record<string, unknown>), ...quirks.tokenResponse }
+      }
+      const location = ctx.response.get("location")
+      if (quirks.redirectParams !== undefined && ctx.status >= 300 && ctx.status < 400 && location.includes("state=")) {
+        const target = new URL(location)
+        if (target.origin !== new URL(issuer).origin) {
+          for (const [name, value] of Object.entries(quirks.redirectParams)) target.searchParams.set(name, value)
+          ctx.redirect(target.toString())
+        }
+      }
+    })
+  }
   provider.use(async (ctx, next) => {
     await next()
     if (ctx.method !== "POST" || ctx.path !== tokenPath) return
@@ -707,6 +781,71 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     throw new Error("authorization did not finish within 20 requests")
   }
 
+  /** The user at the verification page: enters the code, confirms, signs in, and consents or aborts. */
+  const driveDeviceAuthorization = async (
+    verificationUrl: string,
+    user: DeviceAuthorizationInput,
+    deny: boolean
+  ): Promise<void> => {
+    const jar = new CookieJar()
+    let request: { url: URL; form?: URLSearchParams } = { url: new URL(verificationUrl) }
+    for (let step = 0; step < 20; step++) {
+      const { url, form } = request
+      const cookie = jar.header(url)
+      const response = await fetch(url, {
+        method: form === undefined ? "GET" : "POST",
+        redirect: "manual",
+        headers: {
+          accept: "text/html",
+          ...(cookie === undefined ? {} : { cookie }),
+          ...(form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" })
+        },
+        ...(form === undefined ? {} : { body: form })
+      })
+      jar.store(response.headers.getSetCookie())
+      const body = await response.text()
+      const location = response.headers.get("location")
+      if (response.status >= 300 && response.status < 400 && location !== null) {
+        const next = new URL(location, url)
+        if (next.origin !== new URL(issuer).origin) throw new Error(`the device flow left the server for ${next}`)
+        request = { url: next }
+        continue
+      }
+      if (body.includes("Sign-in Success")) {
+        if (deny) throw new Error("the device authorization succeeded although the user aborted")
+        return
+      }
+      if (body.includes("request was interrupted")) {
+        if (!deny) throw new Error("the device authorization was interrupted")
+        return
+      }
+      const action = /<form[^>]*action="([^"]+)"/.exec(body)?.[1]
+      if (response.status !== 200 || action === undefined) {
+        throw new Error(`unexpected answer during device authorization: HTTP ${response.status} ${body.slice(0, 500)}`)
+      }
+      const submitUrl = new URL(decodeHtml(action), url)
+      const prompt = /name="prompt" value="([^"]+)"/.exec(body)?.[1]
+      if (prompt === "consent" && deny) {
+        request = { url: new URL(`${submitUrl.pathname}/abort`, submitUrl) }
+      } else if (prompt === "login") {
+        request = { url: submitUrl, form: new URLSearchParams({ prompt, login: user.accountId, password: "any" }) }
+      } else if (prompt !== undefined) {
+        request = { url: submitUrl, form: new URLSearchParams({ prompt }) }
+      } else {
+        // A page of the device flow: the code input, its auto-submitted form, or the confirmation.
+        const fields = new URLSearchParams()
+        for (const [, name = "", value = ""] of body.matchAll(
+          /<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g
+        )) {
+          fields.set(name, decodeHtml(value))
+        }
+        if (!fields.has("user_code")) fields.set("user_code", user.userCode)
+        request = { url: submitUrl, form: fields }
+      }
+    }
+    throw new Error("the device authorization did not finish within 20 requests")
+  }
+
   const close = (): Promise<void> =>
     new Promise((resolve, reject) => {
       server.close((error) => (error ? reject(error) : resolve()))
@@ -719,6 +858,7 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     revocationEndpoint: `${issuer}/token/revocation`,
     introspectionEndpoint: `${issuer}/token/introspection`,
     authorizationEndpoint: `${issuer}/auth`,
+    deviceAuthorizationEndpoint,
     jwksUri: `${issuer}/jwks`,
     clients,
     resourcePrefix,
@@ -732,6 +872,8 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     grantExists: async (grantId) => (await provider.Grant.find(grantId)) !== undefined,
     introspect,
     completeAuthorization,
+    completeDeviceAuthorization: (verificationUrl, user) => driveDeviceAuthorization(verificationUrl, user, false),
+    denyDeviceAuthorization: (verificationUrl, user) => driveDeviceAuthorization(verificationUrl, user, true),
     close
   }
 }

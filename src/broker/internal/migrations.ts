@@ -113,6 +113,38 @@ const authorizationRequests = (sql: SqlClient.SqlClient) =>
     { discard: true }
   )
 
+// Installations made through the install flow, next to those the config file
+// declares (`source`); an installation's own grant may hold an access token
+// with no refresh token (a Slack bot token, say); an install request may name
+// the tenant it is for.
+const installations = (sql: SqlClient.SqlClient) =>
+  Effect.all(
+    [
+      sql`ALTER TABLE installations ADD COLUMN source TEXT NOT NULL DEFAULT 'config'`,
+      sql`ALTER TABLE installations ADD COLUMN updated_at BIGINT`,
+      sql`ALTER TABLE grants ADD COLUMN access_token TEXT`,
+      sql`ALTER TABLE grants ADD COLUMN access_expires_at BIGINT`,
+      sql`ALTER TABLE authorization_requests ADD COLUMN tenant_hint TEXT`
+    ],
+    { discard: true }
+  )
+
+// Device authorizations (RFC 8628): the device code is a secret, sealed like
+// `state`; the user code and verification URL are what the caller was given;
+// the broker polls every `poll_interval_ms`, at the earliest at `next_poll_at`
+// (claimed atomically, so one poll runs at a time across replicas).
+const deviceAuthorization = (sql: SqlClient.SqlClient) =>
+  Effect.all(
+    [
+      sql`ALTER TABLE authorization_requests ADD COLUMN device_code TEXT`,
+      sql`ALTER TABLE authorization_requests ADD COLUMN user_code TEXT`,
+      sql`ALTER TABLE authorization_requests ADD COLUMN verification_url TEXT`,
+      sql`ALTER TABLE authorization_requests ADD COLUMN poll_interval_ms BIGINT`,
+      sql`ALTER TABLE authorization_requests ADD COLUMN next_poll_at BIGINT`
+    ],
+    { discard: true }
+  )
+
 /** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
 export const migrations = {
   "0001_initial": Effect.flatMap(SqlClient.SqlClient, initial),
@@ -121,5 +153,7 @@ export const migrations = {
   "0003_connector_private_key": Effect.flatMap(
     SqlClient.SqlClient,
     (sql) => sql`ALTER TABLE connectors ADD COLUMN private_key TEXT`
-  )
+  ),
+  "0004_installations": Effect.flatMap(SqlClient.SqlClient, installations),
+  "0005_device_authorization": Effect.flatMap(SqlClient.SqlClient, deviceAuthorization)
 }

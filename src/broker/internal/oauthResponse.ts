@@ -16,6 +16,10 @@ import { isRecord } from "../../internal/json.js"
  * - `unsupported`: the grant type or token type is not supported or not allowed for the client.
  * - `transient`: network failure, timeout, 429 or 5xx; retrying later may succeed.
  * - `invalid_response`: a success answer that is not a valid response (not JSON, empty, a field missing).
+ * - `authorization_pending`, `slow_down`, `expired_token`, `access_denied`: the answers to a device code
+ *   poll (RFC 8628 section 3.5): the user has not finished yet, poll less often, the device code expired,
+ *   the user refused. Only the device code grant reports them; to every other request, the last two mean
+ *   `invalid_grant` and the first two `other` (see {@link outsideDeviceFlow}). None is transient.
  * - `other`: any other refusal.
  */
 export const PROVIDER_ERROR_KINDS = [
@@ -26,6 +30,10 @@ export const PROVIDER_ERROR_KINDS = [
   "unsupported",
   "transient",
   "invalid_response",
+  "authorization_pending",
+  "slow_down",
+  "expired_token",
+  "access_denied",
   "other"
 ] as const
 
@@ -52,9 +60,11 @@ export const ERROR_CODE_KINDS: { readonly [code: string]: ProviderErrorKind } = 
   unsupported_token_type: "unsupported",
   // RFC 8707 section 2, RFC 8693 section 2.2.2
   invalid_target: "invalid_target",
-  // RFC 8628 section 3.5: the user must start over
-  expired_token: "invalid_grant",
-  access_denied: "invalid_grant",
+  // RFC 8628 section 3.5: the answers to a device code poll
+  authorization_pending: "authorization_pending",
+  slow_down: "slow_down",
+  expired_token: "expired_token",
+  access_denied: "access_denied",
   // RFC 6750 section 3.1: sent by some revocation endpoints (Google) for a token that is already dead
   invalid_token: "invalid_grant",
   // GitHub
@@ -82,6 +92,24 @@ export const kindOf = (status: number, code: string | undefined): ProviderErrorK
   const known = code === undefined ? undefined : ERROR_CODE_KINDS[code.toLowerCase()]
   if (known !== undefined) return known
   return status === 401 ? "invalid_client" : "other"
+}
+
+/**
+ * What a device-flow kind means to any request but a device code poll: the
+ * grant is gone (`expired_token`, `access_denied`), or a refusal like any
+ * other (`authorization_pending`, `slow_down`). Other kinds are kept.
+ */
+export const outsideDeviceFlow = (kind: ProviderErrorKind): ProviderErrorKind => {
+  switch (kind) {
+    case "expired_token":
+    case "access_denied":
+      return "invalid_grant"
+    case "authorization_pending":
+    case "slow_down":
+      return "other"
+    default:
+      return kind
+  }
 }
 
 /**
