@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import { FetchHttpClient, HttpClient } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import {
   type AuthorizationOptions,

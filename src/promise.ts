@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import { FetchHttpClient, type HttpClient } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { Cause, Effect, Exit, Layer, ManagedRuntime, Redacted, Schema } from "effect"
 import {
   AuthorizationOptions as AuthorizationOptionsSchema,

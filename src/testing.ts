@@ -23,7 +23,8 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientResponse } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Clock, Context, type Duration, Effect, Layer, Redacted } from "effect"
 import { ConnectClient, type ConnectClientOptions } from "./ConnectClient.js"
 import { type ConnectError, ConnectorNotFound, isConnectError, toWire } from "./ConnectError.js"

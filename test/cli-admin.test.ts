@@ -1,47 +1,13 @@
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningBroker, startBroker } from "./support/broker.js"
+import { cleanEnv, type Run, run } from "./support/cli.js"
 import { sqlite, type TestDatabase } from "./support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "./support/oauthProvider.js"
 
-const BIN = resolve("dist/cli/main.js")
 const ADMIN_TOKEN = "adm_cli_token_never_printed_8830"
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** The environment of the test process without any Connect settings. */
-const cleanEnv = (): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined || name.startsWith("CONNECT_") || name === "VERCEL_OIDC_TOKEN") continue
-    env[name] = value
-  }
-  return { ...env, NO_COLOR: "1" }
-}
-
-/** Runs the built binary as a user would, with stdin a closed pipe (not a terminal). */
-const run = (args: ReadonlyArray<string>, env: Record<string, string>): Promise<Run> =>
-  new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: "pipe" })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8")
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString("utf8")
-    })
-    child.stdin.end()
-    child.once("error", reject)
-    child.once("close", (code) => resolvePromise({ code, stdout, stderr }))
-  })
 
 const oneLine = (text: string) => text.trim().split("\n")
 

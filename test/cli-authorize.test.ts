@@ -6,87 +6,33 @@
  * The command talks to the broker through a recording proxy, so the tests know
  * each verifier the broker handed out and can check that none is printed.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { resolve } from "node:path"
 import { Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { parseExpiresIn } from "../src/cli/Authorize.js"
-import { freePort, type RunningBroker, startBroker } from "./support/broker.js"
+import type { RunningBroker } from "./support/broker.js"
+import { oauthClientOf, productionProject, startBrokerWithProvider } from "./support/brokerWithProvider.js"
+import { cleanEnv, type Run, type Running, sleep, start, waitForOutput, within } from "./support/cli.js"
 import { sqlite, type TestDatabase } from "./support/databases.js"
-import { type OAuthProviderHarness, startOAuthProvider } from "./support/oauthProvider.js"
+import { visit } from "./support/http.js"
+import type { OAuthProviderHarness } from "./support/oauthProvider.js"
 
-const BIN = resolve("dist/cli/main.js")
 const KEY = "ck_cli_authorize_key_3391"
 const URL_PATTERN = /^(http:\/\/\S+\/v1\/connect\/authorize\/\S+\/start)$/m
 
-interface Run {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-interface Running {
-  readonly child: ChildProcessWithoutNullStreams
-  readonly output: { stdout: string; stderr: string }
-  /** The URL the command prints for the user to open. */
-  readonly url: () => Promise<string>
-  readonly done: Promise<Run>
-}
-
-/** The environment of the test process without any Connect settings. */
-const cleanEnv = (): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined || name.startsWith("CONNECT_") || name === "VERCEL_OIDC_TOKEN") continue
-    env[name] = value
-  }
-  return { ...env, NO_COLOR: "1" }
-}
-
-const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms))
-
-/** Starts the built binary with pipes (not a terminal): no browser is opened, no spinner drawn. */
-const start = (args: ReadonlyArray<string>, env: Record<string, string>): Running => {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: "pipe" })
-  const output = { stdout: "", stderr: "" }
-  child.stdout.on("data", (chunk: Buffer) => {
-    output.stdout += chunk.toString("utf8")
-  })
-  child.stderr.on("data", (chunk: Buffer) => {
-    output.stderr += chunk.toString("utf8")
-  })
-  child.stdin.end()
-  let exited = false
-  const done = new Promise<Run>((resolveRun, reject) => {
-    child.once("error", reject)
-    child.once("close", (code, signal) => {
-      exited = true
-      resolveRun({ code, signal, ...output })
+/** A run of `connect authorize`, with the URL it prints for the user to open. */
+const authorizing = (running: Running) => ({
+  ...running,
+  url: async () => {
+    const found = await waitForOutput(running, (output) => URL_PATTERN.exec(output.stderr)?.[1], {
+      attempts: 200,
+      interval: 50
     })
-  })
-  const url = async () => {
-    for (let attempt = 0; attempt < 200 && !exited; attempt++) {
-      const found = URL_PATTERN.exec(output.stderr)?.[1]
-      if (found !== undefined) return found
-      await sleep(50)
-    }
-    throw new Error(`no URL printed: ${output.stderr}`)
+    if (found === undefined) throw new Error(`no URL printed: ${running.output.stderr}`)
+    return found
   }
-  return { child, output, url, done }
-}
-
-/** Ends a run that is still going after `ms`, so a broken wait fails the test instead of hanging it. */
-const within = async (running: Running, ms: number): Promise<Run> => {
-  const timer = setTimeout(() => running.child.kill("SIGKILL"), ms)
-  try {
-    return await running.done
-  } finally {
-    clearTimeout(timer)
-  }
-}
+})
 
 describe("connect authorize", () => {
   let provider: OAuthProviderHarness
@@ -100,7 +46,7 @@ describe("connect authorize", () => {
   const polled: Array<string> = []
   const runs: Array<Run> = []
 
-  const authorize = (...args: ReadonlyArray<string>) => start(["authorize", ...args], env)
+  const authorize = (...args: ReadonlyArray<string>) => authorizing(start(["authorize", ...args], env))
   const finish = async (running: Running, ms = 25_000) => {
     const result = await within(running, ms)
     runs.push(result)
@@ -109,38 +55,32 @@ describe("connect authorize", () => {
 
   /** The user's browser: the broker's link, the provider's sign-in and consent (or refusal), back to the broker. */
   const browse = async (url: string, accountId: string, deny = false) => {
-    const toProvider = await fetch(url, { redirect: "manual" })
+    const toProvider = await visit(url)
     expect(toProvider.status).toBe(302)
-    const back = await provider.completeAuthorization(toProvider.headers.get("location") ?? "", { accountId, deny })
+    const back = await provider.completeAuthorization(toProvider.location ?? "", { accountId, deny })
     expect(back.toString().startsWith(`${broker.url}/v1/connect/callback`)).toBe(true)
-    const landed = await fetch(back, { redirect: "manual" })
-    return { status: landed.status, text: await landed.text() }
+    return visit(back)
   }
 
   beforeAll(async () => {
-    const port = await freePort()
-    provider = await startOAuthProvider({ redirectUris: [`http://127.0.0.1:${port}/v1/connect/callback`] })
     database = sqlite()
-    broker = await startBroker({
+    const started = await startBrokerWithProvider({
       database,
-      port,
-      config: {
+      config: (provider) => ({
         connectors: [
           {
             uid: "acme/api",
             name: "Acme API",
-            type: "oauth",
-            clientId: provider.clients.broker.clientId,
-            clientSecret: provider.clients.broker.clientSecret,
-            tokenEndpoint: provider.tokenEndpoint,
+            ...oauthClientOf(provider),
             authorizationEndpoint: provider.authorizationEndpoint,
             defaultScopes: { user: ["openid", "offline_access", "api:read"] }
           }
         ],
-        projects: [{ id: "prj_web", keys: [{ environment: "production", secret: KEY }] }],
-        links: [{ connector: "acme/api", project: "prj_web", environments: ["production"] }]
-      }
+        ...productionProject({ id: "prj_web", key: KEY }, ["acme/api"])
+      })
     })
+    provider = started.provider
+    broker = started.broker
     proxy = createServer((request, response) => {
       const chunks: Array<Buffer> = []
       request.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -269,7 +209,7 @@ describe("connect authorize", () => {
       "The authorization link expired before the user completed it: run the command again for a new link."
     )
     // The link is dead too.
-    const late = await fetch(url, { redirect: "manual" })
+    const late = await visit(url)
     expect(late.status).toBe(400)
   })
 
@@ -335,29 +275,24 @@ describe("connect authorize --device", () => {
   let env: Record<string, string>
 
   beforeAll(async () => {
-    const port = await freePort()
-    provider = await startOAuthProvider({ redirectUris: [`http://127.0.0.1:${port}/v1/connect/callback`] })
     database = sqlite()
-    broker = await startBroker({
+    const started = await startBrokerWithProvider({
       database,
-      port,
-      config: {
+      config: (provider) => ({
         connectors: [
           {
             uid: "acme/device",
             name: "Acme (device)",
-            type: "oauth",
-            clientId: provider.clients.broker.clientId,
-            clientSecret: provider.clients.broker.clientSecret,
-            tokenEndpoint: provider.tokenEndpoint,
+            ...oauthClientOf(provider),
             deviceAuthorizationEndpoint: provider.deviceAuthorizationEndpoint,
             defaultScopes: { user: ["openid", "offline_access", "api:read"] }
           }
         ],
-        projects: [{ id: "prj_cli", keys: [{ environment: "production", secret: KEY }] }],
-        links: [{ connector: "acme/device", project: "prj_cli", environments: ["production"] }]
-      }
+        ...productionProject({ id: "prj_cli", key: KEY }, ["acme/device"])
+      })
     })
+    provider = started.provider
+    broker = started.broker
     env = { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: KEY }
   }, 60_000)
   afterAll(async () => {
@@ -368,15 +303,19 @@ describe("connect authorize --device", () => {
 
   it("shows the user code and the provider's page, and exits 0 once the user has entered it", async () => {
     const running = start(["authorize", "acme/device", "--user-id", "ada", "--device", "--format", "json"], env)
-    let url: string | undefined
-    let code: string | undefined
-    for (let attempt = 0; attempt < 200 && (url === undefined || code === undefined); attempt++) {
-      const lines = running.output.stderr.split("\n")
-      const intro = lines.findIndex((line) => line.includes("open this URL in a browser:"))
-      url = intro === -1 ? undefined : lines[intro + 1]
-      code = /^ {4}Your code: (\S+)$/m.exec(running.output.stderr)?.[1]
-      await sleep(50)
-    }
+    const shown = await waitForOutput(
+      running,
+      (output) => {
+        const lines = output.stderr.split("\n")
+        const intro = lines.findIndex((line) => line.includes("open this URL in a browser:"))
+        const url = intro === -1 ? undefined : lines[intro + 1]
+        const code = /^ {4}Your code: (\S+)$/m.exec(output.stderr)?.[1]
+        return url === undefined || code === undefined ? undefined : { url, code }
+      },
+      { attempts: 200, interval: 50 }
+    )
+    const url = shown?.url
+    const code = shown?.code
     expect(url?.startsWith(`${provider.issuer}/device`)).toBe(true)
     expect(code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/)
     await provider.completeDeviceAuthorization(url ?? "", { accountId: "ada", userCode: code ?? "" })

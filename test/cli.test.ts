@@ -1,48 +1,16 @@
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { freePort, type RunningBroker, startBroker } from "./support/broker.js"
+import { freePort, type RunningBroker } from "./support/broker.js"
+import { oauthClientOf, productionProject, startBrokerWithProvider } from "./support/brokerWithProvider.js"
+import { cleanEnv, type Run, run, sleep, start, waitForOutput, within } from "./support/cli.js"
 import { sqlite, type TestDatabase } from "./support/databases.js"
-import { type OAuthProviderHarness, startOAuthProvider } from "./support/oauthProvider.js"
+import { postJson } from "./support/http.js"
+import type { OAuthProviderHarness } from "./support/oauthProvider.js"
 
-const BIN = resolve("dist/cli/main.js")
 const KEY = "ck_cli_production_key_6120"
 const RESOURCE = "https://api.test/orders"
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** The environment of the test process without any Connect settings. */
-const cleanEnv = (): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined || name.startsWith("CONNECT_") || name === "VERCEL_OIDC_TOKEN") continue
-    env[name] = value
-  }
-  return { ...env, NO_COLOR: "1" }
-}
-
-/** Runs the built binary as a user would, with stdin a closed pipe (not a terminal). */
-const run = (args: ReadonlyArray<string>, env: Record<string, string>, cwd?: string): Promise<Run> =>
-  new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: cwd ?? process.cwd(), stdio: "pipe" })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8")
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString("utf8")
-    })
-    child.stdin.end()
-    child.once("error", reject)
-    child.once("close", (code) => resolvePromise({ code, stdout, stderr }))
-  })
 
 describe("the connect command line", () => {
   let provider: OAuthProviderHarness
@@ -57,33 +25,26 @@ describe("the connect command line", () => {
   }
 
   beforeAll(async () => {
-    const port = await freePort()
-    provider = await startOAuthProvider({
-      clientCredentialsTtl: 3600,
-      redirectUris: [`http://127.0.0.1:${port}/v1/connect/callback`]
-    })
     database = sqlite()
-    broker = await startBroker({
+    const started = await startBrokerWithProvider({
       database,
-      port,
-      config: {
+      provider: { clientCredentialsTtl: 3600 },
+      config: (provider) => ({
         connectors: [
           {
             uid: "acme/api",
             name: "Acme API",
-            type: "oauth",
-            clientId: provider.clients.broker.clientId,
-            clientSecret: provider.clients.broker.clientSecret,
-            tokenEndpoint: provider.tokenEndpoint,
+            ...oauthClientOf(provider),
             revocationEndpoint: provider.revocationEndpoint,
             authorizationEndpoint: provider.authorizationEndpoint,
             defaultScopes: { app: ["api:read"], user: ["openid", "offline_access", "api:read"] }
           }
         ],
-        projects: [{ id: "prj_web", keys: [{ environment: "production", secret: KEY }] }],
-        links: [{ connector: "acme/api", project: "prj_web", environments: ["production"] }]
-      }
+        ...productionProject({ id: "prj_web", key: KEY }, ["acme/api"])
+      })
     })
+    provider = started.provider
+    broker = started.broker
     env = { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: KEY }
   }, 60_000)
   afterAll(async () => {
@@ -159,10 +120,9 @@ describe("the connect command line", () => {
       accountId: "ada",
       scope: "openid offline_access api:read"
     })
-    const imported = await fetch(`${broker.url}/v1/connect/token/acme%2Fapi/import`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
-      body: JSON.stringify({
+    const imported = await postJson(
+      `${broker.url}/v1/connect/token/acme%2Fapi/import`,
+      {
         tokens: [
           {
             subject: { type: "user", id: "ada" },
@@ -172,8 +132,9 @@ describe("the connect command line", () => {
             environment: "production"
           }
         ]
-      })
-    })
+      },
+      KEY
+    )
     expect(imported.status).toBe(200)
     const token = await connect("token", "acme/api", "--user-id", "ada")
     expect(token.code).toBe(0)
@@ -222,41 +183,24 @@ describe("connect serve", () => {
   const serve = async (directory: string) => {
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort()
-      const child = spawn(
-        process.execPath,
-        [BIN, "serve", "--port", String(port), "--database", join(directory, "b.db")],
-        {
-          cwd: directory,
-          env: cleanEnv(),
-          stdio: ["ignore", "pipe", "pipe"]
-        }
-      )
-      const output = { stdout: "", stderr: "" }
-      child.stdout.on("data", (chunk: Buffer) => {
-        output.stdout += chunk.toString("utf8")
+      const running = start(["serve", "--port", String(port), "--database", join(directory, "b.db")], cleanEnv(), {
+        cwd: directory,
+        stdin: "ignore"
       })
-      child.stderr.on("data", (chunk: Buffer) => {
-        output.stderr += chunk.toString("utf8")
-      })
-      let exited = false
-      const closed = new Promise<number | null>((resolveClose) =>
-        child.once("close", (code) => {
-          exited = true
-          resolveClose(code)
-        })
-      )
       // Bounded: each check has its own timeout, and a child that exits ends the wait.
-      for (let check = 0; check < 100 && !exited; check++) {
+      for (let check = 0; check < 100 && !running.exited(); check++) {
         const healthy = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) }).then(
           (response) => response.ok,
           () => false
         )
-        if (healthy) return { child, port, output, closed }
-        await new Promise((wait) => setTimeout(wait, 100))
+        if (healthy) return { running, port }
+        await sleep(100)
       }
-      if (!exited) child.kill("SIGKILL")
-      await closed
-      if (!output.stderr.includes("EADDRINUSE")) throw new Error(`connect serve did not start: ${output.stderr}`)
+      if (!running.exited()) running.child.kill("SIGKILL")
+      await running.done
+      if (!running.output.stderr.includes("EADDRINUSE")) {
+        throw new Error(`connect serve did not start: ${running.output.stderr}`)
+      }
     }
     throw new Error("connect serve found no free port in three tries")
   }
@@ -264,18 +208,15 @@ describe("connect serve", () => {
   it("runs the broker on the given port and database until SIGTERM", async () => {
     const directory = mkdtempSync(join(tmpdir(), "connect-cli-"))
     try {
-      const { child, port, output, closed } = await serve(directory)
-      for (let attempt = 0; attempt < 50 && !output.stdout.includes("Database:"); attempt++) {
-        await new Promise((wait) => setTimeout(wait, 100))
-      }
-      expect(output.stdout).toContain(`http://127.0.0.1:${port}`)
-      expect(output.stdout).toContain(join(directory, "b.db"))
-      child.kill("SIGTERM")
-      const code = await Promise.race([
-        closed,
-        new Promise<"still running">((r) => setTimeout(() => r("still running"), 10_000))
-      ])
-      if (code === "still running") child.kill("SIGKILL")
+      const { running, port } = await serve(directory)
+      await waitForOutput(running, (output) => (output.stdout.includes("Database:") ? true : undefined), {
+        attempts: 50,
+        interval: 100
+      })
+      expect(running.output.stdout).toContain(`http://127.0.0.1:${port}`)
+      expect(running.output.stdout).toContain(join(directory, "b.db"))
+      running.child.kill("SIGTERM")
+      const { code } = await within(running, 10_000)
       expect(code).toBe(0)
     } finally {
       rmSync(directory, { recursive: true, force: true })

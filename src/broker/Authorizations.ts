@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import { createHash, randomBytes } from "node:crypto"
-import type { HttpClient } from "@effect/platform"
-import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { Clock, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import type { AuthorizationRequest, InstallationRequest } from "../Authorization.js"
 import { type ConnectError, InvalidRequest, UnknownConnectError } from "../ConnectError.js"
 import { TokenRequest } from "../Token.js"
@@ -181,6 +181,18 @@ const make = Effect.gen(function* () {
   const startUrl = (record: AuthorizationRequestRecord) =>
     `${publicUrl}/v1/connect/authorize/${encodeURIComponent(record.id)}/start`
 
+  /** The answer to a started request: its link, and the verifier its starter checks its status with. */
+  const answerOf = (
+    connector: Connector,
+    created: { readonly record: AuthorizationRequestRecord; readonly verifier: string }
+  ): StartedAuthorization => ({
+    request: created.record.id,
+    verifier: Redacted.make(created.verifier),
+    url: startUrl(created.record),
+    expiresAt: created.record.expiresAt,
+    connector: describeConnector(connector)
+  })
+
   /** `POST /v1/connect/authorize/{connector}`. */
   const start = (
     caller: Caller,
@@ -208,43 +220,47 @@ const make = Effect.gen(function* () {
         }
       }
       const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt, ...request } = body
-      const { record, verifier } = yield* create(caller, connector, request, {
-        returnUrl: body.returnUrl,
-        prompt,
-        expiresInMs
-      })
-      return {
-        request: record.id,
-        verifier: Redacted.make(verifier),
-        url: startUrl(record),
-        expiresAt: record.expiresAt,
-        connector: describeConnector(connector)
-      }
+      return answerOf(
+        connector,
+        yield* create(caller, connector, request, { returnUrl: body.returnUrl, prompt, expiresInMs })
+      )
     }).pipe(Effect.catchTag("StoreError", storeFailure))
 
   /**
-   * The URL that starts an authorization for a token request that found no
-   * grant: an open request for the same thing is handed out again.
+   * The link for a token request that found no grant (or installation): an
+   * open request for the same thing, still good for a while, is handed out
+   * again; otherwise a new one. (A device authorization, completed with a code
+   * and not a link, is never handed out.)
    */
-  const authorizeUrlFor = (caller: Caller, connector: Connector, request: TokenRequest) =>
+  const linkFor = (
+    caller: Caller,
+    connector: Connector,
+    asked: TokenRequest,
+    install: { readonly tenantHint: string | undefined } | undefined
+  ) =>
     Effect.gen(function* () {
-      if (connector.settings.authorizationEndpoint === undefined) return Option.none<string>()
       const now = yield* Clock.currentTimeMillis
-      const { validityBufferMs: _b, ...asked } = request
-      const encoded = yield* Schema.encode(RequestJson)(asked).pipe(Effect.orDie)
       const open = yield* store.findPendingAuthorization({
         connectorId: connector.id,
         projectId: caller.projectId,
         environment: caller.environment,
-        subject: subjectKey(request.subject),
-        request: encoded,
+        subject: install === undefined ? subjectKey(asked.subject) : INSTALLATION_SUBJECT,
+        request: yield* Schema.encode(RequestJson)(asked).pipe(Effect.orDie),
         validUntil: now + DEFAULT_EXPIRES_IN_MS / 2
       })
-      // (A device authorization, completed with a code and not a link, is never found here.)
-      if (Option.isSome(open)) return Option.some(startUrl(open.value))
-      const { record } = yield* create(caller, connector, asked, {})
+      if (Option.isSome(open) && open.value.tenantHint === install?.tenantHint) {
+        return Option.some(startUrl(open.value))
+      }
+      const { record } = yield* create(caller, connector, asked, { install })
       return Option.some(startUrl(record))
     }).pipe(Effect.catchAll(() => Effect.succeed(Option.none<string>())))
+
+  /** The URL that starts a user's authorization, for a token request that found no grant. */
+  const authorizeUrlFor = (caller: Caller, connector: Connector, request: TokenRequest) => {
+    if (connector.settings.authorizationEndpoint === undefined) return Effect.succeed(Option.none<string>())
+    const { validityBufferMs: _b, ...asked } = request
+    return linkFor(caller, connector, asked, undefined)
+  }
 
   /** Checks a return URL against the project's allow-list. */
   const checkReturnUrl = (caller: Caller, connector: Connector, returnUrl: string | undefined) =>
@@ -287,19 +303,15 @@ const make = Effect.gen(function* () {
       }
       yield* checkReturnUrl(caller, connector, body.returnUrl)
       const { returnUrl, tenantId, deviceCode: _d, expiresInMs, installationId: _i, ...asked } = body
-      const { record, verifier } = yield* create(
-        caller,
+      return answerOf(
         connector,
-        { ...asked, subject: { type: "app" } },
-        { returnUrl, expiresInMs, install: { tenantHint: tenantId } }
+        yield* create(
+          caller,
+          connector,
+          { ...asked, subject: { type: "app" } },
+          { returnUrl, expiresInMs, install: { tenantHint: tenantId } }
+        )
       )
-      return {
-        request: record.id,
-        verifier: Redacted.make(verifier),
-        url: startUrl(record),
-        expiresAt: record.expiresAt,
-        connector: describeConnector(connector)
-      }
     }).pipe(Effect.catchTag("StoreError", storeFailure))
 
   /**
@@ -308,31 +320,18 @@ const make = Effect.gen(function* () {
    * request naming an installation that does not exist yet asks for that
    * tenant.
    */
-  const installUrlFor = (caller: Caller, connector: Connector, request: TokenRequest) =>
-    Effect.gen(function* () {
-      const endpoint = installEndpointOf(connector)
-      const tenantHint = request.installationId === "*" ? undefined : request.installationId
-      if (endpoint === undefined || (endpoint.includes(TENANT_ID) && tenantHint === undefined)) {
-        return Option.none<string>()
-      }
-      const now = yield* Clock.currentTimeMillis
-      const asked: TokenRequest = {
-        subject: { type: "app" },
-        ...(request.scopes === undefined || request.subject.type !== "app" ? {} : { scopes: request.scopes })
-      }
-      const encoded = yield* Schema.encode(RequestJson)(asked).pipe(Effect.orDie)
-      const open = yield* store.findPendingAuthorization({
-        connectorId: connector.id,
-        projectId: caller.projectId,
-        environment: caller.environment,
-        subject: INSTALLATION_SUBJECT,
-        request: encoded,
-        validUntil: now + DEFAULT_EXPIRES_IN_MS / 2
-      })
-      if (Option.isSome(open) && open.value.tenantHint === tenantHint) return Option.some(startUrl(open.value))
-      const { record } = yield* create(caller, connector, asked, { install: { tenantHint } })
-      return Option.some(startUrl(record))
-    }).pipe(Effect.catchAll(() => Effect.succeed(Option.none<string>())))
+  const installUrlFor = (caller: Caller, connector: Connector, request: TokenRequest) => {
+    const endpoint = installEndpointOf(connector)
+    const tenantHint = request.installationId === "*" ? undefined : request.installationId
+    if (endpoint === undefined || (endpoint.includes(TENANT_ID) && tenantHint === undefined)) {
+      return Effect.succeed(Option.none<string>())
+    }
+    const asked: TokenRequest = {
+      subject: { type: "app" },
+      ...(request.scopes === undefined || request.subject.type !== "app" ? {} : { scopes: request.scopes })
+    }
+    return linkFor(caller, connector, asked, { tenantHint })
+  }
 
   /** `GET /v1/connect/authorize/{request}/start`: on to the provider. */
   const redirect = (requestId: string): Effect.Effect<BrowserAnswer> =>
@@ -448,8 +447,18 @@ const make = Effect.gen(function* () {
       )
     )
 
-  /** Exchanges a code at a token endpoint, once: a code is good once, so a retry could only be refused. */
-  const exchange = (connector: Connector, tokenEndpoint: string, record: AuthorizationRequestRecord, code: string) =>
+  /**
+   * Exchanges a code at a token endpoint, once: a code is good once, so after
+   * an answer lost in transit a retry could only be refused. A refusal ends
+   * the request failed: its answer for the browser is on the left.
+   */
+  const exchange = (
+    connector: Connector,
+    tokenEndpoint: string,
+    record: AuthorizationRequestRecord,
+    code: string,
+    fail: (error: string) => Effect.Effect<BrowserAnswer, StoreError>
+  ): Effect.Effect<Either.Either<ProviderToken, BrowserAnswer>, StoreError> =>
     requestToken(
       {
         tokenEndpoint,
@@ -464,7 +473,17 @@ const make = Effect.gen(function* () {
         redirectUri: callbackUrl,
         codeVerifier: record.codeVerifier
       }
-    ).pipe(Effect.provide(ProviderClientConfig.layer({ retries: 0 })), Effect.provide(http), Effect.either)
+    ).pipe(
+      Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
+      Effect.provide(http),
+      Effect.map(Either.right),
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Effect.logWarning(`request ${record.id}: the provider refused the code (${error.kind})`),
+          Effect.map(fail(error.kind === "transient" ? "provider_unavailable" : "provider_refused"), Either.left)
+        )
+      )
+    )
 
   /**
    * Completes an installation: the tenant's admin consented. The provider may
@@ -490,11 +509,8 @@ const make = Effect.gen(function* () {
           template === undefined || (template.includes(TENANT_ID) && known === undefined)
             ? connector.settings.tokenEndpoint
             : tokenEndpointFor(connector.settings, { tokenEndpoint: template, tenantId: known })
-        const exchanged = yield* exchange(connector, tokenEndpoint, record, code)
-        if (exchanged._tag === "Left") {
-          yield* Effect.logWarning(`installation ${record.id}: the provider refused the code (${exchanged.left.kind})`)
-          return yield* fail(exchanged.left.kind === "transient" ? "provider_unavailable" : "provider_refused")
-        }
+        const exchanged = yield* exchange(connector, tokenEndpoint, record, code, fail)
+        if (Either.isLeft(exchanged)) return exchanged.left
         token = exchanged.right
       } else if (fromCallback === undefined) {
         // Neither a code nor the tenant the connector reads from the redirect.
@@ -535,34 +551,18 @@ const make = Effect.gen(function* () {
       if (code === undefined) return yield* fail("invalid_response")
       if (Option.isNone(connector)) return yield* fail("connector_removed")
       const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
-      const exchanged = yield* requestToken(
-        {
-          // The installation's endpoint, as its refreshes will use (a tenant's, say).
-          tokenEndpoint: tokenEndpointFor(
-            connector.value.settings,
-            (yield* store.listInstallations(record.connectorId)).find((i) => i.id === record.installationId)
-          ),
-          clientId: connector.value.clientId,
-          clientSecret: connector.value.clientSecret,
-          authMethod: connector.value.settings.tokenEndpointAuthMethod,
-          defaultLifetimeSeconds: connector.value.settings.defaultTokenLifetimeSeconds
-        },
-        {
-          type: "authorization_code",
-          code: Redacted.make(code),
-          redirectUri: callbackUrl,
-          codeVerifier: record.codeVerifier
-        }
-      ).pipe(
-        // A code is good once: after an answer lost in transit, a retry could only be refused.
-        Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
-        Effect.provide(http),
-        Effect.either
+      const exchanged = yield* exchange(
+        connector.value,
+        // The installation's endpoint, as its refreshes will use (a tenant's, say).
+        tokenEndpointFor(
+          connector.value.settings,
+          (yield* store.listInstallations(record.connectorId)).find((i) => i.id === record.installationId)
+        ),
+        record,
+        code,
+        fail
       )
-      if (exchanged._tag === "Left") {
-        yield* Effect.logWarning(`authorization ${record.id}: the provider refused the code (${exchanged.left.kind})`)
-        return yield* fail(exchanged.left.kind === "transient" ? "provider_unavailable" : "provider_refused")
-      }
+      if (Either.isLeft(exchanged)) return exchanged.left
       yield* tokens.recordAuthorization(
         { projectId: record.projectId, environment: record.environment },
         connector.value,

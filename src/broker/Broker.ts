@@ -11,8 +11,10 @@
  * @since 0.1.0
  */
 import { createServer } from "node:http"
-import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { NodeFileSystem, NodeHttpServer } from "@effect/platform-node"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Config, Effect, Layer, Option } from "effect"
 import { Admin } from "./Admin.js"
 import { AdminToken } from "./AdminToken.js"

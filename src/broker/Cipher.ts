@@ -16,8 +16,8 @@
  */
 import * as Crypto from "node:crypto"
 import * as NodePath from "node:path"
-import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { DATA_DIR_VARIABLE, dataDirConfig } from "./internal/dataDir.js"
 

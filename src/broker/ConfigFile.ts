@@ -12,8 +12,9 @@
  *
  * @since 0.1.0
  */
-import { FileSystem } from "@effect/platform"
+
 import type { PlatformError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Either, ParseResult, Redacted, Schema } from "effect"
 import { FieldIssue } from "../ConnectError.js"
 import { isRecord } from "../internal/json.js"

@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import { createHash, randomBytes } from "node:crypto"
-import type { HttpClient } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { Clock, Context, Duration, Effect, FiberSet, Layer, Option, Redacted, Schema } from "effect"
 import type { AuthorizationRequest } from "../Authorization.js"
 import { type ConnectError, InvalidRequest, UnknownConnectError } from "../ConnectError.js"

@@ -32,8 +32,10 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { Clock, Context, Duration, Effect, Layer, type ParseResult, Redacted, Schedule, Schema } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { Clock, Context, Duration, Effect, Either, Layer, type ParseResult, Redacted, Schedule, Schema } from "effect"
 import { isRecord } from "../internal/json.js"
 import { describeParseError, optionalNullable } from "../internal/schema.js"
 import { parseRetryAfter } from "../internal/transport.js"
@@ -766,21 +768,38 @@ const publicFields = (body: Readonly<Record<string, unknown>>): { readonly [key:
 const nonEmpty = (text: string | undefined): string | undefined =>
   text === undefined || text.length === 0 ? undefined : text
 
-const interpretToken =
-  (endpoint: ProviderEndpoint) =>
-  (answer: Answer): Effect.Effect<ProviderToken, Problem> => {
-    const body = readBody(answer.text, answer.contentType)
-    if (!is2xx(answer.status) || errorOf(body) !== undefined) return Effect.fail(problemOf(answer, body))
-    const invalid = (reason: string): Effect.Effect<never, Problem> =>
-      Effect.fail({ kind: "invalid_response", status: answer.status, reason })
-    if (body === undefined) {
-      return invalid(
+/**
+ * A success answer's body as a JSON object, or the problem it is: an error
+ * (whatever its status), an empty body, not JSON, not an object.
+ */
+const successObject = (
+  answer: Answer
+): Either.Either<
+  { readonly body: Record<string, unknown>; readonly invalid: (reason: string) => Effect.Effect<never, Problem> },
+  Problem
+> => {
+  const body = readBody(answer.text, answer.contentType)
+  if (!is2xx(answer.status) || errorOf(body) !== undefined) return Either.left(problemOf(answer, body))
+  const problem = (reason: string): Problem => ({ kind: "invalid_response", status: answer.status, reason })
+  if (body === undefined) {
+    return Either.left(
+      problem(
         answer.text.trim().length === 0
           ? "the body is empty"
           : `the body is not JSON (${answer.text.length} bytes${contentTypeText(answer)})`
       )
-    }
-    if (!isRecord(body)) return invalid("the body is not a JSON object")
+    )
+  }
+  if (!isRecord(body)) return Either.left(problem("the body is not a JSON object"))
+  return Either.right({ body, invalid: (reason) => Effect.fail(problem(reason)) })
+}
+
+const interpretToken =
+  (endpoint: ProviderEndpoint) =>
+  (answer: Answer): Effect.Effect<ProviderToken, Problem> => {
+    const checked = successObject(answer)
+    if (Either.isLeft(checked)) return Effect.fail(checked.left)
+    const { body, invalid } = checked.right
     const decoded = decodeTokenResponse(body)
     if (decoded._tag === "Left") {
       return invalid(`not a token response: ${describeIssues(decoded.left)}`)
@@ -962,18 +981,9 @@ const isWebUrl = (text: string): boolean => {
 }
 
 const interpretDeviceAuthorization = (answer: Answer): Effect.Effect<DeviceAuthorization, Problem> => {
-  const body = readBody(answer.text, answer.contentType)
-  if (!is2xx(answer.status) || errorOf(body) !== undefined) return Effect.fail(problemOf(answer, body))
-  const invalid = (reason: string): Effect.Effect<never, Problem> =>
-    Effect.fail({ kind: "invalid_response", status: answer.status, reason })
-  if (body === undefined) {
-    return invalid(
-      answer.text.trim().length === 0
-        ? "the body is empty"
-        : `the body is not JSON (${answer.text.length} bytes${contentTypeText(answer)})`
-    )
-  }
-  if (!isRecord(body)) return invalid("the body is not a JSON object")
+  const checked = successObject(answer)
+  if (Either.isLeft(checked)) return Effect.fail(checked.left)
+  const { body, invalid } = checked.right
   const decoded = decodeDeviceAuthorizationResponse(body)
   if (decoded._tag === "Left") return invalid(`not a device authorization response: ${describeIssues(decoded.left)}`)
   const response = decoded.right

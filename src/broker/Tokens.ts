@@ -16,7 +16,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import type { HttpClient } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
 import {
   type ConnectError,
@@ -514,6 +514,29 @@ const make = Effect.gen(function* () {
       })
     }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
 
+  /** Revokes one token at the connector's revocation endpoint, and says how that went (as a summary counts it). */
+  const revokeAtProvider = (
+    connector: Connector,
+    token: Redacted.Redacted<string>,
+    hint: "access_token" | "refresh_token"
+  ): Effect.Effect<"providerRevoked" | "providerSkipped" | "providerFailed"> => {
+    const endpoint = connector.settings.revocationEndpoint
+    if (endpoint === undefined) return Effect.succeed("providerSkipped")
+    return revokeToken(
+      {
+        revocationEndpoint: endpoint,
+        clientId: connector.clientId,
+        clientSecret: connector.clientSecret,
+        authMethod: connector.settings.tokenEndpointAuthMethod
+      },
+      token,
+      hint
+    ).pipe(
+      Effect.provide(http),
+      Effect.match({ onSuccess: () => "providerRevoked" as const, onFailure: () => "providerFailed" as const })
+    )
+  }
+
   const revoke = (
     caller: Caller,
     connector: Connector,
@@ -555,22 +578,7 @@ const make = Effect.gen(function* () {
           continue
         }
         if (held) spent.add(grant.value.id)
-        if (endpoint === undefined) {
-          summary.providerSkipped++
-        } else {
-          const revoked = yield* revokeToken(
-            {
-              revocationEndpoint: endpoint,
-              clientId: connector.clientId,
-              clientSecret: connector.clientSecret,
-              authMethod: connector.settings.tokenEndpointAuthMethod
-            },
-            token.accessToken,
-            "access_token"
-          ).pipe(Effect.provide(http), Effect.either)
-          if (revoked._tag === "Right") summary.providerRevoked++
-          else summary.providerFailed++
-        }
+        summary[yield* revokeAtProvider(connector, token.accessToken, "access_token")]++
       }
       // Whatever the provider said, these tokens are not handed out again; a
       // grant whose only token was revoked can give nothing more.
@@ -757,24 +765,7 @@ const make = Effect.gen(function* () {
         if (grant.refreshToken !== undefined)
           values.set(Redacted.value(grant.refreshToken), { token: grant.refreshToken, hint: "refresh_token" })
       }
-      for (const { token, hint } of values.values()) {
-        if (endpoint === undefined) {
-          summary.providerSkipped++
-          continue
-        }
-        const revoked = yield* revokeToken(
-          {
-            revocationEndpoint: endpoint,
-            clientId: connector.clientId,
-            clientSecret: connector.clientSecret,
-            authMethod: connector.settings.tokenEndpointAuthMethod
-          },
-          token,
-          hint
-        ).pipe(Effect.provide(http), Effect.either)
-        if (revoked._tag === "Right") summary.providerRevoked++
-        else summary.providerFailed++
-      }
+      for (const { token, hint } of values.values()) summary[yield* revokeAtProvider(connector, token, hint)]++
       yield* store.transaction(
         Effect.zipRight(
           store.markTokens(

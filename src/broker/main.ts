@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect } from "effect"
 import { serve } from "./Broker.js"
 import { describeStartupFailure } from "./internal/startupFailure.js"

@@ -7,8 +7,10 @@
  *
  * @since 0.1.0
  */
-import { Options } from "@effect/cli"
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import * as Options from "@effect/cli/Options"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import {
   ConnectorList,

@@ -7,7 +7,11 @@
  * @since 0.1.0
  */
 import { spawn } from "node:child_process"
-import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import { Clock, Config, Console, Duration, Effect, Either, Option, Ref, Schedule } from "effect"
 import type { AuthorizationResponse, AuthorizationState, AuthorizationStatus } from "../Authorization.js"
 import { ConnectClient } from "../ConnectClient.js"

@@ -5,8 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Options } from "@effect/cli"
-import { FetchHttpClient } from "@effect/platform"
+import * as Options from "@effect/cli/Options"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { ConnectClient, resolveOptions } from "../ConnectClient.js"
 import { TokenCache } from "../TokenCache.js"

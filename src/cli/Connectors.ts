@@ -10,8 +10,11 @@
  *
  * @since 0.1.0
  */
-import { Args, Command, Options, Prompt } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Prompt from "@effect/cli/Prompt"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Console, Effect, Option, Redacted, Schema } from "effect"
 import { ConnectorList, ConnectorRemoved, ConnectorView } from "../broker/AdminApi.js"
 import { isRecord } from "../internal/json.js"

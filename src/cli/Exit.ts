@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Prompt } from "@effect/cli"
-import type { Terminal } from "@effect/platform"
+import * as Prompt from "@effect/cli/Prompt"
+import type * as Terminal from "@effect/platform/Terminal"
 import { Console, Data, Effect } from "effect"
 import { ConnectorInstallationRequired, isConnectError, UserAuthorizationRequired } from "../ConnectError.js"
 

@@ -6,10 +6,9 @@
  * @since 0.1.0
  */
 
-import { Command, Options } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Cause, Config, ConfigProvider, Console, Effect, Layer, Option } from "effect"
-import { layerConfig } from "../broker/Broker.js"
-import { DEFAULT_FILENAME, describeLocation, parseLocation } from "../broker/Database.js"
 import { dataDirConfig } from "../broker/internal/dataDir.js"
 import { describeStartupFailure } from "../broker/internal/startupFailure.js"
 import { listenConfig } from "../broker/PublicUrl.js"
@@ -43,18 +42,18 @@ export const configProvider = (
 }
 
 /** Where the broker listens and keeps its data, as its configuration says. */
-const describeStart = Effect.gen(function* () {
-  const listen = yield* listenConfig
-  const database = yield* Config.option(Config.nonEmptyString("CONNECT_DATABASE_URL"))
-  const dataDir = yield* dataDirConfig
-  const location = Option.isSome(database)
-    ? parseLocation(database.value)
-    : parseLocation(`${dataDir}/${DEFAULT_FILENAME}`)
-  return [
-    `Connect broker listening on http://${listen.host}:${listen.port}`,
-    `Database: ${describeLocation(location)} (data directory ${dataDir})`
-  ].join("\n")
-})
+const describeStart = (database: typeof import("../broker/Database.js")) =>
+  Effect.gen(function* () {
+    const { DEFAULT_FILENAME, describeLocation, parseLocation } = database
+    const listen = yield* listenConfig
+    const url = yield* Config.option(Config.nonEmptyString("CONNECT_DATABASE_URL"))
+    const dataDir = yield* dataDirConfig
+    const location = Option.isSome(url) ? parseLocation(url.value) : parseLocation(`${dataDir}/${DEFAULT_FILENAME}`)
+    return [
+      `Connect broker listening on http://${listen.host}:${listen.port}`,
+      `Database: ${describeLocation(location)} (data directory ${dataDir})`
+    ].join("\n")
+  })
 
 /**
  * @since 0.1.0
@@ -85,8 +84,12 @@ export const command = Command.make(
   (flags) => {
     const provider = configProvider({ ...flags, port: Option.map(flags.port, String) })
     const run = Effect.gen(function* () {
-      yield* Layer.build(layerConfig)
-      yield* Console.log(yield* describeStart)
+      // The broker and its database drivers load for this command only, so the others start sooner.
+      const [broker, database] = yield* Effect.promise(() =>
+        Promise.all([import("../broker/Broker.js"), import("../broker/Database.js")])
+      )
+      yield* Layer.build(broker.layerConfig)
+      yield* Console.log(yield* describeStart(database))
       return yield* Effect.never
     }).pipe(Effect.scoped)
     return run.pipe(

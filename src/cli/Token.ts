@@ -3,7 +3,9 @@
  *
  * @since 0.1.0
  */
-import { Args, Command, Options } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Console, Effect, Option, Redacted, Schema } from "effect"
 import { ConnectClient } from "../ConnectClient.js"
 import type { Subject } from "../Subject.js"

@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Official from "@vercel/connect"
 import { Effect, Redacted } from "effect"
 import { getToken, revokeToken, startAuthorization } from "../../src/index.js"
-import { freePort, type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
+import { type RunningBroker, sdkClient } from "../support/broker.js"
+import { oauthClientOf, productionProject, startBrokerWithProvider } from "../support/brokerWithProvider.js"
 import { sqlite, type TestDatabase } from "../support/databases.js"
-import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
+import { postJson, visit } from "../support/http.js"
+import type { OAuthProviderHarness } from "../support/oauthProvider.js"
 
 const KEY = "ck_authorization_key_8812"
 const RETURN_URL = "http://localhost:3000/connected"
@@ -14,12 +16,6 @@ describe("user authorization with the authorization code flow and PKCE", () => {
   let database: TestDatabase
   let broker: RunningBroker
   const client = () => sdkClient(broker, KEY)
-
-  /** What the user's browser does with one redirect: the next location, not followed. */
-  const visit = async (url: string) => {
-    const response = await fetch(url, { redirect: "manual" })
-    return { status: response.status, location: response.headers.get("location"), text: await response.text() }
-  }
 
   /** The user opens the broker's link, signs in at the provider and consents (or refuses). */
   const consent = async (authorizeUrl: string, accountId: string, deny = false) => {
@@ -36,21 +32,15 @@ describe("user authorization with the authorization code flow and PKCE", () => {
   }
 
   beforeAll(async () => {
-    const port = await freePort()
-    provider = await startOAuthProvider({ redirectUris: [`http://127.0.0.1:${port}/v1/connect/callback`] })
     database = sqlite()
-    broker = await startBroker({
+    const started = await startBrokerWithProvider({
       database,
-      port,
-      config: {
+      config: (provider) => ({
         connectors: [
           {
             uid: "acme/api",
             name: "Acme API",
-            type: "oauth",
-            clientId: provider.clients.broker.clientId,
-            clientSecret: provider.clients.broker.clientSecret,
-            tokenEndpoint: provider.tokenEndpoint,
+            ...oauthClientOf(provider),
             authorizationEndpoint: provider.authorizationEndpoint,
             defaultScopes: { user: ["openid", "offline_access", "api:read"] }
           },
@@ -58,23 +48,18 @@ describe("user authorization with the authorization code flow and PKCE", () => {
             // No offline_access: the provider gives no refresh token, as GitHub without expiring tokens.
             uid: "acme/plain",
             name: "Acme API without refresh tokens",
-            type: "oauth",
-            clientId: provider.clients.broker.clientId,
-            clientSecret: provider.clients.broker.clientSecret,
-            tokenEndpoint: provider.tokenEndpoint,
+            ...oauthClientOf(provider),
             revocationEndpoint: provider.revocationEndpoint,
             authorizationEndpoint: provider.authorizationEndpoint,
             authorizationParams: { access_type: "offline", state: "not-the-broker's" },
             defaultScopes: { user: ["openid", "api:read"] }
           }
         ],
-        projects: [{ id: "prj_web", keys: [{ environment: "production", secret: KEY }], returnUrls: [RETURN_URL] }],
-        links: [
-          { connector: "acme/api", project: "prj_web", environments: ["production"] },
-          { connector: "acme/plain", project: "prj_web", environments: ["production"] }
-        ]
-      }
+        ...productionProject({ id: "prj_web", key: KEY, returnUrls: [RETURN_URL] }, ["acme/api", "acme/plain"])
+      })
     })
+    provider = started.provider
+    broker = started.broker
   })
   afterAll(async () => {
     await broker?.close()
@@ -148,11 +133,11 @@ describe("user authorization with the authorization code flow and PKCE", () => {
       expect(returned.searchParams.get("status")).toBe("completed")
       expect(returned.searchParams.get("request")).toBe(started.request)
       const status = yield* Effect.promise(() =>
-        fetch(`${broker.url}/v1/connect/authorize/${started.request}/status`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-          body: JSON.stringify({ verifier: Redacted.value(started.verifier) })
-        }).then((response) => response.json())
+        postJson(
+          `${broker.url}/v1/connect/authorize/${started.request}/status`,
+          { verifier: Redacted.value(started.verifier) },
+          KEY
+        ).then((response) => response.json())
       )
       expect(status).toMatchObject({ request: started.request, status: "completed" })
       const token = yield* getToken("acme/api", { subject })

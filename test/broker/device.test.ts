@@ -8,9 +8,11 @@ import { requestDeviceAuthorization, requestToken } from "../../src/broker/Provi
 import { type Connector, Store } from "../../src/broker/Store.js"
 import { grantSubject, Tokens } from "../../src/broker/Tokens.js"
 import { getToken, startAuthorization } from "../../src/index.js"
-import { freePort, type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
+import { type RunningBroker, sdkClient } from "../support/broker.js"
+import { oauthClientOf, productionProject, startBrokerWithProvider } from "../support/brokerWithProvider.js"
 import { backends, layerOf, sqlite, type TestDatabase } from "../support/databases.js"
-import { DEVICE_CODE_GRANT, type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
+import { postJson } from "../support/http.js"
+import { DEVICE_CODE_GRANT, type OAuthProviderHarness } from "../support/oauthProvider.js"
 
 const KEY = "ck_device_flow_key_6310"
 
@@ -30,11 +32,7 @@ describe.each(backends)("the device authorization grant on $name", ({ make }) =>
 
   /** `fetch` to the broker, keeping the body of every answer. */
   const call = async (path: string, body: unknown) => {
-    const response = await fetch(`${broker.url}${path}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-      body: JSON.stringify(body)
-    })
+    const response = await postJson(`${broker.url}${path}`, body, KEY)
     const text = await response.text()
     seen.push(text)
     return { status: response.status, body: JSON.parse(text) as Record<string, unknown> }
@@ -65,42 +63,34 @@ describe.each(backends)("the device authorization grant on $name", ({ make }) =>
         console[level] = original
       })
     }
-    const port = await freePort()
-    provider = await startOAuthProvider({
-      redirectUris: [`http://127.0.0.1:${port}/v1/connect/callback`],
-      deviceInterval: 1
+    database = await make()
+    const started = await startBrokerWithProvider({
+      database,
+      provider: { deviceInterval: 1 },
+      config: (provider) => {
+        const oauth = {
+          ...oauthClientOf(provider),
+          defaultScopes: { user: ["openid", "offline_access", "api:read"] }
+        }
+        return {
+          connectors: [
+            {
+              uid: "acme/device",
+              name: "Acme (device)",
+              ...oauth,
+              authorizationEndpoint: provider.authorizationEndpoint,
+              deviceAuthorizationEndpoint: provider.deviceAuthorizationEndpoint
+            },
+            { uid: "acme/web", name: "Acme (web)", ...oauth, authorizationEndpoint: provider.authorizationEndpoint }
+          ],
+          ...productionProject({ id: "prj_cli", key: KEY }, ["acme/device", "acme/web"])
+        }
+      }
     })
+    provider = started.provider
+    broker = started.broker
     provider.provider.on("device_authorization.success", (_ctx: unknown, body: { device_code?: unknown }) => {
       if (typeof body.device_code === "string") deviceCodes.push(body.device_code)
-    })
-    database = await make()
-    const oauth = {
-      type: "oauth",
-      clientId: provider.clients.broker.clientId,
-      clientSecret: provider.clients.broker.clientSecret,
-      tokenEndpoint: provider.tokenEndpoint,
-      defaultScopes: { user: ["openid", "offline_access", "api:read"] }
-    }
-    broker = await startBroker({
-      database,
-      port,
-      config: {
-        connectors: [
-          {
-            uid: "acme/device",
-            name: "Acme (device)",
-            ...oauth,
-            authorizationEndpoint: provider.authorizationEndpoint,
-            deviceAuthorizationEndpoint: provider.deviceAuthorizationEndpoint
-          },
-          { uid: "acme/web", name: "Acme (web)", ...oauth, authorizationEndpoint: provider.authorizationEndpoint }
-        ],
-        projects: [{ id: "prj_cli", keys: [{ environment: "production", secret: KEY }] }],
-        links: [
-          { connector: "acme/device", project: "prj_cli", environments: ["production"] },
-          { connector: "acme/web", project: "prj_cli", environments: ["production"] }
-        ]
-      }
     })
   })
   afterAll(async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { getToken, getTokenResponse, revokeToken } from "../../src/index.js"
 import { type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
+import { oauthClientOf, productionProject } from "../support/brokerWithProvider.js"
 import { sqlite, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
 
@@ -27,10 +28,7 @@ describe("federated subjects: JWT bearer (RFC 7523) and token exchange (RFC 8693
           {
             uid: "acme/api",
             name: "Acme API",
-            type: "oauth",
-            clientId: provider.clients.broker.clientId,
-            clientSecret: provider.clients.broker.clientSecret,
-            tokenEndpoint: provider.tokenEndpoint,
+            ...oauthClientOf(provider),
             revocationEndpoint: provider.revocationEndpoint,
             privateKey: { env: "ACME_PRIVATE_KEY" },
             privateKeyId: "acme-2026",
@@ -39,17 +37,10 @@ describe("federated subjects: JWT bearer (RFC 7523) and token exchange (RFC 8693
           {
             uid: "acme/unsigned",
             name: "Acme without a key",
-            type: "oauth",
-            clientId: provider.clients.broker.clientId,
-            clientSecret: provider.clients.broker.clientSecret,
-            tokenEndpoint: provider.tokenEndpoint
+            ...oauthClientOf(provider)
           }
         ],
-        projects: [{ id: "prj", keys: [{ environment: "production", secret: KEY }] }],
-        links: [
-          { connector: "acme/api", project: "prj", environments: ["production"] },
-          { connector: "acme/unsigned", project: "prj", environments: ["production"] }
-        ]
+        ...productionProject({ id: "prj", key: KEY }, ["acme/api", "acme/unsigned"])
       },
       env: { ACME_PRIVATE_KEY: privateKey.export({ type: "pkcs8", format: "pem" }).toString() }
     })

@@ -2,26 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { getToken } from "../../src/index.js"
 import * as Connect from "../../src/promise.js"
-import { freePort, type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
+import { type RunningBroker, sdkClient } from "../support/broker.js"
+import { oauthClientOf, productionProject, startBrokerWithProvider } from "../support/brokerWithProvider.js"
 import { backends, type TestDatabase } from "../support/databases.js"
-import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
+import { postJson, visit } from "../support/http.js"
+import type { OAuthProviderHarness } from "../support/oauthProvider.js"
 
 const KEY = "ck_installation_key_5521"
 const ADMIN_TOKEN = "admin_installation_token_7731"
 const RETURN_URL = "http://localhost:3000/installed"
 
-/** What the browser does with one request: the answer, redirects not followed. */
-const visit = async (url: string) => {
-  const response = await fetch(url, { redirect: "manual" })
-  return { status: response.status, location: response.headers.get("location"), text: await response.text() }
-}
-
 const post = async (url: string, body: unknown, token = KEY) => {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify(body)
-  })
+  const response = await postJson(url, body, token)
   return { status: response.status, body: (await response.json()) as Record<string, unknown> }
 }
 
@@ -46,81 +38,78 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
   }
 
   beforeAll(async () => {
-    const port = await freePort()
-    provider = await startOAuthProvider({
-      redirectUris: [`http://127.0.0.1:${port}/v1/connect/callback`],
-      // A Slack-like token response naming the workspace, and a GitHub-like redirect naming the installation.
-      installQuirks: {
-        tokenResponse: { team: { id: "T123", name: "Acme" } },
-        redirectParams: { installation_id: "4242" }
-      }
-    })
     database = await make()
-    const connector = {
-      type: "oauth",
-      clientId: provider.clients.broker.clientId,
-      clientSecret: provider.clients.broker.clientSecret,
-      tokenEndpoint: provider.tokenEndpoint,
-      revocationEndpoint: provider.revocationEndpoint,
-      authorizationEndpoint: provider.authorizationEndpoint
-    }
-    broker = await startBroker({
+    const started = await startBrokerWithProvider({
       database,
-      port,
+      provider: {
+        // A Slack-like token response naming the workspace, and a GitHub-like redirect naming the installation.
+        installQuirks: {
+          tokenResponse: { team: { id: "T123", name: "Acme" } },
+          redirectParams: { installation_id: "4242" }
+        }
+      },
       env: { CONNECT_ADMIN_TOKEN: ADMIN_TOKEN },
-      config: {
-        connectors: [
-          {
-            ...connector,
-            uid: "chat/bot",
-            name: "Chat bot",
-            defaultScopes: { app: ["openid", "offline_access", "api:read"] },
-            installations: {
-              required: true,
-              tenantIdFrom: { tokenResponse: "team.id" },
-              authorizationParams: { team_hint: "any" }
+      config: (provider) => {
+        const connector = {
+          ...oauthClientOf(provider),
+          revocationEndpoint: provider.revocationEndpoint,
+          authorizationEndpoint: provider.authorizationEndpoint
+        }
+        return {
+          connectors: [
+            {
+              ...connector,
+              uid: "chat/bot",
+              name: "Chat bot",
+              defaultScopes: { app: ["openid", "offline_access", "api:read"] },
+              installations: {
+                required: true,
+                tenantIdFrom: { tokenResponse: "team.id" },
+                authorizationParams: { team_hint: "any" }
+              }
+            },
+            {
+              ...connector,
+              uid: "code/app",
+              name: "Code host app",
+              defaultScopes: { app: ["openid", "offline_access", "api:read"] },
+              installations: {
+                required: true,
+                tenantIdFrom: { callback: "installation_id" },
+                authorizationParams: { team_hint: "any" }
+              }
+            },
+            {
+              ...connector,
+              uid: "chat/plain",
+              name: "Chat bot without token rotation",
+              defaultScopes: { app: ["openid", "api:read"] },
+              installations: { required: true, tenantIdFrom: { tokenResponse: "team.id" } }
+            },
+            {
+              ...connector,
+              uid: "directory/app",
+              name: "Directory app (admin consent)",
+              defaultScopes: { app: ["api:read"] },
+              installations: {
+                required: true,
+                tenantIdFrom: { callback: "tenant" },
+                authorizationEndpoint: `${provider.authorizationEndpoint}?tenant_path={tenantId}`,
+                tokenEndpoint: `${provider.tokenEndpoint}?tenant={tenantId}`
+              }
             }
-          },
-          {
-            ...connector,
-            uid: "code/app",
-            name: "Code host app",
-            defaultScopes: { app: ["openid", "offline_access", "api:read"] },
-            installations: {
-              required: true,
-              tenantIdFrom: { callback: "installation_id" },
-              authorizationParams: { team_hint: "any" }
-            }
-          },
-          {
-            ...connector,
-            uid: "chat/plain",
-            name: "Chat bot without token rotation",
-            defaultScopes: { app: ["openid", "api:read"] },
-            installations: { required: true, tenantIdFrom: { tokenResponse: "team.id" } }
-          },
-          {
-            ...connector,
-            uid: "directory/app",
-            name: "Directory app (admin consent)",
-            defaultScopes: { app: ["api:read"] },
-            installations: {
-              required: true,
-              tenantIdFrom: { callback: "tenant" },
-              authorizationEndpoint: `${provider.authorizationEndpoint}?tenant_path={tenantId}`,
-              tokenEndpoint: `${provider.tokenEndpoint}?tenant={tenantId}`
-            }
-          }
-        ],
-        projects: [{ id: "prj_web", keys: [{ environment: "production", secret: KEY }], returnUrls: [RETURN_URL] }],
-        links: [
-          { connector: "chat/bot", project: "prj_web", environments: ["production"] },
-          { connector: "code/app", project: "prj_web", environments: ["production"] },
-          { connector: "chat/plain", project: "prj_web", environments: ["production"] },
-          { connector: "directory/app", project: "prj_web", environments: ["production"] }
-        ]
+          ],
+          ...productionProject({ id: "prj_web", key: KEY, returnUrls: [RETURN_URL] }, [
+            "chat/bot",
+            "code/app",
+            "chat/plain",
+            "directory/app"
+          ])
+        }
       }
     })
+    provider = started.provider
+    broker = started.broker
   })
   afterAll(async () => {
     await broker?.close()

@@ -1,16 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { newEncryptionKey, type RunningBroker, startBroker } from "../support/broker.js"
+import { oauthClientOf, productionProject } from "../support/brokerWithProvider.js"
 import { postgres, type TestDatabase } from "../support/databases.js"
+import { postJson } from "../support/http.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
 
 const KEY = "ck_replicas_production_key_6120"
 
 const tokenRequest = (broker: RunningBroker, body: unknown) =>
-  fetch(`${broker.url}/v1/connect/token/acme%2Fapi`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-    body: JSON.stringify(body)
-  }).then(async (response) => ({ status: response.status, body: await response.json() }))
+  postJson(`${broker.url}/v1/connect/token/acme%2Fapi`, body, KEY).then(async (response) => ({
+    status: response.status,
+    body: await response.json()
+  }))
 
 // Two broker replicas on one Postgres database: each has its own process-level
 // single flight and connection pool, so only the database's row lock on the
@@ -28,15 +29,11 @@ describe("two brokers on one Postgres database", () => {
         {
           uid: "acme/api",
           name: "Acme API",
-          type: "oauth",
-          clientId: provider.clients.broker.clientId,
-          clientSecret: provider.clients.broker.clientSecret,
-          tokenEndpoint: provider.tokenEndpoint,
+          ...oauthClientOf(provider),
           defaultScopes: { user: ["openid", "offline_access", "api:read"] }
         }
       ],
-      projects: [{ id: "prj_web", keys: [{ environment: "production", secret: KEY }] }],
-      links: [{ connector: "acme/api", project: "prj_web", environments: ["production"] }]
+      ...productionProject({ id: "prj_web", key: KEY }, ["acme/api"])
     }
     // Every replica must share the encryption key: each reads what the others sealed.
     const encryptionKey = newEncryptionKey()
@@ -57,10 +54,9 @@ describe("two brokers on one Postgres database", () => {
       accountId: "ada",
       scope: "openid offline_access api:read"
     })
-    const imported = await fetch(`${a.url}/v1/connect/token/acme%2Fapi/import`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-      body: JSON.stringify({
+    const imported = await postJson(
+      `${a.url}/v1/connect/token/acme%2Fapi/import`,
+      {
         tokens: [
           {
             subject: { type: "user", id: "ada" },
@@ -70,8 +66,9 @@ describe("two brokers on one Postgres database", () => {
             environment: "production"
           }
         ]
-      })
-    })
+      },
+      KEY
+    )
     expect(imported.status).toBe(200)
     provider.tokenRequests.reset()
 

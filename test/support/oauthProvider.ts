@@ -338,6 +338,9 @@ const decodeHtml = (value: string): string =>
     .replace(/&quot;/g, '"')
     .replace(/&amp;/g, "&")
 
+/** One request of the user's browser: a GET, or a POST of `form`. */
+type PageRequest = { readonly url: URL; readonly form?: URLSearchParams }
+
 /** Just enough of a browser's cookie store for the authorization flow: name, path, expiry. */
 class CookieJar {
   readonly #cookies = new Map<string, { name: string; value: string; path: string }>()
@@ -739,56 +742,24 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     return (await response.json()) as IntrospectionResponse
   }
 
-  const completeAuthorization = async (authorizationUrl: string, user: CompleteAuthorizationInput): Promise<URL> => {
-    const jar = new CookieJar()
-    let request: { url: URL; form?: URLSearchParams } = { url: new URL(authorizationUrl) }
-    for (let step = 0; step < 20; step++) {
-      const { url, form } = request
-      const cookie = jar.header(url)
-      const response = await fetch(url, {
-        method: form === undefined ? "GET" : "POST",
-        redirect: "manual",
-        headers: {
-          accept: "text/html",
-          ...(cookie === undefined ? {} : { cookie }),
-          ...(form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" })
-        },
-        ...(form === undefined ? {} : { body: form })
-      })
-      jar.store(response.headers.getSetCookie())
-      const body = await response.text()
-      const location = response.headers.get("location")
-      if (response.status >= 300 && response.status < 400 && location !== null) {
-        const next = new URL(location, url)
-        if (next.origin !== new URL(issuer).origin) return next
-        request = { url: next }
-        continue
-      }
-      const action = /<form[^>]*action="([^"]+)"/.exec(body)?.[1]
-      const prompt = /name="prompt" value="([^"]+)"/.exec(body)?.[1]
-      if (response.status !== 200 || action === undefined || prompt === undefined) {
-        throw new Error(`unexpected answer during authorization: HTTP ${response.status} ${body.slice(0, 500)}`)
-      }
-      const submitUrl = new URL(decodeHtml(action), url)
-      if (prompt === "consent" && user.deny === true) {
-        request = { url: new URL(`${submitUrl.pathname}/abort`, submitUrl) }
-      } else if (prompt === "login") {
-        request = { url: submitUrl, form: new URLSearchParams({ prompt, login: user.accountId, password: "any" }) }
-      } else {
-        request = { url: submitUrl, form: new URLSearchParams({ prompt }) }
-      }
+  /**
+   * The user's browser at this server's `devInteractions` pages: keeps cookies, follows redirects within the
+   * server, and on every page with a `prompt` signs in as `accountId` and consents (or aborts at the consent
+   * step when `deny`). `leave` answers a redirect out of the server; `finished` may end the walk on a page
+   * without a form; `noPrompt` answers a form without a prompt. At most 20 requests.
+   */
+  const interact = async <A>(
+    startUrl: string,
+    user: { readonly accountId: string; readonly deny: boolean },
+    flow: string,
+    on: {
+      readonly leave: (next: URL) => A
+      readonly finished?: (body: string) => { readonly done: A } | undefined
+      readonly noPrompt: (body: string, submitUrl: URL) => PageRequest
     }
-    throw new Error("authorization did not finish within 20 requests")
-  }
-
-  /** The user at the verification page: enters the code, confirms, signs in, and consents or aborts. */
-  const driveDeviceAuthorization = async (
-    verificationUrl: string,
-    user: DeviceAuthorizationInput,
-    deny: boolean
-  ): Promise<void> => {
+  ): Promise<A> => {
     const jar = new CookieJar()
-    let request: { url: URL; form?: URLSearchParams } = { url: new URL(verificationUrl) }
+    let request: PageRequest = { url: new URL(startUrl) }
     for (let step = 0; step < 20; step++) {
       const { url, form } = request
       const cookie = jar.header(url)
@@ -807,32 +778,62 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
       const location = response.headers.get("location")
       if (response.status >= 300 && response.status < 400 && location !== null) {
         const next = new URL(location, url)
-        if (next.origin !== new URL(issuer).origin) throw new Error(`the device flow left the server for ${next}`)
+        if (next.origin !== new URL(issuer).origin) return on.leave(next)
         request = { url: next }
         continue
       }
-      if (body.includes("Sign-in Success")) {
-        if (deny) throw new Error("the device authorization succeeded although the user aborted")
-        return
-      }
-      if (body.includes("request was interrupted")) {
-        if (!deny) throw new Error("the device authorization was interrupted")
-        return
-      }
+      const finished = on.finished?.(body)
+      if (finished !== undefined) return finished.done
       const action = /<form[^>]*action="([^"]+)"/.exec(body)?.[1]
       if (response.status !== 200 || action === undefined) {
-        throw new Error(`unexpected answer during device authorization: HTTP ${response.status} ${body.slice(0, 500)}`)
+        throw new Error(`unexpected answer during ${flow}: HTTP ${response.status} ${body.slice(0, 500)}`)
       }
       const submitUrl = new URL(decodeHtml(action), url)
       const prompt = /name="prompt" value="([^"]+)"/.exec(body)?.[1]
-      if (prompt === "consent" && deny) {
+      if (prompt === "consent" && user.deny) {
         request = { url: new URL(`${submitUrl.pathname}/abort`, submitUrl) }
       } else if (prompt === "login") {
         request = { url: submitUrl, form: new URLSearchParams({ prompt, login: user.accountId, password: "any" }) }
       } else if (prompt !== undefined) {
         request = { url: submitUrl, form: new URLSearchParams({ prompt }) }
       } else {
-        // A page of the device flow: the code input, its auto-submitted form, or the confirmation.
+        request = on.noPrompt(body, submitUrl)
+      }
+    }
+    throw new Error(`the ${flow} did not finish within 20 requests`)
+  }
+
+  const completeAuthorization = (authorizationUrl: string, user: CompleteAuthorizationInput): Promise<URL> =>
+    interact<URL>(authorizationUrl, { accountId: user.accountId, deny: user.deny === true }, "authorization", {
+      leave: (next) => next,
+      noPrompt: (body) => {
+        throw new Error(`unexpected answer during authorization: HTTP 200 ${body.slice(0, 500)}`)
+      }
+    })
+
+  /** The user at the verification page: enters the code, confirms, signs in, and consents or aborts. */
+  const driveDeviceAuthorization = (
+    verificationUrl: string,
+    user: DeviceAuthorizationInput,
+    deny: boolean
+  ): Promise<void> =>
+    interact<void>(verificationUrl, { accountId: user.accountId, deny }, "device authorization", {
+      leave: (next) => {
+        throw new Error(`the device flow left the server for ${next}`)
+      },
+      finished: (body) => {
+        if (body.includes("Sign-in Success")) {
+          if (deny) throw new Error("the device authorization succeeded although the user aborted")
+          return { done: undefined }
+        }
+        if (body.includes("request was interrupted")) {
+          if (!deny) throw new Error("the device authorization was interrupted")
+          return { done: undefined }
+        }
+        return undefined
+      },
+      // A page of the device flow: the code input, its auto-submitted form, or the confirmation.
+      noPrompt: (body, submitUrl) => {
         const fields = new URLSearchParams()
         for (const [, name = "", value = ""] of body.matchAll(
           /<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g
@@ -840,11 +841,9 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
           fields.set(name, decodeHtml(value))
         }
         if (!fields.has("user_code")) fields.set("user_code", user.userCode)
-        request = { url: submitUrl, form: fields }
+        return { url: submitUrl, form: fields }
       }
-    }
-    throw new Error("the device authorization did not finish within 20 requests")
-  }
+    })
 
   const close = (): Promise<void> =>
     new Promise((resolve, reject) => {
