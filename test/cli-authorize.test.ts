@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { parseExpiresIn } from "../src/cli/Authorize.js"
+import { parseExpiresIn } from "../src/cli/Consent.js"
 import type { RunningBroker } from "./support/broker.js"
 import { oauthClientOf, productionProject, startBrokerWithProvider } from "./support/brokerWithProvider.js"
 import { cleanEnv, type Run, type Running, sleep, start, waitForOutput, within } from "./support/cli.js"
@@ -206,7 +206,7 @@ describe("connect authorize", () => {
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1_500)
     expect(result.stdout).toBe("")
     expect(result.stderr.trim().split("\n").at(-1)).toBe(
-      "The authorization link expired before the user completed it: run the command again for a new link."
+      "The authorization link expired before it was used: run the command again for a new link."
     )
     // The link is dead too.
     const late = await visit(url)
@@ -325,6 +325,84 @@ describe("connect authorize --device", () => {
     const token = await within(start(["token", "acme/device", "--user-id", "ada"], env), 20_000)
     expect(token.code).toBe(0)
     expect(await provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "ada" })
+  })
+})
+
+describe("connect install", () => {
+  let provider: OAuthProviderHarness
+  let database: TestDatabase
+  let broker: RunningBroker
+  let env: Record<string, string>
+
+  beforeAll(async () => {
+    database = sqlite()
+    const started = await startBrokerWithProvider({
+      database,
+      // A Slack-like token response that names the workspace.
+      provider: { installQuirks: { tokenResponse: { team: { id: "T123", name: "Acme" } } } },
+      config: (provider) => ({
+        connectors: [
+          {
+            uid: "chat/bot",
+            name: "Chat bot",
+            ...oauthClientOf(provider),
+            authorizationEndpoint: provider.authorizationEndpoint,
+            defaultScopes: { app: ["openid", "offline_access", "api:read"] },
+            installations: { required: true, tenantIdFrom: { tokenResponse: "team.id" } }
+          },
+          {
+            uid: "directory/app",
+            name: "Directory app",
+            ...oauthClientOf(provider),
+            defaultScopes: { app: ["api:read"] },
+            installations: {
+              required: true,
+              authorizationEndpoint: `${provider.authorizationEndpoint}?tenant_path={tenantId}`,
+              tenantIdFrom: { callback: "tenant" }
+            }
+          }
+        ],
+        ...productionProject({ id: "prj_cli", key: KEY }, ["chat/bot", "directory/app"])
+      })
+    })
+    provider = started.provider
+    broker = started.broker
+    env = { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: KEY }
+  }, 60_000)
+  afterAll(async () => {
+    await broker?.close()
+    await provider?.close()
+    await database?.drop()
+  })
+
+  it("waits while the tenant's admin installs, prints the installation, exits 0; then app tokens work for it", async () => {
+    const running = authorizing(start(["install", "chat/bot"], env))
+    const url = await running.url()
+    expect(running.output.stderr).toContain('To install connector "chat/bot", an admin of the tenant opens this URL')
+    const toProvider = await visit(url)
+    const back = await provider.completeAuthorization(toProvider.location ?? "", { accountId: "workspace-admin" })
+    expect((await visit(back)).status).toBe(200)
+    const result = await within(running, 25_000)
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('Installed: connector "chat/bot" for installation "T123".\n')
+
+    const token = await within(
+      start(["token", "chat/bot", "--subject", "app", "--installation-id", "T123"], env),
+      20_000
+    )
+    expect(token.code).toBe(0)
+    expect(await provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "workspace-admin" })
+  })
+
+  it("a connector installed per tenant needs --tenant-id: one line, exit 2", async () => {
+    const result = await within(start(["install", "directory/app", "--no-open"], env), 20_000)
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).toContain("tenantId")
+    const help = await within(start(["install", "--help"], env), 20_000)
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("Example: connect install slack/acme")
   })
 })
 

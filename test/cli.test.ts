@@ -166,6 +166,8 @@ describe("the connect command line", () => {
       const result = await connect(...args)
       expect(result.code).toBe(0)
       expect(result.stdout).toContain("Example: connect")
+      // Not a terminal: no colour codes, which would garble a file or a pipe.
+      expect(result.stdout).not.toContain("\u001b[")
     }
   })
 

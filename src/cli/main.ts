@@ -17,6 +17,7 @@ import { Cause, Console, Effect, Exit } from "effect"
 import * as Authorize from "./Authorize.js"
 import * as Connectors from "./Connectors.js"
 import { CliExit, ExitCode, interruptedExitCode } from "./Exit.js"
+import * as Install from "./Install.js"
 import * as Installations from "./Installations.js"
 import * as Links from "./Links.js"
 import * as Projects from "./Projects.js"
@@ -36,6 +37,7 @@ const connect = Command.make("connect").pipe(
   Command.withSubcommands([
     Token.command,
     Authorize.command,
+    Install.command,
     RevokeTokens.command,
     Serve.command,
     Connectors.command,
@@ -51,6 +53,30 @@ const cli = Command.run(connect, { name: "connect", version: "0.1.0" })
 
 let exitCode: number = ExitCode.Success
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are what it removes.
+const ansi = /\u001b\[[0-9;]*m/g
+
+/**
+ * The console, without colours when NO_COLOR is set or the output is not a
+ * terminal: @effect/cli styles its help and errors whatever the output.
+ */
+const plainConsole = (console: Console.Console): Console.Console => {
+  const strip = (args: ReadonlyArray<unknown>) =>
+    args.map((arg) => (typeof arg === "string" ? arg.replace(ansi, "") : arg))
+  return {
+    ...console,
+    log: (...args) => console.log(...strip(args)),
+    error: (...args) => console.error(...strip(args)),
+    unsafe: {
+      ...console.unsafe,
+      log: (...args) => console.unsafe.log(...strip(args)),
+      error: (...args) => console.unsafe.error(...strip(args))
+    }
+  }
+}
+
+const colours = process.env.NO_COLOR === undefined && process.stdout.isTTY === true
+
 const main = Effect.suspend(() => cli(process.argv)).pipe(
   Effect.catchAll((error) => {
     if (error instanceof CliExit) exitCode = error.code
@@ -62,7 +88,8 @@ const main = Effect.suspend(() => cli(process.argv)).pipe(
     }
     return Effect.void
   }),
-  Effect.provide(NodeContext.layer)
+  Effect.provide(NodeContext.layer),
+  (effect) => (colours ? effect : Console.consoleWith((console) => Console.withConsole(effect, plainConsole(console))))
 )
 
 NodeRuntime.runMain(main, {
