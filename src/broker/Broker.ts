@@ -4,7 +4,7 @@
  * `Broker.layerConfig` reads its settings from the environment
  * (`CONNECT_HOST`, `CONNECT_PORT`, `CONNECT_PUBLIC_URL`, `CONNECT_DATABASE_URL`,
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
- * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`), opens and migrates the
+ * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`), opens and migrates the
  * database, applies the configuration file, and serves the Connect wire protocol
  * and, with an admin token, the admin API.
  *
@@ -22,6 +22,7 @@ import { Authorizations } from "./Authorizations.js"
 import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
 import * as Database from "./Database.js"
+import * as Housekeeping from "./Housekeeping.js"
 import { listenConfig, PublicUrl } from "./PublicUrl.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { app } from "./Routes.js"
@@ -72,7 +73,8 @@ export const layerServices = Layer.mergeAll(
   RateLimiter.layerConfig,
   layerSetup,
   Admin.layer,
-  AdminToken.layerConfig
+  AdminToken.layerConfig,
+  Housekeeping.layerConfig
 ).pipe(
   Layer.provideMerge(Tokens.layer),
   Layer.provideMerge(PublicUrl.layerConfig),

@@ -841,6 +841,13 @@ const make = Effect.gen(function* () {
       Effect.mapError(fail("list issued tokens"))
     )
 
+  /** Deletes the issued tokens that expired before `before`, and says how many. */
+  const pruneIssuedTokens = (before: number) =>
+    sql<{ id: string }>`DELETE FROM issued_tokens WHERE expires_at < ${before} RETURNING id`.pipe(
+      Effect.map((rows) => rows.length),
+      Effect.mapError(fail("prune issued tokens"))
+    )
+
   const markTokens = (ids: ReadonlyArray<string>, status: "revoked" | "deleted") =>
     Effect.gen(function* () {
       if (ids.length === 0) return
@@ -1166,6 +1173,7 @@ const make = Effect.gen(function* () {
     insertIssuedToken,
     findReusableToken,
     listActiveTokens,
+    pruneIssuedTokens,
     markTokens,
     createAuthorizationRequest,
     findAuthorizationRequest,

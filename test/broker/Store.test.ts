@@ -226,6 +226,35 @@ describe.each(backends)("Store on $name", ({ make }) => {
     expect(Option.isNone(await reuse(created, 0))).toBe(true)
   })
 
+  it("prunes issued tokens that expired before a time, and only those", async () => {
+    const saved = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("prune/acme"))))
+    const insert = (expiresAt: number) =>
+      run(
+        Effect.flatMap(Store, (store) =>
+          store.insertIssuedToken({
+            connectorId: saved.id,
+            projectId: "prj_prune",
+            environment: "production",
+            subject: "app",
+            installationId: "",
+            requestKey: `k${expiresAt}`,
+            grantId: undefined,
+            accessToken: Redacted.make(ACCESS_TOKEN),
+            expiresAt
+          })
+        )
+      )
+    await insert(1_000)
+    await insert(2_000)
+    const kept = await insert(3_000)
+    expect(await run(Effect.flatMap(Store, (store) => store.pruneIssuedTokens(2_001)))).toBe(2)
+    expect(await run(Effect.flatMap(Store, (store) => store.pruneIssuedTokens(2_001)))).toBe(0)
+    const left = await run(
+      Effect.flatMap(Store, (store) => store.listActiveTokens({ connectorId: saved.id, projectId: "prj_prune" }))
+    )
+    expect(left.map((token) => token.id)).toEqual([kept.id])
+  })
+
   it("enforces its foreign keys: a link to a project that does not exist is refused", async () => {
     const saved = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("fk/acme"))))
     const error = await run(

@@ -155,5 +155,10 @@ export const migrations = {
     (sql) => sql`ALTER TABLE connectors ADD COLUMN private_key TEXT`
   ),
   "0004_installations": Effect.flatMap(SqlClient.SqlClient, installations),
-  "0005_device_authorization": Effect.flatMap(SqlClient.SqlClient, deviceAuthorization)
+  "0005_device_authorization": Effect.flatMap(SqlClient.SqlClient, deviceAuthorization),
+  // Housekeeping deletes issued tokens long expired: by expiry.
+  "0006_issued_tokens_expiry": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`CREATE INDEX issued_tokens_expiry ON issued_tokens (expires_at)`
+  )
 }
