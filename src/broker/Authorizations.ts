@@ -459,28 +459,32 @@ const make = Effect.gen(function* () {
     code: string,
     fail: (error: string) => Effect.Effect<BrowserAnswer, StoreError>
   ): Effect.Effect<Either.Either<ProviderToken, BrowserAnswer>, StoreError> =>
-    requestToken(
-      {
-        tokenEndpoint,
-        clientId: connector.clientId,
-        clientSecret: connector.clientSecret,
-        authMethod: connector.settings.tokenEndpointAuthMethod,
-        defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
-      },
-      {
-        type: "authorization_code",
-        code: Redacted.make(code),
-        redirectUri: callbackUrl,
-        codeVerifier: record.codeVerifier
-      }
-    ).pipe(
-      Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
-      Effect.provide(http),
-      Effect.map(Either.right),
-      Effect.catchAll((error) =>
-        Effect.zipRight(
-          Effect.logWarning(`request ${record.id}: the provider refused the code (${error.kind})`),
-          Effect.map(fail(error.kind === "transient" ? "provider_unavailable" : "provider_refused"), Either.left)
+    Effect.flatMap(Schema.decode(RequestJson)(record.request).pipe(Effect.orDie), (request) =>
+      requestToken(
+        {
+          tokenEndpoint,
+          clientId: connector.clientId,
+          clientSecret: connector.clientSecret,
+          authMethod: connector.settings.tokenEndpointAuthMethod,
+          defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
+        },
+        {
+          type: "authorization_code",
+          code: Redacted.make(code),
+          redirectUri: callbackUrl,
+          codeVerifier: record.codeVerifier,
+          // The token is for the resources the user consented to (RFC 8707 section 2.2).
+          ...(request.resources === undefined ? {} : { resource: request.resources })
+        }
+      ).pipe(
+        Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
+        Effect.provide(http),
+        Effect.map(Either.right),
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logWarning(`request ${record.id}: the provider refused the code (${error.kind})`),
+            Effect.map(fail(error.kind === "transient" ? "provider_unavailable" : "provider_refused"), Either.left)
+          )
         )
       )
     )

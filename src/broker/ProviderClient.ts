@@ -138,6 +138,8 @@ export interface AuthorizationCodeGrant {
   readonly code: Redacted.Redacted<string>
   readonly redirectUri: string
   readonly codeVerifier: Redacted.Redacted<string>
+  /** The resources the token is for (RFC 8707 section 2.2), as the authorization request named them. */
+  readonly resource?: ReadonlyArray<string>
 }
 
 /**
@@ -670,6 +672,7 @@ const grantParams = (
       addSecret("code", grant.code)
       add("redirect_uri", grant.redirectUri)
       addSecret("code_verifier", grant.codeVerifier)
+      addEach("resource", grant.resource)
       break
     case "jwt_bearer":
       addSecret("assertion", grant.assertion)

@@ -266,6 +266,19 @@ describe("requestToken: what is sent", () => {
     })
   )
 
+  it.effect("authorization_code for resources: each one repeated (RFC 8707 section 2.2)", () =>
+    Effect.gen(function* () {
+      yield* token({
+        type: "authorization_code",
+        code: Redacted.make(CODE),
+        redirectUri: "https://broker.test/callback",
+        codeVerifier: Redacted.make(CODE_VERIFIER),
+        resource: ["https://api.test/a", "https://api.test/b"]
+      })
+      expect(only().form.getAll("resource")).toEqual(["https://api.test/a", "https://api.test/b"])
+    })
+  )
+
   it.effect("jwt_bearer (RFC 7523)", () =>
     Effect.gen(function* () {
       yield* token({

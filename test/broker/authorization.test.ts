@@ -171,6 +171,24 @@ describe("user authorization with the authorization code flow and PKCE", () => {
     }).pipe(Effect.provide(client()))
   )
 
+  it.effect("a user's first token is for the resource the authorization named (the code exchange sends it)", () =>
+    Effect.gen(function* () {
+      const subject = { type: "user", id: "margaret" } as const
+      const resources = [`${provider.resourcePrefix}calendar`]
+      const started = yield* startAuthorization("acme/api", { subject, resources })
+      const callback = yield* Effect.promise(() => consent(started.url, "margaret"))
+      expect((yield* Effect.promise(() => visit(callback))).status).toBe(200)
+      const exchange = provider.tokenRequests.log.filter((r) => r.grantType === "authorization_code").at(-1)
+      expect(exchange?.resources).toEqual(resources)
+      const requests = provider.tokenRequests.total
+      const token = yield* getToken("acme/api", { subject, resources })
+      // The token the code exchange gave answers the request: no new provider call.
+      expect(provider.tokenRequests.total).toBe(requests)
+      const introspection = yield* Effect.promise(() => provider.introspect(Redacted.value(token)))
+      expect(introspection).toMatchObject({ active: true, sub: "margaret", aud: resources[0] })
+    }).pipe(Effect.provide(client()))
+  )
+
   it.effect("a denied authorization returns with the error and leaves no grant", () =>
     Effect.gen(function* () {
       const subject = { type: "user", id: "linus" } as const

@@ -102,6 +102,8 @@ export interface TokenRequestRecord {
   /** The `grant_type` sent, or `"(none)"` when the body carried none. */
   readonly grantType: string
   readonly status: number
+  /** The `resource` parameters sent (RFC 8707). */
+  readonly resources: ReadonlyArray<string>
 }
 
 export interface TokenRequestCounters {
@@ -542,8 +544,14 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     await next()
     if (ctx.method !== "POST" || ctx.path !== tokenPath) return
     // ctx.oidc is set by oidc-provider's router; Koa's typing of `use` does not know it.
-    const grantType = (ctx as unknown as Partial<KoaContextWithOIDC>).oidc?.params?.grant_type
-    log.push({ grantType: typeof grantType === "string" ? grantType : "(none)", status: ctx.status })
+    const params = (ctx as unknown as Partial<KoaContextWithOIDC>).oidc?.params
+    const grantType = params?.grant_type
+    const resource: unknown = params?.resource
+    log.push({
+      grantType: typeof grantType === "string" ? grantType : "(none)",
+      status: ctx.status,
+      resources: typeof resource === "string" ? [resource] : Array.isArray(resource) ? resource.map(String) : []
+    })
   })
   const tokenRequests: TokenRequestCounters = {
     get total() {
