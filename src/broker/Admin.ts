@@ -14,7 +14,6 @@ import { randomBytes } from "node:crypto"
 import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { type ConnectError, type FieldIssue, InvalidRequest } from "../ConnectError.js"
 import { isRecord } from "../internal/json.js"
-import type { RevocationSummary } from "../Revocation.js"
 import type {
   ConnectorRemoved,
   ConnectorView,
@@ -115,14 +114,6 @@ const viewOf = (connector: Connector): ConnectorView => {
     updatedAt: connector.updatedAt
   }
 }
-
-const emptySummary = (): { -readonly [K in keyof RevocationSummary]: number } => ({
-  tokensFound: 0,
-  deleted: 0,
-  providerRevoked: 0,
-  providerSkipped: 0,
-  providerFailed: 0
-})
 
 const make = Effect.gen(function* () {
   const store = yield* Store
@@ -253,18 +244,10 @@ const make = Effect.gen(function* () {
   ): Effect.Effect<ConnectorRemoved, AdminNotFound | StoreError | ConnectError, never> =>
     Effect.gen(function* () {
       const connector = yield* connectorNamed(name)
-      const summary = emptySummary()
-      for (const projectId of yield* store.listTokenProjects(connector.id)) {
-        const revoked = yield* tokens.revoke({ projectId, environment: "" }, connector, {})
-        summary.tokensFound += revoked.tokensFound
-        summary.deleted += revoked.deleted
-        summary.providerRevoked += revoked.providerRevoked
-        summary.providerSkipped += revoked.providerSkipped
-        summary.providerFailed += revoked.providerFailed
-      }
+      const { grantsFound, ...revoked } = yield* tokens.revokeConnector(connector)
       yield* store.removeConnector(connector.id)
       yield* Effect.logInfo(`admin: removed connector ${connector.uid} (${connector.id})`)
-      return { removed: connector.uid, tokens: summary }
+      return { removed: connector.uid, tokens: { ...revoked, deleted: revoked.tokensFound }, grantsFound }
     })
 
   /** Adds environments to the link of a connector and a project (creating it). */

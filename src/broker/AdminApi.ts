@@ -165,7 +165,13 @@ export const ConnectorList = Schema.Struct({ connectors: Schema.Array(ConnectorV
  * @since 0.1.0
  * @category schemas
  */
-export const ConnectorRemoved = Schema.Struct({ removed: Schema.String, tokens: RevocationSummary })
+export const ConnectorRemoved = Schema.Struct({
+  removed: Schema.String,
+  /** The issued tokens revoked; `providerRevoked` also counts the tokens grants held (refresh tokens). */
+  tokens: RevocationSummary,
+  /** The grants (users' and installations') deleted with the connector, their tokens revoked first. */
+  grantsFound: Schema.Number
+})
 
 /**
  * @since 0.1.0

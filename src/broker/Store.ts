@@ -572,9 +572,10 @@ const make = Effect.gen(function* () {
       return removed.length > 0
     }).pipe(sql.withTransaction, Effect.mapError(fail("remove an installation")))
 
-  /** The grants made within an installation (`""`: the connector's default). */
-  const listGrants = (connectorId: string, installationId: string) =>
-    sql<GrantRow>`SELECT * FROM grants WHERE connector_id = ${connectorId} AND installation_id = ${installationId} ORDER BY created_at`.pipe(
+  /** The grants made within an installation (`""`: the connector's default), or all of the connector's. */
+  const listGrants = (connectorId: string, installationId?: string) =>
+    sql<GrantRow>`SELECT * FROM grants WHERE connector_id = ${connectorId}
+      ${installationId === undefined ? sql`` : sql`AND installation_id = ${installationId}`} ORDER BY created_at`.pipe(
       Effect.flatMap((rows) => Effect.forEach(rows, toGrant)),
       Effect.mapError(fail("list grants"))
     )
@@ -1140,14 +1141,6 @@ const make = Effect.gen(function* () {
       Effect.mapError(fail("list links"))
     )
 
-  /** The projects that hold active tokens of a connector. */
-  const listTokenProjects = (connectorId: string) =>
-    sql<{ project_id: string }>`SELECT DISTINCT project_id FROM issued_tokens
-      WHERE connector_id = ${connectorId} AND status = 'active' ORDER BY project_id`.pipe(
-      Effect.map((rows) => rows.map((row) => row.project_id)),
-      Effect.mapError(fail("list issued tokens"))
-    )
-
   return {
     findConnector,
     putConnector,
@@ -1190,8 +1183,7 @@ const make = Effect.gen(function* () {
     // Admin API
     findProject,
     listProjects,
-    listConnectorLinks,
-    listTokenProjects
+    listConnectorLinks
   }
 })
 

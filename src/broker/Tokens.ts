@@ -738,13 +738,13 @@ const make = Effect.gen(function* () {
    * provider, then its grants (its own and its users') are revoked there too,
    * and the installation and its grants are deleted.
    */
-  const removeInstallation = (
-    connector: Connector,
-    installationId: string
-  ): Effect.Effect<Option.Option<InstallationRemoval>, ConnectError> =>
+  /**
+   * Revokes at the provider every token issued within an installation (or the
+   * whole connector), to any project, and the tokens its grants hold; each
+   * distinct token once. The caller deletes what it removes.
+   */
+  const revokeWithin = (connector: Connector, installationId: string | undefined) =>
     Effect.gen(function* () {
-      const installations = yield* store.listInstallations(connector.id)
-      if (!installations.some((i) => i.id === installationId)) return Option.none()
       const tokens = yield* store.listActiveTokens({ connectorId: connector.id, installationId })
       const grants = yield* store.listGrants(connector.id, installationId)
       const summary = {
@@ -766,17 +766,34 @@ const make = Effect.gen(function* () {
           values.set(Redacted.value(grant.refreshToken), { token: grant.refreshToken, hint: "refresh_token" })
       }
       for (const { token, hint } of values.values()) summary[yield* revokeAtProvider(connector, token, hint)]++
-      yield* store.transaction(
-        Effect.zipRight(
-          store.markTokens(
-            tokens.map((token) => token.id),
-            endpoint === undefined ? "deleted" : "revoked"
-          ),
-          store.removeInstallation(connector.id, installationId)
-        )
+      yield* store.markTokens(
+        tokens.map((token) => token.id),
+        endpoint === undefined ? "deleted" : "revoked"
       )
+      return summary
+    })
+
+  const removeInstallation = (
+    connector: Connector,
+    installationId: string
+  ): Effect.Effect<Option.Option<InstallationRemoval>, ConnectError> =>
+    Effect.gen(function* () {
+      const installations = yield* store.listInstallations(connector.id)
+      if (!installations.some((i) => i.id === installationId)) return Option.none()
+      const summary = yield* revokeWithin(connector, installationId)
+      yield* store.removeInstallation(connector.id, installationId)
       return Option.some({ installationId, ...summary })
     }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+
+  /**
+   * Revokes everything a connector holds before it is removed: every issued
+   * token, of every project and installation, and every grant's tokens
+   * (users' refresh tokens, installations' own).
+   */
+  const revokeConnector = (
+    connector: Connector
+  ): Effect.Effect<Omit<InstallationRemoval, "installationId">, ConnectError> =>
+    revokeWithin(connector, undefined).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
 
   return {
     issue,
@@ -785,7 +802,8 @@ const make = Effect.gen(function* () {
     installationOf,
     recordAuthorization,
     recordInstallation,
-    removeInstallation
+    removeInstallation,
+    revokeConnector
   }
 })
 

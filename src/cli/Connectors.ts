@@ -324,12 +324,14 @@ const remove = Command.make(
       const removed = yield* AdminClient.request((client) => client.removeConnector(input.connector))
       if (input.format === "json")
         return yield* json(yield* Schema.encode(ConnectorRemoved)(removed).pipe(Effect.orDie))
-      return yield* Console.log(`Removed connector ${removed.removed}\n${formatSummary(removed.tokens)}`)
+      return yield* Console.log(
+        `Removed connector ${removed.removed}\n${formatSummary(removed.tokens)}\ngrants removed: ${removed.grantsFound}`
+      )
     }).pipe(Effect.provide(AdminClient.layer(input)))
 ).pipe(
   Command.withDescription(
     [
-      "Removes a connector: revokes its active tokens at the provider, then deletes it with its links and grants.",
+      "Removes a connector: revokes its tokens and its grants' tokens at the provider, then deletes it with its grants.",
       "Asks for confirmation on a terminal; elsewhere pass --yes.",
       "",
       "Example: connect connectors remove acme/api --yes"

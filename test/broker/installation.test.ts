@@ -300,4 +300,19 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
     })
     expect(again.status).toBe(404)
   })
+
+  it("removing a connector revokes the refresh tokens its grants hold, not only its issued tokens", async () => {
+    const revokedBefore = provider.revokedGrantIds.length
+    const removed = await fetch(`${broker.url}/v1/admin/connectors/code%2Fapp`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` }
+    })
+    expect(removed.status).toBe(200)
+    const body = (await removed.json()) as { grantsFound: number; tokens: Record<string, number> }
+    // The installation 4242 made earlier holds a grant with a refresh token.
+    expect(body.grantsFound).toBe(1)
+    expect(body.tokens.providerFailed).toBe(0)
+    // The provider saw the grant revoked (a revoked refresh token revokes its grant).
+    expect(provider.revokedGrantIds.length).toBeGreaterThan(revokedBefore)
+  })
 })
