@@ -9,18 +9,9 @@
  * @since 0.1.0
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, Option, Redacted, Schema } from "effect"
-import {
-  type ConnectError,
-  type FieldIssue,
-  InvalidRequest,
-  isConnectError,
-  toWire,
-  Unauthorized,
-  UnknownConnectError
-} from "../ConnectError.js"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Effect, Option, Schema } from "effect"
+import { type FieldIssue, InvalidRequest, isConnectError, Unauthorized, UnknownConnectError } from "../ConnectError.js"
 import { isRecord } from "../internal/json.js"
 import { describeParseError } from "../internal/schema.js"
 import { Admin, AdminConflict, AdminNotFound } from "./Admin.js"
@@ -41,17 +32,7 @@ import {
   ProjectView
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
-
-const json = (status: number, body: unknown) =>
-  HttpServerResponse.unsafeJson(body, { status, headers: { "cache-control": "no-store" } })
-
-const wire = (error: ConnectError) => {
-  const answer = toWire(error)
-  return HttpServerResponse.unsafeJson(answer.body, {
-    status: answer.status,
-    headers: { "cache-control": "no-store", ...answer.headers }
-  })
-}
+import { bearerToken, errorResponse, json, jsonBody } from "./internal/http.js"
 
 const unauthorized = (detail: string) => new Unauthorized({ connector: "", detail })
 
@@ -61,13 +42,11 @@ const authenticate = Effect.gen(function* () {
   if (Option.isNone(expected)) {
     return yield* unauthorized("the admin API is disabled until CONNECT_ADMIN_TOKEN is set on the broker")
   }
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const header = request.headers.authorization
-  const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
-  if (match === null || match[1] === undefined) {
+  const token = yield* bearerToken
+  if (Option.isNone(token)) {
     return yield* unauthorized("send the admin token as Authorization: Bearer <CONNECT_ADMIN_TOKEN>")
   }
-  if (!matches(expected.value, Redacted.make(match[1]))) return yield* unauthorized("wrong admin token")
+  if (!matches(expected.value, token.value)) return yield* unauthorized("wrong admin token")
 })
 
 const isPathName = Schema.is(PathName)
@@ -94,17 +73,7 @@ const describe = (issues: ReadonlyArray<FieldIssue>): ReadonlyArray<FieldIssue> 
       : issue
   )
 
-/** The JSON body as parsed; none (an empty body) reads as `{}`. */
-const rawBody = Effect.gen(function* () {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const text = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
-  if (text.trim().length === 0) return {}
-  try {
-    return JSON.parse(text) as unknown
-  } catch {
-    return yield* new InvalidRequest({ status: 400, issues: [{ path: "", message: "the body is not JSON" }] })
-  }
-})
+const rawBody = jsonBody()
 
 /** The JSON body, a JSON object decoded with `schema`; failures name each field. */
 const body = <A, I>(schema: Schema.Schema<A, I>) =>
@@ -122,17 +91,23 @@ const body = <A, I>(schema: Schema.Schema<A, I>) =>
 const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
   Effect.zipRight(authenticate, route).pipe(
     Effect.catchAll((error) => {
-      if (isConnectError(error)) return Effect.succeed(wire(error))
+      if (isConnectError(error)) return Effect.succeed(errorResponse(error))
       if (error instanceof AdminNotFound) {
-        return Effect.succeed(wire(new UnknownConnectError({ status: 404, code: "not_found", detail: error.message })))
+        return Effect.succeed(
+          errorResponse(new UnknownConnectError({ status: 404, code: "not_found", detail: error.message }))
+        )
       }
       if (error instanceof AdminConflict) {
-        return Effect.succeed(wire(new UnknownConnectError({ status: 409, code: "conflict", detail: error.message })))
+        return Effect.succeed(
+          errorResponse(new UnknownConnectError({ status: 409, code: "conflict", detail: error.message }))
+        )
       }
       return Effect.zipRight(
         Effect.logError("admin request failed", error instanceof Error ? error.message : String(error)),
         Effect.succeed(
-          wire(new UnknownConnectError({ status: 500, code: "internal_error", detail: "see the broker's log" }))
+          errorResponse(
+            new UnknownConnectError({ status: 500, code: "internal_error", detail: "see the broker's log" })
+          )
         )
       )
     })

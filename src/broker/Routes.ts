@@ -21,7 +21,6 @@ import {
   InvalidRequest,
   isConnectError,
   RateLimited,
-  toWire,
   Unauthorized,
   UnknownConnectError,
   UserAuthorizationRequired
@@ -31,32 +30,31 @@ import { RevocationSummary, RevokeParams } from "../Revocation.js"
 import { TokenImport, TokenRequest, TokenResponse } from "../Token.js"
 import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
+import * as Http from "./internal/http.js"
+import { bearerToken, json, jsonBody } from "./internal/http.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-  HttpServerResponse.unsafeJson(body, { status, headers: { "cache-control": "no-store", ...headers } })
-
-/** The protocol's answer for an error. */
-export const errorResponse = (error: ConnectError) => {
-  const wire = toWire(error)
-  return json(wire.status, wire.body, wire.headers)
-}
+/**
+ * The protocol's answer for an error.
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const errorResponse: (error: ConnectError) => HttpServerResponse.HttpServerResponse = Http.errorResponse
 
 const internal = (connector = "") =>
   new UnknownConnectError({ connector, status: 500, code: "internal_error", detail: "see the broker's log" })
 
 /** The caller, from `Authorization: Bearer <project key>`. */
 const authenticate = Effect.gen(function* () {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const header = request.headers.authorization
-  const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
-  if (match === null || match[1] === undefined) {
+  const key = yield* bearerToken
+  if (Option.isNone(key)) {
     return yield* new Unauthorized({ connector: "", detail: "send the project key as Authorization: Bearer <key>" })
   }
   const store = yield* Store
-  const caller = yield* store.findCaller(Redacted.make(match[1]))
+  const caller = yield* store.findCaller(key.value)
   return yield* Option.match(caller, {
     onNone: () => Effect.fail(new Unauthorized({ connector: "", detail: "unknown project key" })),
     onSome: Effect.succeed
@@ -96,20 +94,7 @@ const linkedConnector = (caller: Caller) =>
 /** The JSON body, decoded with a protocol schema; failures name the field. */
 const body = <A, I>(schema: Schema.Schema<A, I>, connector: Connector) =>
   Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const text = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
-    let parsed: unknown = {}
-    if (text.trim().length > 0) {
-      try {
-        parsed = JSON.parse(text)
-      } catch {
-        return yield* new InvalidRequest({
-          connector: connector.uid,
-          status: 400,
-          issues: [{ path: "", message: "the body is not JSON" }]
-        })
-      }
-    }
+    const parsed = yield* jsonBody(connector.uid)
     return yield* Schema.decodeUnknown(schema, { errors: "all" })(parsed).pipe(
       Effect.mapError(
         (error) => new InvalidRequest({ connector: connector.uid, status: 400, issues: describeParseError(error) })
@@ -129,6 +114,19 @@ const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, u
     })
   )
 
+/** Fails with `error`, given the link `find` makes when it has none yet. */
+const withLink = <E>(
+  error: E,
+  link: string | undefined,
+  find: (authorizations: Authorizations["Type"]) => Effect.Effect<Option.Option<string>>,
+  linked: (url: string) => E
+): Effect.Effect<never, E, Authorizations> =>
+  link !== undefined
+    ? Effect.fail(error)
+    : Effect.flatMap(Authorizations, find).pipe(
+        Effect.flatMap((url) => Effect.fail(Option.match(url, { onNone: () => error, onSome: linked })))
+      )
+
 const token = Effect.gen(function* () {
   const caller = yield* authenticate
   const decision = yield* Effect.flatMap(RateLimiter, (limiter) => limiter.take(caller.projectId))
@@ -142,39 +140,22 @@ const token = Effect.gen(function* () {
   const connector = yield* linkedConnector(caller)
   const request = yield* body(TokenRequest, connector)
   const issued = yield* Effect.flatMap(Tokens, (tokens) => tokens.issue(caller, connector, request)).pipe(
-    // Tell the caller where to send the user.
+    // Tell the caller where to send the user, or the tenant's admin.
     Effect.catchTag("UserAuthorizationRequired", (error) =>
-      error.authorizeUrl !== undefined
-        ? Effect.fail(error)
-        : Effect.flatMap(Authorizations, (authorizations) =>
-            authorizations.authorizeUrlFor(caller, connector, request)
-          ).pipe(
-            Effect.flatMap((url) =>
-              Effect.fail(
-                Option.match(url, {
-                  onNone: () => error,
-                  onSome: (authorizeUrl) => new UserAuthorizationRequired({ ...error, authorizeUrl })
-                })
-              )
-            )
-          )
+      withLink(
+        error,
+        error.authorizeUrl,
+        (authorizations) => authorizations.authorizeUrlFor(caller, connector, request),
+        (authorizeUrl) => new UserAuthorizationRequired({ ...error, authorizeUrl })
+      )
     ),
-    // Tell the caller where a tenant's admin installs the connector.
     Effect.catchTag("ConnectorInstallationRequired", (error) =>
-      error.installUrl !== undefined
-        ? Effect.fail(error)
-        : Effect.flatMap(Authorizations, (authorizations) =>
-            authorizations.installUrlFor(caller, connector, request)
-          ).pipe(
-            Effect.flatMap((url) =>
-              Effect.fail(
-                Option.match(url, {
-                  onNone: () => error,
-                  onSome: (installUrl) => new ConnectorInstallationRequired({ ...error, installUrl })
-                })
-              )
-            )
-          )
+      withLink(
+        error,
+        error.installUrl,
+        (authorizations) => authorizations.installUrlFor(caller, connector, request),
+        (installUrl) => new ConnectorInstallationRequired({ ...error, installUrl })
+      )
     )
   )
   return json(200, yield* Schema.encode(TokenResponse)(issued))

@@ -14,7 +14,7 @@ import { ConnectClient } from "../ConnectClient.js"
 import * as Connection from "./Connection.js"
 import { awaitConsent, expiresInOption, noOpenOption, reportOutcome } from "./Consent.js"
 import { ExitCode, exitOnInterrupt, report } from "./Exit.js"
-import { splitScopes } from "./Token.js"
+import { resourcesOption, scopesOption, splitScopes } from "./Token.js"
 
 /**
  * @since 0.1.0
@@ -29,14 +29,8 @@ export const command = Command.make(
       Options.withDescription("The installation (tenant) to authorize for"),
       Options.optional
     ),
-    scopes: Options.text("scopes").pipe(
-      Options.withDescription('The scopes, separated by commas or spaces: "api:read,api:write"'),
-      Options.optional
-    ),
-    resources: Options.text("resource").pipe(
-      Options.withDescription("A resource indicator (RFC 8707); repeat for several"),
-      Options.repeated
-    ),
+    scopes: scopesOption,
+    resources: resourcesOption,
     prompt: Options.text("prompt").pipe(
       Options.withDescription("The provider's prompt, e.g. consent to ask the user again"),
       Options.optional

@@ -17,6 +17,28 @@ import { fail, report } from "./Exit.js"
 export const splitScopes = (text: string): ReadonlyArray<string> => text.split(/[\s,]+/).filter((s) => s.length > 0)
 
 /**
+ * `--scopes`, split with {@link splitScopes}.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const scopesOption = Options.text("scopes").pipe(
+  Options.withDescription('The scopes, separated by commas or spaces: "api:read,api:write"'),
+  Options.optional
+)
+
+/**
+ * `--resource`, repeatable.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const resourcesOption = Options.text("resource").pipe(
+  Options.withDescription("A resource indicator (RFC 8707); repeat for several"),
+  Options.repeated
+)
+
+/**
  * @since 0.1.0
  * @category commands
  */
@@ -33,14 +55,8 @@ export const command = Command.make(
       Options.withDescription("The installation (tenant) to use"),
       Options.optional
     ),
-    scopes: Options.text("scopes").pipe(
-      Options.withDescription('The scopes, separated by commas or spaces: "api:read,api:write"'),
-      Options.optional
-    ),
-    resources: Options.text("resource").pipe(
-      Options.withDescription("A resource indicator (RFC 8707); repeat for several"),
-      Options.repeated
-    ),
+    scopes: scopesOption,
+    resources: resourcesOption,
     audiences: Options.text("audience").pipe(
       Options.withDescription("An audience; repeat for several"),
       Options.repeated
