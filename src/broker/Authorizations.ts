@@ -102,6 +102,9 @@ const RequestJson = Schema.parseJson(TokenRequest)
 
 const TENANT_ID = "{tenantId}"
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
+const validTenantId = /^[^\u0000-\u001f\u007f]{1,256}$/
+
 const nonEmpty = (text: string | undefined): string | undefined =>
   text === undefined || text.length === 0 ? undefined : text
 
@@ -530,6 +533,11 @@ const make = Effect.gen(function* () {
           `installation ${record.id}: no tenant id in the provider's answer; set installations.tenantIdFrom for connector "${connector.uid}"`
         )
         return yield* fail("no_tenant")
+      }
+      // It becomes an installation id that callers name in requests and paths.
+      if (!validTenantId.test(tenantId)) {
+        yield* Effect.logWarning(`installation ${record.id}: the provider's tenant id is not 1 to 256 plain characters`)
+        return yield* fail("invalid_response")
       }
       // The admin consented for another tenant than the one asked for.
       if (record.tenantHint !== undefined && tenantId !== record.tenantHint) return yield* fail("tenant_mismatch")

@@ -243,6 +243,14 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
     expect(providerUrl.searchParams.get("tenant_path")).toBe("contoso")
     const state = providerUrl.searchParams.get("state") ?? ""
     // The provider's admin-consent answer: the tenant and the state, no code (Entra's adminconsent endpoint).
+    // A tenant id that could not serve as an installation id (a control character) is refused.
+    const garbled = await post(`${broker.url}/v1/connect/install/directory%2Fapp`, { tenantId: "contoso" })
+    const garbledState = new URL((await visit(String(garbled.body.url))).location ?? "").searchParams.get("state") ?? ""
+    const refused = await visit(
+      `${broker.url}/v1/connect/callback?tenant=conto%01so&admin_consent=True&state=${garbledState}`
+    )
+    expect(refused.status).toBe(400)
+    expect(refused.text).toContain("invalid_response")
     const mismatch = await visit(`${broker.url}/v1/connect/callback?tenant=fabrikam&admin_consent=True&state=${state}`)
     expect(mismatch.status).toBe(400)
     expect(mismatch.text).toContain("tenant_mismatch")
