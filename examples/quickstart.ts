@@ -2,6 +2,9 @@
 // (oidc-provider), the broker on an embedded SQLite database in a temporary folder, and the SDK asking the broker for
 // tokens: an app token and its cache hit, a user who authorizes in their "browser", a revocation, and two failures.
 import { Console, Effect, Redacted } from "effect"
+import { freePort, sdkClient, startBroker } from "../packages/broker/test/support/broker.js"
+import { sqlite } from "../packages/broker/test/support/databases.js"
+import { startOAuthProvider } from "../packages/broker/test/support/oauthProvider.js"
 import {
   type ConnectError,
   getToken,
@@ -10,9 +13,6 @@ import {
   type TokenResponse,
   UserAuthorizationRequired
 } from "../src/index.js"
-import { freePort, sdkClient, startBroker } from "../test/support/broker.js"
-import { sqlite } from "../test/support/databases.js"
-import { startOAuthProvider } from "../test/support/oauthProvider.js"
 
 // oidc-provider warns that its development login pages are not for production: true, and nothing to act on here.
 const writeStderr = process.stderr.write.bind(process.stderr)

@@ -1,0 +1,343 @@
+/**
+ * The broker's administration: what the admin API (`/v1/admin/…`) does, over
+ * the `Store`. Connectors are created with the configuration file's rules
+ * (its schemas, its checks, its private-key check) and removed after their
+ * active tokens are revoked at the provider; links gain and lose
+ * environments; projects are created and get new caller keys, of which the
+ * broker keeps only the hash.
+ *
+ * Nothing it answers holds a secret, except the caller key it creates, once.
+ *
+ * @since 0.1.0
+ */
+import { randomBytes } from "node:crypto"
+import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { type ConnectError, type FieldIssue, InvalidRequest } from "effect-connect/ConnectError"
+import { isRecord } from "effect-connect/Json"
+import type {
+  ConnectorRemoved,
+  ConnectorView,
+  CreatedKey,
+  InstallationRemoved,
+  InstallationView,
+  LinkChanged,
+  ProjectBody,
+  ProjectView
+} from "./AdminApi.js"
+import { PathName } from "./AdminApi.js"
+import * as ConfigFile from "./ConfigFile.js"
+import * as Setup from "./Setup.js"
+import { type Connector, Store, type StoreError } from "./Store.js"
+import { Tokens } from "./Tokens.js"
+
+/**
+ * What the admin API was asked about does not exist: a connector, a project,
+ * or a link.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AdminNotFound extends Schema.TaggedError<AdminNotFound>()("AdminNotFound", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
+ * What the admin API was asked to create exists already.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AdminConflict extends Schema.TaggedError<AdminConflict>()("AdminConflict", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
+ * Any failure of an admin operation: the request's fault (`InvalidRequest`,
+ * `AdminNotFound`, `AdminConflict`), or the broker's (`StoreError`, and the
+ * errors of revoking tokens).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AdminError = InvalidRequest | AdminNotFound | AdminConflict | StoreError | ConnectError
+
+/** The prefix of the caller keys the admin API creates. */
+const KEY_PREFIX = "ck_"
+
+const invalid = (issues: ReadonlyArray<FieldIssue>) => new InvalidRequest({ status: 400, issues })
+
+// The declaration is checked as the only connector of a configuration file:
+// its paths and messages are said without the file's `connectors[0]`.
+const FILE_PREFIX = "connectors[0]"
+const unprefix = (text: string) =>
+  text.startsWith(`${FILE_PREFIX}.`) ? text.slice(FILE_PREFIX.length + 1) : text === FILE_PREFIX ? "" : text
+const fromFileIssues = (issues: ReadonlyArray<FieldIssue>): ReadonlyArray<FieldIssue> =>
+  issues.map((issue) => ({
+    path: unprefix(issue.path),
+    message: issue.message.replaceAll(`${FILE_PREFIX}.`, "")
+  }))
+
+const isPathName = Schema.is(PathName)
+
+/** A connector as the admin API shows it: no client secret, no private key. */
+const viewOf = (connector: Connector): ConnectorView => {
+  const settings = connector.settings
+  return {
+    id: connector.id,
+    uid: connector.uid,
+    name: connector.name,
+    type: connector.type,
+    service: connector.service,
+    clientId: connector.clientId,
+    tokenEndpoint: settings.tokenEndpoint,
+    ...(settings.revocationEndpoint === undefined ? {} : { revocationEndpoint: settings.revocationEndpoint }),
+    ...(settings.authorizationEndpoint === undefined ? {} : { authorizationEndpoint: settings.authorizationEndpoint }),
+    ...(settings.introspectionEndpoint === undefined ? {} : { introspectionEndpoint: settings.introspectionEndpoint }),
+    tokenEndpointAuthMethod: settings.tokenEndpointAuthMethod,
+    defaultScopes: settings.defaultScopes,
+    defaultTokenLifetimeSeconds: settings.defaultTokenLifetimeSeconds,
+    hasPrivateKey: connector.privateKey !== undefined,
+    ...(settings.privateKeyId === undefined ? {} : { privateKeyId: settings.privateKeyId }),
+    ...(settings.signingAlgorithm === undefined ? {} : { signingAlgorithm: settings.signingAlgorithm }),
+    installationsRequired: settings.installationsRequired,
+    crossInstallation: settings.crossInstallation,
+    data: settings.data,
+    createdAt: connector.createdAt,
+    updatedAt: connector.updatedAt
+  }
+}
+
+const make = Effect.gen(function* () {
+  const store = yield* Store
+  const tokens = yield* Tokens
+
+  const connectorNamed = (name: string) =>
+    Effect.flatMap(store.findConnector(name), (found) =>
+      Option.match(found, {
+        onNone: () => Effect.fail(new AdminNotFound({ detail: `no connector "${name}": check its uid or id` })),
+        onSome: Effect.succeed
+      })
+    )
+
+  const projectNamed = (id: string) =>
+    Effect.flatMap(store.findProject(id), (found) =>
+      Option.match(found, {
+        onNone: () => Effect.fail(new AdminNotFound({ detail: `no project "${id}": create it first` })),
+        onSome: Effect.succeed
+      })
+    )
+
+  const installationViews = (connector: Connector) =>
+    Effect.map(store.listInstallations(connector.id), (installations) =>
+      installations.map(
+        (installation): InstallationView => ({
+          id: installation.id,
+          ...(installation.tenantId === undefined ? {} : { tenantId: installation.tenantId }),
+          default: installation.isDefault,
+          source: installation.source
+        })
+      )
+    )
+
+  /** One connector with its links and installations. */
+  const detailed = (connector: Connector) =>
+    Effect.gen(function* () {
+      const links = yield* store.listConnectorLinks(connector.id)
+      return {
+        ...viewOf(connector),
+        links: links.map((link) => ({ project: link.projectId, environments: link.environments })),
+        installations: yield* installationViews(connector)
+      } satisfies ConnectorView
+    })
+
+  /** The installations of a connector, declared and installed. */
+  const listInstallations = (
+    name: string
+  ): Effect.Effect<ReadonlyArray<InstallationView>, AdminNotFound | StoreError> =>
+    Effect.flatMap(connectorNamed(name), installationViews)
+
+  /**
+   * Removes an installation: its tokens and grants are revoked at the provider,
+   * then it is deleted with its grants.
+   */
+  const removeInstallation = (
+    name: string,
+    installationId: string
+  ): Effect.Effect<InstallationRemoved, AdminNotFound | StoreError | ConnectError> =>
+    Effect.gen(function* () {
+      const connector = yield* connectorNamed(name)
+      const removed = yield* tokens.removeInstallation(connector, installationId)
+      if (Option.isNone(removed)) {
+        return yield* new AdminNotFound({
+          detail: `connector "${connector.uid}" has no installation "${installationId}"`
+        })
+      }
+      yield* Effect.logInfo(`admin: removed installation ${installationId} of ${connector.uid}`)
+      return removed.value
+    })
+
+  const listConnectors: Effect.Effect<ReadonlyArray<ConnectorView>, StoreError> = Effect.map(
+    store.listConnectors,
+    (connectors) => connectors.map(viewOf)
+  )
+
+  const showConnector = (name: string): Effect.Effect<ConnectorView, AdminNotFound | StoreError> =>
+    Effect.flatMap(connectorNamed(name), detailed)
+
+  /**
+   * Creates a connector from a declaration shaped like the configuration
+   * file's, with its secrets written as themselves.
+   */
+  const createConnector = (
+    body: unknown
+  ): Effect.Effect<ConnectorView, InvalidRequest | AdminConflict | StoreError, never> =>
+    Effect.gen(function* () {
+      if (!isRecord(body)) {
+        return yield* invalid([{ path: "", message: "Expected a JSON object: a connector declaration" }])
+      }
+      // `{ "env": NAME }` would read the broker's own environment: only the file may do that.
+      const references = (["clientSecret", "privateKey"] as const).filter((key) => isRecord(body[key]))
+      if (references.length > 0) {
+        return yield* invalid(
+          references.map((key) => ({
+            path: key,
+            message:
+              'Expected the secret itself, a non-empty string: { "env": "NAME" } is read only from the configuration file, not through the admin API'
+          }))
+        )
+      }
+      const setup = yield* ConfigFile.decode({ connectors: [body] }).pipe(
+        Effect.mapError((error) => invalid(fromFileIssues(error.issues)))
+      )
+      const declared = setup.connectors[0]
+      if (declared === undefined) return yield* invalid([{ path: "", message: "Expected a connector declaration" }])
+      if (!isPathName(declared.uid)) {
+        return yield* invalid([{ path: "uid", message: "Expected 1 to 256 characters, no control characters" }])
+      }
+      const existing = yield* store.findConnector(declared.uid)
+      if (Option.isSome(existing)) {
+        return yield* new AdminConflict({
+          detail: `connector "${declared.uid}" exists already: remove it first, or choose another uid`
+        })
+      }
+      // The checks and the saving of the configuration file, private key included.
+      yield* Setup.apply({ connectors: [declared], projects: [], links: [] }).pipe(
+        Effect.provideService(Store, store),
+        Effect.catchTag("ConfigFileError", (error) => Effect.fail(invalid(fromFileIssues(error.issues))))
+      )
+      const saved = yield* connectorNamed(declared.uid).pipe(Effect.orDie)
+      yield* Effect.logInfo(`admin: created connector ${saved.uid} (${saved.id})`)
+      return yield* detailed(saved)
+    })
+
+  /** Revokes the connector's active tokens, of every project, then deletes it with all its rows. */
+  const removeConnector = (
+    name: string
+  ): Effect.Effect<ConnectorRemoved, AdminNotFound | StoreError | ConnectError, never> =>
+    Effect.gen(function* () {
+      const connector = yield* connectorNamed(name)
+      const { grantsFound, ...revoked } = yield* tokens.revokeConnector(connector)
+      yield* store.removeConnector(connector.id)
+      yield* Effect.logInfo(`admin: removed connector ${connector.uid} (${connector.id})`)
+      return { removed: connector.uid, tokens: { ...revoked, deleted: revoked.tokensFound }, grantsFound }
+    })
+
+  /** Adds environments to the link of a connector and a project (creating it). */
+  const attach = (
+    name: string,
+    projectId: string,
+    environments: ReadonlyArray<string>
+  ): Effect.Effect<LinkChanged, AdminNotFound | StoreError> =>
+    Effect.gen(function* () {
+      const connector = yield* connectorNamed(name)
+      const project = yield* projectNamed(projectId)
+      const existing = yield* store.findLink(connector.id, project.id)
+      const union = [...new Set([...Option.getOrElse(existing, () => []), ...environments])].sort()
+      yield* store.putLink(connector.id, project.id, union)
+      yield* Effect.logInfo(`admin: linked ${connector.uid} to ${project.id} for ${union.join(", ")}`)
+      return { connector: connector.uid, project: project.id, environments: union }
+    })
+
+  /** Takes environments out of a link, or the whole link; a link left without any is removed. */
+  const detach = (
+    name: string,
+    projectId: string,
+    environments: ReadonlyArray<string> | undefined
+  ): Effect.Effect<LinkChanged, AdminNotFound | StoreError> =>
+    Effect.gen(function* () {
+      const connector = yield* connectorNamed(name)
+      const project = yield* projectNamed(projectId)
+      const existing = yield* store.findLink(connector.id, project.id)
+      if (Option.isNone(existing)) {
+        return yield* new AdminNotFound({
+          detail: `connector "${connector.uid}" is not linked to project "${project.id}"`
+        })
+      }
+      const left =
+        environments === undefined ? [] : existing.value.filter((environment) => !environments.includes(environment))
+      if (left.length === 0) yield* store.removeLink(connector.id, project.id)
+      else yield* store.putLink(connector.id, project.id, left)
+      yield* Effect.logInfo(
+        left.length === 0
+          ? `admin: unlinked ${connector.uid} from ${project.id}`
+          : `admin: linked ${connector.uid} to ${project.id} for ${left.join(", ")}`
+      )
+      return { connector: connector.uid, project: project.id, environments: [...left].sort() }
+    })
+
+  const listProjects: Effect.Effect<ReadonlyArray<ProjectView>, StoreError> = store.listProjects
+
+  const createProject = (body: ProjectBody): Effect.Effect<ProjectView, AdminConflict | StoreError> =>
+    Effect.gen(function* () {
+      if (Option.isSome(yield* store.findProject(body.id))) {
+        return yield* new AdminConflict({ detail: `project "${body.id}" exists already` })
+      }
+      yield* store.putProject({ id: body.id, name: body.name ?? body.id, returnUrls: body.returnUrls ?? [] })
+      yield* Effect.logInfo(`admin: created project ${body.id}`)
+      return yield* projectNamed(body.id).pipe(Effect.orDie)
+    })
+
+  /** A new random caller key for a project and environment; only its hash is stored. */
+  const createKey = (projectId: string, environment: string): Effect.Effect<CreatedKey, AdminNotFound | StoreError> =>
+    Effect.gen(function* () {
+      const project = yield* projectNamed(projectId)
+      const key = Redacted.make(`${KEY_PREFIX}${randomBytes(32).toString("base64url")}`)
+      const createdAt = yield* Clock.currentTimeMillis
+      yield* store.putProjectKey(project.id, environment, key)
+      yield* Effect.logInfo(`admin: created a caller key for ${project.id} (${environment})`)
+      return { key, project: project.id, environment, createdAt }
+    })
+
+  return {
+    listConnectors,
+    showConnector,
+    createConnector,
+    removeConnector,
+    listInstallations,
+    removeInstallation,
+    attach,
+    detach,
+    listProjects,
+    createProject,
+    createKey
+  }
+})
+
+/**
+ * The admin service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Admin extends Context.Tag("effect-connect/broker/Admin")<Admin, Effect.Effect.Success<typeof make>>() {
+  /** Over the `Store`, revoking through `Tokens`. */
+  static readonly layer: Layer.Layer<Admin, never, Store | Tokens> = Layer.effect(Admin, make)
+}

@@ -1,0 +1,291 @@
+/**
+ * The wire shapes of the broker's admin API (`/v1/admin/…`): the bodies it
+ * takes and the answers it gives. The broker encodes its answers with these
+ * schemas and the `connect` command line decodes them; a view never holds a
+ * secret (a connector says `hasPrivateKey`, not its key, and nothing of its
+ * client secret).
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { RevocationSummary } from "effect-connect/Revocation"
+import { HttpUrl } from "./ConfigFile.js"
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]{1,256}$/
+
+/**
+ * A name that travels in a path: 1 to 256 characters, no control characters.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PathName = Schema.String.pipe(
+  Schema.filter((value) => NO_CONTROL.test(value) || "Expected 1 to 256 characters, no control characters")
+).annotations({ identifier: "PathName" })
+
+const Environments = Schema.Array(PathName).pipe(
+  Schema.filter((environments) => environments.length > 0 || "Expected at least one environment")
+)
+
+/**
+ * A link of a connector: a project, and the environments it may use the
+ * connector from.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LinkView = Schema.Struct({
+  project: Schema.String,
+  environments: Schema.Array(Schema.String)
+}).annotations({ identifier: "LinkView" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LinkView extends Schema.Schema.Type<typeof LinkView> {}
+
+/**
+ * An installation of a connector, as the admin API shows it; `source` says
+ * where it came from (`config` for the configuration file).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const InstallationView = Schema.Struct({
+  id: Schema.String,
+  tenantId: Schema.optional(Schema.String),
+  default: Schema.Boolean,
+  source: Schema.String
+}).annotations({ identifier: "InstallationView" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface InstallationView extends Schema.Schema.Type<typeof InstallationView> {}
+
+/**
+ * The answer of `GET /v1/admin/connectors/{connector}/installations`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const InstallationList = Schema.Struct({ installations: Schema.Array(InstallationView) }).annotations({
+  identifier: "InstallationList"
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface InstallationList extends Schema.Schema.Type<typeof InstallationList> {}
+
+/**
+ * The answer of `DELETE /v1/admin/connectors/{connector}/installations/{id}`:
+ * the tokens and grants found within the installation, and how the provider
+ * answered their revocation (each distinct token once).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const InstallationRemoved = Schema.Struct({
+  installationId: Schema.String,
+  tokensFound: Schema.Number,
+  grantsFound: Schema.Number,
+  providerRevoked: Schema.Number,
+  providerSkipped: Schema.Number,
+  providerFailed: Schema.Number
+}).annotations({ identifier: "InstallationRemoved" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface InstallationRemoved extends Schema.Schema.Type<typeof InstallationRemoved> {}
+
+/**
+ * A connector without its secrets. `links` and `installations` are given when
+ * one connector is shown, not in the list.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ConnectorView = Schema.Struct({
+  id: Schema.String,
+  uid: Schema.String,
+  name: Schema.String,
+  type: Schema.String,
+  service: Schema.String,
+  clientId: Schema.String,
+  tokenEndpoint: Schema.String,
+  revocationEndpoint: Schema.optional(Schema.String),
+  authorizationEndpoint: Schema.optional(Schema.String),
+  introspectionEndpoint: Schema.optional(Schema.String),
+  tokenEndpointAuthMethod: Schema.String,
+  defaultScopes: Schema.Struct({
+    app: Schema.optional(Schema.Array(Schema.String)),
+    user: Schema.optional(Schema.Array(Schema.String))
+  }),
+  defaultTokenLifetimeSeconds: Schema.Number,
+  /** Whether the connector holds a private key for JWT bearer assertions (the key itself is never shown). */
+  hasPrivateKey: Schema.Boolean,
+  privateKeyId: Schema.optional(Schema.String),
+  signingAlgorithm: Schema.optional(Schema.String),
+  /** Whether a token request needs an installation. */
+  installationsRequired: Schema.Boolean,
+  /** Whether cross-installation tokens (`installationId: "*"`) are allowed. */
+  crossInstallation: Schema.Boolean,
+  data: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number,
+  links: Schema.optional(Schema.Array(LinkView)),
+  installations: Schema.optional(Schema.Array(InstallationView))
+}).annotations({ identifier: "ConnectorView" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectorView extends Schema.Schema.Type<typeof ConnectorView> {}
+
+/**
+ * The answer of `GET /v1/admin/connectors`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ConnectorList = Schema.Struct({ connectors: Schema.Array(ConnectorView) })
+
+/**
+ * The answer of `DELETE /v1/admin/connectors/{connector}`: the uid removed and
+ * what became of its tokens.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ConnectorRemoved = Schema.Struct({
+  removed: Schema.String,
+  /** The issued tokens revoked; `providerRevoked` also counts the tokens grants held (refresh tokens). */
+  tokens: RevocationSummary,
+  /** The grants (users' and installations') deleted with the connector, their tokens revoked first. */
+  grantsFound: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectorRemoved extends Schema.Schema.Type<typeof ConnectorRemoved> {}
+
+/**
+ * The body of `PUT /v1/admin/connectors/{connector}/links/{project}`: the
+ * environments to add to the link.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AttachBody = Schema.Struct({ environments: Environments }).annotations({ identifier: "AttachBody" })
+
+/**
+ * The body of `DELETE /v1/admin/connectors/{connector}/links/{project}`: the
+ * environments to take out of the link; without any, the whole link.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DetachBody = Schema.Struct({ environments: Schema.optional(Environments) }).annotations({
+  identifier: "DetachBody"
+})
+
+/**
+ * A link after a change: `environments` is empty when the link was removed.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LinkChanged = Schema.Struct({
+  connector: Schema.String,
+  project: Schema.String,
+  environments: Schema.Array(Schema.String)
+}).annotations({ identifier: "LinkChanged" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LinkChanged extends Schema.Schema.Type<typeof LinkChanged> {}
+
+/**
+ * A project, with how many caller keys it has in each environment.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ProjectView = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  returnUrls: Schema.Array(Schema.String),
+  keys: Schema.Array(Schema.Struct({ environment: Schema.String, count: Schema.Number })),
+  createdAt: Schema.Number
+}).annotations({ identifier: "ProjectView" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProjectView extends Schema.Schema.Type<typeof ProjectView> {}
+
+/**
+ * The answer of `GET /v1/admin/projects`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ProjectList = Schema.Struct({ projects: Schema.Array(ProjectView) })
+
+/**
+ * The body of `POST /v1/admin/projects`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ProjectBody = Schema.Struct({
+  id: PathName,
+  name: Schema.optional(Schema.NonEmptyString),
+  returnUrls: Schema.optional(Schema.Array(HttpUrl))
+}).annotations({ identifier: "ProjectBody" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProjectBody extends Schema.Schema.Type<typeof ProjectBody> {}
+
+/**
+ * The body of `POST /v1/admin/projects/{project}/keys`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const KeyBody = Schema.Struct({ environment: PathName }).annotations({ identifier: "KeyBody" })
+
+/**
+ * A new caller key: the only answer that holds it; the broker keeps its hash.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CreatedKey = Schema.Struct({
+  key: Schema.Redacted(Schema.String),
+  project: Schema.String,
+  environment: Schema.String,
+  createdAt: Schema.Number
+}).annotations({ identifier: "CreatedKey" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CreatedKey extends Schema.Schema.Type<typeof CreatedKey> {}

@@ -1,0 +1,210 @@
+/**
+ * The HTTP routes of the broker's admin API (`/v1/admin/…`): connectors,
+ * their links, projects and caller keys. Every route needs the admin token
+ * (`Authorization: Bearer <CONNECT_ADMIN_TOKEN>`); without one configured,
+ * every route answers `401 unauthorized`. Failures are answered in the
+ * protocol's error envelope, bodies are decoded strictly (a field the schema
+ * does not know is refused), and every answer carries `Cache-Control: no-store`.
+ *
+ * @since 0.1.0
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Effect, Option, Schema } from "effect"
+import {
+  type FieldIssue,
+  InvalidRequest,
+  isConnectError,
+  Unauthorized,
+  UnknownConnectError
+} from "effect-connect/ConnectError"
+import { isRecord } from "effect-connect/Json"
+import { describeParseError } from "effect-connect/Protocol"
+import { Admin, AdminConflict, AdminNotFound } from "./Admin.js"
+import {
+  AttachBody,
+  ConnectorList,
+  ConnectorRemoved,
+  ConnectorView,
+  CreatedKey,
+  DetachBody,
+  InstallationList,
+  InstallationRemoved,
+  KeyBody,
+  LinkChanged,
+  PathName,
+  ProjectBody,
+  ProjectList,
+  ProjectView
+} from "./AdminApi.js"
+import { AdminToken, matches } from "./AdminToken.js"
+import { bearerToken, errorResponse, json, jsonBody } from "./internal/http.js"
+
+const unauthorized = (detail: string) => new Unauthorized({ connector: "", detail })
+
+/** Checks `Authorization: Bearer <admin token>`, in constant time. */
+const authenticate = Effect.gen(function* () {
+  const expected = yield* AdminToken
+  if (Option.isNone(expected)) {
+    return yield* unauthorized("the admin API is disabled until CONNECT_ADMIN_TOKEN is set on the broker")
+  }
+  const token = yield* bearerToken
+  if (Option.isNone(token)) {
+    return yield* unauthorized("send the admin token as Authorization: Bearer <CONNECT_ADMIN_TOKEN>")
+  }
+  if (!matches(expected.value, token.value)) return yield* unauthorized("wrong admin token")
+})
+
+const isPathName = Schema.is(PathName)
+
+/** A name of the path (`connector`, `project`), decoded by the router. */
+const pathName = (name: "connector" | "project" | "installation") =>
+  Effect.gen(function* () {
+    const params = yield* HttpRouter.params
+    const value = params[name] ?? ""
+    if (!isPathName(value)) {
+      return yield* new InvalidRequest({
+        status: 400,
+        issues: [{ path: name, message: "Expected 1 to 256 characters, no control characters" }]
+      })
+    }
+    return value
+  })
+
+// Strict decoding says "is unexpected, expected: …": say which field instead.
+const describe = (issues: ReadonlyArray<FieldIssue>): ReadonlyArray<FieldIssue> =>
+  issues.map((issue) =>
+    issue.message.startsWith("is unexpected")
+      ? { ...issue, message: "is not a known field (check its spelling)" }
+      : issue
+  )
+
+const rawBody = jsonBody()
+
+/** The JSON body, a JSON object decoded with `schema`; failures name each field. */
+const body = <A, I>(schema: Schema.Schema<A, I>) =>
+  Effect.gen(function* () {
+    const parsed = yield* rawBody
+    if (!isRecord(parsed)) {
+      return yield* new InvalidRequest({ status: 400, issues: [{ path: "", message: "Expected a JSON object" }] })
+    }
+    return yield* Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })(parsed).pipe(
+      Effect.mapError((error) => new InvalidRequest({ status: 400, issues: describe(describeParseError(error)) }))
+    )
+  })
+
+/** Runs a route after the admin token's check, answering any failure in the protocol's envelope. */
+const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
+  Effect.zipRight(authenticate, route).pipe(
+    Effect.catchAll((error) => {
+      if (isConnectError(error)) return Effect.succeed(errorResponse(error))
+      if (error instanceof AdminNotFound) {
+        return Effect.succeed(
+          errorResponse(new UnknownConnectError({ status: 404, code: "not_found", detail: error.message }))
+        )
+      }
+      if (error instanceof AdminConflict) {
+        return Effect.succeed(
+          errorResponse(new UnknownConnectError({ status: 409, code: "conflict", detail: error.message }))
+        )
+      }
+      return Effect.zipRight(
+        Effect.logError("admin request failed", error instanceof Error ? error.message : String(error)),
+        Effect.succeed(
+          errorResponse(
+            new UnknownConnectError({ status: 500, code: "internal_error", detail: "see the broker's log" })
+          )
+        )
+      )
+    })
+  )
+
+const encode =
+  <A, I>(schema: Schema.Schema<A, I>, status = 200) =>
+  (value: A) =>
+    Effect.map(Schema.encode(schema)(value), (encoded) => json(status, encoded))
+
+const listConnectors = Effect.gen(function* () {
+  const connectors = yield* Effect.flatMap(Admin, (admin) => admin.listConnectors)
+  return yield* encode(ConnectorList)({ connectors })
+})
+
+const showConnector = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  return yield* encode(ConnectorView)(yield* Effect.flatMap(Admin, (admin) => admin.showConnector(name)))
+})
+
+const createConnector = Effect.gen(function* () {
+  const declaration = yield* rawBody
+  const created = yield* Effect.flatMap(Admin, (admin) => admin.createConnector(declaration))
+  return yield* encode(ConnectorView, 201)(created)
+})
+
+const removeConnector = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  return yield* encode(ConnectorRemoved)(yield* Effect.flatMap(Admin, (admin) => admin.removeConnector(name)))
+})
+
+const listInstallations = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  const installations = yield* Effect.flatMap(Admin, (admin) => admin.listInstallations(name))
+  return yield* encode(InstallationList)({ installations })
+})
+
+const removeInstallation = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  const installation = yield* pathName("installation")
+  return yield* encode(InstallationRemoved)(
+    yield* Effect.flatMap(Admin, (admin) => admin.removeInstallation(name, installation))
+  )
+})
+
+const attach = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  const project = yield* pathName("project")
+  const { environments } = yield* body(AttachBody)
+  return yield* encode(LinkChanged)(yield* Effect.flatMap(Admin, (admin) => admin.attach(name, project, environments)))
+})
+
+const detach = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  const project = yield* pathName("project")
+  const { environments } = yield* body(DetachBody)
+  return yield* encode(LinkChanged)(yield* Effect.flatMap(Admin, (admin) => admin.detach(name, project, environments)))
+})
+
+const listProjects = Effect.gen(function* () {
+  const projects = yield* Effect.flatMap(Admin, (admin) => admin.listProjects)
+  return yield* encode(ProjectList)({ projects })
+})
+
+const createProject = Effect.gen(function* () {
+  const payload = yield* body(ProjectBody)
+  return yield* encode(ProjectView, 201)(yield* Effect.flatMap(Admin, (admin) => admin.createProject(payload)))
+})
+
+const createKey = Effect.gen(function* () {
+  const project = yield* pathName("project")
+  const { environment } = yield* body(KeyBody)
+  return yield* encode(CreatedKey, 201)(yield* Effect.flatMap(Admin, (admin) => admin.createKey(project, environment)))
+})
+
+/**
+ * The routes of the admin API.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/v1/admin/connectors", handle(listConnectors)),
+  HttpRouter.post("/v1/admin/connectors", handle(createConnector)),
+  HttpRouter.get("/v1/admin/connectors/:connector", handle(showConnector)),
+  HttpRouter.del("/v1/admin/connectors/:connector", handle(removeConnector)),
+  HttpRouter.get("/v1/admin/connectors/:connector/installations", handle(listInstallations)),
+  HttpRouter.del("/v1/admin/connectors/:connector/installations/:installation", handle(removeInstallation)),
+  HttpRouter.put("/v1/admin/connectors/:connector/links/:project", handle(attach)),
+  HttpRouter.del("/v1/admin/connectors/:connector/links/:project", handle(detach)),
+  HttpRouter.get("/v1/admin/projects", handle(listProjects)),
+  HttpRouter.post("/v1/admin/projects", handle(createProject)),
+  HttpRouter.post("/v1/admin/projects/:project/keys", handle(createKey))
+)

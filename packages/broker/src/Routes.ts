@@ -1,0 +1,308 @@
+/**
+ * The broker's HTTP routes: the Connect wire protocol (`/v1/connect/…`) and
+ * `GET /healthz`. Every request body is decoded with the shared schemas of the
+ * protocol; every failure is answered in the protocol's error envelope by
+ * `toWire`, the inverse of the client's mapping.
+ *
+ * @since 0.1.0
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { SqlClient } from "@effect/sql"
+import { Effect, Option, Redacted, Schema } from "effect"
+import { AuthorizationRequest, InstallationRequest } from "effect-connect/Authorization"
+import {
+  ClientNotEnabledForEnvironment,
+  ClientNotLinkedToProject,
+  type ConnectError,
+  ConnectorInstallationRequired,
+  ConnectorNotFound,
+  InvalidRequest,
+  isConnectError,
+  RateLimited,
+  Unauthorized,
+  UnknownConnectError,
+  UserAuthorizationRequired
+} from "effect-connect/ConnectError"
+import { describeParseError } from "effect-connect/Protocol"
+import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
+import { TokenImport, TokenRequest, TokenResponse } from "effect-connect/Token"
+import * as AdminRoutes from "./AdminRoutes.js"
+import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
+import * as Http from "./internal/http.js"
+import { bearerToken, json, jsonBody } from "./internal/http.js"
+import { RateLimiter } from "./RateLimiter.js"
+import { type Caller, type Connector, Store } from "./Store.js"
+import { Tokens } from "./Tokens.js"
+
+/**
+ * The protocol's answer for an error.
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const errorResponse: (error: ConnectError) => HttpServerResponse.HttpServerResponse = Http.errorResponse
+
+const internal = (connector = "") =>
+  new UnknownConnectError({ connector, status: 500, code: "internal_error", detail: "see the broker's log" })
+
+/** The caller, from `Authorization: Bearer <project key>`. */
+const authenticate = Effect.gen(function* () {
+  const key = yield* bearerToken
+  if (Option.isNone(key)) {
+    return yield* new Unauthorized({ connector: "", detail: "send the project key as Authorization: Bearer <key>" })
+  }
+  const store = yield* Store
+  const caller = yield* store.findCaller(key.value)
+  return yield* Option.match(caller, {
+    onNone: () => Effect.fail(new Unauthorized({ connector: "", detail: "unknown project key" })),
+    onSome: Effect.succeed
+  })
+})
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
+const validConnectorName = /^[^\u0000-\u001f\u007f]{1,256}$/
+
+/** The connector of the path, linked to the caller's project for its environment. */
+const linkedConnector = (caller: Caller) =>
+  Effect.gen(function* () {
+    const params = yield* HttpRouter.params
+    const name = params.connector ?? ""
+    if (!validConnectorName.test(name)) {
+      return yield* new InvalidRequest({
+        status: 400,
+        issues: [
+          { path: "connector", message: "Expected a connector uid or id: 1 to 256 characters, no control characters" }
+        ]
+      })
+    }
+    const store = yield* Store
+    const connector = yield* store.findConnector(name)
+    if (Option.isNone(connector)) return yield* new ConnectorNotFound({ connector: name })
+    const link = yield* store.findLink(connector.value.id, caller.projectId)
+    if (Option.isNone(link)) return yield* new ClientNotLinkedToProject({ connector: connector.value.uid })
+    if (!link.value.includes(caller.environment)) {
+      return yield* new ClientNotEnabledForEnvironment({
+        connector: connector.value.uid,
+        detail: `the link does not include the environment "${caller.environment}"`
+      })
+    }
+    return connector.value
+  })
+
+/** The JSON body, decoded with a protocol schema; failures name the field. */
+const body = <A, I>(schema: Schema.Schema<A, I>, connector: Connector) =>
+  Effect.gen(function* () {
+    const parsed = yield* jsonBody(connector.uid)
+    return yield* Schema.decodeUnknown(schema, { errors: "all" })(parsed).pipe(
+      Effect.mapError(
+        (error) => new InvalidRequest({ connector: connector.uid, status: 400, issues: describeParseError(error) })
+      )
+    )
+  })
+
+/** Runs a route, answering any failure in the protocol's envelope. */
+const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
+  route.pipe(
+    Effect.catchAll((error) => {
+      if (isConnectError(error)) return Effect.succeed(errorResponse(error))
+      return Effect.zipRight(
+        Effect.logError("request failed", error instanceof Error ? error.message : String(error)),
+        Effect.succeed(errorResponse(internal()))
+      )
+    })
+  )
+
+/** Fails with `error`, given the link `find` makes when it has none yet. */
+const withLink = <E>(
+  error: E,
+  link: string | undefined,
+  find: (authorizations: Authorizations["Type"]) => Effect.Effect<Option.Option<string>>,
+  linked: (url: string) => E
+): Effect.Effect<never, E, Authorizations> =>
+  link !== undefined
+    ? Effect.fail(error)
+    : Effect.flatMap(Authorizations, find).pipe(
+        Effect.flatMap((url) => Effect.fail(Option.match(url, { onNone: () => error, onSome: linked })))
+      )
+
+const token = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const decision = yield* Effect.flatMap(RateLimiter, (limiter) => limiter.take(caller.projectId))
+  if (!decision.allowed) {
+    return yield* new RateLimited({
+      connector: "",
+      retryAfterMs: decision.retryAfterMs,
+      detail: "too many token requests for this project"
+    })
+  }
+  const connector = yield* linkedConnector(caller)
+  const request = yield* body(TokenRequest, connector)
+  const issued = yield* Effect.flatMap(Tokens, (tokens) => tokens.issue(caller, connector, request)).pipe(
+    // Tell the caller where to send the user, or the tenant's admin.
+    Effect.catchTag("UserAuthorizationRequired", (error) =>
+      withLink(
+        error,
+        error.authorizeUrl,
+        (authorizations) => authorizations.authorizeUrlFor(caller, connector, request),
+        (authorizeUrl) => new UserAuthorizationRequired({ ...error, authorizeUrl })
+      )
+    ),
+    Effect.catchTag("ConnectorInstallationRequired", (error) =>
+      withLink(
+        error,
+        error.installUrl,
+        (authorizations) => authorizations.installUrlFor(caller, connector, request),
+        (installUrl) => new ConnectorInstallationRequired({ ...error, installUrl })
+      )
+    )
+  )
+  return json(200, yield* Schema.encode(TokenResponse)(issued))
+})
+
+const revoke = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  const params = yield* body(RevokeParams, connector)
+  const summary = yield* Effect.flatMap(Tokens, (tokens) => tokens.revoke(caller, connector, params))
+  return json(200, yield* Schema.encode(RevocationSummary)(summary))
+})
+
+const metadata = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  return json(200, {
+    id: connector.id,
+    uid: connector.uid,
+    name: connector.name,
+    type: connector.type,
+    service: connector.service,
+    createdAt: connector.createdAt,
+    updatedAt: connector.updatedAt,
+    data: connector.settings.data
+  })
+})
+
+const importTokens = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  const payload = yield* body(TokenImport, connector)
+  const imported = yield* Effect.flatMap(Tokens, (tokens) => tokens.importTokens(caller, connector, payload.tokens))
+  return json(200, { imported })
+})
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+/** A redirect, or a small page, for the user's browser. */
+const browser = (answer: BrowserAnswer) =>
+  answer._tag === "Redirect"
+    ? HttpServerResponse.empty({ status: 302, headers: { location: answer.location, "cache-control": "no-store" } })
+    : HttpServerResponse.html(
+        `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(answer.title)}</title></head>` +
+          `<body><h1>${escapeHtml(answer.title)}</h1><p>${escapeHtml(answer.text)}</p></body></html>`
+      ).pipe(HttpServerResponse.setStatus(answer.status), HttpServerResponse.setHeader("cache-control", "no-store"))
+
+const authorize = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  const payload = yield* body(AuthorizationRequest, connector)
+  const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.start(caller, connector, payload)
+  )
+  return json(200, { ...started, verifier: Redacted.value(started.verifier) })
+})
+
+const install = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const connector = yield* linkedConnector(caller)
+  const payload = yield* body(InstallationRequest, connector)
+  const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.install(caller, connector, payload)
+  )
+  return json(200, { ...started, verifier: Redacted.value(started.verifier) })
+})
+
+const startAuthorization = Effect.gen(function* () {
+  const params = yield* HttpRouter.params
+  const answer = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.redirect(params.request ?? "")
+  )
+  return browser(answer)
+})
+
+const callback = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const query = Object.fromEntries(new URL(request.url, "http://broker").searchParams)
+  const answer = yield* Effect.flatMap(Authorizations, (authorizations) => authorizations.callback(query))
+  return browser(answer)
+})
+
+const authorizationStatus = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const params = yield* HttpRouter.params
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const payload = yield* request.json.pipe(Effect.orElseSucceed(() => ({})))
+  const verifier =
+    typeof payload === "object" && payload !== null && "verifier" in payload && typeof payload.verifier === "string"
+      ? payload.verifier
+      : ""
+  const status = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.status(caller, params.request ?? "", Redacted.make(verifier))
+  )
+  return json(200, status)
+})
+
+const healthz = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`SELECT 1`
+  return json(200, { status: "ok" })
+})
+
+/**
+ * The routes of the broker.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.post("/v1/connect/token/:connector", handle(token)),
+  HttpRouter.post("/v1/connect/token/:connector/import", handle(importTokens)),
+  HttpRouter.del("/v1/connect/connectors/:connector/tokens", handle(revoke)),
+  HttpRouter.get("/v1/connect/connectors/:connector", handle(metadata)),
+  HttpRouter.post("/v1/connect/authorize/:connector", handle(authorize)),
+  HttpRouter.post("/v1/connect/install/:connector", handle(install)),
+  HttpRouter.get("/v1/connect/authorize/:request/start", handle(startAuthorization)),
+  HttpRouter.post("/v1/connect/authorize/:request/status", handle(authorizationStatus)),
+  HttpRouter.get("/v1/connect/callback", handle(callback)),
+  HttpRouter.get("/healthz", healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" }))))),
+  // The admin API (`/v1/admin/…`), behind CONNECT_ADMIN_TOKEN.
+  HttpRouter.concat(AdminRoutes.router)
+)
+
+/**
+ * The broker as an HTTP app: the routes, with unknown paths answered 404 in
+ * the protocol's envelope.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const app = router.pipe(
+  Effect.catchTag("RouteNotFound", (error) =>
+    Effect.sync(() => {
+      // A path the router could not decode is a bad request, not a missing endpoint.
+      const path = error.request.url.split("?")[0] ?? ""
+      try {
+        decodeURIComponent(path)
+      } catch {
+        return errorResponse(
+          new InvalidRequest({
+            status: 400,
+            issues: [{ path: "connector", message: "the path is not valid percent-encoding (encodeURIComponent)" }]
+          })
+        )
+      }
+      return json(404, { error: { code: "not_found", message: "no such endpoint" } })
+    })
+  )
+)

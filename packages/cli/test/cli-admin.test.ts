@@ -1,0 +1,394 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type RunningBroker, startBroker } from "../../broker/test/support/broker.js"
+import { cleanEnv, type Run, run } from "../../broker/test/support/cli.js"
+import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
+import { type OAuthProviderHarness, startOAuthProvider } from "../../broker/test/support/oauthProvider.js"
+
+const ADMIN_TOKEN = "adm_cli_token_never_printed_8830"
+
+const oneLine = (text: string) => text.trim().split("\n")
+
+// Every command is a process of its own (about a second each on a busy machine).
+describe("the connect admin commands", { timeout: 90_000 }, () => {
+  let provider: OAuthProviderHarness
+  let database: TestDatabase
+  let broker: RunningBroker
+  let env: Record<string, string>
+  let directory: string
+  let callerKey = ""
+  const all: Array<Run> = []
+  const connect = async (...args: ReadonlyArray<string>): Promise<Run> => {
+    const result = await run(args, env)
+    all.push(result)
+    return result
+  }
+  const failsWithOneLine = (result: Run) => {
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    expect(oneLine(result.stderr)).toHaveLength(1)
+  }
+
+  beforeAll(async () => {
+    provider = await startOAuthProvider({ clientCredentialsTtl: 3600 })
+    database = sqlite()
+    broker = await startBroker({ database, config: {}, env: { CONNECT_ADMIN_TOKEN: ADMIN_TOKEN } })
+    directory = mkdtempSync(join(tmpdir(), "connect-cli-admin-"))
+    env = {
+      ...cleanEnv(),
+      CONNECT_URL: broker.url,
+      CONNECT_ADMIN_TOKEN: ADMIN_TOKEN,
+      ACME_SECRET: provider.clients.broker.clientSecret
+    }
+  }, 60_000)
+  afterAll(async () => {
+    await broker?.close()
+    await provider?.close()
+    await database?.drop()
+    if (directory !== undefined) rmSync(directory, { recursive: true, force: true })
+  })
+
+  it("lists no connectors at first", async () => {
+    const result = await connect("connectors", "list")
+    expect(result).toMatchObject({ code: 0, stdout: "No connectors.\n" })
+  })
+
+  it("creates a connector from flags, the client secret read from the variable --client-secret-env names", async () => {
+    const result = await connect(
+      "connectors",
+      "create",
+      "--uid",
+      "acme/cli",
+      "--name",
+      "Acme CLI",
+      "--client-id",
+      provider.clients.broker.clientId,
+      "--client-secret-env",
+      "ACME_SECRET",
+      "--token-endpoint",
+      provider.tokenEndpoint,
+      "--revocation-endpoint",
+      provider.revocationEndpoint,
+      "--scopes-app",
+      "api:read"
+    )
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^Created connector acme\/cli \(conn_[\w-]+\)\n$/)
+  })
+
+  it("creates a connector from a file, resolving { env } there, and prints it as JSON", async () => {
+    const file = join(directory, "acme-file.json")
+    writeFileSync(
+      file,
+      JSON.stringify({
+        uid: "acme/file",
+        name: "Acme from a file",
+        clientId: provider.clients.broker.clientId,
+        clientSecret: { env: "ACME_SECRET" },
+        tokenEndpoint: provider.tokenEndpoint,
+        defaultScopes: { app: ["api:read"] }
+      })
+    )
+    const result = await connect("connectors", "create", "--file", file, "--type", "oauth2", "--format", "json")
+    expect(result.code).toBe(0)
+    const body = JSON.parse(result.stdout)
+    expect(body).toMatchObject({ uid: "acme/file", type: "oauth2", hasPrivateKey: false, links: [] })
+  })
+
+  it("fails with one line: a duplicate, no client secret, bad fields, a missing file", async () => {
+    const duplicate = await connect(
+      "connectors",
+      "create",
+      "--uid",
+      "acme/cli",
+      "--client-id",
+      "x",
+      "--client-secret-env",
+      "ACME_SECRET",
+      "--token-endpoint",
+      provider.tokenEndpoint
+    )
+    failsWithOneLine(duplicate)
+    expect(duplicate.stderr).toContain("exists already")
+    expect(duplicate.stderr).toContain("409")
+
+    const noSecret = await connect("connectors", "create", "--uid", "acme/nosecret", "--client-id", "x")
+    failsWithOneLine(noSecret)
+    expect(noSecret.stderr).toContain("--client-secret-env")
+
+    const unset = await connect(
+      "connectors",
+      "create",
+      "--uid",
+      "acme/unset",
+      "--client-secret-env",
+      "NOT_SET_ANYWHERE"
+    )
+    failsWithOneLine(unset)
+    expect(unset.stderr).toContain("NOT_SET_ANYWHERE")
+
+    const bad = await connect(
+      "connectors",
+      "create",
+      "--uid",
+      "acme/bad",
+      "--client-secret-env",
+      "ACME_SECRET",
+      "--token-endpoint",
+      "ftp://auth.example/token"
+    )
+    failsWithOneLine(bad)
+    expect(bad.stderr).toContain("clientId: is missing")
+    expect(bad.stderr).toContain("tokenEndpoint: Expected an absolute http(s) URL")
+
+    const missing = await connect("connectors", "create", "--file", join(directory, "nope.json"))
+    failsWithOneLine(missing)
+    expect(missing.stderr).toContain("does not exist")
+  })
+
+  it("lists and shows connectors, without their secrets", async () => {
+    const plain = await connect("connectors", "list")
+    expect(plain.code).toBe(0)
+    const lines = oneLine(plain.stdout)
+    expect(lines[0]).toMatch(/^UID\s+NAME\s+TYPE\s+SERVICE\s+ID$/)
+    expect(lines.some((line) => line.startsWith("acme/cli ") && line.includes("Acme CLI"))).toBe(true)
+    const json = await connect("connectors", "list", "--format", "json")
+    expect(JSON.parse(json.stdout).connectors.map((c: { uid: string }) => c.uid)).toEqual(["acme/cli", "acme/file"])
+
+    const show = await connect("connectors", "show", "acme/cli")
+    expect(show.code).toBe(0)
+    expect(show.stdout).toContain("uid:                    acme/cli")
+    expect(show.stdout).toContain(`client id:              ${provider.clients.broker.clientId}`)
+    expect(show.stdout).toContain("default scopes (app):   api:read")
+    expect(show.stdout).toContain("private key:            no")
+    expect(show.stdout).toContain("links: none")
+  })
+
+  it("creates and lists projects", async () => {
+    const created = await connect(
+      "projects",
+      "create",
+      "prj_cli",
+      "--name",
+      "CLI",
+      "--return-url",
+      "https://app.example/x"
+    )
+    expect(created).toMatchObject({ code: 0, stdout: "Created project prj_cli\n" })
+    const again = await connect("projects", "create", "prj_cli")
+    failsWithOneLine(again)
+    expect(again.stderr).toContain("conflict")
+    const bad = await connect("projects", "create", "prj_bad", "--return-url", "not a url")
+    failsWithOneLine(bad)
+    expect(bad.stderr).toContain("returnUrls")
+  })
+
+  it("creates a caller key and prints it once, alone on stdout", async () => {
+    const result = await connect("keys", "create", "--project", "prj_cli", "--environment", "production")
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^ck_[A-Za-z0-9_-]{43}\n$/)
+    callerKey = result.stdout.trim()
+    expect(oneLine(result.stderr)).toHaveLength(1)
+    expect(result.stderr).toContain("shown only now")
+    expect(result.stderr).not.toContain(callerKey)
+
+    const list = await connect("projects", "list")
+    expect(list.code).toBe(0)
+    expect(list.stdout).toMatch(/prj_cli\s+CLI\s+production:1/)
+    expect(list.stdout).not.toContain(callerKey)
+
+    const json = await connect("keys", "create", "--project", "prj_cli", "--environment", "preview", "--format", "json")
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.stdout)).toMatchObject({ project: "prj_cli", environment: "preview" })
+
+    const unknown = await connect("keys", "create", "--project", "prj_nope", "--environment", "production")
+    failsWithOneLine(unknown)
+    expect(unknown.stderr).toContain("prj_nope")
+  })
+
+  it("attaches and detaches, and the new key's token requests follow", async () => {
+    const token = () =>
+      run(["token", "acme/cli", "--subject", "app"], {
+        ...cleanEnv(),
+        CONNECT_URL: broker.url,
+        CONNECT_TOKEN: callerKey
+      })
+
+    const none = await connect("attach", "acme/cli", "--project", "prj_cli")
+    failsWithOneLine(none)
+    expect(none.stderr).toContain("--environment")
+
+    const attached = await connect(
+      "attach",
+      "acme/cli",
+      "--project",
+      "prj_cli",
+      "--environment",
+      "production",
+      "--environment",
+      "preview"
+    )
+    expect(attached.code).toBe(0)
+    expect(attached.stdout).toBe("Connector acme/cli is linked to project prj_cli for: preview, production\n")
+
+    const issued = await token()
+    expect(issued.code).toBe(0)
+    const introspection = await provider.introspect(issued.stdout.trim())
+    expect(introspection.active).toBe(true)
+
+    const detached = await connect(
+      "detach",
+      "acme/cli",
+      "--project",
+      "prj_cli",
+      "--environment",
+      "production",
+      "--format",
+      "json"
+    )
+    expect(detached.code).toBe(0)
+    expect(JSON.parse(detached.stdout)).toEqual({
+      connector: "acme/cli",
+      project: "prj_cli",
+      environments: ["preview"]
+    })
+    const refused = await token()
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain("not enabled for this environment")
+
+    const whole = await connect("detach", "acme/cli", "--project", "prj_cli")
+    expect(whole).toMatchObject({ code: 0, stdout: "Connector acme/cli is no longer linked to project prj_cli\n" })
+    const notLinked = await connect("detach", "acme/cli", "--project", "prj_cli")
+    failsWithOneLine(notLinked)
+    expect(notLinked.stderr).toContain("not linked")
+  })
+
+  it("lists and removes installations", async () => {
+    const file = join(directory, "acme-inst.json")
+    writeFileSync(
+      file,
+      JSON.stringify({
+        uid: "acme/inst",
+        name: "Acme with installations",
+        type: "oauth",
+        clientId: provider.clients.broker.clientId,
+        clientSecret: { env: "ACME_SECRET" },
+        tokenEndpoint: provider.tokenEndpoint,
+        installations: { items: [{ id: "T1", tenantId: "tenant-1", default: true }] }
+      })
+    )
+    expect((await connect("connectors", "create", "--file", file)).code).toBe(0)
+    const listed = await connect("installations", "list", "acme/inst")
+    expect(listed.code).toBe(0)
+    expect(listed.stdout).toMatch(/ID\s+TENANT\s+DEFAULT\s+SOURCE\nT1\s+tenant-1\s+yes\s+config\n/)
+
+    const refused = await connect("installations", "remove", "acme/inst", "T1")
+    failsWithOneLine(refused)
+    expect(refused.stderr).toContain("--yes")
+    const removed = await connect("installations", "remove", "acme/inst", "T1", "--yes", "--format", "json")
+    expect(removed.code).toBe(0)
+    expect(JSON.parse(removed.stdout)).toEqual({
+      installationId: "T1",
+      tokensFound: 0,
+      grantsFound: 0,
+      providerRevoked: 0,
+      providerSkipped: 0,
+      providerFailed: 0
+    })
+    expect((await connect("installations", "list", "acme/inst")).stdout).toBe(
+      "Connector acme/inst has no installations.\n"
+    )
+    const again = await connect("installations", "remove", "acme/inst", "T1", "--yes")
+    failsWithOneLine(again)
+    expect(again.stderr).toContain("no installation")
+    expect((await connect("connectors", "remove", "acme/inst", "--yes")).code).toBe(0)
+  })
+
+  it("removes a connector only with --yes when stdin is not a terminal", async () => {
+    const refused = await connect("connectors", "remove", "acme/file")
+    failsWithOneLine(refused)
+    expect(refused.stderr).toContain("--yes")
+    expect((await connect("connectors", "show", "acme/file")).code).toBe(0)
+
+    const removed = await connect("connectors", "remove", "acme/file", "--yes")
+    expect(removed.code).toBe(0)
+    expect(removed.stdout).toContain("Removed connector acme/file\ntokens found: 0")
+
+    const json = await connect("connectors", "remove", "acme/cli", "--yes", "--format", "json")
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      removed: "acme/cli",
+      tokens: { tokensFound: 1, providerRevoked: 1 }
+    })
+
+    const gone = await connect("connectors", "show", "acme/cli")
+    failsWithOneLine(gone)
+    expect(gone.stderr).toContain("not_found")
+  })
+
+  it("exits 2 with one line on a wrong or missing admin token, or no broker", async () => {
+    const wrong = await run(["connectors", "list"], { ...env, CONNECT_ADMIN_TOKEN: "adm_wrong_token_0001" })
+    failsWithOneLine(wrong)
+    expect(wrong.stderr).toContain("unauthorized")
+    expect(wrong.stderr).not.toContain("adm_wrong_token_0001")
+
+    const viaFlag = await run(["connectors", "list", "--token", ADMIN_TOKEN], {
+      ...cleanEnv(),
+      CONNECT_URL: broker.url
+    })
+    all.push(viaFlag)
+    expect(viaFlag.code).toBe(0)
+
+    const fallback = await run(["projects", "list"], {
+      ...cleanEnv(),
+      CONNECT_URL: broker.url,
+      CONNECT_TOKEN: ADMIN_TOKEN
+    })
+    all.push(fallback)
+    expect(fallback.code).toBe(0)
+
+    const missing = await run(["projects", "list"], { ...cleanEnv(), CONNECT_URL: broker.url })
+    failsWithOneLine(missing)
+    expect(missing.stderr).toContain("CONNECT_ADMIN_TOKEN")
+
+    const noUrl = await run(["projects", "list"], { ...cleanEnv(), CONNECT_ADMIN_TOKEN: ADMIN_TOKEN })
+    failsWithOneLine(noUrl)
+    expect(noUrl.stderr).toContain("CONNECT_URL")
+  })
+
+  it("shows help with an example for every admin command, and exits 0", async () => {
+    for (const args of [
+      ["connectors", "--help"],
+      ["connectors", "list", "--help"],
+      ["connectors", "show", "--help"],
+      ["connectors", "create", "--help"],
+      ["connectors", "remove", "--help"],
+      ["installations", "--help"],
+      ["installations", "list", "--help"],
+      ["installations", "remove", "--help"],
+      ["attach", "--help"],
+      ["detach", "--help"],
+      ["projects", "--help"],
+      ["projects", "list", "--help"],
+      ["projects", "create", "--help"],
+      ["keys", "--help"],
+      ["keys", "create", "--help"]
+    ]) {
+      const result = await connect(...args)
+      expect(result.code, args.join(" ")).toBe(0)
+      expect(result.stdout, args.join(" ")).toContain(`Example: connect ${args[0]}`)
+    }
+  })
+
+  it("never prints the admin token or the client secret", () => {
+    expect(all.length).toBeGreaterThan(20)
+    for (const result of all) {
+      for (const secret of [ADMIN_TOKEN, provider.clients.broker.clientSecret]) {
+        expect(result.stdout).not.toContain(secret)
+        expect(result.stderr).not.toContain(secret)
+      }
+    }
+  })
+})

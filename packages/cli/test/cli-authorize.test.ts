@@ -1,0 +1,423 @@
+/**
+ * `connect authorize`, as a user runs it: the built binary in its own process,
+ * against a real broker on 127.0.0.1 and a real OAuth provider (oidc-provider),
+ * with the test playing the user's browser from the URL the command prints.
+ *
+ * The command talks to the broker through a recording proxy, so the tests know
+ * each verifier the broker handed out and can check that none is printed.
+ */
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Either } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { RunningBroker } from "../../broker/test/support/broker.js"
+import {
+  oauthClientOf,
+  productionProject,
+  startBrokerWithProvider
+} from "../../broker/test/support/brokerWithProvider.js"
+import { cleanEnv, type Run, type Running, sleep, start, waitForOutput, within } from "../../broker/test/support/cli.js"
+import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
+import { visit } from "../../broker/test/support/http.js"
+import type { OAuthProviderHarness } from "../../broker/test/support/oauthProvider.js"
+import { parseExpiresIn } from "../src/Consent.js"
+
+const KEY = "ck_cli_authorize_key_3391"
+const URL_PATTERN = /^(http:\/\/\S+\/v1\/connect\/authorize\/\S+\/start)$/m
+
+/** A run of `connect authorize`, with the URL it prints for the user to open. */
+const authorizing = (running: Running) => ({
+  ...running,
+  url: async () => {
+    const found = await waitForOutput(running, (output) => URL_PATTERN.exec(output.stderr)?.[1], {
+      attempts: 200,
+      interval: 50
+    })
+    if (found === undefined) throw new Error(`no URL printed: ${running.output.stderr}`)
+    return found
+  }
+})
+
+describe("connect authorize", () => {
+  let provider: OAuthProviderHarness
+  let database: TestDatabase
+  let broker: RunningBroker
+  let proxy: Server
+  let env: Record<string, string>
+  /** Every verifier the broker handed out, read off its answers by the proxy. */
+  const verifiers: Array<string> = []
+  /** The verifiers the status reads carried. */
+  const polled: Array<string> = []
+  const runs: Array<Run> = []
+
+  const authorize = (...args: ReadonlyArray<string>) => authorizing(start(["authorize", ...args], env))
+  const finish = async (running: Running, ms = 25_000) => {
+    const result = await within(running, ms)
+    runs.push(result)
+    return result
+  }
+
+  /** The user's browser: the broker's link, the provider's sign-in and consent (or refusal), back to the broker. */
+  const browse = async (url: string, accountId: string, deny = false) => {
+    const toProvider = await visit(url)
+    expect(toProvider.status).toBe(302)
+    const back = await provider.completeAuthorization(toProvider.location ?? "", { accountId, deny })
+    expect(back.toString().startsWith(`${broker.url}/v1/connect/callback`)).toBe(true)
+    return visit(back)
+  }
+
+  beforeAll(async () => {
+    database = sqlite()
+    const started = await startBrokerWithProvider({
+      database,
+      config: (provider) => ({
+        connectors: [
+          {
+            uid: "acme/api",
+            name: "Acme API",
+            ...oauthClientOf(provider),
+            authorizationEndpoint: provider.authorizationEndpoint,
+            defaultScopes: { user: ["openid", "offline_access", "api:read"] }
+          }
+        ],
+        ...productionProject({ id: "prj_web", key: KEY }, ["acme/api"])
+      })
+    })
+    provider = started.provider
+    broker = started.broker
+    proxy = createServer((request, response) => {
+      const chunks: Array<Buffer> = []
+      request.on("data", (chunk: Buffer) => chunks.push(chunk))
+      request.on("end", () => {
+        const body = Buffer.concat(chunks).toString("utf8")
+        const path = request.url ?? "/"
+        if (path.endsWith("/status") && body.length > 0) {
+          const sent = JSON.parse(body) as { verifier?: unknown }
+          if (typeof sent.verifier === "string") polled.push(sent.verifier)
+        }
+        const headers: Record<string, string> = {}
+        for (const name of ["authorization", "content-type", "accept"]) {
+          const value = request.headers[name]
+          if (typeof value === "string") headers[name] = value
+        }
+        fetch(`${broker.url}${path}`, {
+          method: request.method ?? "GET",
+          headers,
+          ...(body.length === 0 ? {} : { body })
+        })
+          .then(async (answer) => {
+            const text = await answer.text()
+            if (/^\/v1\/connect\/authorize\/[^/]+$/.test(path) && answer.ok) {
+              const started = JSON.parse(text) as { verifier?: unknown }
+              if (typeof started.verifier === "string") verifiers.push(started.verifier)
+            }
+            response.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "text/plain" })
+            response.end(text)
+          })
+          .catch((error: unknown) => {
+            response.writeHead(502)
+            response.end(String(error))
+          })
+      })
+    })
+    await new Promise<void>((listening) => proxy.listen(0, "127.0.0.1", listening))
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+    env = { ...cleanEnv(), CONNECT_URL: proxyUrl, CONNECT_TOKEN: KEY }
+  }, 60_000)
+  afterAll(async () => {
+    proxy?.closeAllConnections()
+    await new Promise<void>((closed) => (proxy === undefined ? closed() : proxy.close(() => closed())))
+    await broker?.close()
+    await provider?.close()
+    await database?.drop()
+  })
+
+  it("waits while the user consents in the browser, prints JSON, exits 0; then connect token has the user's token", async () => {
+    const running = authorize("acme/api", "--user-id", "ada", "--format", "json")
+    const url = await running.url()
+    expect(url.startsWith(`${broker.url}/v1/connect/authorize/req_`)).toBe(true)
+    expect(running.output.stderr).toContain(
+      'To connect user "ada" to connector "acme/api", open this URL in a browser:'
+    )
+    // Still waiting: the user has not come yet.
+    await sleep(2_000)
+    expect(running.child.exitCode).toBeNull()
+    const landed = await browse(url, "ada")
+    expect(landed.status).toBe(200)
+
+    const result = await finish(running)
+    expect(result.code).toBe(0)
+    const printed = JSON.parse(result.stdout) as Record<string, unknown>
+    expect(printed).toEqual({
+      request: expect.stringMatching(/^req_/),
+      status: "completed",
+      connector: "acme/api",
+      userId: "ada"
+    })
+    expect(url).toContain(String(printed.request))
+    // Not a terminal: one waiting line, no spinner frames.
+    expect(result.stderr).toContain("Waiting for the user to authorize")
+    expect(result.stderr).not.toContain("\r")
+
+    const token = await within(start(["token", "acme/api", "--user-id", "ada"], env), 20_000)
+    runs.push(token)
+    expect(token.code).toBe(0)
+    const accessToken = token.stdout.trim()
+    expect(accessToken.length).toBeGreaterThan(0)
+    expect(await provider.introspect(accessToken)).toMatchObject({ active: true, sub: "ada" })
+  })
+
+  it("prints one line saying the user is connected in the plain format", async () => {
+    const running = authorize("acme/api", "--user-id", "grace", "--scopes", "openid,offline_access api:read")
+    await browse(await running.url(), "grace")
+    const result = await finish(running)
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('Connected: user "grace" authorized connector "acme/api".\n')
+  })
+
+  it("exits 2 with one clear line when the user refuses", async () => {
+    const running = authorize("acme/api", "--user-id", "linus")
+    const landed = await browse(await running.url(), "linus", true)
+    expect(landed.status).toBe(400)
+    const result = await finish(running)
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    const lines = result.stderr.trim().split("\n")
+    expect(lines.at(-1)).toBe(
+      "The authorization did not complete: the user denied access at the provider (access_denied)."
+    )
+    expect(lines.filter((line) => line.includes("access_denied"))).toHaveLength(1)
+    // Nothing was connected.
+    const token = await within(start(["token", "acme/api", "--user-id", "linus"], env), 20_000)
+    runs.push(token)
+    expect(token.code).toBe(1)
+  })
+
+  it("prints the outcome as JSON with --format json when the user refuses", async () => {
+    const running = authorize("acme/api", "--user-id", "ken", "--format", "json")
+    await browse(await running.url(), "ken", true)
+    const result = await finish(running)
+    expect(result.code).toBe(2)
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: "failed", error: "access_denied", userId: "ken" })
+  })
+
+  it("exits 2 and says to run it again when the link expires", async () => {
+    const startedAt = Date.now()
+    const running = authorize("acme/api", "--user-id", "margaret", "--expires-in", "2s")
+    const url = await running.url()
+    const result = await finish(running)
+    expect(result.code).toBe(2)
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1_500)
+    expect(result.stdout).toBe("")
+    expect(result.stderr.trim().split("\n").at(-1)).toBe(
+      "The authorization link expired before it was used: run the command again for a new link."
+    )
+    // The link is dead too.
+    const late = await visit(url)
+    expect(late.status).toBe(400)
+  })
+
+  it("stops cleanly on Ctrl+C with exit code 130", async () => {
+    const before = polled.length
+    const running = authorize("acme/api", "--user-id", "barbara")
+    await running.url()
+    // Once it waits: it has read the status at least once.
+    for (let attempt = 0; attempt < 200 && polled.length === before; attempt++) await sleep(50)
+    running.child.kill("SIGINT")
+    const result = await finish(running, 10_000)
+    expect(result.code).toBe(130)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toContain("Stopped waiting.")
+  })
+
+  it("refuses a missing --user-id and a bad --expires-in as usage errors (exit 2)", async () => {
+    const missing = await finish(authorize("acme/api"))
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain("--user-id")
+    const bad = await finish(authorize("acme/api", "--user-id", "ada", "--expires-in", "2h"))
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain("--expires-in")
+  })
+
+  it("exits 2 with the server's refusal when it offers no device flow", async () => {
+    const result = await finish(authorize("acme/api", "--user-id", "ada", "--device"))
+    expect(result.code).toBe(2)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).toContain("deviceCode")
+  })
+
+  it("exits 2 for an unknown connector", async () => {
+    const result = await finish(authorize("acme/nope", "--user-id", "ada"))
+    expect(result.code).toBe(2)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).toContain("acme/nope")
+  })
+
+  it("shows help with an example", async () => {
+    const result = await finish(start(["authorize", "--help"], env))
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain("Example: connect authorize")
+  })
+
+  it("never prints a verifier or the caller key", () => {
+    expect(verifiers.length).toBeGreaterThanOrEqual(5)
+    // The command read the status with the verifiers it was given.
+    expect(new Set(polled)).toEqual(new Set(verifiers))
+    for (const result of runs) {
+      for (const secret of [...verifiers, KEY]) {
+        expect(result.stdout).not.toContain(secret)
+        expect(result.stderr).not.toContain(secret)
+      }
+    }
+  })
+})
+
+describe("connect authorize --device", () => {
+  let provider: OAuthProviderHarness
+  let database: TestDatabase
+  let broker: RunningBroker
+  let env: Record<string, string>
+
+  beforeAll(async () => {
+    database = sqlite()
+    const started = await startBrokerWithProvider({
+      database,
+      config: (provider) => ({
+        connectors: [
+          {
+            uid: "acme/device",
+            name: "Acme (device)",
+            ...oauthClientOf(provider),
+            deviceAuthorizationEndpoint: provider.deviceAuthorizationEndpoint,
+            defaultScopes: { user: ["openid", "offline_access", "api:read"] }
+          }
+        ],
+        ...productionProject({ id: "prj_cli", key: KEY }, ["acme/device"])
+      })
+    })
+    provider = started.provider
+    broker = started.broker
+    env = { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: KEY }
+  }, 60_000)
+  afterAll(async () => {
+    await broker?.close()
+    await provider?.close()
+    await database?.drop()
+  })
+
+  it("shows the user code and the provider's page, and exits 0 once the user has entered it", async () => {
+    const running = start(["authorize", "acme/device", "--user-id", "ada", "--device", "--format", "json"], env)
+    const shown = await waitForOutput(
+      running,
+      (output) => {
+        const lines = output.stderr.split("\n")
+        const intro = lines.findIndex((line) => line.includes("open this URL in a browser:"))
+        const url = intro === -1 ? undefined : lines[intro + 1]
+        const code = /^ {4}Your code: (\S+)$/m.exec(output.stderr)?.[1]
+        return url === undefined || code === undefined ? undefined : { url, code }
+      },
+      { attempts: 200, interval: 50 }
+    )
+    const url = shown?.url
+    const code = shown?.code
+    expect(url?.startsWith(`${provider.issuer}/device`)).toBe(true)
+    expect(code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/)
+    await provider.completeDeviceAuthorization(url ?? "", { accountId: "ada", userCode: code ?? "" })
+    const result = await within(running, 25_000)
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: "completed", connector: "acme/device", userId: "ada" })
+    const token = await within(start(["token", "acme/device", "--user-id", "ada"], env), 20_000)
+    expect(token.code).toBe(0)
+    expect(await provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "ada" })
+  })
+})
+
+describe("connect install", () => {
+  let provider: OAuthProviderHarness
+  let database: TestDatabase
+  let broker: RunningBroker
+  let env: Record<string, string>
+
+  beforeAll(async () => {
+    database = sqlite()
+    const started = await startBrokerWithProvider({
+      database,
+      // A Slack-like token response that names the workspace.
+      provider: { installQuirks: { tokenResponse: { team: { id: "T123", name: "Acme" } } } },
+      config: (provider) => ({
+        connectors: [
+          {
+            uid: "chat/bot",
+            name: "Chat bot",
+            ...oauthClientOf(provider),
+            authorizationEndpoint: provider.authorizationEndpoint,
+            defaultScopes: { app: ["openid", "offline_access", "api:read"] },
+            installations: { required: true, tenantIdFrom: { tokenResponse: "team.id" } }
+          },
+          {
+            uid: "directory/app",
+            name: "Directory app",
+            ...oauthClientOf(provider),
+            defaultScopes: { app: ["api:read"] },
+            installations: {
+              required: true,
+              authorizationEndpoint: `${provider.authorizationEndpoint}?tenant_path={tenantId}`,
+              tenantIdFrom: { callback: "tenant" }
+            }
+          }
+        ],
+        ...productionProject({ id: "prj_cli", key: KEY }, ["chat/bot", "directory/app"])
+      })
+    })
+    provider = started.provider
+    broker = started.broker
+    env = { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: KEY }
+  }, 60_000)
+  afterAll(async () => {
+    await broker?.close()
+    await provider?.close()
+    await database?.drop()
+  })
+
+  it("waits while the tenant's admin installs, prints the installation, exits 0; then app tokens work for it", async () => {
+    const running = authorizing(start(["install", "chat/bot"], env))
+    const url = await running.url()
+    expect(running.output.stderr).toContain('To install connector "chat/bot", an admin of the tenant opens this URL')
+    const toProvider = await visit(url)
+    const back = await provider.completeAuthorization(toProvider.location ?? "", { accountId: "workspace-admin" })
+    expect((await visit(back)).status).toBe(200)
+    const result = await within(running, 25_000)
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('Installed: connector "chat/bot" for installation "T123".\n')
+
+    const token = await within(
+      start(["token", "chat/bot", "--subject", "app", "--installation-id", "T123"], env),
+      20_000
+    )
+    expect(token.code).toBe(0)
+    expect(await provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "workspace-admin" })
+  })
+
+  it("a connector installed per tenant needs --tenant-id: one line, exit 2", async () => {
+    const result = await within(start(["install", "directory/app", "--no-open"], env), 20_000)
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).toContain("tenantId")
+    const help = await within(start(["install", "--help"], env), 20_000)
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("Example: connect install slack/acme")
+  })
+})
+
+describe("--expires-in", () => {
+  it("reads whole minutes, or a whole number with a unit, up to 60 minutes", () => {
+    expect(parseExpiresIn("10")).toEqual(Either.right(600_000))
+    expect(parseExpiresIn("90s")).toEqual(Either.right(90_000))
+    expect(parseExpiresIn("1500ms")).toEqual(Either.right(1_500))
+    expect(parseExpiresIn(" 60m ")).toEqual(Either.right(3_600_000))
+    for (const bad of ["0", "61", "61m", "2h", "1.5", "-1", "", "ten"]) {
+      expect(Either.isLeft(parseExpiresIn(bad))).toBe(true)
+    }
+  })
+})

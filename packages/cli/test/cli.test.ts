@@ -1,0 +1,231 @@
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { freePort, type RunningBroker } from "../../broker/test/support/broker.js"
+import {
+  oauthClientOf,
+  productionProject,
+  startBrokerWithProvider
+} from "../../broker/test/support/brokerWithProvider.js"
+import { cleanEnv, type Run, run, sleep, start, waitForOutput, within } from "../../broker/test/support/cli.js"
+import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
+import { postJson } from "../../broker/test/support/http.js"
+import type { OAuthProviderHarness } from "../../broker/test/support/oauthProvider.js"
+
+const KEY = "ck_cli_production_key_6120"
+const RESOURCE = "https://api.test/orders"
+
+describe("the connect command line", () => {
+  let provider: OAuthProviderHarness
+  let database: TestDatabase
+  let broker: RunningBroker
+  let env: Record<string, string>
+  const all: Array<Run> = []
+  const connect = async (...args: ReadonlyArray<string>): Promise<Run> => {
+    const result = await run(args, env)
+    all.push(result)
+    return result
+  }
+
+  beforeAll(async () => {
+    database = sqlite()
+    const started = await startBrokerWithProvider({
+      database,
+      provider: { clientCredentialsTtl: 3600 },
+      config: (provider) => ({
+        connectors: [
+          {
+            uid: "acme/api",
+            name: "Acme API",
+            ...oauthClientOf(provider),
+            revocationEndpoint: provider.revocationEndpoint,
+            authorizationEndpoint: provider.authorizationEndpoint,
+            defaultScopes: { app: ["api:read"], user: ["openid", "offline_access", "api:read"] }
+          }
+        ],
+        ...productionProject({ id: "prj_web", key: KEY }, ["acme/api"])
+      })
+    })
+    provider = started.provider
+    broker = started.broker
+    env = { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: KEY }
+  }, 60_000)
+  afterAll(async () => {
+    await broker?.close()
+    await provider?.close()
+    await database?.drop()
+  })
+
+  it("prints an app token alone on one line, and the provider knows it", async () => {
+    const result = await connect("token", "acme/api", "--subject", "app", "--resource", RESOURCE, "--format", "plain")
+    expect(result.code).toBe(0)
+    expect(result.stdout.endsWith("\n")).toBe(true)
+    const lines = result.stdout.split("\n")
+    expect(lines).toHaveLength(2)
+    const token = lines[0] ?? ""
+    expect(token.length).toBeGreaterThan(0)
+    const introspection = await provider.introspect(token)
+    expect(introspection.active).toBe(true)
+    expect(introspection.aud).toBe(RESOURCE)
+  })
+
+  it("prints the whole response with --format json", async () => {
+    const result = await connect("token", "acme/api", "--subject", "app", "--format", "json")
+    expect(result.code).toBe(0)
+    const body = JSON.parse(result.stdout) as { tokenId?: unknown; token?: unknown; connector?: { uid?: unknown } }
+    expect(body.tokenId).toMatch(/^stk_/)
+    expect(typeof body.token).toBe("string")
+    expect(body.connector?.uid).toBe("acme/api")
+  })
+
+  it("takes --url and --token over the environment", async () => {
+    const result = await run(["token", "acme/api", "--subject", "app", "--url", broker.url, "--token", KEY], {
+      ...cleanEnv(),
+      CONNECT_URL: "http://127.0.0.1:1",
+      CONNECT_TOKEN: "ck_wrong"
+    })
+    all.push(result)
+    expect(result.code).toBe(0)
+    expect(result.stdout.trim().length).toBeGreaterThan(0)
+  })
+
+  it("exits 2 on a wrong caller key, without printing it", async () => {
+    const wrong = "ck_wrong_key_that_must_not_show_4412"
+    const result = await run(["token", "acme/api", "--subject", "app"], { ...env, CONNECT_TOKEN: wrong })
+    expect(result.code).toBe(2)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(`${result.stdout}${result.stderr}`).not.toContain(wrong)
+  })
+
+  it("exits 1 with the URL to open when the user has not authorized", async () => {
+    const result = await connect("token", "acme/api", "--user-id", "nobody")
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toContain(`${broker.url}/v1/connect/authorize/`)
+  })
+
+  it("exits 2 with one line on stderr for an unknown connector", async () => {
+    const result = await connect("token", "acme/nope", "--subject", "app")
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).toContain("acme/nope")
+  })
+
+  it("exits 2 when a user token has no --user-id", async () => {
+    const result = await connect("token", "acme/api")
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain("--user-id")
+  })
+
+  it("revokes a user's tokens with --yes and prints the summary as JSON", async () => {
+    const refreshToken = await provider.seedUserRefreshToken({
+      accountId: "ada",
+      scope: "openid offline_access api:read"
+    })
+    const imported = await postJson(
+      `${broker.url}/v1/connect/token/acme%2Fapi/import`,
+      {
+        tokens: [
+          {
+            subject: { type: "user", id: "ada" },
+            accessToken: "expired-token",
+            expiresAt: 1,
+            refreshToken,
+            environment: "production"
+          }
+        ]
+      },
+      KEY
+    )
+    expect(imported.status).toBe(200)
+    const token = await connect("token", "acme/api", "--user-id", "ada")
+    expect(token.code).toBe(0)
+    const result = await connect("revoke-tokens", "acme/api", "--user-id", "ada", "--yes", "--format", "json")
+    expect(result.code).toBe(0)
+    const summary = JSON.parse(result.stdout) as Record<string, number>
+    expect(summary.tokensFound).toBeGreaterThanOrEqual(1)
+    expect(summary.deleted).toBeGreaterThanOrEqual(1)
+    const plain = await connect("revoke-tokens", "acme/api", "--user-id", "ada", "--yes")
+    expect(plain.code).toBe(0)
+    expect(plain.stdout).toContain("tokens found: 0")
+  })
+
+  it("refuses to revoke without --yes when stdin is not a terminal", async () => {
+    const result = await connect("revoke-tokens", "acme/api", "--all-tokens")
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toContain("--yes")
+  })
+
+  it("wants exactly one of --user-id and --all-tokens", async () => {
+    const result = await connect("revoke-tokens", "acme/api", "--yes")
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain("--all-tokens")
+  })
+
+  it("shows help with an example, and exits 0", async () => {
+    for (const args of [["--help"], ["token", "--help"], ["revoke-tokens", "--help"], ["serve", "--help"]]) {
+      const result = await connect(...args)
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("Example: connect")
+      // Not a terminal: no colour codes, which would garble a file or a pipe.
+      expect(result.stdout).not.toContain("\u001b[")
+    }
+  })
+
+  it("never prints the caller key", () => {
+    expect(all.length).toBeGreaterThan(5)
+    for (const result of all) {
+      expect(result.stdout).not.toContain(KEY)
+      expect(result.stderr).not.toContain(KEY)
+    }
+  })
+})
+
+describe("connect serve", () => {
+  /** Starts `connect serve` on a free port; another process may take the port first, so a start that exits is retried. */
+  const serve = async (directory: string) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = await freePort()
+      const running = start(["serve", "--port", String(port), "--database", join(directory, "b.db")], cleanEnv(), {
+        cwd: directory,
+        stdin: "ignore"
+      })
+      // Bounded: each check has its own timeout, and a child that exits ends the wait.
+      for (let check = 0; check < 100 && !running.exited(); check++) {
+        const healthy = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) }).then(
+          (response) => response.ok,
+          () => false
+        )
+        if (healthy) return { running, port }
+        await sleep(100)
+      }
+      if (!running.exited()) running.child.kill("SIGKILL")
+      await running.done
+      if (!running.output.stderr.includes("EADDRINUSE")) {
+        throw new Error(`connect serve did not start: ${running.output.stderr}`)
+      }
+    }
+    throw new Error("connect serve found no free port in three tries")
+  }
+
+  it("runs the broker on the given port and database until SIGTERM", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "connect-cli-"))
+    try {
+      const { running, port } = await serve(directory)
+      await waitForOutput(running, (output) => (output.stdout.includes("Database:") ? true : undefined), {
+        attempts: 50,
+        interval: 100
+      })
+      expect(running.output.stdout).toContain(`http://127.0.0.1:${port}`)
+      expect(running.output.stdout).toContain(join(directory, "b.db"))
+      running.child.kill("SIGTERM")
+      const { code } = await within(running, 10_000)
+      expect(code).toBe(0)
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
+  }, 30_000)
+})
