@@ -24,6 +24,8 @@ import { ConnectorMetadata } from "./Connector.js"
 import { bufferOf, type CacheKey, cacheKey, scopeId, subjectId } from "./internal/cacheKey.js"
 import { describeParseError } from "./internal/schema.js"
 import { makeTransport } from "./internal/transport.js"
+import type * as Protocol from "./Protocol.js"
+import { routes } from "./Protocol.js"
 import { RevocationSummary, type RevokeParams, RevokeParams as RevokeParamsSchema } from "./Revocation.js"
 import {
   DefaultScopes,
@@ -204,7 +206,11 @@ const revocationMatches =
     return true
   }
 
-const path = (prefix: string, connector: string, suffix = "") => `${prefix}${encodeURIComponent(connector)}${suffix}`
+/** The method and path of a call to one of the protocol's routes. */
+const at = <M extends Protocol.Method, P extends `/${string}`>(
+  route: Protocol.Route<M, P>,
+  params: Parameters<Protocol.Route<M, P>["path"]>[0]
+) => ({ method: route.method, path: route.path(params) })
 
 /**
  * Makes a client from its options, with the `HttpClient` and `TokenCache` in
@@ -242,8 +248,7 @@ export const make = (
     const fetchToken = (connector: string, params: TokenParams) =>
       Effect.suspend(() =>
         transport.send({
-          method: "POST",
-          path: path("/v1/connect/token/", connector),
+          ...at(routes.token, { connector }),
           connector,
           body: Schema.encodeSync(TokenRequest)({
             subject: params.subject,
@@ -300,8 +305,7 @@ export const make = (
         // ones that started while the revocation was on its way.
         yield* cache.invalidate(matches)
         const summary = yield* transport.send({
-          method: "DELETE",
-          path: path("/v1/connect/connectors/", validConnector, "/tokens"),
+          ...at(routes.revokeTokens, { connector: validConnector }),
           connector: validConnector,
           body: Schema.encodeSync(RevokeParamsSchema)(validParams),
           response: RevocationSummary,
@@ -327,8 +331,7 @@ export const make = (
         const { validityBufferMs: _buffer, ...fields } = validParams
         const { callbackUrl, ...rest } = validOptions
         return yield* transport.send({
-          method: "POST",
-          path: path("/v1/connect/authorize/", validConnector),
+          ...at(routes.authorize, { connector: validConnector }),
           connector: validConnector,
           body: Schema.encodeSync(AuthorizationRequest)({
             ...fields,
@@ -346,8 +349,7 @@ export const make = (
         const valid = yield* validate(InstallationOptionsSchema, installOptions ?? {}, "options", validConnector)
         const { callbackUrl, ...rest } = valid
         return yield* transport.send({
-          method: "POST",
-          path: path("/v1/connect/install/", validConnector),
+          ...at(routes.install, { connector: validConnector }),
           connector: validConnector,
           body: Schema.encodeSync(InstallationRequest)({
             ...rest,
@@ -371,8 +373,7 @@ export const make = (
         }
         return yield* transport
           .send({
-            method: "POST",
-            path: path("/v1/connect/authorize/", request, "/status"),
+            ...at(routes.authorizationStatus, { request }),
             // No connector: the request names it.
             connector: "",
             body: Schema.encodeSync(AuthorizationStatusRequest)({ verifier }),
@@ -399,8 +400,7 @@ export const make = (
     const getConnectorMetadata = (connector: string) =>
       Effect.flatMap(validateConnector(connector), (validConnector) =>
         transport.send({
-          method: "GET",
-          path: path("/v1/connect/connectors/", validConnector),
+          ...at(routes.connector, { connector: validConnector }),
           connector: validConnector,
           response: ConnectorMetadata
         })

@@ -36,3 +36,82 @@ export const describeParseError: (error: ParseResult.ParseError, prefix?: string
  */
 export const parseRetryAfter: (value: string | undefined, nowMs: number) => number | undefined =
   transport.parseRetryAfter
+
+/**
+ * The HTTP methods of the protocol's routes.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Method = "GET" | "POST" | "PUT" | "DELETE"
+
+/**
+ * The names of a pattern's `:name` parameters.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ParamsOf<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+  ? Name | ParamsOf<`/${Rest}`>
+  : P extends `${string}:${infer Name}`
+    ? Name
+    : never
+
+/**
+ * A route: its method, its pattern (`:name` parameters, as `HttpRouter` reads
+ * them) and the builder of its path, which percent-encodes each parameter as
+ * one path segment (so `slack/acme` travels as `slack%2Facme`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Route<M extends Method = Method, P extends `/${string}` = `/${string}`> {
+  readonly method: M
+  readonly pattern: P
+  readonly path: (params: { readonly [K in ParamsOf<P>]: string }) => string
+}
+
+/**
+ * A route from its method and pattern.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const route = <M extends Method, P extends `/${string}`>(method: M, pattern: P): Route<M, P> => ({
+  method,
+  pattern,
+  path: (params) =>
+    pattern.replace(/:(\w+)/g, (_, name: string) =>
+      encodeURIComponent((params as Readonly<Record<string, string>>)[name] ?? "")
+    )
+})
+
+/**
+ * Every route of the Connect wire protocol, as the SDK calls them and the
+ * broker serves them.
+ *
+ * @since 0.2.0
+ * @category routes
+ */
+export const routes = {
+  /** A token for a connector (`TokenRequest` → `TokenResponse`). */
+  token: route("POST", "/v1/connect/token/:connector"),
+  /** Tokens obtained elsewhere, kept by the broker (`TokenImport`). */
+  importTokens: route("POST", "/v1/connect/token/:connector/import"),
+  /** Revokes a connector's tokens (`RevokeParams` → `RevocationSummary`). */
+  revokeTokens: route("DELETE", "/v1/connect/connectors/:connector/tokens"),
+  /** A connector's metadata. */
+  connector: route("GET", "/v1/connect/connectors/:connector"),
+  /** Starts a user's authorization (`AuthorizationRequest` → `AuthorizationStart`). */
+  authorize: route("POST", "/v1/connect/authorize/:connector"),
+  /** Starts a tenant's installation (`InstallationRequest` → `AuthorizationStart`). */
+  install: route("POST", "/v1/connect/install/:connector"),
+  /** The link a user opens: on to the provider. */
+  authorizationStart: route("GET", "/v1/connect/authorize/:request/start"),
+  /** Where an authorization stands (`{verifier}` → `AuthorizationStatus`). */
+  authorizationStatus: route("POST", "/v1/connect/authorize/:request/status"),
+  /** Where the provider sends the user back. */
+  callback: route("GET", "/v1/connect/callback"),
+  /** Whether the broker can serve. */
+  health: route("GET", "/healthz")
+} as const

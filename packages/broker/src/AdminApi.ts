@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { route } from "effect-connect/Protocol"
 import { RevocationSummary } from "effect-connect/Revocation"
 import { HttpUrl } from "./ConfigFile.js"
 
@@ -289,3 +290,24 @@ export const CreatedKey = Schema.Struct({
  * @category models
  */
 export interface CreatedKey extends Schema.Schema.Type<typeof CreatedKey> {}
+
+/**
+ * Every route of the admin API, as the broker serves them and the `connect`
+ * admin commands call them.
+ *
+ * @since 0.2.0
+ * @category routes
+ */
+export const adminRoutes = {
+  listConnectors: route("GET", "/v1/admin/connectors"),
+  createConnector: route("POST", "/v1/admin/connectors"),
+  showConnector: route("GET", "/v1/admin/connectors/:connector"),
+  removeConnector: route("DELETE", "/v1/admin/connectors/:connector"),
+  listInstallations: route("GET", "/v1/admin/connectors/:connector/installations"),
+  removeInstallation: route("DELETE", "/v1/admin/connectors/:connector/installations/:installation"),
+  attach: route("PUT", "/v1/admin/connectors/:connector/links/:project"),
+  detach: route("DELETE", "/v1/admin/connectors/:connector/links/:project"),
+  listProjects: route("GET", "/v1/admin/projects"),
+  createProject: route("POST", "/v1/admin/projects"),
+  createKey: route("POST", "/v1/admin/projects/:project/keys")
+} as const

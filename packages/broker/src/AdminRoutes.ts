@@ -23,6 +23,7 @@ import { describeParseError } from "effect-connect/Protocol"
 import { Admin, AdminConflict, AdminNotFound } from "./Admin.js"
 import {
   AttachBody,
+  adminRoutes,
   ConnectorList,
   ConnectorRemoved,
   ConnectorView,
@@ -38,7 +39,7 @@ import {
   ProjectView
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
-import { bearerToken, errorResponse, json, jsonBody } from "./internal/http.js"
+import { bearerToken, errorResponse, json, jsonBody, serve } from "./internal/http.js"
 
 const unauthorized = (detail: string) => new Unauthorized({ connector: "", detail })
 
@@ -196,15 +197,15 @@ const createKey = Effect.gen(function* () {
  * @category routes
  */
 export const router = HttpRouter.empty.pipe(
-  HttpRouter.get("/v1/admin/connectors", handle(listConnectors)),
-  HttpRouter.post("/v1/admin/connectors", handle(createConnector)),
-  HttpRouter.get("/v1/admin/connectors/:connector", handle(showConnector)),
-  HttpRouter.del("/v1/admin/connectors/:connector", handle(removeConnector)),
-  HttpRouter.get("/v1/admin/connectors/:connector/installations", handle(listInstallations)),
-  HttpRouter.del("/v1/admin/connectors/:connector/installations/:installation", handle(removeInstallation)),
-  HttpRouter.put("/v1/admin/connectors/:connector/links/:project", handle(attach)),
-  HttpRouter.del("/v1/admin/connectors/:connector/links/:project", handle(detach)),
-  HttpRouter.get("/v1/admin/projects", handle(listProjects)),
-  HttpRouter.post("/v1/admin/projects", handle(createProject)),
-  HttpRouter.post("/v1/admin/projects/:project/keys", handle(createKey))
+  serve(adminRoutes.listConnectors, handle(listConnectors)),
+  serve(adminRoutes.createConnector, handle(createConnector)),
+  serve(adminRoutes.showConnector, handle(showConnector)),
+  serve(adminRoutes.removeConnector, handle(removeConnector)),
+  serve(adminRoutes.listInstallations, handle(listInstallations)),
+  serve(adminRoutes.removeInstallation, handle(removeInstallation)),
+  serve(adminRoutes.attach, handle(attach)),
+  serve(adminRoutes.detach, handle(detach)),
+  serve(adminRoutes.listProjects, handle(listProjects)),
+  serve(adminRoutes.createProject, handle(createProject)),
+  serve(adminRoutes.createKey, handle(createKey))
 )

@@ -21,6 +21,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { Clock, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import type { AuthorizationRequest, InstallationRequest } from "effect-connect/Authorization"
 import { type ConnectError, InvalidRequest, UnknownConnectError } from "effect-connect/ConnectError"
+import { routes } from "effect-connect/Protocol"
 import { TokenRequest } from "effect-connect/Token"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { DeviceAuthorizations } from "./DeviceAuthorizations.js"
@@ -129,7 +130,7 @@ const make = Effect.gen(function* () {
   const devices = yield* DeviceAuthorizations
   const publicUrl = yield* PublicUrl
   const http = yield* Effect.context<HttpClient.HttpClient>()
-  const callbackUrl = `${publicUrl}/v1/connect/callback`
+  const callbackUrl = `${publicUrl}${routes.callback.path({})}`
 
   const storeFailure = (error: { readonly message: string }) =>
     Effect.zipRight(
@@ -182,7 +183,7 @@ const make = Effect.gen(function* () {
     })
 
   const startUrl = (record: AuthorizationRequestRecord) =>
-    `${publicUrl}/v1/connect/authorize/${encodeURIComponent(record.id)}/start`
+    `${publicUrl}${routes.authorizationStart.path({ request: record.id })}`
 
   /** The answer to a started request: its link, and the verifier its starter checks its status with. */
   const answerOf = (

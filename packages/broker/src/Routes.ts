@@ -25,13 +25,13 @@ import {
   UnknownConnectError,
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
-import { describeParseError } from "effect-connect/Protocol"
+import { describeParseError, routes } from "effect-connect/Protocol"
 import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
 import { TokenImport, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
 import * as Http from "./internal/http.js"
-import { bearerToken, json, jsonBody } from "./internal/http.js"
+import { bearerToken, json, jsonBody, serve } from "./internal/http.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
@@ -266,16 +266,16 @@ const healthz = Effect.gen(function* () {
  * @category routes
  */
 export const router = HttpRouter.empty.pipe(
-  HttpRouter.post("/v1/connect/token/:connector", handle(token)),
-  HttpRouter.post("/v1/connect/token/:connector/import", handle(importTokens)),
-  HttpRouter.del("/v1/connect/connectors/:connector/tokens", handle(revoke)),
-  HttpRouter.get("/v1/connect/connectors/:connector", handle(metadata)),
-  HttpRouter.post("/v1/connect/authorize/:connector", handle(authorize)),
-  HttpRouter.post("/v1/connect/install/:connector", handle(install)),
-  HttpRouter.get("/v1/connect/authorize/:request/start", handle(startAuthorization)),
-  HttpRouter.post("/v1/connect/authorize/:request/status", handle(authorizationStatus)),
-  HttpRouter.get("/v1/connect/callback", handle(callback)),
-  HttpRouter.get("/healthz", healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" }))))),
+  serve(routes.token, handle(token)),
+  serve(routes.importTokens, handle(importTokens)),
+  serve(routes.revokeTokens, handle(revoke)),
+  serve(routes.connector, handle(metadata)),
+  serve(routes.authorize, handle(authorize)),
+  serve(routes.install, handle(install)),
+  serve(routes.authorizationStart, handle(startAuthorization)),
+  serve(routes.authorizationStatus, handle(authorizationStatus)),
+  serve(routes.callback, handle(callback)),
+  serve(routes.health, healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" }))))),
   // The admin API (`/v1/admin/…`), behind CONNECT_ADMIN_TOKEN.
   HttpRouter.concat(AdminRoutes.router)
 )

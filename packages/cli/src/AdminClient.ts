@@ -12,6 +12,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import {
+  adminRoutes,
   ConnectorList,
   ConnectorRemoved,
   ConnectorView,
@@ -25,6 +26,7 @@ import {
 import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { FieldIssue } from "effect-connect/ConnectError"
 import { isRecord } from "effect-connect/Json"
+import type * as Protocol from "effect-connect/Protocol"
 import { describeParseError } from "effect-connect/Protocol"
 import { type CliExit, fail, report } from "./Exit.js"
 
@@ -145,14 +147,14 @@ const make = (options: { readonly baseUrl: string; readonly token: Redacted.Reda
         detail: `The broker at ${options.baseUrl} sent an answer the admin API does not define: ${reason}`
       })
 
-    const send = <A, I>(
-      method: "GET" | "POST" | "PUT" | "DELETE",
-      path: string,
+    const send = <A, I, M extends Protocol.Method, P extends `/${string}`>(
+      route: Protocol.Route<M, P>,
+      params: Parameters<Protocol.Route<M, P>["path"]>[0],
       schema: Schema.Schema<A, I>,
       body?: unknown
     ): Effect.Effect<A, AdminRequestError> =>
       Effect.gen(function* () {
-        const base = HttpClientRequest.make(method)(`${options.baseUrl}${path}`).pipe(
+        const base = HttpClientRequest.make(route.method)(`${options.baseUrl}${route.path(params)}`).pipe(
           HttpClientRequest.acceptJson,
           HttpClientRequest.bearerToken(options.token)
         )
@@ -187,30 +189,26 @@ const make = (options: { readonly baseUrl: string; readonly token: Redacted.Reda
         )
       })
 
-    const connectorPath = (connector: string) => `/v1/admin/connectors/${encodeURIComponent(connector)}`
-    const linkPath = (connector: string, project: string) =>
-      `${connectorPath(connector)}/links/${encodeURIComponent(project)}`
-
     return {
-      listConnectors: send("GET", "/v1/admin/connectors", ConnectorList),
-      showConnector: (connector) => send("GET", connectorPath(connector), ConnectorView),
-      createConnector: (declaration) => send("POST", "/v1/admin/connectors", ConnectorView, declaration),
-      removeConnector: (connector) => send("DELETE", connectorPath(connector), ConnectorRemoved),
-      listInstallations: (connector) => send("GET", `${connectorPath(connector)}/installations`, InstallationList),
+      listConnectors: send(adminRoutes.listConnectors, {}, ConnectorList),
+      showConnector: (connector) => send(adminRoutes.showConnector, { connector }, ConnectorView),
+      createConnector: (declaration) => send(adminRoutes.createConnector, {}, ConnectorView, declaration),
+      removeConnector: (connector) => send(adminRoutes.removeConnector, { connector }, ConnectorRemoved),
+      listInstallations: (connector) => send(adminRoutes.listInstallations, { connector }, InstallationList),
       removeInstallation: (connector, installation) =>
-        send(
-          "DELETE",
-          `${connectorPath(connector)}/installations/${encodeURIComponent(installation)}`,
-          InstallationRemoved
-        ),
+        send(adminRoutes.removeInstallation, { connector, installation }, InstallationRemoved),
       attach: (connector, project, environments) =>
-        send("PUT", linkPath(connector, project), LinkChanged, { environments }),
+        send(adminRoutes.attach, { connector, project }, LinkChanged, { environments }),
       detach: (connector, project, environments) =>
-        send("DELETE", linkPath(connector, project), LinkChanged, environments === undefined ? {} : { environments }),
-      listProjects: send("GET", "/v1/admin/projects", ProjectList),
-      createProject: (project) => send("POST", "/v1/admin/projects", ProjectView, project),
-      createKey: (project, environment) =>
-        send("POST", `/v1/admin/projects/${encodeURIComponent(project)}/keys`, CreatedKey, { environment })
+        send(
+          adminRoutes.detach,
+          { connector, project },
+          LinkChanged,
+          environments === undefined ? {} : { environments }
+        ),
+      listProjects: send(adminRoutes.listProjects, {}, ProjectList),
+      createProject: (project) => send(adminRoutes.createProject, {}, ProjectView, project),
+      createKey: (project, environment) => send(adminRoutes.createKey, { project }, CreatedKey, { environment })
     }
   })
 

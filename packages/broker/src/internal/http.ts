@@ -1,7 +1,9 @@
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Redacted } from "effect"
 import { type ConnectError, InvalidRequest, toWire } from "effect-connect/ConnectError"
+import type { Route } from "effect-connect/Protocol"
 
 /** A JSON answer that no cache keeps (it may hold a token or a key). */
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -40,3 +42,7 @@ export const jsonBody = (connector?: string) =>
       })
     }
   })
+
+/** Serves `handler` at a route of the protocol or of the admin API (its method and pattern, defined once). */
+export const serve = <E, R>(route: Route, handler: HttpRouter.Route.Handler<E, R>) =>
+  HttpRouter.route(route.method)(route.pattern, handler)
