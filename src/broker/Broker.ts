@@ -4,7 +4,8 @@
  * `Broker.layerConfig` reads its settings from the environment
  * (`CONNECT_HOST`, `CONNECT_PORT`, `CONNECT_PUBLIC_URL`, `CONNECT_DATABASE_URL`,
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
- * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`), opens and migrates the
+ * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`,
+ * `CONNECT_MAX_BODY_BYTES`), opens and migrates the
  * database, applies the configuration file, and serves the Connect wire protocol
  * and, with an admin token, the admin API.
  *
@@ -23,6 +24,7 @@ import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
 import * as Database from "./Database.js"
 import * as Housekeeping from "./Housekeeping.js"
+import { MaxBodyBytes } from "./internal/limits.js"
 import { listenConfig, PublicUrl } from "./PublicUrl.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { app } from "./Routes.js"
@@ -74,7 +76,8 @@ export const layerServices = Layer.mergeAll(
   layerSetup,
   Admin.layer,
   AdminToken.layerConfig,
-  Housekeeping.layerConfig
+  Housekeeping.layerConfig,
+  MaxBodyBytes.layerConfig
 ).pipe(
   Layer.provideMerge(Tokens.layer),
   Layer.provideMerge(PublicUrl.layerConfig),
