@@ -19,6 +19,7 @@ import { Config, Effect, Either, ParseResult, Redacted, Schema } from "effect"
 import { FieldIssue } from "../ConnectError.js"
 import { isRecord } from "../internal/json.js"
 import { JsonObject } from "../internal/schema.js"
+import { tenantIdProblem } from "./internal/limits.js"
 
 // A message that replaces those of the schema's parts (a union otherwise
 // reports one line per member).
@@ -66,6 +67,17 @@ export const HttpUrl = Schema.String.pipe(Schema.filter((value) => urlProblem(va
 export const HttpUrlTemplate = Schema.String.pipe(
   Schema.filter((value) => urlProblem(value, true) ?? true)
 ).annotations({ identifier: "HttpUrlTemplate" })
+
+/**
+ * A tenant id: it replaces `{tenantId}` in URLs, so it must be one plain path
+ * segment (not empty, `.` or `..`; no `/`, `\` or control character).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TenantId = Schema.String.pipe(Schema.filter((value) => tenantIdProblem(value) ?? true)).annotations({
+  identifier: "TenantId"
+})
 
 const EnvName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/))
 
@@ -117,7 +129,7 @@ export interface ConnectorScopes extends Schema.Schema.Type<typeof ConnectorScop
  */
 export const InstallationDeclaration = Schema.Struct({
   id: Schema.NonEmptyString,
-  tenantId: Schema.optional(Schema.NonEmptyString),
+  tenantId: Schema.optional(TenantId),
   default: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   tokenEndpoint: Schema.optional(HttpUrlTemplate)
 }).annotations({ identifier: "InstallationDeclaration" })
@@ -411,6 +423,8 @@ export const serviceOf = (connector: { readonly uid: string; readonly service?: 
 /**
  * The token endpoint to use for an installation: the installation's own, with
  * `{tenantId}` replaced, or else the connector's.
+ * A tenant id that is not a single path segment (`..`) is a defect: every
+ * source of tenant ids refuses one first (`tenantIdProblem`).
  *
  * @since 0.1.0
  * @category utils
@@ -423,10 +437,16 @@ export const tokenEndpointFor = (
     readonly tokenEndpoint?: string | undefined
     readonly tenantId?: string | undefined
   }
-): string =>
-  installation?.tokenEndpoint === undefined
-    ? connector.tokenEndpoint
-    : installation.tokenEndpoint.replaceAll(TENANT_ID, encodeURIComponent(installation.tenantId ?? ""))
+): string => {
+  if (installation?.tokenEndpoint === undefined) return connector.tokenEndpoint
+  if (!installation.tokenEndpoint.includes(TENANT_ID)) return installation.tokenEndpoint
+  const tenantId = installation.tenantId ?? ""
+  // Every source of tenant ids checks them; this guards the URL against any that slipped through.
+  const problem = tenantIdProblem(tenantId)
+  if (problem !== undefined)
+    throw new Error(`Cannot build the token endpoint of installation ${installation.id}: ${problem}`)
+  return installation.tokenEndpoint.replaceAll(TENANT_ID, encodeURIComponent(tenantId))
+}
 
 /**
  * Decodes and checks configuration data that is already parsed (no file), and

@@ -5,8 +5,10 @@
  * or an empty answer, and acts on nothing it refused.
  */
 import { request as httpRequest } from "node:http"
+import { Effect, Either } from "effect"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as ConfigFile from "../../src/broker/ConfigFile.js"
 import { type RunningBroker, startBroker } from "../support/broker.js"
 import { backends, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
@@ -254,7 +256,7 @@ describe.each(backends)("bad input, on $name", ({ make }) => {
     const admin = await send(broker, "POST", "/v1/admin/projects", ADMIN_TOKEN, "x".repeat(LIMIT + 1))
     expect(admin.status).toBe(413)
     // At the limit, the body is read (and refused for what it says).
-    const atLimit = await send(broker, "POST", `/v1/connect/token/${CONNECTOR}`, KEY, " ".repeat(LIMIT - 2) + "[]")
+    const atLimit = await send(broker, "POST", `/v1/connect/token/${CONNECTOR}`, KEY, `${" ".repeat(LIMIT - 2)}[]`)
     expect(atLimit.status).toBe(400)
   })
 
@@ -304,7 +306,14 @@ describe.each(backends)("bad input, on $name", ({ make }) => {
       JSON.stringify({ tenantId: "t".repeat(257) })
     )
     expect(tenant.status).toBe(400)
-    expect(tenant.body.error.issues).toEqual([{ path: "tenantId", message: "Expected at most 256 characters" }])
+    expect(tenant.body.error.issues).toEqual([
+      { path: "tenantId", message: "Expected a tenant id of at most 256 characters" }
+    ])
+    for (const tenantId of ["..", ".", "a/b"]) {
+      const dotted = await send(broker, "POST", `/v1/connect/install/${CONNECTOR}`, KEY, JSON.stringify({ tenantId }))
+      expect(dotted.status).toBe(400)
+      expect(dotted.body.error.issues.map((issue: { path: string }) => issue.path)).toEqual(["tenantId"])
+    }
     const name = await send(
       broker,
       "POST",
@@ -351,5 +360,48 @@ describe.each(backends)("bad input, on $name", ({ make }) => {
     const route = await send(broker, "GET", `/v1/connect/connectors/${encodeURIComponent(tooLong)}`, KEY, undefined)
     expect(route.status).toBe(400)
     expect(route.body.error.issues[0].path).toBe("connector")
+  })
+})
+
+describe("tenant ids, as path segments", () => {
+  it("are refused in the configuration file when not a single plain segment", async () => {
+    for (const tenantId of ["..", ".", "a/b", "a\\b", "a\u0001b", "t".repeat(257)]) {
+      const result = await Effect.runPromise(
+        Effect.either(
+          ConfigFile.decode({
+            connectors: [
+              {
+                uid: "acme/tenants",
+                name: "Acme",
+                type: "oauth",
+                clientId: "client",
+                clientSecret: "secret",
+                tokenEndpoint: "https://login.acme.test/token",
+                installations: {
+                  items: [{ id: "one", tenantId, tokenEndpoint: "https://login.acme.test/{tenantId}/token" }]
+                }
+              }
+            ]
+          })
+        )
+      )
+      expect(Either.isLeft(result), JSON.stringify(tenantId)).toBe(true)
+      if (Either.isLeft(result)) {
+        expect(result.left.issues.map((issue) => issue.path)).toEqual(["connectors[0].installations.items[0].tenantId"])
+      }
+    }
+  })
+
+  it("never turn a tenant's token endpoint into another path", () => {
+    const connector = { tokenEndpoint: "https://login.acme.test/token" }
+    const template = "https://login.acme.test/tenants/{tenantId}/token"
+    expect(ConfigFile.tokenEndpointFor(connector, { tokenEndpoint: template, tenantId: "contoso" })).toBe(
+      "https://login.acme.test/tenants/contoso/token"
+    )
+    for (const tenantId of ["..", ".", "", "a/b"]) {
+      expect(() => ConfigFile.tokenEndpointFor(connector, { id: "x", tokenEndpoint: template, tenantId })).toThrow(
+        /token endpoint of installation x/
+      )
+    }
   })
 })

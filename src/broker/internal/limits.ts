@@ -73,6 +73,8 @@ export interface Bound {
   readonly path: string
   readonly maxLength?: number
   readonly maxItems?: number
+  /** What else is wrong with a string there, if anything. */
+  readonly problem?: (value: string) => string | undefined
 }
 
 const childrenAt = (value: unknown, key: string): ReadonlyArray<readonly [string, unknown]> => {
@@ -105,7 +107,8 @@ export const boundIssues = (value: unknown, bounds: ReadonlyArray<Bound>): Reado
       if (bound.maxItems !== undefined && Array.isArray(at) && at.length > bound.maxItems) {
         return [{ path, message: `Expected at most ${bound.maxItems} items` }]
       }
-      return []
+      const problem = bound.problem !== undefined && typeof at === "string" ? bound.problem(at) : undefined
+      return problem === undefined ? [] : [{ path, message: problem }]
     })
   })
 
@@ -172,6 +175,34 @@ const requestFieldBounds: ReadonlyArray<Bound> = [
 ]
 
 /**
+ * Tenant ids go into URLs as one path segment (`{tenantId}` in a connector's
+ * endpoints): one that is not a plain segment (`..`, `a/b`) would move the
+ * request elsewhere on the provider's host. What is wrong with `value` as a
+ * tenant id, if anything: empty, `.` or `..`,
+ * a `/` or `\`, a control character, or over `MAX_ID_LENGTH` characters.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const tenantIdProblem = (value: string): string | undefined => {
+  if (value.length === 0) return "Expected a tenant id, not an empty string"
+  if (value.length > MAX_ID_LENGTH) return `Expected a tenant id of at most ${MAX_ID_LENGTH} characters`
+  if (value === "." || value === "..") return 'Expected a tenant id, not "." or ".." (it is a path segment)'
+  if (/[/\\]/.test(value)) return "Expected a tenant id without / or \\ (it is a path segment)"
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
+  if (/[\u0000-\u001f\u007f]/.test(value)) return "Expected a tenant id without control characters"
+  return undefined
+}
+
+/**
+ * Whether `value` can serve as a tenant id (a single path segment).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const isTenantId = (value: string): boolean => tenantIdProblem(value) === undefined
+
+/**
  * The broker's bounds on each request body, by route.
  *
  * @since 0.1.0
@@ -188,7 +219,7 @@ export const RequestBounds = {
   install: [
     ...requestFieldBounds,
     { path: "returnUrl", maxLength: MAX_URL_LENGTH },
-    { path: "tenantId", maxLength: MAX_ID_LENGTH }
+    { path: "tenantId", problem: tenantIdProblem }
   ],
   revoke: [...subjectBounds("subject"), { path: "installationId", maxLength: MAX_ID_LENGTH }],
   importTokens: [
@@ -235,7 +266,7 @@ export const RequestBounds = {
     ...scopeBounds("defaultScopes.user"),
     { path: "installations.items", maxItems: MAX_INSTALLATIONS },
     { path: "installations.items.*.id", maxLength: MAX_ID_LENGTH },
-    { path: "installations.items.*.tenantId", maxLength: MAX_ID_LENGTH }
+    { path: "installations.items.*.tenantId", problem: tenantIdProblem }
   ]
 } satisfies Record<string, ReadonlyArray<Bound>>
 
