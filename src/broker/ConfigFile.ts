@@ -5,7 +5,8 @@
  *
  * The file is JSON. It is decoded with the schemas of this module, then checked
  * as a whole (unique uids and ids, links to declared connectors and projects,
- * one secret per key), and every secret is resolved: a literal string, or
+ * one secret per key, endpoints `https:` except on loopback or
+ * `CONNECT_ALLOWED_HTTP_HOSTS`, never link-local or metadata), and every secret is resolved: a literal string, or
  * `{ "env": "NAME" }` read through `Config`. Every problem is reported at once,
  * each with its path (`connectors[0].tokenEndpoint`); no error ever contains a
  * secret.
@@ -19,6 +20,7 @@ import { Config, Effect, Either, ParseResult, Redacted, Schema } from "effect"
 import { FieldIssue } from "../ConnectError.js"
 import { isRecord } from "../internal/json.js"
 import { JsonObject } from "../internal/schema.js"
+import { allowedHttpHosts, ENDPOINT_FIELDS, endpointProblem } from "./internal/endpoints.js"
 import { tenantIdProblem } from "./internal/limits.js"
 
 // A message that replaces those of the schema's parts (a union otherwise
@@ -521,9 +523,11 @@ const decodeWith = (json: unknown, path: string | undefined): Effect.Effect<Brok
   Effect.gen(function* () {
     const decoded = Schema.decodeUnknownEither(ConfigFile)(json, { errors: "all", onExcessProperty: "error" })
     const secrets = yield* resolveSecrets(json)
+    const allowed = yield* allowedHttpHosts
     const issues = [
       ...(Either.isLeft(decoded) ? formatParseError(decoded.left) : []),
       ...crossCheck(json),
+      ...endpointIssues(json, allowed),
       ...secrets.issues,
       ...reusedKeySecrets(json, secrets.values)
     ]
@@ -725,6 +729,23 @@ const crossCheck = (json: unknown): ReadonlyArray<FieldIssue> => {
   })
   return issues
 }
+
+/** Every endpoint of every connector that the broker's policy refuses (`endpointProblem`). */
+const endpointIssues = (json: unknown, allowed: ReadonlySet<string>): ReadonlyArray<FieldIssue> =>
+  list(at(json, "connectors")).flatMap((connector, c) => {
+    const items = list(at(at(connector, "installations"), "items")).map((item, i) => ({
+      path: `connectors[${c}].installations.items[${i}].tokenEndpoint`,
+      value: at(item, "tokenEndpoint")
+    }))
+    const fields = ENDPOINT_FIELDS.map((keys) => ({
+      path: `connectors[${c}].${keys.join(".")}`,
+      value: keys.reduce<unknown>((value, key) => at(value, key), connector)
+    }))
+    return [...fields, ...items].flatMap(({ path, value }) => {
+      const problem = typeof value === "string" ? endpointProblem(value, allowed) : undefined
+      return problem === undefined ? [] : [{ path, message: problem }]
+    })
+  })
 
 // ---------------------------------------------------------------------------
 // secrets

@@ -5,7 +5,7 @@
  * or an empty answer, and acts on nothing it refused.
  */
 import { request as httpRequest } from "node:http"
-import { Effect, Either } from "effect"
+import { ConfigProvider, Effect, Either } from "effect"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ConfigFile from "../../src/broker/ConfigFile.js"
@@ -361,6 +361,27 @@ describe.each(backends)("bad input, on $name", ({ make }) => {
     expect(route.status).toBe(400)
     expect(route.body.error.issues[0].path).toBe("connector")
   })
+  it("refuses a connector endpoint at a metadata address or over plain http through the admin API; loopback is accepted", async () => {
+    const declaration = (uid: string, tokenEndpoint: string) =>
+      JSON.stringify({ uid, name: "Meta", type: "oauth", clientId: "client", clientSecret: "secret", tokenEndpoint })
+    for (const url of [
+      "http://169.254.169.254/latest/meta-data/",
+      "https://169.254.169.254/token",
+      "http://example.com/token"
+    ]) {
+      const refused = await send(broker, "POST", "/v1/admin/connectors", ADMIN_TOKEN, declaration("acme/meta", url))
+      expect(refused.status, url).toBe(400)
+      expect(refused.body.error.issues.map((issue: { path: string }) => issue.path)).toEqual(["tokenEndpoint"])
+    }
+    const loopback = await send(
+      broker,
+      "POST",
+      "/v1/admin/connectors",
+      ADMIN_TOKEN,
+      declaration("acme/loopback", "http://127.0.0.1:9/token")
+    )
+    expect(loopback.status, loopback.text).toBe(201)
+  })
 })
 
 describe("tenant ids, as path segments", () => {
@@ -403,5 +424,70 @@ describe("tenant ids, as path segments", () => {
         /token endpoint of installation x/
       )
     }
+  })
+})
+
+describe("connector endpoints", () => {
+  const connector = (endpoints: Record<string, unknown>) => ({
+    uid: "acme/endpoints",
+    name: "Acme",
+    type: "oauth",
+    clientId: "client",
+    clientSecret: "secret",
+    tokenEndpoint: "https://login.acme.test/token",
+    ...endpoints
+  })
+  const load = (endpoints: Record<string, unknown>, env: Record<string, string> = {}) =>
+    Effect.runPromise(
+      Effect.either(ConfigFile.decode({ connectors: [connector(endpoints)] })).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+      )
+    )
+  const refusedAt = async (endpoints: Record<string, unknown>, env: Record<string, string> = {}) => {
+    const result = await load(endpoints, env)
+    return Either.isLeft(result) ? result.left.issues.map((issue) => issue.path) : []
+  }
+
+  it("refuses link-local and metadata addresses, even over https, and plain http off loopback, at config load", async () => {
+    for (const url of [
+      "http://169.254.169.254/latest/meta-data/iam/security-credentials/role",
+      "https://169.254.169.254/token",
+      "https://[fe80::1]/token",
+      "https://[fd00:ec2::254]/token",
+      "https://metadata.google.internal/computeMetadata/v1/token",
+      "https://[::ffff:169.254.169.254]/token",
+      "http://2852039166/token",
+      "http://example.com/token"
+    ]) {
+      expect(await refusedAt({ tokenEndpoint: url }), url).toEqual(["connectors[0].tokenEndpoint"])
+    }
+    expect(
+      await refusedAt({
+        revocationEndpoint: "http://example.com/revoke",
+        installations: { items: [{ id: "one", tenantId: "t", tokenEndpoint: "https://169.254.1.1/{tenantId}/token" }] }
+      })
+    ).toEqual(["connectors[0].revocationEndpoint", "connectors[0].installations.items[0].tokenEndpoint"])
+  })
+
+  it("accepts loopback over http, and the hosts CONNECT_ALLOWED_HTTP_HOSTS lists", async () => {
+    for (const url of [
+      "http://127.0.0.1:8080/token",
+      "http://127.1.2.3/token",
+      "http://[::1]:9/token",
+      "http://localhost/t"
+    ]) {
+      expect(await refusedAt({ tokenEndpoint: url }), url).toEqual([])
+    }
+    const env = { CONNECT_ALLOWED_HTTP_HOSTS: "idp.internal, Other.internal" }
+    expect(await refusedAt({ tokenEndpoint: "http://idp.internal/token" }, env)).toEqual([])
+    expect(await refusedAt({ tokenEndpoint: "http://other.internal/token" }, env)).toEqual([])
+    expect(await refusedAt({ tokenEndpoint: "http://idp.internal/token" })).toEqual(["connectors[0].tokenEndpoint"])
+    // An allow-listed host still cannot be a metadata address.
+    expect(
+      await refusedAt(
+        { tokenEndpoint: "http://169.254.169.254/token" },
+        { CONNECT_ALLOWED_HTTP_HOSTS: "169.254.169.254" }
+      )
+    ).toEqual(["connectors[0].tokenEndpoint"])
   })
 })
