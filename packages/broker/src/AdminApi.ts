@@ -11,9 +11,7 @@ import { Schema } from "effect"
 import { route } from "effect-connect/Protocol"
 import { RevocationSummary } from "effect-connect/Revocation"
 import { HttpUrl } from "./ConfigFile.js"
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
-const NO_CONTROL = /^[^\u0000-\u001f\u007f]{1,256}$/
+import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
 
 /**
  * A name that travels in a path: 1 to 256 characters, no control characters.
@@ -21,9 +19,9 @@ const NO_CONTROL = /^[^\u0000-\u001f\u007f]{1,256}$/
  * @since 0.1.0
  * @category schemas
  */
-export const PathName = Schema.String.pipe(
-  Schema.filter((value) => NO_CONTROL.test(value) || "Expected 1 to 256 characters, no control characters")
-).annotations({ identifier: "PathName" })
+export const PathName = Schema.String.pipe(Schema.filter((value) => isPathName(value) || PATH_NAME_RULE)).annotations({
+  identifier: "PathName"
+})
 
 const Environments = Schema.Array(PathName).pipe(
   Schema.filter((environments) => environments.length > 0 || "Expected at least one environment")

@@ -11,15 +11,7 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Schema } from "effect"
-import {
-  type FieldIssue,
-  InvalidRequest,
-  isConnectError,
-  Unauthorized,
-  UnknownConnectError
-} from "effect-connect/ConnectError"
-import { isRecord } from "effect-connect/Json"
-import { describeParseError } from "effect-connect/Protocol"
+import { InvalidRequest, isConnectError, Unauthorized, UnknownConnectError } from "effect-connect/ConnectError"
 import { Admin, AdminConflict, AdminNotFound } from "./Admin.js"
 import {
   AttachBody,
@@ -39,7 +31,8 @@ import {
   ProjectView
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
-import { bearerToken, errorResponse, json, jsonBody, serve } from "./internal/http.js"
+import { bearerToken, decodeBody, errorResponse, json, jsonBody, serve } from "./internal/http.js"
+import { type Bound, boundIssues, PATH_NAME_RULE, RequestBounds } from "./internal/limits.js"
 
 const unauthorized = (detail: string) => new Unauthorized({ connector: "", detail })
 
@@ -66,33 +59,22 @@ const pathName = (name: "connector" | "project" | "installation") =>
     if (!isPathName(value)) {
       return yield* new InvalidRequest({
         status: 400,
-        issues: [{ path: name, message: "Expected 1 to 256 characters, no control characters" }]
+        issues: [{ path: name, message: PATH_NAME_RULE }]
       })
     }
     return value
   })
 
-// Strict decoding says "is unexpected, expected: …": say which field instead.
-const describe = (issues: ReadonlyArray<FieldIssue>): ReadonlyArray<FieldIssue> =>
-  issues.map((issue) =>
-    issue.message.startsWith("is unexpected")
-      ? { ...issue, message: "is not a known field (check its spelling)" }
-      : issue
-  )
+/** The JSON body, a JSON object decoded strictly with `schema` and checked against `bounds`; failures name each field. */
+const body = <A, I>(schema: Schema.Schema<A, I>, bounds: ReadonlyArray<Bound>) => decodeBody(schema, { bounds })
 
-const rawBody = jsonBody()
-
-/** The JSON body, a JSON object decoded with `schema`; failures name each field. */
-const body = <A, I>(schema: Schema.Schema<A, I>) =>
-  Effect.gen(function* () {
-    const parsed = yield* rawBody
-    if (!isRecord(parsed)) {
-      return yield* new InvalidRequest({ status: 400, issues: [{ path: "", message: "Expected a JSON object" }] })
-    }
-    return yield* Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })(parsed).pipe(
-      Effect.mapError((error) => new InvalidRequest({ status: 400, issues: describe(describeParseError(error)) }))
-    )
-  })
+/** A connector declaration, as JSON: `Admin` decodes it (strictly) as the configuration file would. */
+const declarationBody = Effect.gen(function* () {
+  const parsed = yield* jsonBody()
+  const issues = boundIssues(parsed, RequestBounds.connector)
+  if (issues.length > 0) return yield* new InvalidRequest({ status: 400, issues })
+  return parsed
+})
 
 /** Runs a route after the admin token's check, answering any failure in the protocol's envelope. */
 const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
@@ -136,7 +118,7 @@ const showConnector = Effect.gen(function* () {
 })
 
 const createConnector = Effect.gen(function* () {
-  const declaration = yield* rawBody
+  const declaration = yield* declarationBody
   const created = yield* Effect.flatMap(Admin, (admin) => admin.createConnector(declaration))
   return yield* encode(ConnectorView, 201)(created)
 })
@@ -163,14 +145,14 @@ const removeInstallation = Effect.gen(function* () {
 const attach = Effect.gen(function* () {
   const name = yield* pathName("connector")
   const project = yield* pathName("project")
-  const { environments } = yield* body(AttachBody)
+  const { environments } = yield* body(AttachBody, RequestBounds.environments)
   return yield* encode(LinkChanged)(yield* Effect.flatMap(Admin, (admin) => admin.attach(name, project, environments)))
 })
 
 const detach = Effect.gen(function* () {
   const name = yield* pathName("connector")
   const project = yield* pathName("project")
-  const { environments } = yield* body(DetachBody)
+  const { environments } = yield* body(DetachBody, RequestBounds.environments)
   return yield* encode(LinkChanged)(yield* Effect.flatMap(Admin, (admin) => admin.detach(name, project, environments)))
 })
 
@@ -180,13 +162,13 @@ const listProjects = Effect.gen(function* () {
 })
 
 const createProject = Effect.gen(function* () {
-  const payload = yield* body(ProjectBody)
+  const payload = yield* body(ProjectBody, RequestBounds.project)
   return yield* encode(ProjectView, 201)(yield* Effect.flatMap(Admin, (admin) => admin.createProject(payload)))
 })
 
 const createKey = Effect.gen(function* () {
   const project = yield* pathName("project")
-  const { environment } = yield* body(KeyBody)
+  const { environment } = yield* body(KeyBody, RequestBounds.key)
   return yield* encode(CreatedKey, 201)(yield* Effect.flatMap(Admin, (admin) => admin.createKey(project, environment)))
 })
 

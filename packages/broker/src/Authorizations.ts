@@ -25,6 +25,7 @@ import { routes } from "effect-connect/Protocol"
 import { TokenRequest } from "effect-connect/Token"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { DeviceAuthorizations } from "./DeviceAuthorizations.js"
+import { isTenantId } from "./internal/limits.js"
 import { ProviderClientConfig, type ProviderToken, requestToken } from "./ProviderClient.js"
 import { PublicUrl } from "./PublicUrl.js"
 import { type AuthorizationRequestRecord, type Caller, type Connector, Store, type StoreError } from "./Store.js"
@@ -102,9 +103,6 @@ const bad = (connector: Connector, path: string, message: string) =>
 const RequestJson = Schema.parseJson(TokenRequest)
 
 const TENANT_ID = "{tenantId}"
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
-const validTenantId = /^[^\u0000-\u001f\u007f]{1,256}$/
 
 const nonEmpty = (text: string | undefined): string | undefined =>
   text === undefined || text.length === 0 ? undefined : text
@@ -509,6 +507,7 @@ const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const source = connector.settings.install?.tenantIdFrom
       const fromCallback = source !== undefined && "callback" in source ? nonEmpty(query[source.callback]) : undefined
+      if (fromCallback !== undefined && !isTenantId(fromCallback)) return yield* fail("invalid_response")
       const known = fromCallback ?? record.tenantHint
       let token: ProviderToken | undefined
       if (code !== undefined) {
@@ -536,7 +535,7 @@ const make = Effect.gen(function* () {
         return yield* fail("no_tenant")
       }
       // It becomes an installation id that callers name in requests and paths.
-      if (!validTenantId.test(tenantId)) {
+      if (!isTenantId(tenantId)) {
         yield* Effect.logWarning(`installation ${record.id}: the provider's tenant id is not 1 to 256 plain characters`)
         return yield* fail("invalid_response")
       }

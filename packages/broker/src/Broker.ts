@@ -4,13 +4,13 @@
  * `Broker.layerConfig` reads its settings from the environment
  * (`CONNECT_HOST`, `CONNECT_PORT`, `CONNECT_PUBLIC_URL`, `CONNECT_DATABASE_URL`,
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
- * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`), opens and migrates the
+ * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`,
+ * `CONNECT_MAX_BODY_BYTES`), opens and migrates the
  * database, applies the configuration file, and serves the Connect wire protocol
  * and, with an admin token, the admin API.
  *
  * @since 0.1.0
  */
-import { createServer } from "node:http"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -23,6 +23,8 @@ import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
 import * as Database from "./Database.js"
 import * as Housekeeping from "./Housekeeping.js"
+import { gatedServer } from "./internal/gatedServer.js"
+import { MaxBodyBytes } from "./internal/limits.js"
 import { listenConfig, PublicUrl } from "./PublicUrl.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { app } from "./Routes.js"
@@ -74,7 +76,8 @@ export const layerServices = Layer.mergeAll(
   layerSetup,
   Admin.layer,
   AdminToken.layerConfig,
-  Housekeeping.layerConfig
+  Housekeeping.layerConfig,
+  MaxBodyBytes.layerConfig
 ).pipe(
   Layer.provideMerge(Tokens.layer),
   Layer.provideMerge(PublicUrl.layerConfig),
@@ -85,6 +88,9 @@ export const layerServices = Layer.mergeAll(
 
 /**
  * The broker serving on `CONNECT_HOST:CONNECT_PORT` (default 127.0.0.1:4100).
+ * The port opens only once the broker can answer: the services first
+ * (database migrated, configuration applied), then the server, whose
+ * requests wait for the handler.
  *
  * @since 0.1.0
  * @category layers
@@ -96,8 +102,8 @@ export const layerConfig = HttpServer.serve(app).pipe(
       Effect.flatMap(PublicUrl, (url) => Effect.logInfo(`public URL ${url} (set CONNECT_PUBLIC_URL to change it)`))
     )
   ),
-  Layer.provide(layerServices),
-  Layer.provide(Layer.unwrapEffect(Effect.map(listenConfig, (listen) => NodeHttpServer.layer(createServer, listen))))
+  Layer.provide(Layer.unwrapEffect(Effect.map(listenConfig, (listen) => NodeHttpServer.layer(gatedServer, listen)))),
+  Layer.provide(layerServices)
 )
 
 /**

@@ -5,7 +5,8 @@
  *
  * The file is JSON. It is decoded with the schemas of this module, then checked
  * as a whole (unique uids and ids, links to declared connectors and projects,
- * one secret per key), and every secret is resolved: a literal string, or
+ * one secret per key, endpoints `https:` except on loopback or
+ * `CONNECT_ALLOWED_HTTP_HOSTS`, never link-local or metadata), and every secret is resolved: a literal string, or
  * `{ "env": "NAME" }` read through `Config`. Every problem is reported at once,
  * each with its path (`connectors[0].tokenEndpoint`); no error ever contains a
  * secret.
@@ -18,6 +19,8 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Either, ParseResult, Redacted, Schema } from "effect"
 import { FieldIssue } from "effect-connect/ConnectError"
 import { isRecord, JsonObject } from "effect-connect/Json"
+import { allowedHttpHosts, ENDPOINT_FIELDS, endpointProblem } from "./internal/endpoints.js"
+import { tenantIdProblem } from "./internal/limits.js"
 
 // A message that replaces those of the schema's parts (a union otherwise
 // reports one line per member).
@@ -65,6 +68,17 @@ export const HttpUrl = Schema.String.pipe(Schema.filter((value) => urlProblem(va
 export const HttpUrlTemplate = Schema.String.pipe(
   Schema.filter((value) => urlProblem(value, true) ?? true)
 ).annotations({ identifier: "HttpUrlTemplate" })
+
+/**
+ * A tenant id: it replaces `{tenantId}` in URLs, so it must be one plain path
+ * segment (not empty, `.` or `..`; no `/`, `\` or control character).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TenantId = Schema.String.pipe(Schema.filter((value) => tenantIdProblem(value) ?? true)).annotations({
+  identifier: "TenantId"
+})
 
 const EnvName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/))
 
@@ -116,7 +130,7 @@ export interface ConnectorScopes extends Schema.Schema.Type<typeof ConnectorScop
  */
 export const InstallationDeclaration = Schema.Struct({
   id: Schema.NonEmptyString,
-  tenantId: Schema.optional(Schema.NonEmptyString),
+  tenantId: Schema.optional(TenantId),
   default: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   tokenEndpoint: Schema.optional(HttpUrlTemplate)
 }).annotations({ identifier: "InstallationDeclaration" })
@@ -410,6 +424,8 @@ export const serviceOf = (connector: { readonly uid: string; readonly service?: 
 /**
  * The token endpoint to use for an installation: the installation's own, with
  * `{tenantId}` replaced, or else the connector's.
+ * A tenant id that is not a single path segment (`..`) is a defect: every
+ * source of tenant ids refuses one first (`tenantIdProblem`).
  *
  * @since 0.1.0
  * @category utils
@@ -422,10 +438,16 @@ export const tokenEndpointFor = (
     readonly tokenEndpoint?: string | undefined
     readonly tenantId?: string | undefined
   }
-): string =>
-  installation?.tokenEndpoint === undefined
-    ? connector.tokenEndpoint
-    : installation.tokenEndpoint.replaceAll(TENANT_ID, encodeURIComponent(installation.tenantId ?? ""))
+): string => {
+  if (installation?.tokenEndpoint === undefined) return connector.tokenEndpoint
+  if (!installation.tokenEndpoint.includes(TENANT_ID)) return installation.tokenEndpoint
+  const tenantId = installation.tenantId ?? ""
+  // Every source of tenant ids checks them; this guards the URL against any that slipped through.
+  const problem = tenantIdProblem(tenantId)
+  if (problem !== undefined)
+    throw new Error(`Cannot build the token endpoint of installation ${installation.id}: ${problem}`)
+  return installation.tokenEndpoint.replaceAll(TENANT_ID, encodeURIComponent(tenantId))
+}
 
 /**
  * Decodes and checks configuration data that is already parsed (no file), and
@@ -500,9 +522,11 @@ const decodeWith = (json: unknown, path: string | undefined): Effect.Effect<Brok
   Effect.gen(function* () {
     const decoded = Schema.decodeUnknownEither(ConfigFile)(json, { errors: "all", onExcessProperty: "error" })
     const secrets = yield* resolveSecrets(json)
+    const allowed = yield* allowedHttpHosts
     const issues = [
       ...(Either.isLeft(decoded) ? formatParseError(decoded.left) : []),
       ...crossCheck(json),
+      ...endpointIssues(json, allowed),
       ...secrets.issues,
       ...reusedKeySecrets(json, secrets.values)
     ]
@@ -704,6 +728,23 @@ const crossCheck = (json: unknown): ReadonlyArray<FieldIssue> => {
   })
   return issues
 }
+
+/** Every endpoint of every connector that the broker's policy refuses (`endpointProblem`). */
+const endpointIssues = (json: unknown, allowed: ReadonlySet<string>): ReadonlyArray<FieldIssue> =>
+  list(at(json, "connectors")).flatMap((connector, c) => {
+    const items = list(at(at(connector, "installations"), "items")).map((item, i) => ({
+      path: `connectors[${c}].installations.items[${i}].tokenEndpoint`,
+      value: at(item, "tokenEndpoint")
+    }))
+    const fields = ENDPOINT_FIELDS.map((keys) => ({
+      path: `connectors[${c}].${keys.join(".")}`,
+      value: keys.reduce<unknown>((value, key) => at(value, key), connector)
+    }))
+    return [...fields, ...items].flatMap(({ path, value }) => {
+      const problem = typeof value === "string" ? endpointProblem(value, allowed) : undefined
+      return problem === undefined ? [] : [{ path, message: problem }]
+    })
+  })
 
 // ---------------------------------------------------------------------------
 // secrets

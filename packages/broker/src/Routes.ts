@@ -11,7 +11,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Redacted, Schema } from "effect"
-import { AuthorizationRequest, InstallationRequest } from "effect-connect/Authorization"
+import { AuthorizationRequest, AuthorizationStatusRequest, InstallationRequest } from "effect-connect/Authorization"
 import {
   ClientNotEnabledForEnvironment,
   ClientNotLinkedToProject,
@@ -25,13 +25,14 @@ import {
   UnknownConnectError,
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
-import { describeParseError, routes } from "effect-connect/Protocol"
+import { routes } from "effect-connect/Protocol"
 import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
 import { TokenImport, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
 import * as Http from "./internal/http.js"
-import { bearerToken, json, jsonBody, serve } from "./internal/http.js"
+import { bearerToken, decodeBody, json, serve } from "./internal/http.js"
+import { type Bound, isPathName, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
@@ -61,19 +62,19 @@ const authenticate = Effect.gen(function* () {
   })
 })
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
-const validConnectorName = /^[^\u0000-\u001f\u007f]{1,256}$/
-
 /** The connector of the path, linked to the caller's project for its environment. */
 const linkedConnector = (caller: Caller) =>
   Effect.gen(function* () {
     const params = yield* HttpRouter.params
     const name = params.connector ?? ""
-    if (!validConnectorName.test(name)) {
+    if (!isPathName(name)) {
       return yield* new InvalidRequest({
         status: 400,
         issues: [
-          { path: "connector", message: "Expected a connector uid or id: 1 to 256 characters, no control characters" }
+          {
+            path: "connector",
+            message: `Expected a connector uid or id: 1 to ${MAX_ID_LENGTH} characters, no control characters`
+          }
         ]
       })
     }
@@ -91,16 +92,9 @@ const linkedConnector = (caller: Caller) =>
     return connector.value
   })
 
-/** The JSON body, decoded with a protocol schema; failures name the field. */
-const body = <A, I>(schema: Schema.Schema<A, I>, connector: Connector) =>
-  Effect.gen(function* () {
-    const parsed = yield* jsonBody(connector.uid)
-    return yield* Schema.decodeUnknown(schema, { errors: "all" })(parsed).pipe(
-      Effect.mapError(
-        (error) => new InvalidRequest({ connector: connector.uid, status: 400, issues: describeParseError(error) })
-      )
-    )
-  })
+/** The JSON body, decoded strictly with a protocol schema and the broker's bounds; failures name the field. */
+const body = <A, I>(schema: Schema.Schema<A, I>, connector: Connector, bounds: ReadonlyArray<Bound>) =>
+  decodeBody(schema, { connector: connector.uid, bounds })
 
 /** Runs a route, answering any failure in the protocol's envelope. */
 const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
@@ -138,7 +132,7 @@ const token = Effect.gen(function* () {
     })
   }
   const connector = yield* linkedConnector(caller)
-  const request = yield* body(TokenRequest, connector)
+  const request = yield* body(TokenRequest, connector, RequestBounds.token)
   const issued = yield* Effect.flatMap(Tokens, (tokens) => tokens.issue(caller, connector, request)).pipe(
     // Tell the caller where to send the user, or the tenant's admin.
     Effect.catchTag("UserAuthorizationRequired", (error) =>
@@ -164,7 +158,7 @@ const token = Effect.gen(function* () {
 const revoke = Effect.gen(function* () {
   const caller = yield* authenticate
   const connector = yield* linkedConnector(caller)
-  const params = yield* body(RevokeParams, connector)
+  const params = yield* body(RevokeParams, connector, RequestBounds.revoke)
   const summary = yield* Effect.flatMap(Tokens, (tokens) => tokens.revoke(caller, connector, params))
   return json(200, yield* Schema.encode(RevocationSummary)(summary))
 })
@@ -187,7 +181,7 @@ const metadata = Effect.gen(function* () {
 const importTokens = Effect.gen(function* () {
   const caller = yield* authenticate
   const connector = yield* linkedConnector(caller)
-  const payload = yield* body(TokenImport, connector)
+  const payload = yield* body(TokenImport, connector, RequestBounds.importTokens)
   const imported = yield* Effect.flatMap(Tokens, (tokens) => tokens.importTokens(caller, connector, payload.tokens))
   return json(200, { imported })
 })
@@ -206,7 +200,7 @@ const browser = (answer: BrowserAnswer) =>
 const authorize = Effect.gen(function* () {
   const caller = yield* authenticate
   const connector = yield* linkedConnector(caller)
-  const payload = yield* body(AuthorizationRequest, connector)
+  const payload = yield* body(AuthorizationRequest, connector, RequestBounds.authorize)
   const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
     authorizations.start(caller, connector, payload)
   )
@@ -216,7 +210,7 @@ const authorize = Effect.gen(function* () {
 const install = Effect.gen(function* () {
   const caller = yield* authenticate
   const connector = yield* linkedConnector(caller)
-  const payload = yield* body(InstallationRequest, connector)
+  const payload = yield* body(InstallationRequest, connector, RequestBounds.install)
   const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
     authorizations.install(caller, connector, payload)
   )
@@ -241,14 +235,9 @@ const callback = Effect.gen(function* () {
 const authorizationStatus = Effect.gen(function* () {
   const caller = yield* authenticate
   const params = yield* HttpRouter.params
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const payload = yield* request.json.pipe(Effect.orElseSucceed(() => ({})))
-  const verifier =
-    typeof payload === "object" && payload !== null && "verifier" in payload && typeof payload.verifier === "string"
-      ? payload.verifier
-      : ""
+  const { verifier } = yield* decodeBody(AuthorizationStatusRequest, { bounds: RequestBounds.status })
   const status = yield* Effect.flatMap(Authorizations, (authorizations) =>
-    authorizations.status(caller, params.request ?? "", Redacted.make(verifier))
+    authorizations.status(caller, params.request ?? "", verifier)
   )
   return json(200, status)
 })
@@ -288,6 +277,8 @@ export const router = HttpRouter.empty.pipe(
  * @category routes
  */
 export const app = router.pipe(
+  // Past the router's own bound on a parameter (100 by default) a path is a 404: let the routes refuse it by name.
+  HttpRouter.withRouterConfig({ maxParamLength: MAX_PATH_PARAM_LENGTH }),
   Effect.catchTag("RouteNotFound", (error) =>
     Effect.sync(() => {
       // A path the router could not decode is a bad request, not a missing endpoint.

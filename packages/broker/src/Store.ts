@@ -983,7 +983,7 @@ const make = Effect.gen(function* () {
     )
 
   // ---------------------------------------------------------------------------
-  // Device authorization (RFC 8628, src/broker/DeviceAuthorizations.ts): a user
+  // Device authorization (RFC 8628, DeviceAuthorizations.ts): a user
   // request completed on another device, which the broker polls the provider
   // for. The device code is sealed like `state`.
 
@@ -1075,7 +1075,7 @@ const make = Effect.gen(function* () {
     )
 
   // ---------------------------------------------------------------------------
-  // Admin API (src/broker/Admin.ts): projects with their key counts, a
+  // Admin API (Admin.ts): projects with their key counts, a
   // connector's links, and the projects holding a connector's active tokens.
 
   const keyCounts = (projectId?: string) =>

@@ -251,6 +251,16 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
     )
     expect(refused.status).toBe(400)
     expect(refused.text).toContain("invalid_response")
+    // Nor one that is not a single path segment: `..` would turn the tenant's endpoint into another.
+    for (const tenant of ["..", ".", "a%2Fb"]) {
+      const dotted = await post(`${broker.url}/v1/connect/install/directory%2Fapp`, { tenantId: "contoso" })
+      const dottedState = new URL((await visit(String(dotted.body.url))).location ?? "").searchParams.get("state") ?? ""
+      const answer = await visit(
+        `${broker.url}/v1/connect/callback?tenant=${tenant}&admin_consent=True&state=${dottedState}`
+      )
+      expect(answer.status).toBe(400)
+      expect(answer.text).toContain("invalid_response")
+    }
     const mismatch = await visit(`${broker.url}/v1/connect/callback?tenant=fabrikam&admin_consent=True&state=${state}`)
     expect(mismatch.status).toBe(400)
     expect(mismatch.text).toContain("tenant_mismatch")

@@ -1,9 +1,13 @@
+import { Readable } from "node:stream"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, Option, Redacted } from "effect"
-import { type ConnectError, InvalidRequest, toWire } from "effect-connect/ConnectError"
-import type { Route } from "effect-connect/Protocol"
+import { Effect, Option, Redacted, Schema } from "effect"
+import { type ConnectError, InvalidRequest, toWire, UnknownConnectError } from "effect-connect/ConnectError"
+import { isRecord } from "effect-connect/Json"
+import { describeParseError, type Route } from "effect-connect/Protocol"
+import { type Bound, boundIssues, jsonNestingDepth, MAX_JSON_DEPTH, MaxBodyBytes } from "./limits.js"
 
 /** A JSON answer that no cache keeps (it may hold a token or a key). */
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -12,7 +16,8 @@ export const json = (status: number, body: unknown, headers: Record<string, stri
 /** The protocol's answer for an error: its envelope, status and headers (`Retry-After`). */
 export const errorResponse = (error: ConnectError) => {
   const wire = toWire(error)
-  return json(wire.status, wire.body, wire.headers)
+  // A body refused unread may still be arriving: the connection is not reused.
+  return json(wire.status, wire.body, wire.status === 413 ? { ...wire.headers, connection: "close" } : wire.headers)
 }
 
 /** The credential of `Authorization: Bearer <credential>`, when the request has one. */
@@ -26,21 +31,138 @@ export const bearerToken: Effect.Effect<
   return match?.[1] === undefined ? Option.none() : Option.some(Redacted.make(match[1]))
 })
 
-/** The body as parsed JSON; an empty body reads as `{}`, one that is not JSON is a bad request. */
-export const jsonBody = (connector?: string) =>
+const badRequest = (message: string, connector?: string, path = "") =>
+  new InvalidRequest({
+    ...(connector === undefined ? {} : { connector }),
+    status: 400,
+    issues: [{ path, message }]
+  })
+
+/**
+ * The answer to a body over the limit: `413 payload_too_large`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const payloadTooLarge = (limit: number, connector?: string) =>
+  new UnknownConnectError({
+    ...(connector === undefined ? {} : { connector }),
+    status: 413,
+    code: "payload_too_large",
+    detail: `the body is larger than the broker's limit of ${limit} bytes`
+  })
+
+/** Reads a Node request's body up to `limit` bytes; past it, stops reading (without buffering the rest). */
+const readNodeBody = (source: Readable, limit: number, connector?: string) =>
+  Effect.async<string, InvalidRequest | UnknownConnectError>((resume) => {
+    if (source.readableEnded) return resume(Effect.succeed(""))
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    let done = false
+    const cleanup = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+      source.off("aborted", onError)
+    }
+    const finish = (effect: Effect.Effect<string, InvalidRequest | UnknownConnectError>) => {
+      if (done) return
+      done = true
+      cleanup()
+      resume(effect)
+    }
+    function onData(chunk: Buffer | string) {
+      const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk
+      bytes += buffer.length
+      if (bytes > limit) {
+        // Paused, not destroyed: the socket must stay open for the 413, which closes the connection.
+        source.pause()
+        finish(Effect.fail(payloadTooLarge(limit, connector)))
+      } else chunks.push(buffer)
+    }
+    function onEnd() {
+      finish(Effect.sync(() => Buffer.concat(chunks).toString("utf8")))
+    }
+    function onError() {
+      finish(Effect.fail(badRequest("the body could not be read", connector)))
+    }
+    source.on("data", onData)
+    source.once("end", onEnd)
+    source.once("error", onError)
+    source.once("aborted", onError)
+    return Effect.sync(cleanup)
+  })
+
+/** The body as text, refused when over the limit: by its `Content-Length` before reading, or as soon as it passes. */
+const bodyText = (connector?: string) =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const text = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
+    const limit = yield* MaxBodyBytes
+    const declared = request.headers["content-length"]
+    if (declared !== undefined && /^\d+$/.test(declared.trim()) && Number(declared.trim()) > limit) {
+      return yield* payloadTooLarge(limit, connector)
+    }
+    const source: unknown = request.source
+    if (source instanceof Readable) return yield* readNodeBody(source, limit, connector)
+    return yield* request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
+      Effect.mapError(() => payloadTooLarge(limit, connector))
+    )
+  })
+
+/**
+ * The body as parsed JSON; an empty body reads as `{}`. A body over the size
+ * limit is a `413`; one that is not JSON, or nests deeper than
+ * `MAX_JSON_DEPTH`, is a bad request.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const jsonBody = (connector?: string) =>
+  Effect.gen(function* () {
+    const text = yield* bodyText(connector)
     if (text.trim().length === 0) return {} as unknown
+    if (jsonNestingDepth(text) > MAX_JSON_DEPTH) {
+      return yield* badRequest(`the body nests deeper than ${MAX_JSON_DEPTH} levels`, connector)
+    }
     try {
       return JSON.parse(text) as unknown
     } catch {
-      return yield* new InvalidRequest({
-        ...(connector === undefined ? {} : { connector }),
-        status: 400,
-        issues: [{ path: "", message: "the body is not JSON" }]
-      })
+      return yield* badRequest("the body is not JSON", connector)
     }
+  })
+
+/**
+ * The JSON body, a JSON object decoded strictly with `schema` (a field the
+ * schema does not know is refused, by name), then checked against the
+ * broker's `bounds` on lengths. Failures name each field.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const decodeBody = <A, I>(
+  schema: Schema.Schema<A, I>,
+  options: { readonly connector?: string; readonly bounds?: ReadonlyArray<Bound> } = {}
+) =>
+  Effect.gen(function* () {
+    const { connector } = options
+    const parsed = yield* jsonBody(connector)
+    if (!isRecord(parsed)) return yield* badRequest("Expected a JSON object", connector)
+    const decoded = yield* Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })(parsed).pipe(
+      Effect.mapError(
+        (error) =>
+          new InvalidRequest({
+            ...(connector === undefined ? {} : { connector }),
+            status: 400,
+            issues: describeParseError(error)
+          })
+      )
+    )
+    const issues = boundIssues(parsed, options.bounds ?? [])
+    if (issues.length > 0) {
+      return yield* new InvalidRequest({ ...(connector === undefined ? {} : { connector }), status: 400, issues })
+    }
+    return decoded
   })
 
 /** Serves `handler` at a route of the protocol or of the admin API (its method and pattern, defined once). */

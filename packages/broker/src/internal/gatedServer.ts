@@ -1,0 +1,38 @@
+/**
+ * A Node HTTP server that holds the requests it receives before its handler
+ * is installed, and hands them to the handler once it is. `NodeHttpServer`
+ * listens when its layer is built and installs the handler afterwards; a
+ * request in between would otherwise never be answered.
+ *
+ * @since 0.1.0
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+
+type RequestListener = (request: IncomingMessage, response: ServerResponse) => void
+
+/**
+ * A server for `NodeHttpServer.layer(gatedServer, …)`: requests wait for the
+ * first `request` listener, then go to it in the order they came.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const gatedServer = (): Server => {
+  const server = createServer()
+  const held: Array<readonly [IncomingMessage, ServerResponse]> = []
+  const hold: RequestListener = (request, response) => {
+    held.push([request, response])
+  }
+  const onNewListener = (event: string | symbol, listener: (...args: ReadonlyArray<unknown>) => void) => {
+    if (event !== "request" || listener === hold) return
+    server.off("newListener", onNewListener)
+    server.off("request", hold)
+    // The listener is added after this event: hand it what waited on the next turn.
+    queueMicrotask(() => {
+      for (const [request, response] of held.splice(0)) (listener as RequestListener)(request, response)
+    })
+  }
+  server.on("request", hold)
+  server.on("newListener", onNewListener)
+  return server
+}
