@@ -32,6 +32,7 @@ import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
 import * as Http from "./internal/http.js"
 import { bearerToken, json, jsonBody } from "./internal/http.js"
+import { checkImportEnvironments } from "./internal/importPolicy.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
@@ -188,6 +189,14 @@ const importTokens = Effect.gen(function* () {
   const caller = yield* authenticate
   const connector = yield* linkedConnector(caller)
   const payload = yield* body(TokenImport, connector)
+  // All or nothing: a token for another environment refuses the whole import before anything is written.
+  const linked = yield* Effect.flatMap(Store, (store) => store.findLink(connector.id, caller.projectId))
+  yield* checkImportEnvironments(
+    caller,
+    connector,
+    Option.getOrElse(linked, () => []),
+    payload.tokens
+  )
   const imported = yield* Effect.flatMap(Tokens, (tokens) => tokens.importTokens(caller, connector, payload.tokens))
   return json(200, { imported })
 })
