@@ -18,12 +18,13 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Context, Deferred, Effect, Either, FiberSet, Layer, Option, Redacted, Schema } from "effect"
 import type { AuthorizationRequest, InstallationRequest } from "../Authorization.js"
 import { type ConnectError, InvalidRequest, UnknownConnectError } from "../ConnectError.js"
 import { TokenRequest } from "../Token.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { DeviceAuthorizations } from "./DeviceAuthorizations.js"
+import { verifyTenant } from "./internal/tenantVerification.js"
 import { ProviderClientConfig, type ProviderToken, requestToken } from "./ProviderClient.js"
 import { PublicUrl } from "./PublicUrl.js"
 import { type AuthorizationRequestRecord, type Caller, type Connector, Store, type StoreError } from "./Store.js"
@@ -38,6 +39,20 @@ import { INSTALLATION_SUBJECT, scopesFor, subjectKey, Tokens } from "./Tokens.js
 export const DEFAULT_EXPIRES_IN_MS = 10 * 60_000
 const MAX_EXPIRES_IN_MS = 60 * 60_000
 const ABANDONED_AFTER_MS = 5 * 60_000
+/**
+ * How long a callback's completion (the code exchange, saving the grant,
+ * finishing the request) may take before it ends the request failed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const COMPLETION_DEADLINE_MS = 60_000
+/** How often a replayed callback reads a completion under way in another replica. */
+const COMPLETION_POLL_MS = 250
+
+class CompletionTimeout extends Schema.TaggedError<CompletionTimeout>()("CompletionTimeout", {
+  message: Schema.String
+}) {}
 
 const random = () => randomBytes(32).toString("base64url")
 const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url")
@@ -130,6 +145,10 @@ const make = Effect.gen(function* () {
   const publicUrl = yield* PublicUrl
   const http = yield* Effect.context<HttpClient.HttpClient>()
   const callbackUrl = `${publicUrl}/v1/connect/callback`
+  // Callbacks' completions run here, not in the browser's request: they end with the broker, not with the browser.
+  const completions = yield* FiberSet.make<BrowserAnswer>()
+  // The outcome of each completion under way in this process, for the replayed callbacks that wait for it.
+  const inFlight = new Map<string, Deferred.Deferred<BrowserAnswer>>()
 
   const storeFailure = (error: { readonly message: string }) =>
     Effect.zipRight(
@@ -406,6 +425,82 @@ const make = Effect.gen(function* () {
       : page(400, "Not connected", `The authorization did not complete (${outcome.error}). You can close this window.`)
   }
 
+  /**
+   * The answer to a callback for a request already taken: its outcome, once it
+   * has one (a replayed or concurrent callback changes nothing). A completion
+   * under way in this process is awaited; one in another replica is read
+   * again until it ends, within the completion's own deadline.
+   */
+  const outcomeOf = (record: AuthorizationRequestRecord): Effect.Effect<BrowserAnswer, StoreError> =>
+    Effect.gen(function* () {
+      const running = inFlight.get(record.id)
+      if (running !== undefined) return yield* Deferred.await(running)
+      const read = store.findAuthorizationRequest({ id: record.id }).pipe(Effect.map(Option.getOrElse(() => record)))
+      const untilSettled: Effect.Effect<AuthorizationRequestRecord, StoreError> = Effect.flatMap(read, (current) =>
+        current.status === "completing"
+          ? Effect.zipRight(Effect.sleep(COMPLETION_POLL_MS), untilSettled)
+          : Effect.succeed(current)
+      )
+      const settled = yield* untilSettled.pipe(
+        Effect.timeoutTo({
+          duration: COMPLETION_DEADLINE_MS,
+          onTimeout: () => record,
+          onSuccess: (current) => current
+        })
+      )
+      switch (settled.status) {
+        case "completed":
+          return finished(settled, settled.kind === "install" ? { installationId: settled.installationId } : {})
+        case "failed":
+          return finished(settled, { error: settled.error ?? "failed" })
+        case "completing":
+          return page(503, "Still connecting", "The authorization is still being completed. Reload this page.")
+        default:
+          return page(400, "Link expired", "This authorization has expired. Ask for a new one.")
+      }
+    })
+
+  /**
+   * Completes a taken request to the end, whatever the browser does: in a
+   * fiber of the service's own (the browser's request only awaits it, so a
+   * browser that goes away does not interrupt it), bounded by
+   * `COMPLETION_DEADLINE_MS`. Whatever goes wrong, the request ends failed,
+   * never half-done.
+   */
+  const completeTaken = (record: AuthorizationRequestRecord, query: Readonly<Record<string, string | undefined>>) =>
+    Effect.gen(function* () {
+      const fail = (error: string) =>
+        Effect.as(store.finishAuthorizationRequest(record.id, { status: "failed", error }), finished(record, { error }))
+      const outcome = yield* Deferred.make<BrowserAnswer>()
+      inFlight.set(record.id, outcome)
+      const run = complete(record, query, fail).pipe(
+        Effect.timeoutFail({
+          duration: COMPLETION_DEADLINE_MS,
+          onTimeout: () => new CompletionTimeout({ message: `no outcome within ${COMPLETION_DEADLINE_MS} ms` })
+        }),
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logError(`authorization ${record.id} failed`, error.message),
+            Effect.as(
+              store.finishAuthorizationRequest(record.id, {
+                status: "failed",
+                error: error._tag === "CompletionTimeout" ? "timeout" : "internal_error"
+              }),
+              page(500, "Something went wrong", "The broker could not complete this authorization.")
+            )
+          )
+        ),
+        Effect.catchAll(() =>
+          Effect.succeed(page(500, "Something went wrong", "The broker could not complete this authorization."))
+        ),
+        Effect.tap((answer) => Deferred.succeed(outcome, answer)),
+        Effect.onInterrupt(() => Deferred.interrupt(outcome)),
+        Effect.ensuring(Effect.sync(() => inFlight.delete(record.id)))
+      )
+      yield* FiberSet.run(completions, run)
+      return yield* Deferred.await(outcome)
+    })
+
   /** `GET /v1/connect/callback`: the provider sends the user back. */
   const callback = (query: Readonly<Record<string, string | undefined>>): Effect.Effect<BrowserAnswer> =>
     Effect.gen(function* () {
@@ -422,25 +517,10 @@ const make = Effect.gen(function* () {
         return page(400, "Invalid request", "This authorization is unknown to the broker: the state does not match.")
       }
       const record = found.value
-      // Single use: of replayed or concurrent callbacks, one proceeds.
+      // Single use: of replayed or concurrent callbacks, one proceeds; the others answer its outcome.
       const claimed = yield* store.claimAuthorizationRequest(record.id, yield* Clock.currentTimeMillis)
-      if (!claimed) {
-        return page(400, "Link expired", "This authorization has expired or was already completed. Ask for a new one.")
-      }
-      const fail = (error: string) =>
-        Effect.as(store.finishAuthorizationRequest(record.id, { status: "failed", error }), finished(record, { error }))
-      return yield* complete(record, query, fail).pipe(
-        // Whatever goes wrong once the request is taken, it ends failed, never half-done.
-        Effect.catchAll((error) =>
-          Effect.zipRight(
-            Effect.logError(`authorization ${record.id} failed`, error.message),
-            Effect.as(
-              store.finishAuthorizationRequest(record.id, { status: "failed", error: "internal_error" }),
-              page(500, "Something went wrong", "The broker could not complete this authorization.")
-            )
-          )
-        )
-      )
+      if (!claimed) return yield* outcomeOf(record)
+      return yield* completeTaken(record, query)
     }).pipe(
       Effect.catchAll((error) =>
         Effect.zipRight(
@@ -541,6 +621,12 @@ const make = Effect.gen(function* () {
       }
       // The admin consented for another tenant than the one asked for.
       if (record.tenantHint !== undefined && tenantId !== record.tenantHint) return yield* fail("tenant_mismatch")
+      // Without a code, nothing the provider vouched for names the tenant: the provider is asked first.
+      if (token === undefined) {
+        const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
+        const verified = yield* verifyTenant(connector, tenantId, request).pipe(Effect.provide(http))
+        if (Either.isLeft(verified)) return yield* fail(verified.left)
+      }
       yield* tokens.recordInstallation(connector, { id: tenantId, tenantId, token })
       yield* store.finishAuthorizationRequest(record.id, { status: "completed", installationId: tenantId })
       return finished(record, { installationId: tenantId })
@@ -633,5 +719,5 @@ export class Authorizations extends Context.Tag("effect-connect/broker/Authoriza
 >() {
   /** Over the store and the token service, with the broker's public URL. */
   static readonly layer: Layer.Layer<Authorizations, never, Store | Tokens | PublicUrl | HttpClient.HttpClient> =
-    Layer.effect(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
+    Layer.scoped(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
 }
