@@ -13,8 +13,15 @@ export interface TokenProxy {
   count(grantType: string): number
   /** The JSON bodies of the successful answers, in order. */
   readonly answers: ReadonlyArray<Record<string, unknown>>
-  /** Makes code exchanges wait from now on; resolves `arrived` each time one arrives. */
-  holdCodeExchanges(): { readonly arrived: Promise<void>; readonly release: () => void }
+  /**
+   * Makes code exchanges wait from now on: `arrived` resolves when one arrives, `abandoned` when the broker
+   * gives one up (closes its connection) while it waits.
+   */
+  holdCodeExchanges(): {
+    readonly arrived: Promise<void>
+    readonly abandoned: Promise<void>
+    readonly release: () => void
+  }
   close(): Promise<void>
 }
 
@@ -25,7 +32,7 @@ export const startTokenProxy = async (options: {
 }): Promise<TokenProxy> => {
   const grantTypes: Array<string> = []
   const answers: Array<Record<string, unknown>> = []
-  let hold: { arrived: () => void; released: Promise<void> } | undefined
+  let hold: { arrived: () => void; abandoned: () => void; released: Promise<void> } | undefined
   const server: Server = createServer((request, response) => {
     const chunks: Array<Buffer> = []
     request.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -41,6 +48,9 @@ export const startTokenProxy = async (options: {
       }
       if (grantType === "authorization_code" && hold !== undefined) {
         const current = hold
+        response.on("close", () => {
+          if (!response.writableEnded) current.abandoned()
+        })
         current.arrived()
         await current.released
       }
@@ -72,16 +82,21 @@ export const startTokenProxy = async (options: {
     },
     holdCodeExchanges: () => {
       let arrived: () => void = () => {}
+      let abandoned: () => void = () => {}
       let release: () => void = () => {}
       const arrival = new Promise<void>((resolve) => {
         arrived = resolve
       })
+      const abandonment = new Promise<void>((resolve) => {
+        abandoned = resolve
+      })
       const released = new Promise<void>((resolve) => {
         release = resolve
       })
-      hold = { arrived, released }
+      hold = { arrived, abandoned, released }
       return {
         arrived: arrival,
+        abandoned: abandonment,
         release: () => {
           hold = undefined
           release()
