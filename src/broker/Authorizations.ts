@@ -18,9 +18,22 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, Context, Deferred, Effect, Either, FiberSet, Layer, Option, Redacted, Schema } from "effect"
+import {
+  Clock,
+  Config,
+  type ConfigError,
+  Context,
+  Deferred,
+  Effect,
+  Either,
+  FiberSet,
+  Layer,
+  Option,
+  Redacted,
+  Schema
+} from "effect"
 import type { AuthorizationRequest, InstallationRequest } from "../Authorization.js"
-import { type ConnectError, InvalidRequest, UnknownConnectError } from "../ConnectError.js"
+import { type ConnectError, InvalidRequest, RateLimited, UnknownConnectError } from "../ConnectError.js"
 import { TokenRequest } from "../Token.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { DeviceAuthorizations } from "./DeviceAuthorizations.js"
@@ -47,6 +60,22 @@ const ABANDONED_AFTER_MS = 5 * 60_000
  * @category constants
  */
 export const COMPLETION_DEADLINE_MS = 60_000
+/**
+ * How many requests a project may have open (pending, or being completed) at
+ * once, unless `CONNECT_MAX_PENDING_AUTHORIZATIONS` says otherwise: each holds
+ * a row until it expires, so without a cap a caller key could fill the disk.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_PENDING_AUTHORIZATIONS = 100
+/**
+ * The environment variable that overrides {@link DEFAULT_MAX_PENDING_AUTHORIZATIONS}.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_PENDING_VARIABLE = "CONNECT_MAX_PENDING_AUTHORIZATIONS"
 /** How often a replayed callback reads a completion under way in another replica. */
 const COMPLETION_POLL_MS = 250
 
@@ -150,6 +179,24 @@ const make = Effect.gen(function* () {
   // The outcome of each completion under way in this process, for the replayed callbacks that wait for it.
   const inFlight = new Map<string, Deferred.Deferred<BrowserAnswer>>()
 
+  const maxPending = yield* Config.integer(MAX_PENDING_VARIABLE).pipe(
+    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 }),
+    Config.withDefault(DEFAULT_MAX_PENDING_AUTHORIZATIONS)
+  )
+
+  /** Refuses a new request while the project has `maxPending` open ones, until the first of them expires. */
+  const checkPendingCap = (caller: Caller, connector: Connector) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const open = yield* store.countOpenAuthorizations(caller.projectId, now)
+      if (open.count < maxPending) return
+      return yield* new RateLimited({
+        connector: connector.uid,
+        retryAfterMs: Math.max(1_000, open.firstExpiry - now),
+        detail: `the project has ${maxPending} authorization requests open (${MAX_PENDING_VARIABLE}); retry once one ends or expires`
+      })
+    })
+
   const storeFailure = (error: { readonly message: string }) =>
     Effect.zipRight(
       Effect.logError("store failure", error.message),
@@ -177,6 +224,7 @@ const make = Effect.gen(function* () {
     }
   ) =>
     Effect.gen(function* () {
+      yield* checkPendingCap(caller, connector)
       const installationId =
         options.install === undefined ? yield* tokens.installationOf(connector, request.installationId) : ""
       const verifier = random()
@@ -227,6 +275,7 @@ const make = Effect.gen(function* () {
       }
       // The device flow (RFC 8628): see DeviceAuthorizations.
       if (body.deviceCode === true) {
+        yield* checkPendingCap(caller, connector)
         return { ...(yield* devices.start(caller, connector, body)), connector: describeConnector(connector) }
       }
       if (connector.settings.authorizationEndpoint === undefined) {
@@ -717,7 +766,13 @@ export class Authorizations extends Context.Tag("effect-connect/broker/Authoriza
   Authorizations,
   Effect.Effect.Success<typeof make>
 >() {
-  /** Over the store and the token service, with the broker's public URL. */
-  static readonly layer: Layer.Layer<Authorizations, never, Store | Tokens | PublicUrl | HttpClient.HttpClient> =
-    Layer.scoped(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
+  /**
+   * Over the store and the token service, with the broker's public URL; the
+   * cap on open requests from `CONNECT_MAX_PENDING_AUTHORIZATIONS`.
+   */
+  static readonly layer: Layer.Layer<
+    Authorizations,
+    ConfigError.ConfigError,
+    Store | Tokens | PublicUrl | HttpClient.HttpClient
+  > = Layer.scoped(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
 }

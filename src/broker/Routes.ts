@@ -128,16 +128,22 @@ const withLink = <E>(
         Effect.flatMap((url) => Effect.fail(Option.match(url, { onNone: () => error, onSome: linked })))
       )
 
+/** Takes one request from the project's bucket of the rate limiter, or refuses. */
+const rateLimited = (caller: Caller, what: string) =>
+  Effect.gen(function* () {
+    const decision = yield* Effect.flatMap(RateLimiter, (limiter) => limiter.take(caller.projectId))
+    if (!decision.allowed) {
+      return yield* new RateLimited({
+        connector: "",
+        retryAfterMs: decision.retryAfterMs,
+        detail: `too many ${what} for this project`
+      })
+    }
+  })
+
 const token = Effect.gen(function* () {
   const caller = yield* authenticate
-  const decision = yield* Effect.flatMap(RateLimiter, (limiter) => limiter.take(caller.projectId))
-  if (!decision.allowed) {
-    return yield* new RateLimited({
-      connector: "",
-      retryAfterMs: decision.retryAfterMs,
-      detail: "too many token requests for this project"
-    })
-  }
+  yield* rateLimited(caller, "token requests")
   const connector = yield* linkedConnector(caller)
   const request = yield* body(TokenRequest, connector)
   const issued = yield* Effect.flatMap(Tokens, (tokens) => tokens.issue(caller, connector, request)).pipe(
@@ -214,6 +220,8 @@ const browser = (answer: BrowserAnswer) =>
 
 const authorize = Effect.gen(function* () {
   const caller = yield* authenticate
+  // Starts (the device flow's too) share the project's rate limit with its token requests.
+  yield* rateLimited(caller, "requests")
   const connector = yield* linkedConnector(caller)
   const payload = yield* body(AuthorizationRequest, connector)
   const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
@@ -224,6 +232,7 @@ const authorize = Effect.gen(function* () {
 
 const install = Effect.gen(function* () {
   const caller = yield* authenticate
+  yield* rateLimited(caller, "requests")
   const connector = yield* linkedConnector(caller)
   const payload = yield* body(InstallationRequest, connector)
   const started = yield* Effect.flatMap(Authorizations, (authorizations) =>

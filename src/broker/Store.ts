@@ -943,6 +943,22 @@ const make = Effect.gen(function* () {
     )
 
   /**
+   * How many requests of a project are still open at `now` (pending, or being
+   * completed), and when the first of them expires: what the cap on open
+   * requests per project counts.
+   */
+  const countOpenAuthorizations = (projectId: string, now: number) =>
+    sql<{ count: number | string; first_expiry: number | string | null }>`SELECT COUNT(*) AS count,
+        MIN(expires_at) AS first_expiry FROM authorization_requests
+      WHERE project_id = ${projectId} AND status IN ('pending', 'completing') AND expires_at > ${now}`.pipe(
+      Effect.map((rows) => ({
+        count: rows[0] === undefined ? 0 : num(rows[0].count),
+        firstExpiry: rows[0]?.first_expiry == null ? now : num(rows[0].first_expiry)
+      })),
+      Effect.mapError(fail("count open authorization requests"))
+    )
+
+  /**
    * Takes a pending, unexpired request for completion, once: of concurrent or
    * replayed callbacks with the same state, only one gets `true`.
    */
@@ -1171,6 +1187,7 @@ const make = Effect.gen(function* () {
     createAuthorizationRequest,
     findAuthorizationRequest,
     findPendingAuthorization,
+    countOpenAuthorizations,
     claimAuthorizationRequest,
     finishAuthorizationRequest,
     findProjectReturnUrls,
