@@ -37,6 +37,7 @@ import { type ConnectError, InvalidRequest, RateLimited, UnknownConnectError } f
 import { TokenRequest } from "../Token.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { DeviceAuthorizations } from "./DeviceAuthorizations.js"
+import { park, unpark } from "./internal/sealedGrant.js"
 import { verifyTenant } from "./internal/tenantVerification.js"
 import { ProviderClientConfig, type ProviderToken, requestToken } from "./ProviderClient.js"
 import { PublicUrl } from "./PublicUrl.js"
@@ -76,6 +77,10 @@ export const DEFAULT_MAX_PENDING_AUTHORIZATIONS = 100
  * @category constants
  */
 export const MAX_PENDING_VARIABLE = "CONNECT_MAX_PENDING_AUTHORIZATIONS"
+const CONFIRMS_USERS_NO_DEVICE =
+  "this project confirms its users on its return URL (confirmUsers); the device flow, which has no return URL, is not offered"
+const CONFIRMS_USERS_NEEDS_RETURN_URL =
+  "this project confirms its users (confirmUsers): name the return URL that receives the confirmation code"
 /** How often a replayed callback reads a completion under way in another replica. */
 const COMPLETION_POLL_MS = 250
 
@@ -273,6 +278,10 @@ const make = Effect.gen(function* () {
       if (body.subject.type !== "user") {
         return yield* bad(connector, "subject.type", "only a user subject authorizes a connector")
       }
+      const confirmsUsers = yield* store.findProjectConfirmsUsers(caller.projectId)
+      if (confirmsUsers && body.deviceCode === true) {
+        return yield* bad(connector, "deviceCode", CONFIRMS_USERS_NO_DEVICE)
+      }
       // The device flow (RFC 8628): see DeviceAuthorizations.
       if (body.deviceCode === true) {
         yield* checkPendingCap(caller, connector)
@@ -289,6 +298,8 @@ const make = Effect.gen(function* () {
         if (!allowed(body.returnUrl, allowList)) {
           return yield* bad(connector, "returnUrl", "not on the project's allow-list of return URLs (returnUrls)")
         }
+      } else if (confirmsUsers) {
+        return yield* bad(connector, "returnUrl", CONFIRMS_USERS_NEEDS_RETURN_URL)
       }
       const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt, ...request } = body
       return answerOf(
@@ -330,7 +341,13 @@ const make = Effect.gen(function* () {
   const authorizeUrlFor = (caller: Caller, connector: Connector, request: TokenRequest) => {
     if (connector.settings.authorizationEndpoint === undefined) return Effect.succeed(Option.none<string>())
     const { validityBufferMs: _b, ...asked } = request
-    return linkFor(caller, connector, asked, undefined)
+    // A project that confirms its users starts its users' requests itself, with a return URL.
+    return store.findProjectConfirmsUsers(caller.projectId).pipe(
+      Effect.flatMap((confirms) =>
+        confirms ? Effect.succeed(Option.none<string>()) : linkFor(caller, connector, asked, undefined)
+      ),
+      Effect.catchAll(() => Effect.succeed(Option.none<string>()))
+    )
   }
 
   /** Checks a return URL against the project's allow-list. */
@@ -502,6 +519,14 @@ const make = Effect.gen(function* () {
           return finished(settled, settled.kind === "install" ? { installationId: settled.installationId } : {})
         case "failed":
           return finished(settled, { error: settled.error ?? "failed" })
+        case "awaiting_confirmation":
+          // Never the code again: whoever replays the state (it is in the link's first redirect) must not get it.
+          return settled.returnUrl === undefined
+            ? page(200, "Connected", "Return to the application to finish connecting your account.")
+            : {
+                _tag: "Redirect",
+                location: withParams(settled.returnUrl, { request: settled.id, status: "awaiting_confirmation" })
+              }
         case "completing":
           return page(503, "Still connecting", "The authorization is still being completed. Reload this page.")
         default:
@@ -710,6 +735,9 @@ const make = Effect.gen(function* () {
         fail
       )
       if (Either.isLeft(exchanged)) return exchanged.left
+      if (yield* store.findProjectConfirmsUsers(record.projectId)) {
+        return yield* awaitConfirmation(record, exchanged.right, fail)
+      }
       yield* tokens.recordAuthorization(
         { projectId: record.projectId, environment: record.environment },
         connector.value,
@@ -721,11 +749,10 @@ const make = Effect.gen(function* () {
       return finished(record, {})
     })
 
-  /** The status of a request, for the caller that started it (who holds its verifier). */
-  const status = (caller: Caller, requestId: string, verifier: Redacted.Redacted<string>) =>
+  /** A request of the caller's, found by its id and the verifier its start answered. */
+  const ownRequest = (caller: Caller, requestId: string, verifier: Redacted.Redacted<string>) =>
     Effect.gen(function* () {
       const found = yield* store.findAuthorizationRequest({ id: requestId })
-      const now = yield* Clock.currentTimeMillis
       if (
         Option.isNone(found) ||
         found.value.projectId !== caller.projectId ||
@@ -737,13 +764,100 @@ const make = Effect.gen(function* () {
           issues: [{ path: "verifier", message: "no authorization request matches this id and verifier" }]
         })
       }
+      return found.value
+    })
+
+  /**
+   * Parks an exchanged grant until the application confirms its user: sealed
+   * in the request, with the hash of a one-time code that only the return URL
+   * receives.
+   */
+  const awaitConfirmation = (
+    record: AuthorizationRequestRecord,
+    token: ProviderToken,
+    fail: (error: string) => Effect.Effect<BrowserAnswer, StoreError>
+  ) =>
+    Effect.gen(function* () {
+      if (record.returnUrl === undefined) return yield* fail("confirmation_unavailable")
+      const code = random()
+      yield* store.awaitConfirmation(record.id, { grant: yield* park(token), confirmationHash: sha256(code) })
+      return {
+        _tag: "Redirect",
+        location: withParams(record.returnUrl, { request: record.id, status: "awaiting_confirmation", code })
+      } satisfies BrowserAnswer
+    })
+
+  /**
+   * `POST /v1/connect/authorize/{request}/confirm`: the application confirms
+   * that the browser that came back with `code` is its user, the request's
+   * subject; the grant that waited is kept, once.
+   */
+  const confirm = (
+    caller: Caller,
+    requestId: string,
+    verifier: Redacted.Redacted<string>,
+    code: Redacted.Redacted<string>
+  ) =>
+    Effect.gen(function* () {
+      const record = yield* ownRequest(caller, requestId, verifier)
+      const now = yield* Clock.currentTimeMillis
+      const parked = yield* store.claimConfirmation(record.id, sha256(Redacted.value(code)), now)
+      if (Option.isNone(parked)) {
+        return yield* new InvalidRequest({
+          status: 400,
+          issues: [
+            {
+              path: "code",
+              message: "no authorization request awaits confirmation with this code (wrong, already used, or expired)"
+            }
+          ]
+        })
+      }
+      const connector = yield* store.findConnector(record.connectorId)
+      const keep = Option.match(connector, {
+        onNone: () => store.finishAuthorizationRequest(record.id, { status: "failed", error: "connector_removed" }),
+        onSome: (connector) =>
+          Effect.gen(function* () {
+            const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
+            const token = yield* unpark(parked.value)
+            yield* tokens.recordAuthorization(
+              { projectId: record.projectId, environment: record.environment },
+              connector,
+              request,
+              record.installationId,
+              token
+            )
+            yield* store.finishAuthorizationRequest(record.id, { status: "completed" })
+          })
+      })
+      // Taken is kept or failed, never left half-done.
+      yield* keep.pipe(
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logError(`authorization ${record.id}: the confirmed grant was not kept`, error.message),
+            store.finishAuthorizationRequest(record.id, { status: "failed", error: "internal_error" })
+          )
+        ),
+        Effect.uninterruptible
+      )
+      const after = yield* store.findAuthorizationRequest({ id: record.id })
+      const final = Option.getOrElse(after, () => record)
+      return { request: final.id, status: final.status, ...(final.error === undefined ? {} : { error: final.error }) }
+    }).pipe(Effect.catchTag("StoreError", storeFailure))
+
+  /** The status of a request, for the caller that started it (who holds its verifier). */
+  const status = (caller: Caller, requestId: string, verifier: Redacted.Redacted<string>) =>
+    Effect.gen(function* () {
+      const found = yield* ownRequest(caller, requestId, verifier)
+      const now = yield* Clock.currentTimeMillis
       // A device authorization whose poll is due is polled first.
-      const record = yield* devices.refresh(found.value)
+      const record = yield* devices.refresh(found)
       // A completion takes seconds; one still under way long after expiry was cut
       // short (the broker stopped mid-exchange) and will not finish.
       const abandoned = record.status === "completing" && record.expiresAt + ABANDONED_AFTER_MS <= now
-      const state =
-        record.status === "pending" && record.expiresAt <= now ? "expired" : abandoned ? "failed" : record.status
+      const lapsed =
+        (record.status === "pending" || record.status === "awaiting_confirmation") && record.expiresAt <= now
+      const state = lapsed ? "expired" : abandoned ? "failed" : record.status
       const error = abandoned ? "interrupted" : record.error
       return {
         request: record.id,
@@ -753,7 +867,7 @@ const make = Effect.gen(function* () {
       }
     }).pipe(Effect.catchTag("StoreError", storeFailure))
 
-  return { start, install, authorizeUrlFor, installUrlFor, redirect, callback, status }
+  return { start, install, authorizeUrlFor, installUrlFor, redirect, callback, status, confirm }
 })
 
 /**

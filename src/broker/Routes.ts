@@ -11,7 +11,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Redacted, Schema } from "effect"
-import { AuthorizationRequest, InstallationRequest } from "../Authorization.js"
+import { AuthorizationConfirmation, AuthorizationRequest, InstallationRequest } from "../Authorization.js"
 import {
   ClientNotEnabledForEnvironment,
   ClientNotLinkedToProject,
@@ -271,6 +271,18 @@ const authorizationStatus = Effect.gen(function* () {
   return json(200, status)
 })
 
+const confirmAuthorization = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const params = yield* HttpRouter.params
+  const payload = yield* Schema.decodeUnknown(AuthorizationConfirmation, { errors: "all" })(yield* jsonBody()).pipe(
+    Effect.mapError((error) => new InvalidRequest({ status: 400, issues: describeParseError(error) }))
+  )
+  const status = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.confirm(caller, params.request ?? "", payload.verifier, payload.code)
+  )
+  return json(200, status)
+})
+
 const healthz = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`SELECT 1`
@@ -292,6 +304,7 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.post("/v1/connect/install/:connector", handle(install)),
   HttpRouter.get("/v1/connect/authorize/:request/start", handle(startAuthorization)),
   HttpRouter.post("/v1/connect/authorize/:request/status", handle(authorizationStatus)),
+  HttpRouter.post("/v1/connect/authorize/:request/confirm", handle(confirmAuthorization)),
   HttpRouter.get("/v1/connect/callback", handle(callback)),
   HttpRouter.get("/healthz", healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" }))))),
   // The admin API (`/v1/admin/…`), behind CONNECT_ADMIN_TOKEN.
