@@ -133,13 +133,22 @@ export interface InstallationRequest extends Schema.Schema.Type<typeof Installat
 
 /**
  * The states of an authorization request: `pending` (the user has not come
- * back), `completing` (the broker is exchanging the code), `completed` (the
- * grant is stored), `failed` (`error` says why) and `expired`.
+ * back), `completing` (the broker is exchanging the code),
+ * `awaiting_confirmation` (the grant waits for the application to confirm its
+ * user, for a project with `confirmUsers`), `completed` (the grant is stored),
+ * `failed` (`error` says why) and `expired`.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const AuthorizationState = Schema.Literal("pending", "completing", "completed", "failed", "expired")
+export const AuthorizationState = Schema.Literal(
+  "pending",
+  "completing",
+  "awaiting_confirmation",
+  "completed",
+  "failed",
+  "expired"
+)
 
 /**
  * @since 0.1.0
@@ -157,6 +166,25 @@ export type AuthorizationState = Schema.Schema.Type<typeof AuthorizationState>
 export const AuthorizationStatusRequest = Schema.Struct({
   verifier: Schema.Redacted(Schema.String)
 }).annotations({ identifier: "AuthorizationStatusRequest" })
+
+/**
+ * The body of `POST /v1/connect/authorize/{request}/confirm`, for a project
+ * that confirms its users: the verifier the start answered, and the one-time
+ * code the return URL received.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AuthorizationConfirmation = Schema.Struct({
+  verifier: Schema.Redacted(Schema.String),
+  code: Schema.Redacted(Schema.String)
+}).annotations({ identifier: "AuthorizationConfirmation" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthorizationConfirmation extends Schema.Schema.Type<typeof AuthorizationConfirmation> {}
 
 /**
  * The status of an authorization request, as its caller reads it with the

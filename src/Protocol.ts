@@ -110,6 +110,8 @@ export const routes = {
   authorizationStart: route("GET", "/v1/connect/authorize/:request/start"),
   /** Where an authorization stands (`{verifier}` → `AuthorizationStatus`). */
   authorizationStatus: route("POST", "/v1/connect/authorize/:request/status"),
+  /** The application confirms the user who came back (`AuthorizationConfirmation`), for projects that ask it. */
+  authorizationConfirm: route("POST", "/v1/connect/authorize/:request/confirm"),
   /** Where the provider sends the user back. */
   callback: route("GET", "/v1/connect/callback"),
   /** Whether the broker can serve. */

@@ -300,7 +300,12 @@ const make = Effect.gen(function* () {
       if (Option.isSome(yield* store.findProject(body.id))) {
         return yield* new AdminConflict({ detail: `project "${body.id}" exists already` })
       }
-      yield* store.putProject({ id: body.id, name: body.name ?? body.id, returnUrls: body.returnUrls ?? [] })
+      yield* store.putProject({
+        id: body.id,
+        name: body.name ?? body.id,
+        returnUrls: body.returnUrls ?? [],
+        confirmUsers: body.confirmUsers
+      })
       yield* Effect.logInfo(`admin: created project ${body.id}`)
       return yield* projectNamed(body.id).pipe(Effect.orDie)
     })

@@ -226,6 +226,8 @@ export const ProjectView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
   returnUrls: Schema.Array(Schema.String),
+  /** Whether users' grants wait for the application to confirm the user. */
+  confirmUsers: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   keys: Schema.Array(Schema.Struct({ environment: Schema.String, count: Schema.Number })),
   createdAt: Schema.Number
 }).annotations({ identifier: "ProjectView" })
@@ -253,7 +255,8 @@ export const ProjectList = Schema.Struct({ projects: Schema.Array(ProjectView) }
 export const ProjectBody = Schema.Struct({
   id: PathName,
   name: Schema.optional(Schema.NonEmptyString),
-  returnUrls: Schema.optional(Schema.Array(HttpUrl))
+  returnUrls: Schema.optional(Schema.Array(HttpUrl)),
+  confirmUsers: Schema.optional(Schema.Boolean)
 }).annotations({ identifier: "ProjectBody" })
 
 /**

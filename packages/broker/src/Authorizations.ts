@@ -18,14 +18,29 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import {
+  Clock,
+  Config,
+  type ConfigError,
+  Context,
+  Deferred,
+  Effect,
+  Either,
+  FiberSet,
+  Layer,
+  Option,
+  Redacted,
+  Schema
+} from "effect"
 import type { AuthorizationRequest, InstallationRequest } from "effect-connect/Authorization"
-import { type ConnectError, InvalidRequest, UnknownConnectError } from "effect-connect/ConnectError"
+import { type ConnectError, InvalidRequest, RateLimited, UnknownConnectError } from "effect-connect/ConnectError"
 import { routes } from "effect-connect/Protocol"
 import { TokenRequest } from "effect-connect/Token"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { DeviceAuthorizations } from "./DeviceAuthorizations.js"
 import { isTenantId } from "./internal/limits.js"
+import { park, unpark } from "./internal/sealedGrant.js"
+import { verifyTenant } from "./internal/tenantVerification.js"
 import { ProviderClientConfig, type ProviderToken, requestToken } from "./ProviderClient.js"
 import { PublicUrl } from "./PublicUrl.js"
 import { type AuthorizationRequestRecord, type Caller, type Connector, Store, type StoreError } from "./Store.js"
@@ -40,6 +55,40 @@ import { INSTALLATION_SUBJECT, scopesFor, subjectKey, Tokens } from "./Tokens.js
 export const DEFAULT_EXPIRES_IN_MS = 10 * 60_000
 const MAX_EXPIRES_IN_MS = 60 * 60_000
 const ABANDONED_AFTER_MS = 5 * 60_000
+/**
+ * How long a callback's completion (the code exchange, saving the grant,
+ * finishing the request) may take before it ends the request failed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const COMPLETION_DEADLINE_MS = 60_000
+/**
+ * How many requests a project may have open (pending, or being completed) at
+ * once, unless `CONNECT_MAX_PENDING_AUTHORIZATIONS` says otherwise: each holds
+ * a row until it expires, so without a cap a caller key could fill the disk.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_PENDING_AUTHORIZATIONS = 100
+/**
+ * The environment variable that overrides {@link DEFAULT_MAX_PENDING_AUTHORIZATIONS}.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_PENDING_VARIABLE = "CONNECT_MAX_PENDING_AUTHORIZATIONS"
+const CONFIRMS_USERS_NO_DEVICE =
+  "this project confirms its users on its return URL (confirmUsers); the device flow, which has no return URL, is not offered"
+const CONFIRMS_USERS_NEEDS_RETURN_URL =
+  "this project confirms its users (confirmUsers): name the return URL that receives the confirmation code"
+/** How often a replayed callback reads a completion under way in another replica. */
+const COMPLETION_POLL_MS = 250
+
+class CompletionTimeout extends Schema.TaggedError<CompletionTimeout>()("CompletionTimeout", {
+  message: Schema.String
+}) {}
 
 const random = () => randomBytes(32).toString("base64url")
 const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url")
@@ -129,6 +178,28 @@ const make = Effect.gen(function* () {
   const publicUrl = yield* PublicUrl
   const http = yield* Effect.context<HttpClient.HttpClient>()
   const callbackUrl = `${publicUrl}${routes.callback.path({})}`
+  // Callbacks' completions run here, not in the browser's request: they end with the broker, not with the browser.
+  const completions = yield* FiberSet.make<BrowserAnswer>()
+  // The outcome of each completion under way in this process, for the replayed callbacks that wait for it.
+  const inFlight = new Map<string, Deferred.Deferred<BrowserAnswer>>()
+
+  const maxPending = yield* Config.integer(MAX_PENDING_VARIABLE).pipe(
+    Config.validate({ message: "Expected a positive integer", validation: (n) => n > 0 }),
+    Config.withDefault(DEFAULT_MAX_PENDING_AUTHORIZATIONS)
+  )
+
+  /** Refuses a new request while the project has `maxPending` open ones, until the first of them expires. */
+  const checkPendingCap = (caller: Caller, connector: Connector) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const open = yield* store.countOpenAuthorizations(caller.projectId, now)
+      if (open.count < maxPending) return
+      return yield* new RateLimited({
+        connector: connector.uid,
+        retryAfterMs: Math.max(1_000, open.firstExpiry - now),
+        detail: `the project has ${maxPending} authorization requests open (${MAX_PENDING_VARIABLE}); retry once one ends or expires`
+      })
+    })
 
   const storeFailure = (error: { readonly message: string }) =>
     Effect.zipRight(
@@ -157,6 +228,7 @@ const make = Effect.gen(function* () {
     }
   ) =>
     Effect.gen(function* () {
+      yield* checkPendingCap(caller, connector)
       const installationId =
         options.install === undefined ? yield* tokens.installationOf(connector, request.installationId) : ""
       const verifier = random()
@@ -205,8 +277,13 @@ const make = Effect.gen(function* () {
       if (body.subject.type !== "user") {
         return yield* bad(connector, "subject.type", "only a user subject authorizes a connector")
       }
+      const confirmsUsers = yield* store.findProjectConfirmsUsers(caller.projectId)
+      if (confirmsUsers && body.deviceCode === true) {
+        return yield* bad(connector, "deviceCode", CONFIRMS_USERS_NO_DEVICE)
+      }
       // The device flow (RFC 8628): see DeviceAuthorizations.
       if (body.deviceCode === true) {
+        yield* checkPendingCap(caller, connector)
         return { ...(yield* devices.start(caller, connector, body)), connector: describeConnector(connector) }
       }
       if (connector.settings.authorizationEndpoint === undefined) {
@@ -220,6 +297,8 @@ const make = Effect.gen(function* () {
         if (!allowed(body.returnUrl, allowList)) {
           return yield* bad(connector, "returnUrl", "not on the project's allow-list of return URLs (returnUrls)")
         }
+      } else if (confirmsUsers) {
+        return yield* bad(connector, "returnUrl", CONFIRMS_USERS_NEEDS_RETURN_URL)
       }
       const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt, ...request } = body
       return answerOf(
@@ -261,7 +340,13 @@ const make = Effect.gen(function* () {
   const authorizeUrlFor = (caller: Caller, connector: Connector, request: TokenRequest) => {
     if (connector.settings.authorizationEndpoint === undefined) return Effect.succeed(Option.none<string>())
     const { validityBufferMs: _b, ...asked } = request
-    return linkFor(caller, connector, asked, undefined)
+    // A project that confirms its users starts its users' requests itself, with a return URL.
+    return store.findProjectConfirmsUsers(caller.projectId).pipe(
+      Effect.flatMap((confirms) =>
+        confirms ? Effect.succeed(Option.none<string>()) : linkFor(caller, connector, asked, undefined)
+      ),
+      Effect.catchAll(() => Effect.succeed(Option.none<string>()))
+    )
   }
 
   /** Checks a return URL against the project's allow-list. */
@@ -405,6 +490,90 @@ const make = Effect.gen(function* () {
       : page(400, "Not connected", `The authorization did not complete (${outcome.error}). You can close this window.`)
   }
 
+  /**
+   * The answer to a callback for a request already taken: its outcome, once it
+   * has one (a replayed or concurrent callback changes nothing). A completion
+   * under way in this process is awaited; one in another replica is read
+   * again until it ends, within the completion's own deadline.
+   */
+  const outcomeOf = (record: AuthorizationRequestRecord): Effect.Effect<BrowserAnswer, StoreError> =>
+    Effect.gen(function* () {
+      const running = inFlight.get(record.id)
+      if (running !== undefined) return yield* Deferred.await(running)
+      const read = store.findAuthorizationRequest({ id: record.id }).pipe(Effect.map(Option.getOrElse(() => record)))
+      const untilSettled: Effect.Effect<AuthorizationRequestRecord, StoreError> = Effect.flatMap(read, (current) =>
+        current.status === "completing"
+          ? Effect.zipRight(Effect.sleep(COMPLETION_POLL_MS), untilSettled)
+          : Effect.succeed(current)
+      )
+      const settled = yield* untilSettled.pipe(
+        Effect.timeoutTo({
+          duration: COMPLETION_DEADLINE_MS,
+          onTimeout: () => record,
+          onSuccess: (current) => current
+        })
+      )
+      switch (settled.status) {
+        case "completed":
+          return finished(settled, settled.kind === "install" ? { installationId: settled.installationId } : {})
+        case "failed":
+          return finished(settled, { error: settled.error ?? "failed" })
+        case "awaiting_confirmation":
+          // Never the code again: whoever replays the state (it is in the link's first redirect) must not get it.
+          return settled.returnUrl === undefined
+            ? page(200, "Connected", "Return to the application to finish connecting your account.")
+            : {
+                _tag: "Redirect",
+                location: withParams(settled.returnUrl, { request: settled.id, status: "awaiting_confirmation" })
+              }
+        case "completing":
+          return page(503, "Still connecting", "The authorization is still being completed. Reload this page.")
+        default:
+          return page(400, "Link expired", "This authorization has expired. Ask for a new one.")
+      }
+    })
+
+  /**
+   * Completes a taken request to the end, whatever the browser does: in a
+   * fiber of the service's own (the browser's request only awaits it, so a
+   * browser that goes away does not interrupt it), bounded by
+   * `COMPLETION_DEADLINE_MS`. Whatever goes wrong, the request ends failed,
+   * never half-done.
+   */
+  const completeTaken = (record: AuthorizationRequestRecord, query: Readonly<Record<string, string | undefined>>) =>
+    Effect.gen(function* () {
+      const fail = (error: string) =>
+        Effect.as(store.finishAuthorizationRequest(record.id, { status: "failed", error }), finished(record, { error }))
+      const outcome = yield* Deferred.make<BrowserAnswer>()
+      inFlight.set(record.id, outcome)
+      const run = complete(record, query, fail).pipe(
+        Effect.timeoutFail({
+          duration: COMPLETION_DEADLINE_MS,
+          onTimeout: () => new CompletionTimeout({ message: `no outcome within ${COMPLETION_DEADLINE_MS} ms` })
+        }),
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logError(`authorization ${record.id} failed`, error.message),
+            Effect.as(
+              store.finishAuthorizationRequest(record.id, {
+                status: "failed",
+                error: error._tag === "CompletionTimeout" ? "timeout" : "internal_error"
+              }),
+              page(500, "Something went wrong", "The broker could not complete this authorization.")
+            )
+          )
+        ),
+        Effect.catchAll(() =>
+          Effect.succeed(page(500, "Something went wrong", "The broker could not complete this authorization."))
+        ),
+        Effect.tap((answer) => Deferred.succeed(outcome, answer)),
+        Effect.onInterrupt(() => Deferred.interrupt(outcome)),
+        Effect.ensuring(Effect.sync(() => inFlight.delete(record.id)))
+      )
+      yield* FiberSet.run(completions, run)
+      return yield* Deferred.await(outcome)
+    })
+
   /** `GET /v1/connect/callback`: the provider sends the user back. */
   const callback = (query: Readonly<Record<string, string | undefined>>): Effect.Effect<BrowserAnswer> =>
     Effect.gen(function* () {
@@ -421,25 +590,10 @@ const make = Effect.gen(function* () {
         return page(400, "Invalid request", "This authorization is unknown to the broker: the state does not match.")
       }
       const record = found.value
-      // Single use: of replayed or concurrent callbacks, one proceeds.
+      // Single use: of replayed or concurrent callbacks, one proceeds; the others answer its outcome.
       const claimed = yield* store.claimAuthorizationRequest(record.id, yield* Clock.currentTimeMillis)
-      if (!claimed) {
-        return page(400, "Link expired", "This authorization has expired or was already completed. Ask for a new one.")
-      }
-      const fail = (error: string) =>
-        Effect.as(store.finishAuthorizationRequest(record.id, { status: "failed", error }), finished(record, { error }))
-      return yield* complete(record, query, fail).pipe(
-        // Whatever goes wrong once the request is taken, it ends failed, never half-done.
-        Effect.catchAll((error) =>
-          Effect.zipRight(
-            Effect.logError(`authorization ${record.id} failed`, error.message),
-            Effect.as(
-              store.finishAuthorizationRequest(record.id, { status: "failed", error: "internal_error" }),
-              page(500, "Something went wrong", "The broker could not complete this authorization.")
-            )
-          )
-        )
-      )
+      if (!claimed) return yield* outcomeOf(record)
+      return yield* completeTaken(record, query)
     }).pipe(
       Effect.catchAll((error) =>
         Effect.zipRight(
@@ -541,6 +695,12 @@ const make = Effect.gen(function* () {
       }
       // The admin consented for another tenant than the one asked for.
       if (record.tenantHint !== undefined && tenantId !== record.tenantHint) return yield* fail("tenant_mismatch")
+      // Without a code, nothing the provider vouched for names the tenant: the provider is asked first.
+      if (token === undefined) {
+        const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
+        const verified = yield* verifyTenant(connector, tenantId, request).pipe(Effect.provide(http))
+        if (Either.isLeft(verified)) return yield* fail(verified.left)
+      }
       yield* tokens.recordInstallation(connector, { id: tenantId, tenantId, token })
       yield* store.finishAuthorizationRequest(record.id, { status: "completed", installationId: tenantId })
       return finished(record, { installationId: tenantId })
@@ -575,6 +735,9 @@ const make = Effect.gen(function* () {
         fail
       )
       if (Either.isLeft(exchanged)) return exchanged.left
+      if (yield* store.findProjectConfirmsUsers(record.projectId)) {
+        return yield* awaitConfirmation(record, exchanged.right, fail)
+      }
       yield* tokens.recordAuthorization(
         { projectId: record.projectId, environment: record.environment },
         connector.value,
@@ -586,11 +749,10 @@ const make = Effect.gen(function* () {
       return finished(record, {})
     })
 
-  /** The status of a request, for the caller that started it (who holds its verifier). */
-  const status = (caller: Caller, requestId: string, verifier: Redacted.Redacted<string>) =>
+  /** A request of the caller's, found by its id and the verifier its start answered. */
+  const ownRequest = (caller: Caller, requestId: string, verifier: Redacted.Redacted<string>) =>
     Effect.gen(function* () {
       const found = yield* store.findAuthorizationRequest({ id: requestId })
-      const now = yield* Clock.currentTimeMillis
       if (
         Option.isNone(found) ||
         found.value.projectId !== caller.projectId ||
@@ -602,13 +764,100 @@ const make = Effect.gen(function* () {
           issues: [{ path: "verifier", message: "no authorization request matches this id and verifier" }]
         })
       }
+      return found.value
+    })
+
+  /**
+   * Parks an exchanged grant until the application confirms its user: sealed
+   * in the request, with the hash of a one-time code that only the return URL
+   * receives.
+   */
+  const awaitConfirmation = (
+    record: AuthorizationRequestRecord,
+    token: ProviderToken,
+    fail: (error: string) => Effect.Effect<BrowserAnswer, StoreError>
+  ) =>
+    Effect.gen(function* () {
+      if (record.returnUrl === undefined) return yield* fail("confirmation_unavailable")
+      const code = random()
+      yield* store.awaitConfirmation(record.id, { grant: yield* park(token), confirmationHash: sha256(code) })
+      return {
+        _tag: "Redirect",
+        location: withParams(record.returnUrl, { request: record.id, status: "awaiting_confirmation", code })
+      } satisfies BrowserAnswer
+    })
+
+  /**
+   * `POST /v1/connect/authorize/{request}/confirm`: the application confirms
+   * that the browser that came back with `code` is its user, the request's
+   * subject; the grant that waited is kept, once.
+   */
+  const confirm = (
+    caller: Caller,
+    requestId: string,
+    verifier: Redacted.Redacted<string>,
+    code: Redacted.Redacted<string>
+  ) =>
+    Effect.gen(function* () {
+      const record = yield* ownRequest(caller, requestId, verifier)
+      const now = yield* Clock.currentTimeMillis
+      const parked = yield* store.claimConfirmation(record.id, sha256(Redacted.value(code)), now)
+      if (Option.isNone(parked)) {
+        return yield* new InvalidRequest({
+          status: 400,
+          issues: [
+            {
+              path: "code",
+              message: "no authorization request awaits confirmation with this code (wrong, already used, or expired)"
+            }
+          ]
+        })
+      }
+      const connector = yield* store.findConnector(record.connectorId)
+      const keep = Option.match(connector, {
+        onNone: () => store.finishAuthorizationRequest(record.id, { status: "failed", error: "connector_removed" }),
+        onSome: (connector) =>
+          Effect.gen(function* () {
+            const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
+            const token = yield* unpark(parked.value)
+            yield* tokens.recordAuthorization(
+              { projectId: record.projectId, environment: record.environment },
+              connector,
+              request,
+              record.installationId,
+              token
+            )
+            yield* store.finishAuthorizationRequest(record.id, { status: "completed" })
+          })
+      })
+      // Taken is kept or failed, never left half-done.
+      yield* keep.pipe(
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logError(`authorization ${record.id}: the confirmed grant was not kept`, error.message),
+            store.finishAuthorizationRequest(record.id, { status: "failed", error: "internal_error" })
+          )
+        ),
+        Effect.uninterruptible
+      )
+      const after = yield* store.findAuthorizationRequest({ id: record.id })
+      const final = Option.getOrElse(after, () => record)
+      return { request: final.id, status: final.status, ...(final.error === undefined ? {} : { error: final.error }) }
+    }).pipe(Effect.catchTag("StoreError", storeFailure))
+
+  /** The status of a request, for the caller that started it (who holds its verifier). */
+  const status = (caller: Caller, requestId: string, verifier: Redacted.Redacted<string>) =>
+    Effect.gen(function* () {
+      const found = yield* ownRequest(caller, requestId, verifier)
+      const now = yield* Clock.currentTimeMillis
       // A device authorization whose poll is due is polled first.
-      const record = yield* devices.refresh(found.value)
+      const record = yield* devices.refresh(found)
       // A completion takes seconds; one still under way long after expiry was cut
       // short (the broker stopped mid-exchange) and will not finish.
       const abandoned = record.status === "completing" && record.expiresAt + ABANDONED_AFTER_MS <= now
-      const state =
-        record.status === "pending" && record.expiresAt <= now ? "expired" : abandoned ? "failed" : record.status
+      const lapsed =
+        (record.status === "pending" || record.status === "awaiting_confirmation") && record.expiresAt <= now
+      const state = lapsed ? "expired" : abandoned ? "failed" : record.status
       const error = abandoned ? "interrupted" : record.error
       return {
         request: record.id,
@@ -618,7 +867,7 @@ const make = Effect.gen(function* () {
       }
     }).pipe(Effect.catchTag("StoreError", storeFailure))
 
-  return { start, install, authorizeUrlFor, installUrlFor, redirect, callback, status }
+  return { start, install, authorizeUrlFor, installUrlFor, redirect, callback, status, confirm }
 })
 
 /**
@@ -631,7 +880,13 @@ export class Authorizations extends Context.Tag("effect-connect/broker/Authoriza
   Authorizations,
   Effect.Effect.Success<typeof make>
 >() {
-  /** Over the store and the token service, with the broker's public URL. */
-  static readonly layer: Layer.Layer<Authorizations, never, Store | Tokens | PublicUrl | HttpClient.HttpClient> =
-    Layer.effect(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
+  /**
+   * Over the store and the token service, with the broker's public URL; the
+   * cap on open requests from `CONNECT_MAX_PENDING_AUTHORIZATIONS`.
+   */
+  static readonly layer: Layer.Layer<
+    Authorizations,
+    ConfigError.ConfigError,
+    Store | Tokens | PublicUrl | HttpClient.HttpClient
+  > = Layer.scoped(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
 }

@@ -295,7 +295,9 @@ export const ProjectDeclaration = Schema.Struct({
   id: Schema.NonEmptyString,
   name: Schema.optional(Schema.NonEmptyString),
   keys: Schema.Array(ProjectKeyDeclaration),
-  returnUrls: Schema.optional(Schema.Array(HttpUrl))
+  returnUrls: Schema.optional(Schema.Array(HttpUrl)),
+  /** Users' grants wait until the application confirms its user (see docs/authorization.md). */
+  confirmUsers: Schema.optional(Schema.Boolean)
 }).annotations({ identifier: "ProjectDeclaration" })
 
 /**

@@ -11,7 +11,12 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Redacted, Schema } from "effect"
-import { AuthorizationRequest, AuthorizationStatusRequest, InstallationRequest } from "effect-connect/Authorization"
+import {
+  AuthorizationConfirmation,
+  AuthorizationRequest,
+  AuthorizationStatusRequest,
+  InstallationRequest
+} from "effect-connect/Authorization"
 import {
   ClientNotEnabledForEnvironment,
   ClientNotLinkedToProject,
@@ -32,6 +37,7 @@ import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
 import * as Http from "./internal/http.js"
 import { bearerToken, decodeBody, json, serve } from "./internal/http.js"
+import { checkImportEnvironments } from "./internal/importPolicy.js"
 import { type Bound, isPathName, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
@@ -121,16 +127,22 @@ const withLink = <E>(
         Effect.flatMap((url) => Effect.fail(Option.match(url, { onNone: () => error, onSome: linked })))
       )
 
+/** Takes one request from the project's bucket of the rate limiter, or refuses. */
+const rateLimited = (caller: Caller, what: string) =>
+  Effect.gen(function* () {
+    const decision = yield* Effect.flatMap(RateLimiter, (limiter) => limiter.take(caller.projectId))
+    if (!decision.allowed) {
+      return yield* new RateLimited({
+        connector: "",
+        retryAfterMs: decision.retryAfterMs,
+        detail: `too many ${what} for this project`
+      })
+    }
+  })
+
 const token = Effect.gen(function* () {
   const caller = yield* authenticate
-  const decision = yield* Effect.flatMap(RateLimiter, (limiter) => limiter.take(caller.projectId))
-  if (!decision.allowed) {
-    return yield* new RateLimited({
-      connector: "",
-      retryAfterMs: decision.retryAfterMs,
-      detail: "too many token requests for this project"
-    })
-  }
+  yield* rateLimited(caller, "token requests")
   const connector = yield* linkedConnector(caller)
   const request = yield* body(TokenRequest, connector, RequestBounds.token)
   const issued = yield* Effect.flatMap(Tokens, (tokens) => tokens.issue(caller, connector, request)).pipe(
@@ -182,6 +194,14 @@ const importTokens = Effect.gen(function* () {
   const caller = yield* authenticate
   const connector = yield* linkedConnector(caller)
   const payload = yield* body(TokenImport, connector, RequestBounds.importTokens)
+  // All or nothing: a token for another environment refuses the whole import before anything is written.
+  const linked = yield* Effect.flatMap(Store, (store) => store.findLink(connector.id, caller.projectId))
+  yield* checkImportEnvironments(
+    caller,
+    connector,
+    Option.getOrElse(linked, () => []),
+    payload.tokens
+  )
   const imported = yield* Effect.flatMap(Tokens, (tokens) => tokens.importTokens(caller, connector, payload.tokens))
   return json(200, { imported })
 })
@@ -199,6 +219,8 @@ const browser = (answer: BrowserAnswer) =>
 
 const authorize = Effect.gen(function* () {
   const caller = yield* authenticate
+  // Starts (the device flow's too) share the project's rate limit with its token requests.
+  yield* rateLimited(caller, "requests")
   const connector = yield* linkedConnector(caller)
   const payload = yield* body(AuthorizationRequest, connector, RequestBounds.authorize)
   const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
@@ -209,6 +231,7 @@ const authorize = Effect.gen(function* () {
 
 const install = Effect.gen(function* () {
   const caller = yield* authenticate
+  yield* rateLimited(caller, "requests")
   const connector = yield* linkedConnector(caller)
   const payload = yield* body(InstallationRequest, connector, RequestBounds.install)
   const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
@@ -242,6 +265,16 @@ const authorizationStatus = Effect.gen(function* () {
   return json(200, status)
 })
 
+const confirmAuthorization = Effect.gen(function* () {
+  const caller = yield* authenticate
+  const params = yield* HttpRouter.params
+  const payload = yield* decodeBody(AuthorizationConfirmation, { bounds: RequestBounds.confirm })
+  const status = yield* Effect.flatMap(Authorizations, (authorizations) =>
+    authorizations.confirm(caller, params.request ?? "", payload.verifier, payload.code)
+  )
+  return json(200, status)
+})
+
 const healthz = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`SELECT 1`
@@ -263,6 +296,7 @@ export const router = HttpRouter.empty.pipe(
   serve(routes.install, handle(install)),
   serve(routes.authorizationStart, handle(startAuthorization)),
   serve(routes.authorizationStatus, handle(authorizationStatus)),
+  serve(routes.authorizationConfirm, handle(confirmAuthorization)),
   serve(routes.callback, handle(callback)),
   serve(routes.health, healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" }))))),
   // The admin API (`/v1/admin/…`), behind CONNECT_ADMIN_TOKEN.

@@ -102,7 +102,8 @@ export const apply = (
       yield* store.putProject({
         id: project.id,
         name: project.name ?? project.id,
-        returnUrls: project.returnUrls ?? []
+        returnUrls: project.returnUrls ?? [],
+        confirmUsers: project.confirmUsers
       })
       for (const key of project.keys) yield* store.putProjectKey(project.id, key.environment, key.secret)
     }

@@ -193,7 +193,8 @@ export interface AuthorizationRequestRecord {
   readonly tenantHint?: string | undefined
   /** The user code of a device authorization (RFC 8628); absent for the code flow. */
   readonly userCode?: string | undefined
-  readonly status: "pending" | "completing" | "completed" | "failed"
+  /** `awaiting_confirmation`: the grant waits, sealed, for the application to confirm its user. */
+  readonly status: "pending" | "completing" | "awaiting_confirmation" | "completed" | "failed"
   readonly error: string | undefined
   readonly expiresAt: number
   readonly createdAt: number
@@ -308,7 +309,11 @@ interface AuthorizationRow {
 }
 
 const ProjectSettingsJson = Schema.parseJson(
-  Schema.Struct({ returnUrls: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }) })
+  Schema.Struct({
+    returnUrls: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+    /** Users' grants wait for the application to confirm the user (see `Authorizations`). */
+    confirmUsers: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  })
 )
 
 interface DeviceAuthorizationRow extends AuthorizationRow {
@@ -608,10 +613,14 @@ const make = Effect.gen(function* () {
     readonly id: string
     readonly name: string
     readonly returnUrls?: ReadonlyArray<string>
+    readonly confirmUsers?: boolean | undefined
   }) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      const settings = JSON.stringify({ returnUrls: project.returnUrls ?? [] })
+      const settings = JSON.stringify({
+        returnUrls: project.returnUrls ?? [],
+        ...(project.confirmUsers === true ? { confirmUsers: true } : {})
+      })
       const existing = yield* sql<{ id: string }>`SELECT id FROM projects WHERE id = ${project.id}`
       if (existing[0] === undefined) {
         yield* sql`INSERT INTO projects ${sql.insert({ id: project.id, name: project.name, settings, created_at: now })}`
@@ -893,6 +902,9 @@ const make = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       // Requests a day past their expiry serve nothing any more, not even a status check.
       yield* sql`DELETE FROM authorization_requests WHERE expires_at < ${now - 86_400_000}`
+      // An unconfirmed grant expires with its request.
+      yield* sql`UPDATE authorization_requests SET sealed_grant = NULL, confirmation_hash = NULL
+        WHERE status = 'awaiting_confirmation' AND expires_at <= ${now}`
       const id = newId("req")
       yield* sql`INSERT INTO authorization_requests ${sql.insert({
         id,
@@ -943,6 +955,22 @@ const make = Effect.gen(function* () {
     )
 
   /**
+   * How many requests of a project are still open at `now` (pending, being
+   * completed, or awaiting confirmation), and when the first of them expires: what the cap on open
+   * requests per project counts.
+   */
+  const countOpenAuthorizations = (projectId: string, now: number) =>
+    sql<{ count: number | string; first_expiry: number | string | null }>`SELECT COUNT(*) AS count,
+        MIN(expires_at) AS first_expiry FROM authorization_requests
+      WHERE project_id = ${projectId} AND status IN ('pending', 'completing', 'awaiting_confirmation') AND expires_at > ${now}`.pipe(
+      Effect.map((rows) => ({
+        count: rows[0] === undefined ? 0 : num(rows[0].count),
+        firstExpiry: rows[0]?.first_expiry == null ? now : num(rows[0].first_expiry)
+      })),
+      Effect.mapError(fail("count open authorization requests"))
+    )
+
+  /**
    * Takes a pending, unexpired request for completion, once: of concurrent or
    * replayed callbacks with the same state, only one gets `true`.
    */
@@ -968,9 +996,55 @@ const make = Effect.gen(function* () {
         status: outcome.status,
         error: outcome.error ?? null,
         completed_at: now,
+        // A grant that waited for confirmation is kept no longer than its request.
+        sealed_grant: null,
+        confirmation_hash: null,
         ...(outcome.installationId === undefined ? {} : { installation_id: outcome.installationId })
       })} WHERE id = ${id}`
     }).pipe(Effect.mapError(fail("finish an authorization request")))
+
+  /**
+   * Parks a request being completed until the application confirms its user:
+   * the grant the provider gave, sealed, and the hash of the one-time code
+   * that confirms it.
+   */
+  const awaitConfirmation = (
+    id: string,
+    pending: { readonly grant: Redacted.Redacted<string>; readonly confirmationHash: string }
+  ) =>
+    Effect.gen(function* () {
+      yield* sql`UPDATE authorization_requests SET ${sql.update({
+        status: "awaiting_confirmation",
+        sealed_grant: yield* seal(pending.grant, "authorization_requests", "sealed_grant", id),
+        confirmation_hash: pending.confirmationHash
+      })} WHERE id = ${id} AND status = 'completing'`
+    }).pipe(Effect.mapError(fail("park an authorization request")))
+
+  /**
+   * Takes a request awaiting confirmation whose code hashes to
+   * `confirmationHash`, once and before it expires, and gives its sealed
+   * grant: of concurrent confirmations, one gets it.
+   */
+  const claimConfirmation = (id: string, confirmationHash: string, now: number) =>
+    Effect.gen(function* () {
+      const rows = yield* sql<{ sealed_grant: string | null }>`UPDATE authorization_requests SET status = 'completing'
+        WHERE id = ${id} AND status = 'awaiting_confirmation' AND confirmation_hash = ${confirmationHash}
+          AND expires_at > ${now} RETURNING sealed_grant`
+      const sealed = rows[0]?.sealed_grant
+      if (sealed === undefined || sealed === null) return Option.none<Redacted.Redacted<string>>()
+      return Option.some(yield* unseal(sealed, "authorization_requests", "sealed_grant", id))
+    }).pipe(Effect.mapError(fail("claim an authorization request's confirmation")))
+
+  /** Whether a project's users' grants wait for the application to confirm the user. */
+  const findProjectConfirmsUsers = (projectId: string) =>
+    sql<{ settings: string }>`SELECT settings FROM projects WHERE id = ${projectId}`.pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined
+          ? Effect.succeed(false)
+          : Schema.decode(ProjectSettingsJson)(rows[0].settings).pipe(Effect.map((settings) => settings.confirmUsers))
+      ),
+      Effect.mapError(fail("read a project"))
+    )
 
   const findProjectReturnUrls = (projectId: string) =>
     sql<{ settings: string }>`SELECT settings FROM projects WHERE id = ${projectId}`.pipe(
@@ -1093,6 +1167,7 @@ const make = Effect.gen(function* () {
         id: row.id,
         name: row.name,
         returnUrls: settings.returnUrls,
+        confirmUsers: settings.confirmUsers,
         keys: counts
           .filter((count) => count.project_id === row.id)
           .map((count) => ({ environment: count.environment, count: num(count.count) })),
@@ -1171,9 +1246,13 @@ const make = Effect.gen(function* () {
     createAuthorizationRequest,
     findAuthorizationRequest,
     findPendingAuthorization,
+    countOpenAuthorizations,
     claimAuthorizationRequest,
     finishAuthorizationRequest,
     findProjectReturnUrls,
+    findProjectConfirmsUsers,
+    awaitConfirmation,
+    claimConfirmation,
     // Device authorization
     createDeviceAuthorizationRequest,
     findDeviceAuthorization,

@@ -105,10 +105,12 @@ describe("user authorization with the authorization code flow and PKCE", () => {
         })
         expect((yield* Effect.promise(() => provider.introspect(official))).sub).toBe("ada")
 
-        // The same callback again (a replay) is refused, and changes nothing.
+        // The same callback again (a replay) answers the outcome, and changes nothing: no second code exchange.
+        const exchanges = provider.tokenRequests.count("authorization_code")
         const replay = yield* Effect.promise(() => visit(callback))
-        expect(replay.status).toBe(400)
-        expect(replay.text).toContain("already completed")
+        expect(replay.status).toBe(200)
+        expect(replay.text).toContain("connected")
+        expect(provider.tokenRequests.count("authorization_code")).toBe(exchanges)
       }).pipe(Effect.provide(client()))
   )
 

@@ -76,6 +76,7 @@ describe("the protocol's routes", () => {
       "POST /v1/connect/install/:connector",
       "GET /v1/connect/authorize/:request/start",
       "POST /v1/connect/authorize/:request/status",
+      "POST /v1/connect/authorize/:request/confirm",
       "GET /v1/connect/callback",
       "GET /healthz",
       "GET /v1/admin/connectors",

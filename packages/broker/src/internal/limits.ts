@@ -231,6 +231,10 @@ export const RequestBounds = {
     { path: "tokens.*.installationId", maxLength: MAX_ID_LENGTH }
   ],
   status: [{ path: "verifier", maxLength: MAX_ID_LENGTH }],
+  confirm: [
+    { path: "verifier", maxLength: MAX_ID_LENGTH },
+    { path: "code", maxLength: MAX_ID_LENGTH }
+  ],
   project: [
     { path: "id", maxLength: MAX_ID_LENGTH },
     { path: "name", maxLength: MAX_NAME_LENGTH },

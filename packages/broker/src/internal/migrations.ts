@@ -145,6 +145,20 @@ const deviceAuthorization = (sql: SqlClient.SqlClient) =>
     { discard: true }
   )
 
+// Hardened authorization flows: the cap on open requests per project counts
+// them by project; a grant that waits for the application to confirm its user
+// is kept sealed in its request, with the hash of the one-time code that
+// confirms it.
+const authorizationHardening = (sql: SqlClient.SqlClient) =>
+  Effect.all(
+    [
+      sql`CREATE INDEX authorization_requests_project ON authorization_requests (project_id, status, expires_at)`,
+      sql`ALTER TABLE authorization_requests ADD COLUMN sealed_grant TEXT`,
+      sql`ALTER TABLE authorization_requests ADD COLUMN confirmation_hash TEXT`
+    ],
+    { discard: true }
+  )
+
 /** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
 export const migrations = {
   "0001_initial": Effect.flatMap(SqlClient.SqlClient, initial),
@@ -160,5 +174,6 @@ export const migrations = {
   "0006_issued_tokens_expiry": Effect.flatMap(
     SqlClient.SqlClient,
     (sql) => sql`CREATE INDEX issued_tokens_expiry ON issued_tokens (expires_at)`
-  )
+  ),
+  "0008_authorization_hardening": Effect.flatMap(SqlClient.SqlClient, authorizationHardening)
 }
