@@ -23,8 +23,8 @@ import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
 import * as Database from "./Database.js"
 import * as Housekeeping from "./Housekeeping.js"
+import * as PgRateLimiter from "./PgRateLimiter.js"
 import { listenConfig, PublicUrl } from "./PublicUrl.js"
-import { RateLimiter } from "./RateLimiter.js"
 import { app } from "./Routes.js"
 import * as Setup from "./Setup.js"
 import { Store } from "./Store.js"
@@ -70,7 +70,7 @@ export const providerHttpClient = FetchHttpClient.layer.pipe(
  */
 export const layerServices = Layer.mergeAll(
   Authorizations.layer,
-  RateLimiter.layerConfig,
+  PgRateLimiter.layerConfig,
   layerSetup,
   Admin.layer,
   AdminToken.layerConfig,

@@ -145,6 +145,25 @@ const deviceAuthorization = (sql: SqlClient.SqlClient) =>
     { discard: true }
   )
 
+// The rate limit shared by the replicas on Postgres: one token bucket per key
+// (a project id), its level in units of 1 / 60 000 of a request as of
+// `updated_at`, and whether the last request was allowed (read back by the one
+// statement that takes a request). A bucket untouched for a minute is full
+// again, the same as no row: housekeeping deletes those by `updated_at`.
+const sharedRateLimit = (sql: SqlClient.SqlClient) =>
+  Effect.all(
+    [
+      sql`CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY,
+        units BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        allowed INTEGER NOT NULL
+      )`,
+      sql`CREATE INDEX rate_limits_updated_at ON rate_limits (updated_at)`
+    ],
+    { discard: true }
+  )
+
 /** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
 export const migrations = {
   "0001_initial": Effect.flatMap(SqlClient.SqlClient, initial),
@@ -160,5 +179,6 @@ export const migrations = {
   "0006_issued_tokens_expiry": Effect.flatMap(
     SqlClient.SqlClient,
     (sql) => sql`CREATE INDEX issued_tokens_expiry ON issued_tokens (expires_at)`
-  )
+  ),
+  "0009_shared_rate_limit": Effect.flatMap(SqlClient.SqlClient, sharedRateLimit)
 }
