@@ -34,12 +34,15 @@ import {
 
 /**
  * How long one request waits for the shared bucket before it is limited by the
- * process's own buckets instead.
+ * process's own buckets instead. It bounds a database that does not answer, not
+ * a busy one: the wait includes taking a connection from the pool, and a burst
+ * of requests on a loaded host can queue for a second there; falling back then
+ * would let each replica allow the whole limit just when it matters.
  *
  * @since 0.1.0
  * @category constants
  */
-export const STATEMENT_DEADLINE = Duration.seconds(1)
+export const STATEMENT_DEADLINE = Duration.seconds(5)
 
 /**
  * A bucket untouched this long is deleted: after one window it is full again,
