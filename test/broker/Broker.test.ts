@@ -1,10 +1,9 @@
-import { existsSync, readFileSync } from "node:fs"
-import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { getToken, getTokenResponse, revokeToken } from "../../src/index.js"
+import { storedText } from "../support/atRest.js"
 import { type RunningBroker, sdkClient, startBroker } from "../support/broker.js"
-import { backends, layerOf, sqlite, type TestDatabase } from "../support/databases.js"
+import { backends, sqlite, type TestDatabase } from "../support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../support/oauthProvider.js"
 
 const WEB_KEY = "ck_web_production_key_3381"
@@ -325,24 +324,8 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
       scopes: ["api:read"]
     })
     expect([user.status, app.status]).toEqual([200, 200])
-    const file = database.file
-    // SQLite: the database and its write-ahead log, as they are on disk. Postgres: every row.
-    const bytes =
-      file === undefined
-        ? JSON.stringify(
-            await Effect.runPromise(
-              Effect.flatMap(SqlClient.SqlClient, (sql) =>
-                Effect.forEach(
-                  ["connectors", "grants", "issued_tokens", "project_keys"],
-                  (table) => sql`SELECT * FROM ${sql(table)}`
-                )
-              ).pipe(Effect.provide(layerOf(database)))
-            )
-          )
-        : [file, `${file}-wal`]
-            .filter((path) => existsSync(path))
-            .map((path) => readFileSync(path).toString("latin1"))
-            .join("")
+    // SQLite: the database and its write-ahead log, as they are on disk. Postgres: every row of every table.
+    const bytes = await storedText(database)
     expect(bytes).toContain("acme/api")
     for (const secret of [
       user.body.token,
