@@ -165,6 +165,15 @@ describe("PgRateLimiter on Postgres", () => {
     })
   )
 
+  it.effect("its table is unlogged: a take does not wait for the write-ahead log", () =>
+    Effect.gen(function* () {
+      const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+      const rows = yield* sql<{ readonly persistence: string }>`SELECT relpersistence AS persistence FROM pg_class
+        WHERE relname = 'rate_limits' AND relkind = 'r'`
+      expect(rows).toEqual([{ persistence: "u" }])
+    })
+  )
+
   it.scoped("a limit of 0 allows everything and writes nothing", () =>
     Effect.gen(function* () {
       const limiter = yield* shared(0)

@@ -150,10 +150,13 @@ const deviceAuthorization = (sql: SqlClient.SqlClient) =>
 // `updated_at`, and whether the last request was allowed (read back by the one
 // statement that takes a request). A bucket untouched for a minute is full
 // again, the same as no row: housekeeping deletes those by `updated_at`.
+// On Postgres the table is UNLOGGED: a take then commits without waiting for
+// the write-ahead log to reach the disk (it is on the hot path of every token
+// request), and what a crash loses is buckets, which start full again.
 const sharedRateLimit = (sql: SqlClient.SqlClient) =>
   Effect.all(
     [
-      sql`CREATE TABLE rate_limits (
+      sql`CREATE ${sql.literal(sql.onDialectOrElse({ pg: () => "UNLOGGED TABLE", orElse: () => "TABLE" }))} rate_limits (
         key TEXT PRIMARY KEY,
         units BIGINT NOT NULL,
         updated_at BIGINT NOT NULL,
