@@ -25,8 +25,8 @@ import * as Database from "./Database.js"
 import * as Housekeeping from "./Housekeeping.js"
 import { gatedServer } from "./internal/gatedServer.js"
 import { MaxBodyBytes } from "./internal/limits.js"
+import * as PgRateLimiter from "./PgRateLimiter.js"
 import { listenConfig, PublicUrl } from "./PublicUrl.js"
-import { RateLimiter } from "./RateLimiter.js"
 import { app } from "./Routes.js"
 import * as Setup from "./Setup.js"
 import { Store } from "./Store.js"
@@ -72,7 +72,7 @@ export const providerHttpClient = FetchHttpClient.layer.pipe(
  */
 export const layerServices = Layer.mergeAll(
   Authorizations.layer,
-  RateLimiter.layerConfig,
+  PgRateLimiter.layerConfig,
   layerSetup,
   Admin.layer,
   AdminToken.layerConfig,

@@ -14,9 +14,10 @@
  *   most `maxKeys` keys (default 10 000) are kept, the least recently used
  *   going first, so a flood of distinct keys cannot grow memory. An evicted
  *   bucket that was not full forgets what it owed: the bound on memory wins.
- * - The limit is per process: each broker replica keeps its own buckets, so
- *   `n` replicas together allow up to `n` times the limit. A limit shared
- *   across replicas (on Postgres) is future work.
+ * - This limiter is per process: each process keeps its own buckets. Broker
+ *   replicas on Postgres share one limit instead, with the same buckets kept in
+ *   a table (`PgRateLimiter`); `PgRateLimiter.layerConfig` picks the one that
+ *   fits the database.
  *
  * @since 0.1.0
  */
@@ -55,7 +56,13 @@ export const DEFAULT_MAX_KEYS = 10_000
  */
 export const PER_MINUTE_VARIABLE = "CONNECT_RATE_LIMIT_PER_MINUTE"
 
-const WINDOW_MS = 60_000
+/**
+ * The limiter's window, in milliseconds: a key's bucket refills fully in it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const WINDOW_MS = 60_000
 
 /**
  * What the limiter decided for one request.
@@ -253,7 +260,8 @@ export const perMinuteConfig: Config.Config<number> = Config.string(PER_MINUTE_V
 )
 
 /**
- * The rate limiter service. Per process: each broker replica limits on its own.
+ * The rate limiter service. `RateLimiter.layer` limits per process (one broker
+ * on SQLite); `PgRateLimiter.layer` shares the limit across replicas on Postgres.
  *
  * @since 0.1.0
  * @category tags

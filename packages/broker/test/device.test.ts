@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs"
 import { HttpClient, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Either, Layer, Option, Redacted, TestClock, TestServices } from "effect"
+import { Clock, Effect, Either, type Fiber, Layer, Option, Redacted, Supervisor, TestClock, TestServices } from "effect"
 import { getToken, startAuthorization } from "effect-connect"
 import { Cipher, generateKey } from "../src/Cipher.js"
 import { DeviceAuthorizations } from "../src/DeviceAuthorizations.js"
@@ -306,6 +306,8 @@ describe("device authorization polling", () => {
       devices.start(caller, target, { subject: { type: "user", id: "ada" }, deviceCode: true })
     )
 
+  type Fibers = Supervisor.Supervisor<Array<Fiber.RuntimeFiber<unknown, unknown>>>
+
   /** Lets the background poller run (it is not a child of the test) until `done` holds. */
   const until = <E, R>(done: Effect.Effect<boolean, E, R>) =>
     Effect.gen(function* () {
@@ -315,6 +317,24 @@ describe("device authorization polling", () => {
       }
       return yield* Effect.dieMessage("the poller did not get there")
     })
+
+  /**
+   * Every fiber the test started (the background pollers among them, with `Effect.supervised(fibers)`) has run as far
+   * as it can: each waits. Nothing but the clock makes them wait here (the database and the scripted provider answer
+   * at once), so what has not happened by then does not happen before the clock moves.
+   */
+  const fibersWaiting = (fibers: Fibers) =>
+    until(
+      Effect.flatMap(fibers.value, (running) =>
+        Effect.map(
+          Effect.forEach(running, (fiber) => fiber.status),
+          (statuses) => statuses.every((status) => status._tag === "Suspended")
+        )
+      )
+    )
+
+  /** Every fiber the test started has ended: no poller is left to poll. */
+  const fibersEnded = (fibers: Fibers) => until(Effect.map(fibers.value, (running) => running.length === 0))
 
   /** The request is settled for now: polled `count` times, and its next poll scheduled (or it is over). */
   const polledTimes = (provider: ReturnType<typeof scriptedProvider>, requestId: string, count: number) =>
@@ -334,6 +354,7 @@ describe("device authorization polling", () => {
       error("authorization_pending"),
       TOKEN
     ])
+    const fibers = Supervisor.unsafeTrack()
     return Effect.gen(function* () {
       const store = yield* Store
       const target = yield* connector
@@ -343,6 +364,7 @@ describe("device authorization polling", () => {
       expect(sent?.form.get("scope")).toBe("openid offline_access")
       const id = started.request
 
+      yield* fibersWaiting(fibers)
       yield* TestClock.adjust("4 seconds")
       expect(provider.polled()).toHaveLength(0)
       yield* TestClock.adjust("1 second")
@@ -370,15 +392,16 @@ describe("device authorization polling", () => {
       expect(Option.map(grant, (g) => g.refreshToken && Redacted.value(g.refreshToken))).toEqual(
         Option.some("rt-device-1")
       )
-      // Over: nothing polls any more.
+      // Over: nothing polls any more, and no poller is left to.
       yield* TestClock.adjust("1 minute")
-      yield* TestServices.provideLive(Effect.sleep("20 millis"))
+      yield* fibersEnded(fibers)
       expect(provider.polled()).toHaveLength(4)
-    }).pipe(Effect.provide(services(provider)))
+    }).pipe(Effect.provide(services(provider)), Effect.supervised(fibers))
   })
 
   it.scoped("one poll at a time: of concurrent status checks and the poller, one polls", () => {
     const provider = scriptedProvider(DEVICE_ANSWER, [error("authorization_pending")])
+    const fibers = Supervisor.unsafeTrack()
     return Effect.gen(function* () {
       const started = yield* begin(yield* connector)
       const devices = yield* DeviceAuthorizations
@@ -389,9 +412,10 @@ describe("device authorization polling", () => {
         concurrency: "unbounded"
       })
       yield* polledTimes(provider, started.request, 1)
-      yield* TestServices.provideLive(Effect.sleep("20 millis"))
+      // Every status check has returned, and the poller waits for the next interval.
+      yield* fibersWaiting(fibers)
       expect(provider.polled()).toHaveLength(1)
-    }).pipe(Effect.provide(services(provider)))
+    }).pipe(Effect.provide(services(provider)), Effect.supervised(fibers))
   })
 
   for (const [answer, outcome] of [
@@ -418,6 +442,7 @@ describe("device authorization polling", () => {
     const provider = scriptedProvider(DEVICE_ANSWER, [error("authorization_pending"), TOKEN])
     const database = sqlite()
     databases.push(database)
+    const fibers = Supervisor.unsafeTrack()
     return Effect.gen(function* () {
       // The first run starts the request and stops before its first poll.
       const started = yield* Effect.scoped(
@@ -425,8 +450,9 @@ describe("device authorization polling", () => {
           Effect.flatMap((context) => Effect.provide(Effect.flatMap(connector, begin), context))
         )
       )
+      // Its poller ended with it.
+      yield* fibersEnded(fibers)
       yield* TestClock.adjust("5 seconds")
-      yield* TestServices.provideLive(Effect.sleep("20 millis"))
       expect(provider.polled()).toHaveLength(0)
       // The next run picks it up.
       yield* Effect.gen(function* () {
@@ -436,13 +462,14 @@ describe("device authorization polling", () => {
         const request = yield* Effect.flatMap(Store, (store) => store.findAuthorizationRequest({ id: started.request }))
         expect(Option.map(request, (r) => r.status)).toEqual(Option.some("completed"))
       }).pipe(Effect.provide(services(provider, database)))
-    })
+    }).pipe(Effect.supervised(fibers))
   })
 
   it.scoped("stops polling at the request's expiry, which is never past the device code's", () => {
     const provider = scriptedProvider({ ...DEVICE_ANSWER, expires_in: 12, interval: 5 }, [
       error("authorization_pending")
     ])
+    const fibers = Supervisor.unsafeTrack()
     return Effect.gen(function* () {
       const started = yield* begin(yield* connector)
       expect(started.expiresAt).toBe(12_000)
@@ -451,9 +478,9 @@ describe("device authorization polling", () => {
       yield* TestClock.adjust("5 seconds")
       yield* polledTimes(provider, started.request, 2)
       yield* TestClock.adjust("1 minute")
-      yield* TestServices.provideLive(Effect.sleep("20 millis"))
+      yield* fibersEnded(fibers)
       expect(provider.polled()).toHaveLength(2)
-    }).pipe(Effect.provide(services(provider)))
+    }).pipe(Effect.provide(services(provider)), Effect.supervised(fibers))
   })
 })
 

@@ -55,30 +55,36 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
           revocationEndpoint: provider.revocationEndpoint,
           authorizationEndpoint: provider.authorizationEndpoint
         }
+        const chatBot = (uid: string) => ({
+          ...connector,
+          uid,
+          name: "Chat bot",
+          defaultScopes: { app: ["openid", "offline_access", "api:read"] },
+          installations: {
+            required: true,
+            tenantIdFrom: { tokenResponse: "team.id" },
+            authorizationParams: { team_hint: "any" }
+          }
+        })
+        const codeApp = (uid: string) => ({
+          ...connector,
+          uid,
+          name: "Code host app",
+          defaultScopes: { app: ["openid", "offline_access", "api:read"] },
+          installations: {
+            required: true,
+            tenantIdFrom: { callback: "installation_id" },
+            authorizationParams: { team_hint: "any" }
+          }
+        })
         return {
+          // A connector per test that installs or removes, so that no test sees another's installations.
           connectors: [
-            {
-              ...connector,
-              uid: "chat/bot",
-              name: "Chat bot",
-              defaultScopes: { app: ["openid", "offline_access", "api:read"] },
-              installations: {
-                required: true,
-                tenantIdFrom: { tokenResponse: "team.id" },
-                authorizationParams: { team_hint: "any" }
-              }
-            },
-            {
-              ...connector,
-              uid: "code/app",
-              name: "Code host app",
-              defaultScopes: { app: ["openid", "offline_access", "api:read"] },
-              installations: {
-                required: true,
-                tenantIdFrom: { callback: "installation_id" },
-                authorizationParams: { team_hint: "any" }
-              }
-            },
+            chatBot("chat/bot"),
+            chatBot("chat/sdk"),
+            chatBot("chat/removable"),
+            codeApp("code/app"),
+            codeApp("code/removable"),
             {
               ...connector,
               uid: "chat/plain",
@@ -101,7 +107,10 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
           ],
           ...productionProject({ id: "prj_web", key: KEY, returnUrls: [RETURN_URL] }, [
             "chat/bot",
+            "chat/sdk",
+            "chat/removable",
             "code/app",
+            "code/removable",
             "chat/plain",
             "directory/app"
           ])
@@ -200,7 +209,7 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
 
   it("the SDK starts an installation for a tenant and reads the installation it made", async () => {
     const options = { baseUrl: broker.url, token: KEY }
-    const started = await Connect.startInstallation("chat/bot", {
+    const started = await Connect.startInstallation("chat/sdk", {
       ...options,
       tenantId: "T123",
       callbackUrl: RETURN_URL
@@ -217,7 +226,7 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
       installationId: "T123"
     })
     // Bad options are refused before anything is sent, naming the field.
-    await expect(Connect.startInstallation("chat/bot", { ...options, callbackUrl: "ftp://x" })).rejects.toThrow(
+    await expect(Connect.startInstallation("chat/sdk", { ...options, callbackUrl: "ftp://x" })).rejects.toThrow(
       /callbackUrl/
     )
   })
@@ -285,16 +294,16 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
   })
 
   it("removing an installation revokes its tokens and grant at the provider; the tenant must install again", async () => {
-    const started = await post(`${broker.url}/v1/connect/install/chat%2Fbot`, {})
+    const started = await post(`${broker.url}/v1/connect/install/chat%2Fremovable`, {})
     await install(String(started.body.url), "second-admin")
-    const first = await post(`${broker.url}/v1/connect/token/chat%2Fbot`, {
+    const first = await post(`${broker.url}/v1/connect/token/chat%2Fremovable`, {
       subject: { type: "app" },
       installationId: "T123"
     })
     expect(first.status).toBe(200)
     expect((await provider.introspect(String(first.body.token))).active).toBe(true)
 
-    const removed = await fetch(`${broker.url}/v1/admin/connectors/chat%2Fbot/installations/T123`, {
+    const removed = await fetch(`${broker.url}/v1/admin/connectors/chat%2Fremovable/installations/T123`, {
       method: "DELETE",
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` }
     })
@@ -304,7 +313,7 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
     expect(summary.providerRevoked).toBeGreaterThanOrEqual(2)
     expect((await provider.introspect(String(first.body.token))).active).toBe(false)
 
-    const after = await post(`${broker.url}/v1/connect/token/chat%2Fbot`, {
+    const after = await post(`${broker.url}/v1/connect/token/chat%2Fremovable`, {
       subject: { type: "app" },
       installationId: "T123"
     })
@@ -312,7 +321,7 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
     expect(after.body).toMatchObject({ error: { code: "connector_installation_required" } })
     expect(String((after.body.error as Record<string, unknown>).installUrl)).toContain("/v1/connect/authorize/")
 
-    const again = await fetch(`${broker.url}/v1/admin/connectors/chat%2Fbot/installations/T123`, {
+    const again = await fetch(`${broker.url}/v1/admin/connectors/chat%2Fremovable/installations/T123`, {
       method: "DELETE",
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` }
     })
@@ -320,14 +329,17 @@ describe.each(backends)("installing a connector for a tenant, on $name", ({ make
   })
 
   it("removing a connector revokes the refresh tokens its grants hold, not only its issued tokens", async () => {
+    // An installation of its own, made as in the test of POST /v1/connect/install.
+    const started = await post(`${broker.url}/v1/connect/install/code%2Fremovable`, { returnUrl: RETURN_URL })
+    expect((await install(String(started.body.url), "org-admin")).status).toBe(302)
     const revokedBefore = provider.revokedGrantIds.length
-    const removed = await fetch(`${broker.url}/v1/admin/connectors/code%2Fapp`, {
+    const removed = await fetch(`${broker.url}/v1/admin/connectors/code%2Fremovable`, {
       method: "DELETE",
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` }
     })
     expect(removed.status).toBe(200)
     const body = (await removed.json()) as { grantsFound: number; tokens: Record<string, number> }
-    // The installation 4242 made earlier holds a grant with a refresh token.
+    // The installation 4242 holds a grant with a refresh token.
     expect(body.grantsFound).toBe(1)
     expect(body.tokens.providerFailed).toBe(0)
     // The provider saw the grant revoked (a revoked refresh token revokes its grant).

@@ -1,5 +1,5 @@
 /**
- * The built broker run as a user runs it: `node dist/broker/main.js` in a fresh
+ * The built broker run as a user runs it: `node packages/broker/dist/main.js` in a fresh
  * directory, with nothing set but where to listen. It creates its database and
  * its encryption key there, warns about the key without printing it, serves,
  * and stops on SIGTERM; with a broken configuration file it refuses to start

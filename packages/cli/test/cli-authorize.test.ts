@@ -139,8 +139,10 @@ describe("connect authorize", () => {
     expect(running.output.stderr).toContain(
       'To connect user "ada" to connector "acme/api", open this URL in a browser:'
     )
-    // Still waiting: the user has not come yet.
-    await sleep(2_000)
+    // Still waiting: it has read the status twice (so it took the first "pending" in and went on), and not exited.
+    const before = polled.length
+    for (let attempt = 0; attempt < 300 && polled.length < before + 2 && !running.exited(); attempt++) await sleep(50)
+    expect(polled.length).toBeGreaterThanOrEqual(before + 2)
     expect(running.child.exitCode).toBeNull()
     const landed = await browse(url, "ada")
     expect(landed.status).toBe(200)

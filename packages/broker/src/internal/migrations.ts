@@ -159,6 +159,28 @@ const authorizationHardening = (sql: SqlClient.SqlClient) =>
     { discard: true }
   )
 
+// The rate limit shared by the replicas on Postgres: one token bucket per key
+// (a project id), its level in units of 1 / 60 000 of a request as of
+// `updated_at`, and whether the last request was allowed (read back by the one
+// statement that takes a request). A bucket untouched for a minute is full
+// again, the same as no row: housekeeping deletes those by `updated_at`.
+// On Postgres the table is UNLOGGED: a take then commits without waiting for
+// the write-ahead log to reach the disk (it is on the hot path of every token
+// request), and what a crash loses is buckets, which start full again.
+const sharedRateLimit = (sql: SqlClient.SqlClient) =>
+  Effect.all(
+    [
+      sql`CREATE ${sql.literal(sql.onDialectOrElse({ pg: () => "UNLOGGED TABLE", orElse: () => "TABLE" }))} rate_limits (
+        key TEXT PRIMARY KEY,
+        units BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        allowed INTEGER NOT NULL
+      )`,
+      sql`CREATE INDEX rate_limits_updated_at ON rate_limits (updated_at)`
+    ],
+    { discard: true }
+  )
+
 /** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
 export const migrations = {
   "0001_initial": Effect.flatMap(SqlClient.SqlClient, initial),
@@ -175,5 +197,6 @@ export const migrations = {
     SqlClient.SqlClient,
     (sql) => sql`CREATE INDEX issued_tokens_expiry ON issued_tokens (expires_at)`
   ),
-  "0008_authorization_hardening": Effect.flatMap(SqlClient.SqlClient, authorizationHardening)
+  "0008_authorization_hardening": Effect.flatMap(SqlClient.SqlClient, authorizationHardening),
+  "0009_shared_rate_limit": Effect.flatMap(SqlClient.SqlClient, sharedRateLimit)
 }
