@@ -33,12 +33,17 @@ import type { Subject } from "../Subject.js"
 import type { TokenRequest, TokenResponse } from "../Token.js"
 import { signAssertion } from "./Assertion.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
+import { internalError, limitsOf, providerTimedOut } from "./grants/common.js"
+import { directGrant } from "./grants/direct.js"
+import { recoverRefreshes } from "./grants/recovery.js"
+import { refreshGrant } from "./grants/refreshToken.js"
 import * as SingleFlight from "./internal/singleFlight.js"
-import { type Grant, type ProviderError, type ProviderToken, requestToken, revokeToken } from "./ProviderClient.js"
+import { type Grant, type ProviderToken, revokeToken } from "./ProviderClient.js"
 import {
   type Caller,
   type Connector,
   type Installation,
+  newId,
   Store,
   type Grant as StoredGrant,
   type StoreError
@@ -133,50 +138,6 @@ export const scopesFor = (connector: Connector, request: TokenRequest): Readonly
 const installationKey = (installation: Option.Option<Installation>, requested: string | undefined): string =>
   Option.match(installation, { onNone: () => (requested === "*" ? "*" : ""), onSome: (i) => i.id })
 
-const internalError = (connector: string) =>
-  new UnknownConnectError({
-    connector,
-    status: 500,
-    code: "internal_error",
-    detail: "the broker failed to read or write its store; see its log"
-  })
-
-/** A provider failure as the caller sees it. */
-const fromProvider = (connector: Connector, error: ProviderError, subject: Subject): ConnectError => {
-  switch (error.kind) {
-    case "invalid_grant":
-      return subject.type === "user"
-        ? new UserAuthorizationRequired({ connector: connector.uid, detail: "the user's grant is no longer valid" })
-        : new NoValidToken({ connector: connector.uid, detail: "the provider refused the grant" })
-    case "invalid_scope":
-    case "invalid_target":
-      return new InvalidRequest({
-        connector: connector.uid,
-        status: 400,
-        issues: [
-          {
-            path: error.kind === "invalid_scope" ? "scopes" : "resources",
-            message: `the provider refused it (${error.kind})`
-          }
-        ]
-      })
-    case "transient":
-      return new UnknownConnectError({
-        connector: connector.uid,
-        status: 502,
-        code: "provider_unavailable",
-        detail: `the provider did not answer usefully after retries (${error.message}); retry later`
-      })
-    default:
-      return new UnknownConnectError({
-        connector: connector.uid,
-        status: 502,
-        code: "provider_error",
-        detail: `the provider refused the request (${error.kind}); the connector may be misconfigured`
-      })
-  }
-}
-
 /**
  * What removing an installation did: the tokens and grants it found, and how
  * the provider answered their revocation (each distinct token once).
@@ -216,6 +177,22 @@ const make = Effect.gen(function* () {
   const scope = yield* Effect.scope
   const singleFlight = SingleFlight.make(scope)
   const http = yield* Effect.context<HttpClient.HttpClient>()
+  // This process, as the holder of leases on grants and token requests.
+  const owner = newId("brk")
+  // Refreshes a stopped broker left unfinished are taken up again in the background.
+  yield* Effect.forkIn(recoverRefreshes({ store, http, owner }), scope)
+
+  /**
+   * The shared work of a key, run once in this process to its own hard limit;
+   * the caller waits at most its connector's provider timeout for it.
+   */
+  const shared = <A>(connector: Connector, key: string, work: Effect.Effect<A, ConnectError>) => {
+    const limits = limitsOf(connector.settings)
+    return singleFlight(key, work, {
+      hardLimit: limits.hardMs,
+      onTimeout: () => providerTimedOut(connector)
+    }).pipe(Effect.timeoutFail({ duration: limits.callerMs, onTimeout: () => providerTimedOut(connector) }))
+  }
 
   const storeFailure = (connector: Connector) => (error: StoreError) =>
     Effect.zipRight(Effect.logError("store failure", error.message), Effect.fail(internalError(connector.uid)))
@@ -299,6 +276,10 @@ const make = Effect.gen(function* () {
         })
       const stored = yield* reusable(yield* Clock.currentTimeMillis)
       if (Option.isSome(stored)) return answer(connector, installation, stored.value)
+      const issuedAnswer = (token: Parameters<typeof answer>[2]) => answer(connector, installation, token)
+      const reuseNow = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(reusable(now), Option.map(issuedAnswer))
+      )
 
       const record = (token: Pick<ProviderToken, "accessToken" | "expiresAt">, grantId: string | undefined) =>
         store.insertIssuedToken({
@@ -319,20 +300,28 @@ const make = Effect.gen(function* () {
         ...(request.audience === undefined ? {} : { audience: request.audience })
       }
 
-      /** One provider call per request for grants that need no stored state. */
-      const direct = (grant: Effect.Effect<Grant, ConnectError>) =>
-        singleFlight(
-          `direct\n${caller.projectId}\n${caller.environment}\n${connector.id}\n${requestKey}`,
-          Effect.gen(function* () {
-            const again = yield* reusable(yield* Clock.currentTimeMillis)
-            if (Option.isSome(again)) return answer(connector, installation, again.value)
-            const token = yield* Effect.flatMap(grant, (g) => requestToken(endpoint, g)).pipe(
-              Effect.provide(http),
-              Effect.catchTag("ProviderError", (error) => Effect.fail(fromProvider(connector, error, request.subject)))
-            )
-            return answer(connector, installation, yield* record(token, undefined))
-          }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+      /** One provider call per request (across replicas) for grants that need no stored state. */
+      const direct = (grant: Effect.Effect<Grant, ConnectError>) => {
+        const key = `direct\n${caller.projectId}\n${caller.environment}\n${connector.id}\n${requestKey}`
+        return shared(
+          connector,
+          key,
+          directGrant(
+            {
+              store,
+              http,
+              owner,
+              connector,
+              endpoint,
+              subject: request.subject,
+              leaseKey: key,
+              reuse: reuseNow,
+              issue: (token) => Effect.map(record(token, undefined), issuedAnswer)
+            },
+            grant
+          ).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
         )
+      }
 
       /**
        * A token from a stored grant (a user's, or an installation's own): the
@@ -361,52 +350,15 @@ const make = Effect.gen(function* () {
             return answer(connector, installation, held)
           }
           const grantId = grant.id
-          return yield* singleFlight(
+          return yield* shared(
+            connector,
             `grant\n${grantId}\n${caller.projectId}\n${caller.environment}\n${requestKey}`,
-            store
-              .withGrantLock(grantId, (locked) =>
-                Effect.gen(function* () {
-                  // Another process may have refreshed while this one waited for the lock.
-                  const again = yield* reusable(yield* Clock.currentTimeMillis)
-                  if (Option.isSome(again)) return answer(connector, installation, again.value)
-                  if (locked.status !== "active") return yield* gone()
-                  if (locked.refreshToken === undefined) {
-                    return yield* new NoValidToken({ connector: connector.uid, detail: "there is no refresh token" })
-                  }
-                  const refreshed = yield* requestToken(endpoint, {
-                    type: "refresh_token",
-                    refreshToken: locked.refreshToken,
-                    ...targets
-                  }).pipe(Effect.provide(http), Effect.either)
-                  if (refreshed._tag === "Left") {
-                    // The grant is gone: say so for good, and commit that.
-                    if (refreshed.left.kind === "invalid_grant") {
-                      yield* store.updateGrant(grantId, { status: "invalid" })
-                      return yield* gone()
-                    }
-                    return yield* fromProvider(connector, refreshed.left, request.subject)
-                  }
-                  const token = refreshed.right
-                  // Rotated refresh token and new access token: saved together, before answering.
-                  const issued = yield* store.transaction(
-                    Effect.zipRight(
-                      token.refreshToken === undefined
-                        ? store.updateGrant(grantId, {})
-                        : store.updateGrant(grantId, {
-                            refreshToken: token.refreshToken,
-                            refreshExpiresAt: token.refreshTokenExpiresAt
-                          }),
-                      record(token, grantId)
-                    )
-                  )
-                  return answer(connector, installation, issued)
-                }).pipe(
-                  // An outcome, not a failure, inside the lock: a failure would roll back
-                  // the lock's transaction, and with it the grant marked invalid above.
-                  Effect.either
-                )
-              )
-              .pipe(Effect.flatten, Effect.catchTag("StoreError", storeFailure(connector)))
+            refreshGrant({ store, http, owner, connector, endpoint, subject: request.subject, targets }, grantId, {
+              reuse: reuseNow,
+              // The grant is saved by then: the access token is recorded after it.
+              issue: (token) => Effect.map(record(token, grantId), issuedAnswer),
+              gone
+            }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
           )
         }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
 
