@@ -90,10 +90,11 @@ const failed = <A>(
   Effect.gen(function* () {
     const { connector, store } = context
     const version = grant.version + 1
-    const unknownBefore = grant.attemptStartedAt
-    const attempt = unknownBefore === undefined ? 1 : 2
+    const attempt = grant.attemptStartedAt === undefined ? 1 : 2
     if (error.kind === "invalid_grant") {
       const now = yield* Clock.currentTimeMillis
+      // An earlier request of this refresh (retried after a timeout or a 5xx) may have rotated the token too.
+      const unknownBefore = grant.attemptStartedAt ?? (error.attempts > 1 ? now - durationMs : undefined)
       const status = unknownBefore === undefined ? ("invalid" as const) : ("lost" as const)
       const reason =
         unknownBefore === undefined
@@ -109,7 +110,7 @@ const failed = <A>(
     yield* store.finishGrantRefresh({
       grantId: grant.id,
       version,
-      keepAttempt: unknown || unknownBefore !== undefined
+      keepAttempt: unknown || grant.attemptStartedAt !== undefined
     })
     yield* logProviderFailure({
       connector,
