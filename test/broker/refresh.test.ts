@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type RunningBroker, startBroker } from "../support/broker.js"
-import { backends, postgres, type TestDatabase } from "../support/databases.js"
+import { backends, postgres, sqlite, type TestDatabase } from "../support/databases.js"
 import { type FaultyProvider, startFaultyProvider } from "../support/faultyProvider.js"
 import { postJson } from "../support/http.js"
 
@@ -172,7 +172,7 @@ describe("a provider with a grace period for rotated refresh tokens", () => {
   let broker: RunningBroker
 
   beforeAll(async () => {
-    database = await backends[0]!.make()
+    database = sqlite()
     provider = await startFaultyProvider({ graceMs: 60_000 })
     broker = await startBroker({ database, config: configOf(provider) })
   })
