@@ -13,6 +13,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Cipher, type DecryptionFailed } from "./Cipher.js"
+import { isReusable } from "./grants/reuse.js"
 
 /**
  * How a connector talks to its provider.
@@ -947,9 +948,9 @@ const make = Effect.gen(function* () {
     }).pipe(Effect.mapError(fail("record an issued token")))
 
   /**
-   * The newest active token for the same request that still has more than
-   * `bufferMs`, or more than half its lifetime, left at `now`: short-lived
-   * tokens (a provider's 30-second ones) are reused too, for half their life.
+   * The newest active token for the same request that may be handed out at
+   * `now` by the reuse rule (`isReusable` in `grants/reuse.ts`, with
+   * `bufferMs`); the SQL only leaves out the expired ones.
    */
   const findReusableToken = (key: {
     readonly connectorId: string
@@ -963,8 +964,12 @@ const make = Effect.gen(function* () {
       WHERE connector_id = ${key.connectorId} AND project_id = ${key.projectId}
         AND environment = ${key.environment} AND request_key = ${key.requestKey}
         AND status = 'active' AND expires_at > ${key.now}
-        AND (expires_at > ${key.now + key.bufferMs} OR expires_at + created_at > ${2 * key.now})
-      ORDER BY expires_at DESC LIMIT 1`.pipe(
+      ORDER BY expires_at DESC LIMIT 20`.pipe(
+      Effect.map((rows) =>
+        rows.filter((row) =>
+          isReusable({ expiresAt: num(row.expires_at), createdAt: num(row.created_at) }, key.now, key.bufferMs)
+        )
+      ),
       Effect.flatMap(firstRow(toToken)),
       Effect.mapError(fail("read an issued token"))
     )

@@ -17,7 +17,7 @@
  */
 import { createHash } from "node:crypto"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Clock, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import {
   type ConnectError,
   ConnectorInstallationRequired,
@@ -37,6 +37,7 @@ import { internalError, limitsOf, providerTimedOut } from "./grants/common.js"
 import { directGrant } from "./grants/direct.js"
 import { recoverRefreshes } from "./grants/recovery.js"
 import { refreshGrant } from "./grants/refreshToken.js"
+import { REUSE_BUFFER_MS } from "./grants/reuse.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { type Grant, type ProviderToken, revokeToken } from "./ProviderClient.js"
 import {
@@ -53,13 +54,12 @@ import {
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 /**
- * How close to expiry a stored token may come and still be handed out (or half
- * its lifetime, when that is shorter).
+ * How close to expiry a stored token may come and still be handed out: see `grants/reuse.ts`.
  *
  * @since 0.1.0
  * @category constants
  */
-export const REUSE_BUFFER_MS = 60_000
+export { isReusable, REUSE_BUFFER_MS } from "./grants/reuse.js"
 
 /**
  * The identity of a subject as stored: plain text a database column can hold
@@ -172,7 +172,70 @@ const heldAccessToken = (token: ProviderToken) =>
  */
 export type Issued = TokenResponse
 
-const make = Effect.gen(function* () {
+/**
+ * The token service: issuing, revoking and importing tokens, and keeping what
+ * authorizations and installations gave.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokensService {
+  /** A token for a request: a stored one while reusable, else from the provider by the subject's grant. */
+  readonly issue: (caller: Caller, connector: Connector, request: TokenRequest) => Effect.Effect<Issued, ConnectError>
+  /** Revokes a project's issued tokens (of a subject, or an installation), at the provider too when it can. */
+  readonly revoke: (
+    caller: Caller,
+    connector: Connector,
+    params: { readonly subject?: Subject | undefined; readonly installationId?: string | undefined }
+  ) => Effect.Effect<RevocationSummary, ConnectError>
+  /** Keeps tokens obtained elsewhere (with their refresh tokens as grants); says how many. */
+  readonly importTokens: (
+    caller: Caller,
+    connector: Connector,
+    tokens: ReadonlyArray<{
+      readonly subject: Subject
+      readonly accessToken: Redacted.Redacted<string>
+      readonly expiresAt: number
+      readonly refreshToken?: Redacted.Redacted<string> | undefined
+      readonly refreshTokenExpiresAt?: number | undefined
+      readonly environment: string
+      readonly installationId?: string | undefined
+    }>
+  ) => Effect.Effect<number, ConnectError>
+  /** The installation a request resolves to, as stored (`""` for none). */
+  readonly installationOf: (
+    connector: Connector,
+    requested: string | undefined
+  ) => Effect.Effect<string, ConnectError | StoreError>
+  /** Keeps a completed authorization's grant and access token together; gives the grant's id. */
+  readonly recordAuthorization: (
+    caller: Caller,
+    connector: Connector,
+    request: TokenRequest,
+    installationId: string,
+    token: ProviderToken
+  ) => Effect.Effect<string, StoreError>
+  /** Keeps a completed installation and its own grant together. */
+  readonly recordInstallation: (
+    connector: Connector,
+    installation: {
+      readonly id: string
+      readonly tenantId: string | undefined
+      readonly token: ProviderToken | undefined
+    }
+  ) => Effect.Effect<void, StoreError>
+  /** Removes an installation, revoking what it holds at the provider; none when there is no such installation. */
+  readonly removeInstallation: (
+    connector: Connector,
+    installationId: string
+  ) => Effect.Effect<Option.Option<InstallationRemoval>, ConnectError>
+  /** Revokes everything a connector holds, before it is removed. */
+  readonly revokeConnector: (
+    connector: Connector
+  ) => Effect.Effect<Omit<InstallationRemoval, "installationId">, ConnectError>
+}
+
+const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | Scope.Scope> = Effect.gen(function* () {
   const store = yield* Store
   const scope = yield* Effect.scope
   const singleFlight = SingleFlight.make(scope)
@@ -765,7 +828,7 @@ const make = Effect.gen(function* () {
  * @since 0.1.0
  * @category tags
  */
-export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<Tokens, Effect.Effect.Success<typeof make>>() {
+export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<Tokens, TokensService>() {
   /** Issues over the `Store`, asking providers through the `HttpClient`. */
   static readonly layer: Layer.Layer<Tokens, never, Store | HttpClient.HttpClient> = Layer.scoped(Tokens, make)
 }

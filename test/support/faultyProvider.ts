@@ -39,6 +39,8 @@ export interface FaultyRequest {
   rotated: boolean
   /** Whether it was answered (or dropped); a stalled request never is. */
   settled: boolean
+  /** When the refresh token was rotated (ms since the epoch), if it was. */
+  rotatedAt: number | undefined
 }
 
 interface RefreshState {
@@ -122,7 +124,8 @@ export const startFaultyProvider = async (
       mode: mode.kind,
       outcome: "none",
       rotated: false,
-      settled: false
+      settled: false,
+      rotatedAt: undefined
     }
     requests.push(record)
     wake()
@@ -157,6 +160,7 @@ export const startFaultyProvider = async (
     if (state !== undefined && state.consumedAt === undefined) state.consumedAt = Date.now()
     const next = fresh()
     record.rotated = true
+    record.rotatedAt = Date.now()
     if (mode.kind === "rotate-then-drop") {
       if (mode.drop === "reset") request.socket.destroy()
       else json(response, 502, { message: "bad gateway" })
