@@ -4,9 +4,11 @@
  * connection of the pool), a late answer is still saved, and an answer lost on
  * the way is retried with the same refresh token or the grant is marked lost.
  */
+import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { type RunningBroker, startBroker } from "../support/broker.js"
-import { backends, postgres, sqlite, type TestDatabase } from "../support/databases.js"
+import { backends, layerOf, postgres, sqlite, type TestDatabase } from "../support/databases.js"
 import { type FaultyProvider, startFaultyProvider } from "../support/faultyProvider.js"
 import { postJson } from "../support/http.js"
 
@@ -70,6 +72,16 @@ const settledRequest = async (broker: RunningBroker, user: string, scopes: Reado
     if (answer.status !== 502 || attempt >= tries) return answer
   }
 }
+
+/** A user's grant as stored: its status and why it ended. */
+const grantOf = (database: TestDatabase, user: string) =>
+  Effect.runPromise(
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) => sql<{ status: string; lost_reason: string | null }>`SELECT status, lost_reason FROM grants
+        WHERE subject LIKE ${`%${JSON.stringify(user)}%`}`
+    ).pipe(Effect.provide(layerOf(database)))
+  ).then((rows) => rows[0])
 
 const healthz = async (broker: RunningBroker) => {
   const started = Date.now()
@@ -145,6 +157,10 @@ describe.each(backends)("refreshes against a faulty provider, on %s", ({ make })
     expect(again.status).toBe(403)
     expect(again.body.error.code).toBe("user_authorization_required")
     expect(provider.requests.length - before).toBe(2)
+    // Marked lost, not merely invalid, and the operator can read why.
+    const grant = await grantOf(database, "drop-ada")
+    expect(grant?.status).toBe("lost")
+    expect(grant?.lost_reason).toContain("got no answer")
   })
 
   it("a provider's 500s and HTML answers are typed errors within the deadline", async () => {
