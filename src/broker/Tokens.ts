@@ -6,12 +6,14 @@
  *   server-side buffer of expiry; only then is the provider asked.
  * - `app` subjects get the client credentials grant; `user` subjects the
  *   refresh token grant on their stored grant.
- * - Concurrent requests that need the same refresh make one provider call: a
- *   single flight in the process, and on Postgres a row lock on the grant
- *   across broker processes, with the grant re-read under the lock. A rotated
- *   refresh token is saved in the same transaction as the new access token,
- *   before the answer leaves, and the refresh runs detached from the caller so
- *   a client that hangs up cannot lose it.
+ * - Concurrent requests that need the same token make one provider call: a
+ *   single flight in the process, and a lease in the store across broker
+ *   processes (`grants/refreshToken.ts`, `grants/direct.ts`); no lock or
+ *   transaction is held while the provider is called.
+ * - The caller waits at most its connector's provider timeout; the shared work
+ *   runs detached from it to its own hard limit, so a late answer is saved and
+ *   a client that hangs up cannot lose a rotated refresh token. See
+ *   `docs/reliability.md`.
  *
  * @since 0.1.0
  */

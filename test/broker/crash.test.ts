@@ -170,6 +170,19 @@ const prepare = async (provider: FaultyProvider, graceSeconds: number) => {
   return directory
 }
 
+/** Waits (10 s at most) until the start-up recovery has refreshed every grant left with an unfinished attempt. */
+const recovered = async (directory: string) => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const db = new Database(join(directory, "data", "broker.db"), { readonly: true })
+    const row = db
+      .prepare("SELECT COUNT(*) AS n FROM grants WHERE attempt_started_at IS NOT NULL AND status = 'active'")
+      .get() as { n: number }
+    db.close()
+    if (row.n === 0) return
+    await sleep(100)
+  }
+}
+
 /**
  * `TRIALS` times: start the broker, ask a new token (new scopes: a refresh) for every user, and kill -9 the broker
  * at a random moment while the provider answers (0 to 30 ms after the first refresh reached it). Then start it once more and ask again: the
@@ -179,6 +192,7 @@ const killDuringRefreshes = async (provider: FaultyProvider, directory: string) 
   let killedWhileRotating = 0
   for (let trial = 0; trial < TRIALS; trial++) {
     const broker = await start(directory)
+    await recovered(directory)
     const before = provider.requests.length
     const answers = Promise.all(USERS.map((user) => tokenRequest(broker, user, [`trial-${trial}`])))
     // A random moment once the refreshes reach the provider (which answers each after 10 ms).
