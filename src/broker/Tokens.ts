@@ -25,7 +25,6 @@ import {
   ConnectorInstallationRequired,
   InvalidRequest,
   NoValidToken,
-  UnknownConnectError,
   UserAuthorizationRequired
 } from "../ConnectError.js"
 import { cacheKey, digest } from "../internal/cacheKey.js"
@@ -33,13 +32,15 @@ import { canonicalJson } from "../internal/json.js"
 import type { RevocationSummary } from "../Revocation.js"
 import type { Subject } from "../Subject.js"
 import type { TokenRequest, TokenResponse } from "../Token.js"
-import { signAssertion } from "./Assertion.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
+import { clientCredentialsGrant } from "./grants/clientCredentials.js"
 import { internalError, limitsOf, providerTimedOut } from "./grants/common.js"
 import { directGrant } from "./grants/direct.js"
+import { jwtBearerGrant } from "./grants/jwtBearer.js"
 import { recoverRefreshes } from "./grants/recovery.js"
 import { refreshGrant } from "./grants/refreshToken.js"
 import { REUSE_BUFFER_MS } from "./grants/reuse.js"
+import { tokenExchangeGrant } from "./grants/tokenExchange.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { type Grant, type ProviderToken, revokeToken } from "./ProviderClient.js"
 import {
@@ -51,9 +52,6 @@ import {
   type Grant as StoredGrant,
   type StoreError
 } from "./Store.js"
-
-/** The token type of a subject token in a token exchange (RFC 8693). */
-const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 /**
  * How close to expiry a stored token may come and still be handed out: see `grants/reuse.ts`.
@@ -443,75 +441,15 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
             )
           }
         }
-        return yield* direct(
-          Effect.succeed({
-            type: "client_credentials",
-            ...targets,
-            ...(request.authorizationDetails === undefined
-              ? {}
-              : { authorizationDetails: request.authorizationDetails })
-          })
-        )
+        return yield* direct(Effect.succeed(clientCredentialsGrant(request, targets)))
       }
 
       if (request.subject.type === "jwt-bearer") {
-        const subjectClaims = request.subject
-        return yield* direct(
-          Effect.gen(function* () {
-            const algorithm = connector.settings.signingAlgorithm
-            if (connector.privateKey === undefined || algorithm === undefined) {
-              return yield* new InvalidRequest({
-                connector: connector.uid,
-                status: 400,
-                issues: [
-                  {
-                    path: "subject.type",
-                    message: `connector "${connector.uid}" has no privateKey and signingAlgorithm for jwt-bearer subjects`
-                  }
-                ]
-              })
-            }
-            const assertion = yield* signAssertion({
-              privateKey: connector.privateKey,
-              algorithm,
-              ...(connector.settings.privateKeyId === undefined ? {} : { keyId: connector.settings.privateKeyId }),
-              // RFC 7523 defaults: the client is the issuer, the token endpoint the audience.
-              issuer: subjectClaims.iss ?? connector.clientId,
-              audience: subjectClaims.aud ?? endpoint.tokenEndpoint,
-              subject: subjectClaims.sub,
-              ...(subjectClaims.additionalClaims === undefined
-                ? {}
-                : { additionalClaims: subjectClaims.additionalClaims })
-            }).pipe(
-              Effect.mapError((error) =>
-                error.kind === "reserved_claim" || error.kind === "invalid_claims"
-                  ? new InvalidRequest({
-                      connector: connector.uid,
-                      status: 400,
-                      issues: [{ path: "subject.additionalClaims", message: error.message }]
-                    })
-                  : new UnknownConnectError({
-                      connector: connector.uid,
-                      status: 502,
-                      code: "provider_error",
-                      detail: `the connector's signing key cannot be used (${error.kind}); fix its configuration`
-                    })
-              )
-            )
-            return { type: "jwt_bearer", assertion, ...targets } satisfies Grant
-          })
-        )
+        return yield* direct(jwtBearerGrant(connector, request.subject, endpoint.tokenEndpoint, targets))
       }
 
       if (request.subject.type === "token") {
-        return yield* direct(
-          Effect.succeed({
-            type: "token_exchange",
-            subjectToken: request.subject.token,
-            subjectTokenType: ACCESS_TOKEN_TYPE,
-            ...targets
-          })
-        )
+        return yield* direct(Effect.succeed(tokenExchangeGrant(request.subject, targets)))
       }
 
       if (subjectType === "user") {
