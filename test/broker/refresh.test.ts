@@ -7,7 +7,7 @@
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type RunningBroker, startBroker } from "../support/broker.js"
+import { newEncryptionKey, type RunningBroker, startBroker } from "../support/broker.js"
 import { backends, layerOf, postgres, sqlite, type TestDatabase } from "../support/databases.js"
 import { type FaultyProvider, startFaultyProvider } from "../support/faultyProvider.js"
 import { postJson } from "../support/http.js"
@@ -15,7 +15,7 @@ import { postJson } from "../support/http.js"
 const KEY = "ck_refresh_production_key_5531"
 const TIMEOUT_MS = 500
 
-const configOf = (provider: FaultyProvider) => ({
+const configOf = (provider: FaultyProvider, timeoutMs = TIMEOUT_MS) => ({
   connectors: [
     {
       uid: "faulty/api",
@@ -24,7 +24,7 @@ const configOf = (provider: FaultyProvider) => ({
       clientId: provider.clientId,
       clientSecret: provider.clientSecret,
       tokenEndpoint: provider.tokenEndpoint,
-      providerTimeoutMs: TIMEOUT_MS
+      providerTimeoutMs: timeoutMs
     }
   ],
   projects: [{ id: "prj_web", keys: [{ environment: "production", secret: KEY }] }],
@@ -248,5 +248,47 @@ describe("12 stalled refreshes on Postgres", () => {
     const answers = await stalled
     expect(answers.map((answer) => answer.status)).toEqual(users.map(() => 502))
     provider.mode = { kind: "ok" }
+  })
+})
+
+describe("app tokens on two brokers sharing one Postgres database", () => {
+  let database: TestDatabase
+  let provider: FaultyProvider
+  let replicas: ReadonlyArray<RunningBroker> = []
+
+  beforeAll(async () => {
+    database = await postgres()
+    provider = await startFaultyProvider()
+    const encryptionKey = newEncryptionKey()
+    replicas = [
+      // A deadline that a cold broker's first requests (its pool connecting) cannot miss.
+      await startBroker({ database, config: configOf(provider, 5_000), encryptionKey }),
+      await startBroker({ database, config: configOf(provider, 5_000), encryptionKey })
+    ]
+  })
+  afterAll(async () => {
+    for (const replica of replicas) await replica.close()
+    await provider?.close()
+    await database?.drop()
+  })
+
+  it("are fetched once for concurrent requests on both (a lease by connector, project, environment and request)", async () => {
+    provider.mode = { kind: "slow", delayMs: 100 }
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const broker = replicas[i % 2]
+        if (broker === undefined) throw new Error("the replicas did not start")
+        const response = await postJson(
+          `${broker.url}/v1/connect/token/faulty%2Fapi`,
+          { subject: { type: "app" } },
+          KEY
+        )
+        return { status: response.status, body: await response.json() }
+      })
+    )
+    provider.mode = { kind: "ok" }
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 200))
+    expect(new Set(answers.map((answer) => answer.body.token)).size).toBe(1)
+    expect(provider.requests.filter((r) => r.grantType === "client_credentials")).toHaveLength(1)
   })
 })
