@@ -5,7 +5,7 @@
  * the way is retried with the same refresh token or the grant is marked lost.
  */
 import { SqlClient } from "@effect/sql"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
 import { Effect } from "effect"
 import { newEncryptionKey, type RunningBroker, startBroker } from "../support/broker.js"
 import { backends, layerOf, postgres, sqlite, type TestDatabase } from "../support/databases.js"
@@ -145,7 +145,9 @@ describe.each(backends)("refreshes against a faulty provider, on %s", ({ make })
   })
 
   it("a rotated answer lost as a gateway 502, with a strict provider: the grant is lost and the user asked again", async () => {
-    await importUser(broker, "drop-ada", { refreshToken: provider.seed() })
+    const refreshToken = provider.seed()
+    await importUser(broker, "drop-ada", { refreshToken })
+    const log = vi.spyOn(console, "log")
     provider.mode = { kind: "rotate-then-drop", drop: "502" }
     const before = provider.requests.length
     const first = await request(broker, "drop-ada", ["s1"])
@@ -161,6 +163,22 @@ describe.each(backends)("refreshes against a faulty provider, on %s", ({ make })
     const grant = await grantOf(database, "drop-ada")
     expect(grant?.status).toBe("lost")
     expect(grant?.lost_reason).toContain("got no answer")
+    // In the log: each failed call (the 502, then the refusal) and the grant lost, with why; never a token.
+    const lines = log.mock.calls.map((call) => call.map(String).join(" "))
+    log.mockRestore()
+    expect(lines.filter((line) => line.includes("provider call failed"))).toHaveLength(1)
+    const failure = lines.find((line) => line.includes("provider call failed")) ?? ""
+    expect(failure).toContain("connector=faulty/api")
+    expect(failure).toContain("status=400")
+    expect(failure).toContain("providerError=invalid_grant")
+    expect(failure).toContain("outcome=lost")
+    expect(failure).toContain("requests=2")
+    expect(lines.some((line) => line.includes("grant lost") && line.includes("reason="))).toBe(true)
+    for (const line of lines) {
+      expect(line).not.toContain(refreshToken)
+      expect(line).not.toContain(provider.clientSecret)
+      expect(line).not.toMatch(/rt_\d+_/)
+    }
   })
 
   it("a provider's 500s and HTML answers are typed errors within the deadline", async () => {

@@ -67,7 +67,20 @@ const callUnderLease = <A>(
           })
         )
       ),
-      Effect.catchTag("ProviderError", (error) => Effect.fail(fromProvider(connector, error, context.subject)))
+      Effect.catchTag("ProviderError", (error) => Effect.fail(fromProvider(connector, error, context.subject))),
+      // Stopped at the hard limit (a provider that never answers): one line too.
+      Effect.onInterrupt(() =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          logProviderFailure({
+            connector,
+            grant: grant.type,
+            error: "timeout",
+            durationMs: now - startedAt,
+            outcome: "stopped at the hard limit",
+            attempt: 1
+          })
+        )
+      )
     )
     return yield* context.issue(token)
   }).pipe(Effect.ensuring(Effect.ignore(context.store.releaseTokenLease(context.leaseKey, context.owner))))
