@@ -249,6 +249,10 @@ export const ConnectorDeclaration = Schema.Struct({
   defaultScopes: Schema.optionalWith(ConnectorScopes, { default: () => ({}) }),
   /** The lifetime assumed when a provider's token response has no `expires_in`. */
   defaultTokenLifetimeSeconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 3600 }),
+  /** How long a request waits for the provider, in milliseconds (default 10000). */
+  providerTimeoutMs: Schema.optional(Schema.Int.pipe(Schema.between(100, 300_000))),
+  /** How long the provider still accepts a refresh token it rotated (Xero: 1800, Atlassian: 600); 0 for none. */
+  refreshTokenGracePeriodSeconds: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   /** A private key (PEM) for JWT bearer assertions. */
   privateKey: Schema.optional(SecretRef),
   privateKeyId: Schema.optional(Schema.NonEmptyString),

@@ -832,6 +832,20 @@ const interpretToken =
   }
 
 /**
+ * What a refused refresh means: a 400 with an empty body or with an error code
+ * nobody knows is the provider refusing the refresh token (some providers
+ * answer so for a revoked or spent one), so the user must authorize again.
+ * 401 and 403 stay what they are: the broker's own client is refused.
+ */
+const refusedRefresh = (problem: Problem): ProviderErrorKind => {
+  const kind = outsideDeviceFlow(problem.kind)
+  if (problem.status !== 400 || kind !== "other") return kind
+  const unknownCode = problem.code !== undefined && ERROR_CODE_KINDS[problem.code.toLowerCase()] === undefined
+  const empty = problem.code === undefined && problem.description === undefined && problem.reason === undefined
+  return unknownCode || empty ? "invalid_grant" : kind
+}
+
+/**
  * Asks a provider's token endpoint for a token.
  *
  * The request is form-encoded: `scope` space-separated, `resource` and
@@ -866,7 +880,7 @@ export const requestToken = (
               interpret(answer),
               (problem): Problem => ({
                 ...problem,
-                kind: outsideDeviceFlow(problem.kind)
+                kind: grant.type === "refresh_token" ? refusedRefresh(problem) : outsideDeviceFlow(problem.kind)
               })
             )
   }).pipe(

@@ -66,6 +66,10 @@ export const apply = (
           tokenEndpointAuthMethod: connector.tokenEndpointAuthMethod,
           defaultScopes: connector.defaultScopes,
           defaultTokenLifetimeSeconds: connector.defaultTokenLifetimeSeconds,
+          ...(connector.providerTimeoutMs === undefined ? {} : { providerTimeoutMs: connector.providerTimeoutMs }),
+          ...(connector.refreshTokenGracePeriodSeconds === undefined
+            ? {}
+            : { refreshTokenGracePeriodSeconds: connector.refreshTokenGracePeriodSeconds }),
           ...(connector.privateKeyId === undefined ? {} : { privateKeyId: connector.privateKeyId }),
           ...(connector.signingAlgorithm === undefined ? {} : { signingAlgorithm: connector.signingAlgorithm }),
           installationsRequired: connector.installations.required,

@@ -13,6 +13,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Cipher, type DecryptionFailed } from "./Cipher.js"
+import { isReusable } from "./grants/reuse.js"
 
 /**
  * How a connector talks to its provider.
@@ -38,6 +39,10 @@ export const ConnectorSettings = Schema.Struct({
   signingAlgorithm: Schema.optional(Schema.Literal("RS256", "ES256")),
   installationsRequired: Schema.Boolean,
   crossInstallation: Schema.Boolean,
+  /** How long a caller waits for the provider, in milliseconds (default 10 seconds); absent in older rows. */
+  providerTimeoutMs: Schema.optional(Schema.Number),
+  /** How long the provider still accepts a refresh token it has rotated (Xero: 1800, Atlassian: 600). */
+  refreshTokenGracePeriodSeconds: Schema.optional(Schema.Number),
   /** The install flow: see `InstallationsDeclaration` in the config file. */
   install: Schema.optional(
     Schema.Struct({
@@ -141,9 +146,17 @@ export interface Grant {
   /** When `accessToken` expires; none when the provider gave no expiry. */
   readonly accessExpiresAt: number | undefined
   readonly scope: string | undefined
-  readonly status: "active" | "revoked" | "invalid"
+  /** `lost`: a rotated refresh token was lost (a crash or a lost answer) and the provider refused the previous one. */
+  readonly status: "active" | "revoked" | "invalid" | "lost"
   /** Bumped on every change, so a writer can tell it read the latest. */
   readonly version: number
+  /** The broker process refreshing the grant now, and until when it may (see `claimGrantLease`). */
+  readonly leaseOwner?: string | undefined
+  readonly leaseExpiresAt?: number | undefined
+  /** When a refresh was sent whose outcome is not known yet: set before sending, cleared once known. */
+  readonly attemptStartedAt?: number | undefined
+  /** Why the grant is `lost` or `invalid`, for the operator. */
+  readonly lostReason?: string | undefined
 }
 
 /**
@@ -284,6 +297,10 @@ interface GrantRow {
   readonly scope: string | null
   readonly status: string
   readonly version: number | string
+  readonly lease_owner?: string | null
+  readonly lease_expires_at?: number | string | null
+  readonly attempt_started_at?: number | string | null
+  readonly lost_reason?: string | null
 }
 
 interface AuthorizationRow {
@@ -346,6 +363,8 @@ const firstRow =
 
 // Postgres returns BIGINT as a string; SQLite as a number.
 const num = (value: number | string): number => (typeof value === "number" ? value : Number(value))
+const optionalNum = (value: number | string | null | undefined): number | undefined =>
+  value === null || value === undefined ? undefined : num(value)
 
 const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -408,7 +427,11 @@ const make = Effect.gen(function* () {
           accessExpiresAt: row.access_expires_at === null ? undefined : num(row.access_expires_at),
           scope: row.scope ?? undefined,
           status: row.status as Grant["status"],
-          version: num(row.version)
+          version: num(row.version),
+          leaseOwner: row.lease_owner ?? undefined,
+          leaseExpiresAt: optionalNum(row.lease_expires_at),
+          attemptStartedAt: optionalNum(row.attempt_started_at),
+          lostReason: row.lost_reason ?? undefined
         })
       )
     )
@@ -724,6 +747,9 @@ const make = Effect.gen(function* () {
         access_expires_at: accessToken === null ? null : (grant.accessExpiresAt ?? null),
         scope: grant.scope ?? null,
         status: "active",
+        // A new consent starts afresh: a refresh under way with the old token may not save over it.
+        ...(existing[0] === undefined ? {} : { attempt_started_at: null, lost_reason: null, lease_owner: null }),
+        ...(existing[0] === undefined ? {} : { lease_expires_at: null }),
         updated_at: now
       }
       if (existing[0] === undefined) {
@@ -795,6 +821,119 @@ const make = Effect.gen(function* () {
       })}, version = version + 1 WHERE id = ${grantId}`
     }).pipe(Effect.mapError(fail("update a grant")))
 
+  // ---------------------------------------------------------------------------
+  // The refresh journal (src/broker/grants/refreshToken.ts): each of these is
+  // one statement, atomic on its own, so no transaction or row lock is held
+  // while the provider is called.
+
+  /**
+   * Takes the lease on a grant to refresh it, if it is still at `version`,
+   * active, and not leased by another broker until after `now`; records the
+   * attempt (the earliest unfinished one is kept). Says whether it did: the
+   * grant's version is then `version + 1`.
+   */
+  const claimGrantLease = (claim: {
+    readonly grantId: string
+    readonly version: number
+    readonly owner: string
+    readonly now: number
+    readonly until: number
+  }) =>
+    sql<{ id: string }>`UPDATE grants SET lease_owner = ${claim.owner}, lease_expires_at = ${claim.until},
+        attempt_started_at = COALESCE(attempt_started_at, ${claim.now}), version = version + 1,
+        updated_at = ${claim.now}
+      WHERE id = ${claim.grantId} AND version = ${claim.version} AND status = 'active'
+        AND (lease_expires_at IS NULL OR lease_expires_at <= ${claim.now})
+      RETURNING id`.pipe(
+      Effect.map((rows) => rows.length === 1),
+      Effect.mapError(fail("claim a grant"))
+    )
+
+  /**
+   * Ends a refresh under the lease taken at `version - 1`: saves what it gave
+   * (a rotated refresh token, a new status) and releases the lease, if nobody
+   * changed the grant since (compare-and-set on `version`). `keepAttempt` keeps
+   * the attempt recorded when its outcome is unknown (no answer, a 5xx).
+   */
+  const finishGrantRefresh = (finish: {
+    readonly grantId: string
+    readonly version: number
+    readonly refreshToken?: Redacted.Redacted<string> | undefined
+    readonly refreshExpiresAt?: number | undefined
+    readonly status?: Grant["status"] | undefined
+    readonly lostReason?: string | undefined
+    readonly keepAttempt: boolean
+    /** Keep the lease (to record the access token before others look); `releaseGrantLease` ends it. */
+    readonly keepLease?: boolean | undefined
+  }) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const refreshToken =
+        finish.refreshToken === undefined
+          ? undefined
+          : yield* seal(finish.refreshToken, "grants", "refresh_token", finish.grantId)
+      const rows = yield* sql<{ id: string }>`UPDATE grants SET ${sql.update({
+        ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+        ...(finish.refreshExpiresAt === undefined ? {} : { refresh_expires_at: finish.refreshExpiresAt }),
+        ...(finish.status === undefined ? {} : { status: finish.status }),
+        ...(finish.lostReason === undefined ? {} : { lost_reason: finish.lostReason }),
+        ...(finish.keepAttempt ? {} : { attempt_started_at: null }),
+        ...(finish.keepLease === true ? {} : { lease_owner: null, lease_expires_at: null }),
+        updated_at: now
+      })}, version = version + 1 WHERE id = ${finish.grantId} AND version = ${finish.version} RETURNING id`
+      return rows.length === 1
+    }).pipe(Effect.mapError(fail("save a refreshed grant")))
+
+  /** Ends the lease `owner` holds on a grant (the grant's refresh is saved already). */
+  const releaseGrantLease = (grantId: string, owner: string) =>
+    sql`UPDATE grants SET lease_owner = NULL, lease_expires_at = NULL, version = version + 1
+      WHERE id = ${grantId} AND lease_owner = ${owner}`.pipe(Effect.asVoid, Effect.mapError(fail("release a grant")))
+
+  /**
+   * The grants with a refresh whose outcome is unknown and that nobody is
+   * refreshing now: their lease expired, or (`anyLease`, for SQLite, which one
+   * process serves) was taken by a process that is gone.
+   */
+  const listUnfinishedRefreshes = (now: number, anyLease: boolean) =>
+    sql<{ id: string }>`SELECT id FROM grants
+      WHERE attempt_started_at IS NOT NULL AND status = 'active'
+        ${anyLease ? sql`` : sql`AND (lease_expires_at IS NULL OR lease_expires_at <= ${now})`}
+      ORDER BY attempt_started_at`.pipe(
+      Effect.map((rows) => rows.map((row) => row.id)),
+      Effect.mapError(fail("list unfinished refreshes"))
+    )
+
+  /** Whether one process serves the database (SQLite), so that any lease found at start is stale. */
+  const singleProcess = sql.onDialectOrElse({ sqlite: () => true, orElse: () => false })
+
+  /** Frees the leases a process that is gone left behind (SQLite, at start: one process serves it). */
+  const releaseAllLeases = Effect.gen(function* () {
+    yield* sql`UPDATE grants SET lease_owner = NULL, lease_expires_at = NULL, version = version + 1
+      WHERE lease_owner IS NOT NULL`
+    yield* sql`DELETE FROM token_leases`
+  }).pipe(Effect.mapError(fail("release leases")))
+
+  /**
+   * Takes the lease of `key` (a token request that needs no stored grant) until
+   * `until`, unless another broker holds it past `now`. Says whether it did.
+   */
+  const claimTokenLease = (key: string, owner: string, now: number, until: number) =>
+    sql<{ lease_key: string }>`INSERT INTO token_leases (lease_key, owner, expires_at)
+      VALUES (${key}, ${owner}, ${until})
+      ON CONFLICT (lease_key) DO UPDATE SET owner = ${owner}, expires_at = ${until}
+        WHERE token_leases.expires_at <= ${now}
+      RETURNING lease_key`.pipe(
+      Effect.map((rows) => rows.length === 1),
+      Effect.mapError(fail("claim a token lease"))
+    )
+
+  /** Gives up the lease of `key`, if `owner` still holds it. */
+  const releaseTokenLease = (key: string, owner: string) =>
+    sql`DELETE FROM token_leases WHERE lease_key = ${key} AND owner = ${owner}`.pipe(
+      Effect.asVoid,
+      Effect.mapError(fail("release a token lease"))
+    )
+
   const insertIssuedToken = (token: Omit<IssuedToken, "id" | "status" | "createdAt">) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
@@ -818,9 +957,9 @@ const make = Effect.gen(function* () {
     }).pipe(Effect.mapError(fail("record an issued token")))
 
   /**
-   * The newest active token for the same request that still has more than
-   * `bufferMs`, or more than half its lifetime, left at `now`: short-lived
-   * tokens (a provider's 30-second ones) are reused too, for half their life.
+   * The newest active token for the same request that may be handed out at
+   * `now` by the reuse rule (`isReusable` in `grants/reuse.ts`, with
+   * `bufferMs`); the SQL only leaves out the expired ones.
    */
   const findReusableToken = (key: {
     readonly connectorId: string
@@ -834,8 +973,12 @@ const make = Effect.gen(function* () {
       WHERE connector_id = ${key.connectorId} AND project_id = ${key.projectId}
         AND environment = ${key.environment} AND request_key = ${key.requestKey}
         AND status = 'active' AND expires_at > ${key.now}
-        AND (expires_at > ${key.now + key.bufferMs} OR expires_at + created_at > ${2 * key.now})
-      ORDER BY expires_at DESC LIMIT 1`.pipe(
+      ORDER BY expires_at DESC LIMIT 20`.pipe(
+      Effect.map((rows) =>
+        rows.filter((row) =>
+          isReusable({ expiresAt: num(row.expires_at), createdAt: num(row.created_at) }, key.now, key.bufferMs)
+        )
+      ),
       Effect.flatMap(firstRow(toToken)),
       Effect.mapError(fail("read an issued token"))
     )
@@ -1238,6 +1381,14 @@ const make = Effect.gen(function* () {
     withGrantLock,
     transaction,
     updateGrant,
+    claimGrantLease,
+    finishGrantRefresh,
+    releaseGrantLease,
+    listUnfinishedRefreshes,
+    releaseAllLeases,
+    singleProcess,
+    claimTokenLease,
+    releaseTokenLease,
     insertIssuedToken,
     findReusableToken,
     listActiveTokens,

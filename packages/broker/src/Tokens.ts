@@ -6,24 +6,25 @@
  *   server-side buffer of expiry; only then is the provider asked.
  * - `app` subjects get the client credentials grant; `user` subjects the
  *   refresh token grant on their stored grant.
- * - Concurrent requests that need the same refresh make one provider call: a
- *   single flight in the process, and on Postgres a row lock on the grant
- *   across broker processes, with the grant re-read under the lock. A rotated
- *   refresh token is saved in the same transaction as the new access token,
- *   before the answer leaves, and the refresh runs detached from the caller so
- *   a client that hangs up cannot lose it.
+ * - Concurrent requests that need the same token make one provider call: a
+ *   single flight in the process, and a lease in the store across broker
+ *   processes (`grants/refreshToken.ts`, `grants/direct.ts`); no lock or
+ *   transaction is held while the provider is called.
+ * - The caller waits at most its connector's provider timeout; the shared work
+ *   runs detached from it to its own hard limit, so a late answer is saved and
+ *   a client that hangs up cannot lose a rotated refresh token. See
+ *   `docs/reliability.md`.
  *
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Clock, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import {
   type ConnectError,
   ConnectorInstallationRequired,
   InvalidRequest,
   NoValidToken,
-  UnknownConnectError,
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
 import { canonicalJson } from "effect-connect/Json"
@@ -31,30 +32,34 @@ import * as RequestKey from "effect-connect/RequestKey"
 import type { RevocationSummary } from "effect-connect/Revocation"
 import type { Subject } from "effect-connect/Subject"
 import type { TokenRequest, TokenResponse } from "effect-connect/Token"
-import { signAssertion } from "./Assertion.js"
 import { tokenEndpointFor } from "./ConfigFile.js"
+import { clientCredentialsGrant } from "./grants/clientCredentials.js"
+import { internalError, limitsOf, providerTimedOut } from "./grants/common.js"
+import { directGrant } from "./grants/direct.js"
+import { jwtBearerGrant } from "./grants/jwtBearer.js"
+import { recoverRefreshes } from "./grants/recovery.js"
+import { refreshGrant } from "./grants/refreshToken.js"
+import { REUSE_BUFFER_MS } from "./grants/reuse.js"
+import { tokenExchangeGrant } from "./grants/tokenExchange.js"
 import * as SingleFlight from "./internal/singleFlight.js"
-import { type Grant, type ProviderError, type ProviderToken, requestToken, revokeToken } from "./ProviderClient.js"
+import { type Grant, type ProviderToken, revokeToken } from "./ProviderClient.js"
 import {
   type Caller,
   type Connector,
   type Installation,
+  newId,
   Store,
   type Grant as StoredGrant,
   type StoreError
 } from "./Store.js"
 
-/** The token type of a subject token in a token exchange (RFC 8693). */
-const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-
 /**
- * How close to expiry a stored token may come and still be handed out (or half
- * its lifetime, when that is shorter).
+ * How close to expiry a stored token may come and still be handed out: see `grants/reuse.ts`.
  *
  * @since 0.1.0
  * @category constants
  */
-export const REUSE_BUFFER_MS = 60_000
+export { isReusable, REUSE_BUFFER_MS } from "./grants/reuse.js"
 
 /**
  * The identity of a subject as stored: plain text a database column can hold
@@ -133,50 +138,6 @@ export const scopesFor = (connector: Connector, request: TokenRequest): Readonly
 const installationKey = (installation: Option.Option<Installation>, requested: string | undefined): string =>
   Option.match(installation, { onNone: () => (requested === "*" ? "*" : ""), onSome: (i) => i.id })
 
-const internalError = (connector: string) =>
-  new UnknownConnectError({
-    connector,
-    status: 500,
-    code: "internal_error",
-    detail: "the broker failed to read or write its store; see its log"
-  })
-
-/** A provider failure as the caller sees it. */
-const fromProvider = (connector: Connector, error: ProviderError, subject: Subject): ConnectError => {
-  switch (error.kind) {
-    case "invalid_grant":
-      return subject.type === "user"
-        ? new UserAuthorizationRequired({ connector: connector.uid, detail: "the user's grant is no longer valid" })
-        : new NoValidToken({ connector: connector.uid, detail: "the provider refused the grant" })
-    case "invalid_scope":
-    case "invalid_target":
-      return new InvalidRequest({
-        connector: connector.uid,
-        status: 400,
-        issues: [
-          {
-            path: error.kind === "invalid_scope" ? "scopes" : "resources",
-            message: `the provider refused it (${error.kind})`
-          }
-        ]
-      })
-    case "transient":
-      return new UnknownConnectError({
-        connector: connector.uid,
-        status: 502,
-        code: "provider_unavailable",
-        detail: `the provider did not answer usefully after retries (${error.message}); retry later`
-      })
-    default:
-      return new UnknownConnectError({
-        connector: connector.uid,
-        status: 502,
-        code: "provider_error",
-        detail: `the provider refused the request (${error.kind}); the connector may be misconfigured`
-      })
-  }
-}
-
 /**
  * What removing an installation did: the tokens and grants it found, and how
  * the provider answered their revocation (each distinct token once).
@@ -211,11 +172,90 @@ const heldAccessToken = (token: ProviderToken) =>
  */
 export type Issued = TokenResponse
 
-const make = Effect.gen(function* () {
+/**
+ * The token service: issuing, revoking and importing tokens, and keeping what
+ * authorizations and installations gave.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokensService {
+  /** A token for a request: a stored one while reusable, else from the provider by the subject's grant. */
+  readonly issue: (caller: Caller, connector: Connector, request: TokenRequest) => Effect.Effect<Issued, ConnectError>
+  /** Revokes a project's issued tokens (of a subject, or an installation), at the provider too when it can. */
+  readonly revoke: (
+    caller: Caller,
+    connector: Connector,
+    params: { readonly subject?: Subject | undefined; readonly installationId?: string | undefined }
+  ) => Effect.Effect<RevocationSummary, ConnectError>
+  /** Keeps tokens obtained elsewhere (with their refresh tokens as grants); says how many. */
+  readonly importTokens: (
+    caller: Caller,
+    connector: Connector,
+    tokens: ReadonlyArray<{
+      readonly subject: Subject
+      readonly accessToken: Redacted.Redacted<string>
+      readonly expiresAt: number
+      readonly refreshToken?: Redacted.Redacted<string> | undefined
+      readonly refreshTokenExpiresAt?: number | undefined
+      readonly environment: string
+      readonly installationId?: string | undefined
+    }>
+  ) => Effect.Effect<number, ConnectError>
+  /** The installation a request resolves to, as stored (`""` for none). */
+  readonly installationOf: (
+    connector: Connector,
+    requested: string | undefined
+  ) => Effect.Effect<string, ConnectError | StoreError>
+  /** Keeps a completed authorization's grant and access token together; gives the grant's id. */
+  readonly recordAuthorization: (
+    caller: Caller,
+    connector: Connector,
+    request: TokenRequest,
+    installationId: string,
+    token: ProviderToken
+  ) => Effect.Effect<string, StoreError>
+  /** Keeps a completed installation and its own grant together. */
+  readonly recordInstallation: (
+    connector: Connector,
+    installation: {
+      readonly id: string
+      readonly tenantId: string | undefined
+      readonly token: ProviderToken | undefined
+    }
+  ) => Effect.Effect<void, StoreError>
+  /** Removes an installation, revoking what it holds at the provider; none when there is no such installation. */
+  readonly removeInstallation: (
+    connector: Connector,
+    installationId: string
+  ) => Effect.Effect<Option.Option<InstallationRemoval>, ConnectError>
+  /** Revokes everything a connector holds, before it is removed. */
+  readonly revokeConnector: (
+    connector: Connector
+  ) => Effect.Effect<Omit<InstallationRemoval, "installationId">, ConnectError>
+}
+
+const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | Scope.Scope> = Effect.gen(function* () {
   const store = yield* Store
   const scope = yield* Effect.scope
   const singleFlight = SingleFlight.make(scope)
   const http = yield* Effect.context<HttpClient.HttpClient>()
+  // This process, as the holder of leases on grants and token requests.
+  const owner = newId("brk")
+  // Refreshes a stopped broker left unfinished are taken up again in the background.
+  yield* Effect.forkIn(recoverRefreshes({ store, http, owner }), scope)
+
+  /**
+   * The shared work of a key, run once in this process to its own hard limit;
+   * the caller waits at most its connector's provider timeout for it.
+   */
+  const shared = <A>(connector: Connector, key: string, work: Effect.Effect<A, ConnectError>) => {
+    const limits = limitsOf(connector.settings)
+    return singleFlight(key, work, {
+      hardLimit: limits.hardMs,
+      onTimeout: () => providerTimedOut(connector)
+    }).pipe(Effect.timeoutFail({ duration: limits.callerMs, onTimeout: () => providerTimedOut(connector) }))
+  }
 
   const storeFailure = (connector: Connector) => (error: StoreError) =>
     Effect.zipRight(Effect.logError("store failure", error.message), Effect.fail(internalError(connector.uid)))
@@ -299,6 +339,10 @@ const make = Effect.gen(function* () {
         })
       const stored = yield* reusable(yield* Clock.currentTimeMillis)
       if (Option.isSome(stored)) return answer(connector, installation, stored.value)
+      const issuedAnswer = (token: Parameters<typeof answer>[2]) => answer(connector, installation, token)
+      const reuseNow = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(reusable(now), Option.map(issuedAnswer))
+      )
 
       const record = (token: Pick<ProviderToken, "accessToken" | "expiresAt">, grantId: string | undefined) =>
         store.insertIssuedToken({
@@ -319,20 +363,28 @@ const make = Effect.gen(function* () {
         ...(request.audience === undefined ? {} : { audience: request.audience })
       }
 
-      /** One provider call per request for grants that need no stored state. */
-      const direct = (grant: Effect.Effect<Grant, ConnectError>) =>
-        singleFlight(
-          `direct\n${caller.projectId}\n${caller.environment}\n${connector.id}\n${requestKey}`,
-          Effect.gen(function* () {
-            const again = yield* reusable(yield* Clock.currentTimeMillis)
-            if (Option.isSome(again)) return answer(connector, installation, again.value)
-            const token = yield* Effect.flatMap(grant, (g) => requestToken(endpoint, g)).pipe(
-              Effect.provide(http),
-              Effect.catchTag("ProviderError", (error) => Effect.fail(fromProvider(connector, error, request.subject)))
-            )
-            return answer(connector, installation, yield* record(token, undefined))
-          }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+      /** One provider call per request (across replicas) for grants that need no stored state. */
+      const direct = (grant: Effect.Effect<Grant, ConnectError>) => {
+        const key = `direct\n${caller.projectId}\n${caller.environment}\n${connector.id}\n${requestKey}`
+        return shared(
+          connector,
+          key,
+          directGrant(
+            {
+              store,
+              http,
+              owner,
+              connector,
+              endpoint,
+              subject: request.subject,
+              leaseKey: key,
+              reuse: reuseNow,
+              issue: (token) => Effect.map(record(token, undefined), issuedAnswer)
+            },
+            grant
+          ).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
         )
+      }
 
       /**
        * A token from a stored grant (a user's, or an installation's own): the
@@ -361,52 +413,15 @@ const make = Effect.gen(function* () {
             return answer(connector, installation, held)
           }
           const grantId = grant.id
-          return yield* singleFlight(
+          return yield* shared(
+            connector,
             `grant\n${grantId}\n${caller.projectId}\n${caller.environment}\n${requestKey}`,
-            store
-              .withGrantLock(grantId, (locked) =>
-                Effect.gen(function* () {
-                  // Another process may have refreshed while this one waited for the lock.
-                  const again = yield* reusable(yield* Clock.currentTimeMillis)
-                  if (Option.isSome(again)) return answer(connector, installation, again.value)
-                  if (locked.status !== "active") return yield* gone()
-                  if (locked.refreshToken === undefined) {
-                    return yield* new NoValidToken({ connector: connector.uid, detail: "there is no refresh token" })
-                  }
-                  const refreshed = yield* requestToken(endpoint, {
-                    type: "refresh_token",
-                    refreshToken: locked.refreshToken,
-                    ...targets
-                  }).pipe(Effect.provide(http), Effect.either)
-                  if (refreshed._tag === "Left") {
-                    // The grant is gone: say so for good, and commit that.
-                    if (refreshed.left.kind === "invalid_grant") {
-                      yield* store.updateGrant(grantId, { status: "invalid" })
-                      return yield* gone()
-                    }
-                    return yield* fromProvider(connector, refreshed.left, request.subject)
-                  }
-                  const token = refreshed.right
-                  // Rotated refresh token and new access token: saved together, before answering.
-                  const issued = yield* store.transaction(
-                    Effect.zipRight(
-                      token.refreshToken === undefined
-                        ? store.updateGrant(grantId, {})
-                        : store.updateGrant(grantId, {
-                            refreshToken: token.refreshToken,
-                            refreshExpiresAt: token.refreshTokenExpiresAt
-                          }),
-                      record(token, grantId)
-                    )
-                  )
-                  return answer(connector, installation, issued)
-                }).pipe(
-                  // An outcome, not a failure, inside the lock: a failure would roll back
-                  // the lock's transaction, and with it the grant marked invalid above.
-                  Effect.either
-                )
-              )
-              .pipe(Effect.flatten, Effect.catchTag("StoreError", storeFailure(connector)))
+            refreshGrant({ store, http, owner, connector, endpoint, subject: request.subject, targets }, grantId, {
+              reuse: reuseNow,
+              // The grant is saved by then: the access token is recorded after it.
+              issue: (token) => Effect.map(record(token, grantId), issuedAnswer),
+              gone
+            }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
           )
         }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
 
@@ -426,75 +441,15 @@ const make = Effect.gen(function* () {
             )
           }
         }
-        return yield* direct(
-          Effect.succeed({
-            type: "client_credentials",
-            ...targets,
-            ...(request.authorizationDetails === undefined
-              ? {}
-              : { authorizationDetails: request.authorizationDetails })
-          })
-        )
+        return yield* direct(Effect.succeed(clientCredentialsGrant(request, targets)))
       }
 
       if (request.subject.type === "jwt-bearer") {
-        const subjectClaims = request.subject
-        return yield* direct(
-          Effect.gen(function* () {
-            const algorithm = connector.settings.signingAlgorithm
-            if (connector.privateKey === undefined || algorithm === undefined) {
-              return yield* new InvalidRequest({
-                connector: connector.uid,
-                status: 400,
-                issues: [
-                  {
-                    path: "subject.type",
-                    message: `connector "${connector.uid}" has no privateKey and signingAlgorithm for jwt-bearer subjects`
-                  }
-                ]
-              })
-            }
-            const assertion = yield* signAssertion({
-              privateKey: connector.privateKey,
-              algorithm,
-              ...(connector.settings.privateKeyId === undefined ? {} : { keyId: connector.settings.privateKeyId }),
-              // RFC 7523 defaults: the client is the issuer, the token endpoint the audience.
-              issuer: subjectClaims.iss ?? connector.clientId,
-              audience: subjectClaims.aud ?? endpoint.tokenEndpoint,
-              subject: subjectClaims.sub,
-              ...(subjectClaims.additionalClaims === undefined
-                ? {}
-                : { additionalClaims: subjectClaims.additionalClaims })
-            }).pipe(
-              Effect.mapError((error) =>
-                error.kind === "reserved_claim" || error.kind === "invalid_claims"
-                  ? new InvalidRequest({
-                      connector: connector.uid,
-                      status: 400,
-                      issues: [{ path: "subject.additionalClaims", message: error.message }]
-                    })
-                  : new UnknownConnectError({
-                      connector: connector.uid,
-                      status: 502,
-                      code: "provider_error",
-                      detail: `the connector's signing key cannot be used (${error.kind}); fix its configuration`
-                    })
-              )
-            )
-            return { type: "jwt_bearer", assertion, ...targets } satisfies Grant
-          })
-        )
+        return yield* direct(jwtBearerGrant(connector, request.subject, endpoint.tokenEndpoint, targets))
       }
 
       if (request.subject.type === "token") {
-        return yield* direct(
-          Effect.succeed({
-            type: "token_exchange",
-            subjectToken: request.subject.token,
-            subjectTokenType: ACCESS_TOKEN_TYPE,
-            ...targets
-          })
-        )
+        return yield* direct(Effect.succeed(tokenExchangeGrant(request.subject, targets)))
       }
 
       if (subjectType === "user") {
@@ -813,7 +768,7 @@ const make = Effect.gen(function* () {
  * @since 0.1.0
  * @category tags
  */
-export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<Tokens, Effect.Effect.Success<typeof make>>() {
+export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<Tokens, TokensService>() {
   /** Issues over the `Store`, asking providers through the `HttpClient`. */
   static readonly layer: Layer.Layer<Tokens, never, Store | HttpClient.HttpClient> = Layer.scoped(Tokens, make)
 }

@@ -564,10 +564,10 @@ describe("requestToken: invalid success answers", () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe("requestToken: error answers", () => {
-  const refused = (reply: Reply, kind: ProviderErrorKind) =>
+  const refused = (reply: Reply, kind: ProviderErrorKind, grant: Grant = REFRESH) =>
     Effect.gen(function* () {
       answerWith(reply)
-      const error = yield* tokenError()
+      const error = yield* tokenError(grant)
       expect(error._tag).toBe("ProviderError")
       expect(error.kind).toBe(kind)
       expect(error.attempts).toBe(1)
@@ -679,22 +679,28 @@ describe("requestToken: error answers", () => {
         ["invalid_client_id", "invalid_client"],
         ["bad_client_secret", "invalid_client"],
         ["INVALID_GRANT", "invalid_grant"],
-        ["something_new", "other"]
+        // A refresh refused with a code nobody knows: the refresh token is refused.
+        ["something_new", "invalid_grant"]
       ]
       for (const [code, kind] of expected) {
         const error = yield* refused(json(400, { error: code }), kind)
         expect(error.code).toBe(code)
       }
+      // Any other grant refused so is a refusal like any other.
+      yield* refused(json(400, { error: "something_new" }), "other", { type: "client_credentials" })
+      yield* refused(json(400, { error: "invalid_request" }), "other")
       expect(errorCodeKinds.bad_refresh_token).toBe("invalid_grant")
     })
   )
 
   it.effect("an empty error body: the status decides", () =>
     Effect.gen(function* () {
-      const bad = yield* refused({ status: 400 }, "other")
+      // A refresh refused with 400 and nothing else: the refresh token is refused (the user authorizes again).
+      const bad = yield* refused({ status: 400 }, "invalid_grant")
       expect(bad).toMatchObject({ status: 400 })
       expect(bad.code).toBeUndefined()
       expect(bad.message).toContain("(HTTP 400)")
+      yield* refused({ status: 400 }, "other", { type: "client_credentials" })
       const unauthorized = yield* refused({ status: 401 }, "invalid_client")
       expect(unauthorized.status).toBe(401)
       yield* refused({ status: 403 }, "other")

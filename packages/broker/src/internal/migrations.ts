@@ -145,6 +145,28 @@ const deviceAuthorization = (sql: SqlClient.SqlClient) =>
     { discard: true }
   )
 
+// The refresh journal: a lease on a grant row while one broker refreshes it
+// (the provider is called outside any transaction), the attempt under way
+// (recorded before the refresh token is sent, cleared once its outcome is
+// known), and why a grant was lost. `token_leases` does the same for tokens
+// that need no stored grant (client credentials), by request.
+const refreshJournal = (sql: SqlClient.SqlClient) =>
+  Effect.all(
+    [
+      sql`ALTER TABLE grants ADD COLUMN lease_owner TEXT`,
+      sql`ALTER TABLE grants ADD COLUMN lease_expires_at BIGINT`,
+      sql`ALTER TABLE grants ADD COLUMN attempt_started_at BIGINT`,
+      sql`ALTER TABLE grants ADD COLUMN lost_reason TEXT`,
+      sql`CREATE INDEX grants_attempt ON grants (attempt_started_at)`,
+      sql`CREATE TABLE token_leases (
+        lease_key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`
+    ],
+    { discard: true }
+  )
+
 // Hardened authorization flows: the cap on open requests per project counts
 // them by project; a grant that waits for the application to confirm its user
 // is kept sealed in its request, with the hash of the one-time code that
@@ -197,6 +219,7 @@ export const migrations = {
     SqlClient.SqlClient,
     (sql) => sql`CREATE INDEX issued_tokens_expiry ON issued_tokens (expires_at)`
   ),
+  "0007_refresh_journal": Effect.flatMap(SqlClient.SqlClient, refreshJournal),
   "0008_authorization_hardening": Effect.flatMap(SqlClient.SqlClient, authorizationHardening),
   "0009_shared_rate_limit": Effect.flatMap(SqlClient.SqlClient, sharedRateLimit)
 }
