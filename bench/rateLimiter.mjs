@@ -9,9 +9,9 @@
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
-import * as Database from "../dist/broker/Database.js"
-import * as PgRateLimiter from "../dist/broker/PgRateLimiter.js"
-import * as RateLimiter from "../dist/broker/RateLimiter.js"
+import * as Database from "../packages/broker/dist/Database.js"
+import * as PgRateLimiter from "../packages/broker/dist/PgRateLimiter.js"
+import * as RateLimiter from "../packages/broker/dist/RateLimiter.js"
 
 const SERVER = process.argv[2] ?? "postgres://postgres@127.0.0.1:5432/test"
 const SEQUENTIAL = 2_000
