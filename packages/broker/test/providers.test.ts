@@ -153,7 +153,7 @@ const configFor = (provider: ScriptedProvider) => {
     }),
     connector(provider, "tenant-encoding", {
       installations: {
-        items: [{ id: "T1", tenantId: "acme/eu?x", tokenEndpoint: `${provider.url}/tenants/{tenantId}/token` }]
+        items: [{ id: "T1", tenantId: "acme eu?x#1", tokenEndpoint: `${provider.url}/tenants/{tenantId}/token` }]
       }
     }),
     connector(provider, "cross", {
@@ -282,11 +282,11 @@ describe("the broker against a scripted provider", () => {
       expect(provider.under("/").length).toBe(before)
     })
 
-    it("puts the tenant id into the endpoint's path as one percent-encoded segment", async () => {
+    it("puts the tenant id into the endpoint's path as one percent-encoded segment (a "/" is refused: see input.test.ts)", async () => {
       const answer = await token("tenant-encoding", { ...APP, installationId: "T1" })
-      expect(answer).toMatchObject({ status: 200, body: { installationId: "T1", tenantId: "acme/eu?x" } })
+      expect(answer).toMatchObject({ status: 200, body: { installationId: "T1", tenantId: "acme eu?x#1" } })
       // As the configuration's `tokenEndpointFor` builds it: never another path, nor a query.
-      expect(provider.under("/tenants/").map((r) => r.path)).toEqual(["/tenants/acme%2Feu%3Fx/token"])
+      expect(provider.under("/tenants/").map((r) => r.path)).toEqual(["/tenants/acme%20eu%3Fx%231/token"])
     })
 
     it("sends a cross-installation request to the connector's own token endpoint", async () => {
