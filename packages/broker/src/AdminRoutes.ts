@@ -31,6 +31,7 @@ import {
   ProjectView
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
+import { internalError } from "./internal/errors.js"
 import { bearerToken, decodeBody, errorResponse, json, jsonBody, serve } from "./internal/http.js"
 import { type Bound, boundIssues, PATH_NAME_RULE, RequestBounds } from "./internal/limits.js"
 
@@ -93,11 +94,7 @@ const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, u
       }
       return Effect.zipRight(
         Effect.logError("admin request failed", error instanceof Error ? error.message : String(error)),
-        Effect.succeed(
-          errorResponse(
-            new UnknownConnectError({ status: 500, code: "internal_error", detail: "see the broker's log" })
-          )
-        )
+        Effect.succeed(errorResponse(internalError()))
       )
     })
   )

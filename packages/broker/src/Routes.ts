@@ -8,7 +8,7 @@
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Redacted, Schema } from "effect"
 import {
@@ -27,18 +27,19 @@ import {
   isConnectError,
   RateLimited,
   Unauthorized,
-  UnknownConnectError,
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
 import { routes } from "effect-connect/Protocol"
 import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
 import { TokenImport, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
-import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
+import { Authorizations } from "./Authorizations.js"
+import { internalError } from "./internal/errors.js"
 import * as Http from "./internal/http.js"
 import { bearerToken, decodeBody, json, serve } from "./internal/http.js"
 import { checkImportEnvironments } from "./internal/importPolicy.js"
 import { type Bound, isPathName, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
+import * as Pages from "./Pages.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
@@ -50,9 +51,6 @@ import { Tokens } from "./Tokens.js"
  * @category responses
  */
 export const errorResponse: (error: ConnectError) => HttpServerResponse.HttpServerResponse = Http.errorResponse
-
-const internal = (connector = "") =>
-  new UnknownConnectError({ connector, status: 500, code: "internal_error", detail: "see the broker's log" })
 
 /** The caller, from `Authorization: Bearer <project key>`. */
 const authenticate = Effect.gen(function* () {
@@ -109,7 +107,7 @@ const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, u
       if (isConnectError(error)) return Effect.succeed(errorResponse(error))
       return Effect.zipRight(
         Effect.logError("request failed", error instanceof Error ? error.message : String(error)),
-        Effect.succeed(errorResponse(internal()))
+        Effect.succeed(errorResponse(internalError({ connector: "" })))
       )
     })
   )
@@ -206,17 +204,6 @@ const importTokens = Effect.gen(function* () {
   return json(200, { imported })
 })
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-
-/** A redirect, or a small page, for the user's browser. */
-const browser = (answer: BrowserAnswer) =>
-  answer._tag === "Redirect"
-    ? HttpServerResponse.empty({ status: 302, headers: { location: answer.location, "cache-control": "no-store" } })
-    : HttpServerResponse.html(
-        `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(answer.title)}</title></head>` +
-          `<body><h1>${escapeHtml(answer.title)}</h1><p>${escapeHtml(answer.text)}</p></body></html>`
-      ).pipe(HttpServerResponse.setStatus(answer.status), HttpServerResponse.setHeader("cache-control", "no-store"))
-
 const authorize = Effect.gen(function* () {
   const caller = yield* authenticate
   // Starts (the device flow's too) share the project's rate limit with its token requests.
@@ -245,14 +232,14 @@ const startAuthorization = Effect.gen(function* () {
   const answer = yield* Effect.flatMap(Authorizations, (authorizations) =>
     authorizations.redirect(params.request ?? "")
   )
-  return browser(answer)
+  return Pages.toResponse(answer)
 })
 
 const callback = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const query = Object.fromEntries(new URL(request.url, "http://broker").searchParams)
   const answer = yield* Effect.flatMap(Authorizations, (authorizations) => authorizations.callback(query))
-  return browser(answer)
+  return Pages.toResponse(answer)
 })
 
 const authorizationStatus = Effect.gen(function* () {
