@@ -25,15 +25,14 @@ import {
   InstallationRemoved,
   KeyBody,
   LinkChanged,
-  PathName,
   ProjectBody,
   ProjectList,
   ProjectView
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
 import { internalError } from "./internal/errors.js"
-import { bearerToken, decodeBody, errorResponse, json, jsonBody, serve } from "./internal/http.js"
-import { type Bound, boundIssues, PATH_NAME_RULE, RequestBounds } from "./internal/limits.js"
+import { bearerToken, decodeBody, errorResponse, json, jsonBody, pathName, serve } from "./internal/http.js"
+import { type Bound, boundIssues, RequestBounds } from "./internal/limits.js"
 
 const unauthorized = (detail: string) => new Unauthorized({ connector: "", detail })
 
@@ -49,22 +48,6 @@ const authenticate = Effect.gen(function* () {
   }
   if (!matches(expected.value, token.value)) return yield* unauthorized("wrong admin token")
 })
-
-const isPathName = Schema.is(PathName)
-
-/** A name of the path (`connector`, `project`), decoded by the router. */
-const pathName = (name: "connector" | "project" | "installation") =>
-  Effect.gen(function* () {
-    const params = yield* HttpRouter.params
-    const value = params[name] ?? ""
-    if (!isPathName(value)) {
-      return yield* new InvalidRequest({
-        status: 400,
-        issues: [{ path: name, message: PATH_NAME_RULE }]
-      })
-    }
-    return value
-  })
 
 /** The JSON body, a JSON object decoded strictly with `schema` and checked against `bounds`; failures name each field. */
 const body = <A, I>(schema: Schema.Schema<A, I>, bounds: ReadonlyArray<Bound>) => decodeBody(schema, { bounds })

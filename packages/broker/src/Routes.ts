@@ -36,9 +36,9 @@ import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations } from "./Authorizations.js"
 import { internalError } from "./internal/errors.js"
 import * as Http from "./internal/http.js"
-import { bearerToken, decodeBody, json, serve } from "./internal/http.js"
+import { bearerToken, decodeBody, json, pathName, serve } from "./internal/http.js"
 import { checkImportEnvironments } from "./internal/importPolicy.js"
-import { type Bound, isPathName, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
+import { type Bound, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
 import * as Pages from "./Pages.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
@@ -69,19 +69,10 @@ const authenticate = Effect.gen(function* () {
 /** The connector of the path, linked to the caller's project for its environment. */
 const linkedConnector = (caller: Caller) =>
   Effect.gen(function* () {
-    const params = yield* HttpRouter.params
-    const name = params.connector ?? ""
-    if (!isPathName(name)) {
-      return yield* new InvalidRequest({
-        status: 400,
-        issues: [
-          {
-            path: "connector",
-            message: `Expected a connector uid or id: 1 to ${MAX_ID_LENGTH} characters, no control characters`
-          }
-        ]
-      })
-    }
+    const name = yield* pathName(
+      "connector",
+      `Expected a connector uid or id: 1 to ${MAX_ID_LENGTH} characters, no control characters`
+    )
     const store = yield* Store
     const connector = yield* store.findConnector(name)
     if (Option.isNone(connector)) return yield* new ConnectorNotFound({ connector: name })

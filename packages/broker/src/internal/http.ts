@@ -7,7 +7,15 @@ import { Effect, Option, Redacted, Schema } from "effect"
 import { type ConnectError, InvalidRequest, toWire, UnknownConnectError } from "effect-connect/ConnectError"
 import { isRecord } from "effect-connect/Json"
 import { describeParseError, type Route } from "effect-connect/Protocol"
-import { type Bound, boundIssues, jsonNestingDepth, MAX_JSON_DEPTH, MaxBodyBytes } from "./limits.js"
+import {
+  type Bound,
+  boundIssues,
+  isPathName,
+  jsonNestingDepth,
+  MAX_JSON_DEPTH,
+  MaxBodyBytes,
+  PATH_NAME_RULE
+} from "./limits.js"
 
 /** A JSON answer that no cache keeps (it may hold a token or a key). */
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -163,6 +171,19 @@ export const decodeBody = <A, I>(
       return yield* new InvalidRequest({ ...(connector === undefined ? {} : { connector }), status: 400, issues })
     }
     return decoded
+  })
+
+/**
+ * A name in the path (`connector`, `project`, …), decoded by the router and
+ * refused, by name, when it is not a path name (1 to 256 characters, no
+ * control characters).
+ */
+export const pathName = (name: string, rule: string = PATH_NAME_RULE) =>
+  Effect.flatMap(HttpRouter.params, (params) => {
+    const value = params[name] ?? ""
+    return isPathName(value)
+      ? Effect.succeed(value)
+      : Effect.fail(new InvalidRequest({ status: 400, issues: [{ path: name, message: rule }] }))
   })
 
 /** Serves `handler` at a route of the protocol or of the admin API (its method and pattern, defined once). */
