@@ -24,7 +24,6 @@ import {
   ConnectorInstallationRequired,
   ConnectorNotFound,
   InvalidRequest,
-  isConnectError,
   RateLimited,
   Unauthorized,
   UserAuthorizationRequired
@@ -34,9 +33,8 @@ import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
 import { TokenImport, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations } from "./Authorizations.js"
-import { internalError } from "./internal/errors.js"
 import * as Http from "./internal/http.js"
-import { bearerToken, decodeBody, json, pathName, serve } from "./internal/http.js"
+import { answerFailures, bearerToken, decodeBody, json, pathName, serve } from "./internal/http.js"
 import { checkImportEnvironments } from "./internal/importPolicy.js"
 import { type Bound, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
 import * as Pages from "./Pages.js"
@@ -93,15 +91,7 @@ const body = <A, I>(schema: Schema.Schema<A, I>, connector: Connector, bounds: R
 
 /** Runs a route, answering any failure in the protocol's envelope. */
 const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
-  route.pipe(
-    Effect.catchAll((error) => {
-      if (isConnectError(error)) return Effect.succeed(errorResponse(error))
-      return Effect.zipRight(
-        Effect.logError("request failed", error instanceof Error ? error.message : String(error)),
-        Effect.succeed(errorResponse(internalError({ connector: "" })))
-      )
-    })
-  )
+  answerFailures(route, { logAs: "request failed", connector: "" })
 
 /** Fails with `error`, given the link `find` makes when it has none yet. */
 const withLink = <E>(
