@@ -24,8 +24,8 @@ import type {
   ProjectBody,
   ProjectView
 } from "./AdminApi.js"
-import { PathName } from "./AdminApi.js"
 import * as ConfigFile from "./ConfigFile.js"
+import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
 import * as Setup from "./Setup.js"
 import { type Connector, Store, type StoreError } from "./Store.js"
 import { Tokens } from "./Tokens.js"
@@ -69,6 +69,51 @@ export class AdminConflict extends Schema.TaggedError<AdminConflict>()("AdminCon
  */
 export type AdminError = InvalidRequest | AdminNotFound | AdminConflict | StoreError | ConnectError
 
+/**
+ * What the admin API does: connectors, their installations and links,
+ * projects and their caller keys.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdminService {
+  /** Every connector, without secrets. */
+  readonly listConnectors: Effect.Effect<ReadonlyArray<ConnectorView>, StoreError>
+  /** One connector (by uid or id) with its links and installations. */
+  readonly showConnector: (name: string) => Effect.Effect<ConnectorView, AdminNotFound | StoreError>
+  /** Creates a connector from a declaration shaped like the configuration file's, its secrets written as themselves. */
+  readonly createConnector: (body: unknown) => Effect.Effect<ConnectorView, InvalidRequest | AdminConflict | StoreError>
+  /** Revokes the connector's active tokens at the provider, then deletes it with all its rows. */
+  readonly removeConnector: (name: string) => Effect.Effect<ConnectorRemoved, AdminNotFound | StoreError | ConnectError>
+  /** The installations of a connector, declared and installed. */
+  readonly listInstallations: (
+    name: string
+  ) => Effect.Effect<ReadonlyArray<InstallationView>, AdminNotFound | StoreError>
+  /** Revokes an installation's tokens and grants at the provider, then deletes it with its grants. */
+  readonly removeInstallation: (
+    name: string,
+    installationId: string
+  ) => Effect.Effect<InstallationRemoved, AdminNotFound | StoreError | ConnectError>
+  /** Adds environments to the link of a connector and a project (creating it). */
+  readonly attach: (
+    name: string,
+    projectId: string,
+    environments: ReadonlyArray<string>
+  ) => Effect.Effect<LinkChanged, AdminNotFound | StoreError>
+  /** Takes environments (all when none are named) out of a link; a link left without any is removed. */
+  readonly detach: (
+    name: string,
+    projectId: string,
+    environments: ReadonlyArray<string> | undefined
+  ) => Effect.Effect<LinkChanged, AdminNotFound | StoreError>
+  /** Every project. */
+  readonly listProjects: Effect.Effect<ReadonlyArray<ProjectView>, StoreError>
+  /** Creates a project. */
+  readonly createProject: (body: ProjectBody) => Effect.Effect<ProjectView, AdminConflict | StoreError>
+  /** A new random caller key for a project and environment, answered once; only its hash is stored. */
+  readonly createKey: (projectId: string, environment: string) => Effect.Effect<CreatedKey, AdminNotFound | StoreError>
+}
+
 /** The prefix of the caller keys the admin API creates. */
 const KEY_PREFIX = "ck_"
 
@@ -84,8 +129,6 @@ const fromFileIssues = (issues: ReadonlyArray<FieldIssue>): ReadonlyArray<FieldI
     path: unprefix(issue.path),
     message: issue.message.replaceAll(`${FILE_PREFIX}.`, "")
   }))
-
-const isPathName = Schema.is(PathName)
 
 /** A connector as the admin API shows it: no client secret, no private key. */
 const viewOf = (connector: Connector): ConnectorView => {
@@ -220,7 +263,7 @@ const make = Effect.gen(function* () {
       const declared = setup.connectors[0]
       if (declared === undefined) return yield* invalid([{ path: "", message: "Expected a connector declaration" }])
       if (!isPathName(declared.uid)) {
-        return yield* invalid([{ path: "uid", message: "Expected 1 to 256 characters, no control characters" }])
+        return yield* invalid([{ path: "uid", message: PATH_NAME_RULE }])
       }
       const existing = yield* store.findConnector(declared.uid)
       if (Option.isSome(existing)) {
@@ -333,7 +376,7 @@ const make = Effect.gen(function* () {
     listProjects,
     createProject,
     createKey
-  }
+  } satisfies AdminService
 })
 
 /**
@@ -342,7 +385,7 @@ const make = Effect.gen(function* () {
  * @since 0.1.0
  * @category tags
  */
-export class Admin extends Context.Tag("effect-connect/broker/Admin")<Admin, Effect.Effect.Success<typeof make>>() {
+export class Admin extends Context.Tag("effect-connect/broker/Admin")<Admin, AdminService>() {
   /** Over the `Store`, revoking through `Tokens`. */
   static readonly layer: Layer.Layer<Admin, never, Store | Tokens> = Layer.effect(Admin, make)
 }

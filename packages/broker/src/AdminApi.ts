@@ -204,11 +204,9 @@ export const DetachBody = Schema.Struct({ environments: Schema.optional(Environm
  * @since 0.1.0
  * @category schemas
  */
-export const LinkChanged = Schema.Struct({
-  connector: Schema.String,
-  project: Schema.String,
-  environments: Schema.Array(Schema.String)
-}).annotations({ identifier: "LinkChanged" })
+export const LinkChanged = Schema.Struct({ connector: Schema.String, ...LinkView.fields }).annotations({
+  identifier: "LinkChanged"
+})
 
 /**
  * @since 0.1.0

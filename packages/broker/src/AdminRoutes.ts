@@ -11,7 +11,7 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Schema } from "effect"
-import { InvalidRequest, isConnectError, Unauthorized, UnknownConnectError } from "effect-connect/ConnectError"
+import { InvalidRequest, Unauthorized, UnknownConnectError } from "effect-connect/ConnectError"
 import { Admin, AdminConflict, AdminNotFound } from "./Admin.js"
 import {
   AttachBody,
@@ -25,14 +25,13 @@ import {
   InstallationRemoved,
   KeyBody,
   LinkChanged,
-  PathName,
   ProjectBody,
   ProjectList,
   ProjectView
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
-import { bearerToken, decodeBody, errorResponse, json, jsonBody, serve } from "./internal/http.js"
-import { type Bound, boundIssues, PATH_NAME_RULE, RequestBounds } from "./internal/limits.js"
+import { answerFailures, bearerToken, decodeBody, json, jsonBody, pathName, serve } from "./internal/http.js"
+import { type Bound, boundIssues, RequestBounds } from "./internal/limits.js"
 
 const unauthorized = (detail: string) => new Unauthorized({ connector: "", detail })
 
@@ -49,22 +48,6 @@ const authenticate = Effect.gen(function* () {
   if (!matches(expected.value, token.value)) return yield* unauthorized("wrong admin token")
 })
 
-const isPathName = Schema.is(PathName)
-
-/** A name of the path (`connector`, `project`), decoded by the router. */
-const pathName = (name: "connector" | "project" | "installation") =>
-  Effect.gen(function* () {
-    const params = yield* HttpRouter.params
-    const value = params[name] ?? ""
-    if (!isPathName(value)) {
-      return yield* new InvalidRequest({
-        status: 400,
-        issues: [{ path: name, message: PATH_NAME_RULE }]
-      })
-    }
-    return value
-  })
-
 /** The JSON body, a JSON object decoded strictly with `schema` and checked against `bounds`; failures name each field. */
 const body = <A, I>(schema: Schema.Schema<A, I>, bounds: ReadonlyArray<Bound>) => decodeBody(schema, { bounds })
 
@@ -76,31 +59,20 @@ const declarationBody = Effect.gen(function* () {
   return parsed
 })
 
+/** The admin service's own failures in the protocol's terms: 404 and 409. */
+const adminFailure = (error: unknown) => {
+  if (error instanceof AdminNotFound) {
+    return new UnknownConnectError({ status: 404, code: "not_found", detail: error.message })
+  }
+  if (error instanceof AdminConflict) {
+    return new UnknownConnectError({ status: 409, code: "conflict", detail: error.message })
+  }
+  return undefined
+}
+
 /** Runs a route after the admin token's check, answering any failure in the protocol's envelope. */
 const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
-  Effect.zipRight(authenticate, route).pipe(
-    Effect.catchAll((error) => {
-      if (isConnectError(error)) return Effect.succeed(errorResponse(error))
-      if (error instanceof AdminNotFound) {
-        return Effect.succeed(
-          errorResponse(new UnknownConnectError({ status: 404, code: "not_found", detail: error.message }))
-        )
-      }
-      if (error instanceof AdminConflict) {
-        return Effect.succeed(
-          errorResponse(new UnknownConnectError({ status: 409, code: "conflict", detail: error.message }))
-        )
-      }
-      return Effect.zipRight(
-        Effect.logError("admin request failed", error instanceof Error ? error.message : String(error)),
-        Effect.succeed(
-          errorResponse(
-            new UnknownConnectError({ status: 500, code: "internal_error", detail: "see the broker's log" })
-          )
-        )
-      )
-    })
-  )
+  answerFailures(Effect.zipRight(authenticate, route), { logAs: "admin request failed", translate: adminFailure })
 
 const encode =
   <A, I>(schema: Schema.Schema<A, I>, status = 200) =>

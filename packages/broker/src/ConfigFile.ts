@@ -242,6 +242,7 @@ export const ConnectorDeclaration = Schema.Struct({
   deviceAuthorizationEndpoint: Schema.optional(HttpUrl),
   /** Extra parameters of the user authorization URL: Google's `access_type: "offline"`, Slack's `user_scope`. */
   authorizationParams: Schema.optional(AuthorizationParams),
+  /** Deprecated and ignored (the broker never introspects tokens): still accepted, with a warning at load. */
   introspectionEndpoint: Schema.optional(HttpUrl),
   tokenEndpointAuthMethod: Schema.optionalWith(TokenEndpointAuthMethod, {
     default: () => "client_secret_basic" as const
@@ -480,8 +481,25 @@ export const load = (path: string): Effect.Effect<BrokerSetup, ConfigFileError, 
         Effect.mapError((error) => new ConfigFileError({ path, issues: [{ path: "", message: readFailure(error) }] }))
       )
     const json = yield* parseJson(text, path)
-    return yield* decodeWith(json, path)
+    const setup = yield* decodeWith(json, path)
+    yield* warnDeprecated(setup, path)
+    return setup
   })
+
+/**
+ * Fields still accepted, so that existing files keep loading, but no longer
+ * used: each file that has them gets one warning that names them.
+ */
+const warnDeprecated = (setup: BrokerSetup, path: string): Effect.Effect<void> => {
+  const used = setup.connectors.flatMap((connector, c) =>
+    connector.introspectionEndpoint === undefined ? [] : [`connectors[${c}].introspectionEndpoint`]
+  )
+  return used.length === 0
+    ? Effect.void
+    : Effect.logWarning(
+        `${path}: introspectionEndpoint is deprecated and ignored (the broker never introspects tokens); remove it from ${used.join(", ")}`
+      )
+}
 
 // ---------------------------------------------------------------------------
 // reading

@@ -23,13 +23,13 @@
  *
  * @since 0.1.0
  */
-import { createHash, randomBytes } from "node:crypto"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, Context, Duration, Effect, FiberSet, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Context, Duration, Effect, FiberSet, Layer, Option, Redacted } from "effect"
 import type { AuthorizationRequest } from "effect-connect/Authorization"
-import { type ConnectError, InvalidRequest, UnknownConnectError } from "effect-connect/ConnectError"
-import { TokenRequest } from "effect-connect/Token"
+import { type ConnectError, UnknownConnectError } from "effect-connect/ConnectError"
 import { tokenEndpointFor } from "./ConfigFile.js"
+import { decodeRequest, encodeRequest, expiryOf, random, sha256 } from "./internal/authorizationRequest.js"
+import { badField as bad, storeFailure } from "./internal/errors.js"
 import {
   ProviderClientConfig,
   type ProviderError,
@@ -47,10 +47,6 @@ import {
 } from "./Store.js"
 import { scopesFor, subjectKey, Tokens } from "./Tokens.js"
 
-/** How long a request stays open by default, and at most, as in the code flow. */
-const DEFAULT_EXPIRES_IN_MS = 10 * 60_000
-const MAX_EXPIRES_IN_MS = 60 * 60_000
-
 /** RFC 8628 section 3.5: after `slow_down`, the interval grows by 5 seconds. */
 const SLOW_DOWN_MS = 5_000
 /** After a poll the provider did not answer, the interval doubles up to this. */
@@ -59,11 +55,6 @@ const MAX_BACKOFF_INTERVAL_MS = 60_000
 const POLL_LEASE_MS = 60_000
 /** How long the background fiber waits after the store failed it. */
 const STORE_RETRY_MS = 5_000
-
-const random = () => randomBytes(32).toString("base64url")
-const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url")
-
-const RequestJson = Schema.parseJson(TokenRequest)
 
 /**
  * What the broker answers to a started device authorization: `url` is where
@@ -81,8 +72,25 @@ export interface StartedDeviceAuthorization {
   readonly expiresAt: number
 }
 
-const bad = (connector: Connector, path: string, message: string) =>
-  new InvalidRequest({ connector: connector.uid, status: 400, issues: [{ path, message }] })
+/**
+ * The device authorization service: starts device authorizations, and polls
+ * the provider for them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceAuthorizationsService {
+  /** `POST /v1/connect/authorize/{connector}` with `deviceCode: true`: asks the provider for codes, then polls. */
+  readonly start: (
+    caller: Caller,
+    connector: Connector,
+    body: AuthorizationRequest
+  ) => Effect.Effect<StartedDeviceAuthorization, ConnectError>
+  /** Polls a request once, if it is pending, open and due, and no one else (here or in a replica) is polling it. */
+  readonly pollOnce: (requestId: string) => Effect.Effect<void, StoreError>
+  /** A request as its status should show it: a device authorization whose poll is due is polled first. */
+  readonly refresh: (record: AuthorizationRequestRecord) => Effect.Effect<AuthorizationRequestRecord, StoreError>
+}
 
 /** A failure of the device authorization endpoint as the caller sees it. */
 const fromProvider = (connector: Connector, error: ProviderError): ConnectError => {
@@ -111,6 +119,35 @@ const fromProvider = (connector: Connector, error: ProviderError): ConnectError 
   }
 }
 
+/** The connector's device authorization endpoint, for a body the device flow can serve; a refusal names the field. */
+const deviceEndpointFor = (connector: Connector, body: AuthorizationRequest) =>
+  Effect.gen(function* () {
+    const endpoint = connector.settings.deviceAuthorizationEndpoint
+    if (endpoint === undefined) {
+      return yield* bad(
+        connector,
+        "deviceCode",
+        `connector "${connector.uid}" declares no deviceAuthorizationEndpoint: it offers no device authorization`
+      )
+    }
+    if (body.subject.type !== "user") {
+      return yield* bad(connector, "subject.type", "only a user subject authorizes a connector")
+    }
+    if (body.webhook !== undefined) {
+      return yield* bad(connector, "webhook", "this broker does not call webhooks; poll the request's status instead")
+    }
+    if (body.returnUrl !== undefined) {
+      return yield* bad(connector, "returnUrl", "a device authorization sends the user back nowhere: leave it out")
+    }
+    if (body.prompt !== undefined) {
+      return yield* bad(connector, "prompt", "a device authorization has no prompt: leave it out")
+    }
+    if (body.authorizationDetails !== undefined && body.authorizationDetails.length > 0) {
+      return yield* bad(connector, "authorizationDetails", "a device authorization cannot carry authorization details")
+    }
+    return endpoint
+  })
+
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
@@ -118,19 +155,13 @@ const make = Effect.gen(function* () {
   // The background pollers live as long as the service: the broker.
   const pollers = yield* FiberSet.make()
 
-  const storeFailure = (error: { readonly message: string }) =>
-    Effect.zipRight(
-      Effect.logError("store failure", error.message),
-      Effect.fail(new UnknownConnectError({ status: 500, code: "internal_error", detail: "see the broker's log" }))
-    )
-
   const finish = (record: AuthorizationRequestRecord, error: string) =>
     store.finishAuthorizationRequest(record.id, { status: "failed", error })
 
   /** Keeps what the provider gave: the grant, the first token and the request's completion, together. */
   const complete = (record: AuthorizationRequestRecord, connector: Connector, token: ProviderToken) =>
     Effect.gen(function* () {
-      const request = yield* Schema.decode(RequestJson)(record.request).pipe(Effect.orDie)
+      const request = yield* decodeRequest(record)
       yield* store.transaction(
         Effect.zipRight(
           tokens.recordAuthorization(
@@ -259,33 +290,7 @@ const make = Effect.gen(function* () {
     body: AuthorizationRequest
   ): Effect.Effect<StartedDeviceAuthorization, ConnectError> =>
     Effect.gen(function* () {
-      const endpoint = connector.settings.deviceAuthorizationEndpoint
-      if (endpoint === undefined) {
-        return yield* bad(
-          connector,
-          "deviceCode",
-          `connector "${connector.uid}" declares no deviceAuthorizationEndpoint: it offers no device authorization`
-        )
-      }
-      if (body.subject.type !== "user") {
-        return yield* bad(connector, "subject.type", "only a user subject authorizes a connector")
-      }
-      if (body.webhook !== undefined) {
-        return yield* bad(connector, "webhook", "this broker does not call webhooks; poll the request's status instead")
-      }
-      if (body.returnUrl !== undefined) {
-        return yield* bad(connector, "returnUrl", "a device authorization sends the user back nowhere: leave it out")
-      }
-      if (body.prompt !== undefined) {
-        return yield* bad(connector, "prompt", "a device authorization has no prompt: leave it out")
-      }
-      if (body.authorizationDetails !== undefined && body.authorizationDetails.length > 0) {
-        return yield* bad(
-          connector,
-          "authorizationDetails",
-          "a device authorization cannot carry authorization details"
-        )
-      }
+      const endpoint = yield* deviceEndpointFor(connector, body)
       const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt: _p, ...request } = body
       const installationId = yield* tokens.installationOf(connector, request.installationId)
       const now = yield* Clock.currentTimeMillis
@@ -314,10 +319,10 @@ const make = Effect.gen(function* () {
           environment: caller.environment,
           installationId,
           subject: subjectKey(request.subject),
-          request: yield* Schema.encode(RequestJson)(request).pipe(Effect.orDie),
+          request: yield* encodeRequest(request),
           returnUrl: undefined,
           prompt: undefined,
-          expiresAt: Math.min(now + Math.min(expiresInMs ?? DEFAULT_EXPIRES_IN_MS, MAX_EXPIRES_IN_MS), device.expiresAt)
+          expiresAt: Math.min(expiryOf(now, expiresInMs), device.expiresAt)
         },
         {
           deviceCode: device.deviceCode,
@@ -356,7 +361,7 @@ const make = Effect.gen(function* () {
           return Option.getOrElse(again, () => record)
         })
 
-  return { start, pollOnce, refresh }
+  return { start, pollOnce, refresh } satisfies DeviceAuthorizationsService
 })
 
 /**
@@ -368,7 +373,7 @@ const make = Effect.gen(function* () {
  */
 export class DeviceAuthorizations extends Context.Tag("effect-connect/broker/DeviceAuthorizations")<
   DeviceAuthorizations,
-  Effect.Effect.Success<typeof make>
+  DeviceAuthorizationsService
 >() {
   /** Over the store and the token service; its pollers end when the layer's scope closes. */
   static readonly layer: Layer.Layer<DeviceAuthorizations, never, Store | Tokens | HttpClient.HttpClient> =

@@ -8,7 +8,7 @@
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Redacted, Schema } from "effect"
 import {
@@ -24,21 +24,20 @@ import {
   ConnectorInstallationRequired,
   ConnectorNotFound,
   InvalidRequest,
-  isConnectError,
   RateLimited,
   Unauthorized,
-  UnknownConnectError,
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
 import { routes } from "effect-connect/Protocol"
 import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
 import { TokenImport, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
-import { Authorizations, type BrowserAnswer } from "./Authorizations.js"
+import { Authorizations } from "./Authorizations.js"
 import * as Http from "./internal/http.js"
-import { bearerToken, decodeBody, json, serve } from "./internal/http.js"
+import { answerFailures, bearerToken, decodeBody, json, pathName, serve } from "./internal/http.js"
 import { checkImportEnvironments } from "./internal/importPolicy.js"
-import { type Bound, isPathName, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
+import { type Bound, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
+import * as Pages from "./Pages.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
@@ -50,9 +49,6 @@ import { Tokens } from "./Tokens.js"
  * @category responses
  */
 export const errorResponse: (error: ConnectError) => HttpServerResponse.HttpServerResponse = Http.errorResponse
-
-const internal = (connector = "") =>
-  new UnknownConnectError({ connector, status: 500, code: "internal_error", detail: "see the broker's log" })
 
 /** The caller, from `Authorization: Bearer <project key>`. */
 const authenticate = Effect.gen(function* () {
@@ -71,19 +67,10 @@ const authenticate = Effect.gen(function* () {
 /** The connector of the path, linked to the caller's project for its environment. */
 const linkedConnector = (caller: Caller) =>
   Effect.gen(function* () {
-    const params = yield* HttpRouter.params
-    const name = params.connector ?? ""
-    if (!isPathName(name)) {
-      return yield* new InvalidRequest({
-        status: 400,
-        issues: [
-          {
-            path: "connector",
-            message: `Expected a connector uid or id: 1 to ${MAX_ID_LENGTH} characters, no control characters`
-          }
-        ]
-      })
-    }
+    const name = yield* pathName(
+      "connector",
+      `Expected a connector uid or id: 1 to ${MAX_ID_LENGTH} characters, no control characters`
+    )
     const store = yield* Store
     const connector = yield* store.findConnector(name)
     if (Option.isNone(connector)) return yield* new ConnectorNotFound({ connector: name })
@@ -104,15 +91,7 @@ const body = <A, I>(schema: Schema.Schema<A, I>, connector: Connector, bounds: R
 
 /** Runs a route, answering any failure in the protocol's envelope. */
 const handle = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
-  route.pipe(
-    Effect.catchAll((error) => {
-      if (isConnectError(error)) return Effect.succeed(errorResponse(error))
-      return Effect.zipRight(
-        Effect.logError("request failed", error instanceof Error ? error.message : String(error)),
-        Effect.succeed(errorResponse(internal()))
-      )
-    })
-  )
+  answerFailures(route, { logAs: "request failed", connector: "" })
 
 /** Fails with `error`, given the link `find` makes when it has none yet. */
 const withLink = <E>(
@@ -206,17 +185,6 @@ const importTokens = Effect.gen(function* () {
   return json(200, { imported })
 })
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-
-/** A redirect, or a small page, for the user's browser. */
-const browser = (answer: BrowserAnswer) =>
-  answer._tag === "Redirect"
-    ? HttpServerResponse.empty({ status: 302, headers: { location: answer.location, "cache-control": "no-store" } })
-    : HttpServerResponse.html(
-        `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(answer.title)}</title></head>` +
-          `<body><h1>${escapeHtml(answer.title)}</h1><p>${escapeHtml(answer.text)}</p></body></html>`
-      ).pipe(HttpServerResponse.setStatus(answer.status), HttpServerResponse.setHeader("cache-control", "no-store"))
-
 const authorize = Effect.gen(function* () {
   const caller = yield* authenticate
   // Starts (the device flow's too) share the project's rate limit with its token requests.
@@ -245,14 +213,14 @@ const startAuthorization = Effect.gen(function* () {
   const answer = yield* Effect.flatMap(Authorizations, (authorizations) =>
     authorizations.redirect(params.request ?? "")
   )
-  return browser(answer)
+  return Pages.toResponse(answer)
 })
 
 const callback = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const query = Object.fromEntries(new URL(request.url, "http://broker").searchParams)
   const answer = yield* Effect.flatMap(Authorizations, (authorizations) => authorizations.callback(query))
-  return browser(answer)
+  return Pages.toResponse(answer)
 })
 
 const authorizationStatus = Effect.gen(function* () {

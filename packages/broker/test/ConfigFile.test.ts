@@ -3,7 +3,7 @@ import * as os from "node:os"
 import * as nodePath from "node:path"
 import { NodeFileSystem } from "@effect/platform-node"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Redacted } from "effect"
+import { ConfigProvider, Effect, Logger, LogLevel, Redacted } from "effect"
 import { type BrokerSetup, type ConfigFileError, decode, load, serviceOf, tokenEndpointFor } from "../src/ConfigFile.js"
 
 // Distinctive secrets: none of them may ever appear in an error.
@@ -135,6 +135,32 @@ const expectNoSecret = (error: ConfigFileError) => {
 }
 
 describe("ConfigFile", () => {
+  it.effect("still loads a file with the deprecated introspectionEndpoint, and warns once, naming the field", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+      })
+      const file = example()
+      const withField = {
+        ...file,
+        connectors: file.connectors.map((connector, c) =>
+          c === 0 ? { ...connector, introspectionEndpoint: "https://auth.acme.example/introspect" } : connector
+        )
+      }
+      const setup = yield* loadFile(write(withField)).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      expect(setup.connectors[0]?.uid).toBe("acme/api")
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toContain("connectors[0].introspectionEndpoint")
+      expect(warnings[0]).toContain("deprecated")
+
+      // Without it, no warning.
+      warnings.length = 0
+      yield* loadFile(write(example())).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      expect(warnings).toEqual([])
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.All))
+  )
+
   it.effect("loads a full file: defaults applied, secrets resolved", () =>
     Effect.gen(function* () {
       const setup: BrokerSetup = yield* loadFile(write(example()))

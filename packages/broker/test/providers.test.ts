@@ -282,7 +282,7 @@ describe("the broker against a scripted provider", () => {
       expect(provider.under("/").length).toBe(before)
     })
 
-    it("puts the tenant id into the endpoint's path as one percent-encoded segment (a "/" is refused: see input.test.ts)", async () => {
+    it("puts the tenant id into the endpoint's path as one percent-encoded segment (a slash is refused: see input.test.ts)", async () => {
       const answer = await token("tenant-encoding", { ...APP, installationId: "T1" })
       expect(answer).toMatchObject({ status: 200, body: { installationId: "T1", tenantId: "acme eu?x#1" } })
       // As the configuration's `tokenEndpointFor` builds it: never another path, nor a query.

@@ -4,10 +4,25 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Redacted, Schema } from "effect"
-import { type ConnectError, InvalidRequest, toWire, UnknownConnectError } from "effect-connect/ConnectError"
+import {
+  type ConnectError,
+  InvalidRequest,
+  isConnectError,
+  toWire,
+  UnknownConnectError
+} from "effect-connect/ConnectError"
 import { isRecord } from "effect-connect/Json"
 import { describeParseError, type Route } from "effect-connect/Protocol"
-import { type Bound, boundIssues, jsonNestingDepth, MAX_JSON_DEPTH, MaxBodyBytes } from "./limits.js"
+import { internalError } from "./errors.js"
+import {
+  type Bound,
+  boundIssues,
+  isPathName,
+  jsonNestingDepth,
+  MAX_JSON_DEPTH,
+  MaxBodyBytes,
+  PATH_NAME_RULE
+} from "./limits.js"
 
 /** A JSON answer that no cache keeps (it may hold a token or a key). */
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -164,6 +179,45 @@ export const decodeBody = <A, I>(
     }
     return decoded
   })
+
+/**
+ * A name in the path (`connector`, `project`, …), decoded by the router and
+ * refused, by name, when it is not a path name (1 to 256 characters, no
+ * control characters).
+ */
+export const pathName = (name: string, rule: string = PATH_NAME_RULE) =>
+  Effect.flatMap(HttpRouter.params, (params) => {
+    const value = params[name] ?? ""
+    return isPathName(value)
+      ? Effect.succeed(value)
+      : Effect.fail(new InvalidRequest({ status: 400, issues: [{ path: name, message: rule }] }))
+  })
+
+/**
+ * Runs a route, answering any failure in the protocol's envelope: a
+ * `ConnectError` as itself, one that `translate` knows as its translation, and
+ * anything else as a `500 internal_error` whose cause goes to the log only.
+ */
+export const answerFailures = <R>(
+  route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>,
+  options: {
+    readonly logAs: string
+    readonly connector?: string
+    readonly translate?: (error: unknown) => ConnectError | undefined
+  }
+) =>
+  route.pipe(
+    Effect.catchAll((error) => {
+      const known = isConnectError(error) ? error : options.translate?.(error)
+      if (known !== undefined) return Effect.succeed(errorResponse(known))
+      return Effect.zipRight(
+        Effect.logError(options.logAs, error instanceof Error ? error.message : String(error)),
+        Effect.succeed(
+          errorResponse(internalError(options.connector === undefined ? {} : { connector: options.connector }))
+        )
+      )
+    })
+  )
 
 /** Serves `handler` at a route of the protocol or of the admin API (its method and pattern, defined once). */
 export const serve = <E, R>(route: Route, handler: HttpRouter.Route.Handler<E, R>) =>
