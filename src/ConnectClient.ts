@@ -142,6 +142,9 @@ export interface ConnectClientService {
   readonly unsafeCachedResponse: (connector: unknown, params: unknown, nowMs: number) => TokenResponse | undefined
 }
 
+const identity = <A>(a: A): A => a
+const tokenOf = (response: TokenResponse): Redacted.Redacted<string> => response.token
+
 const invalidRequest = (connector: string | undefined, path: string, message: string) =>
   new InvalidRequest({ issues: [{ path, message }], ...(connector === undefined ? {} : { connector }) })
 
@@ -283,14 +286,22 @@ export const make = (
       return buffer === undefined ? undefined : cache.unsafeGetFresh(key.id, nowMs, buffer)
     }
 
-    const getTokenResponse = (connector: string, params: TokenParams, getOptions?: GetTokenOptions) => {
-      const force = getOptions?.forceRefresh === true
-      if (force) return fetchThroughCache(connector, params, true)
-      return Effect.clockWith((clock) => {
-        const hit = unsafeCachedResponse(connector, params, clock.unsafeCurrentTimeMillis())
-        return hit === undefined ? fetchThroughCache(connector, params, false) : Effect.succeed(hit)
-      })
-    }
+    // The one fast path of getToken and getTokenResponse: a fresh hit is answered
+    // without validation or a fiber; `project` picks what the caller returns.
+    const throughCache = <A>(
+      connector: string,
+      params: TokenParams,
+      getOptions: GetTokenOptions | undefined,
+      project: (response: TokenResponse) => A
+    ): Effect.Effect<A, ConnectError> =>
+      getOptions?.forceRefresh === true
+        ? Effect.map(fetchThroughCache(connector, params, true), project)
+        : Effect.clockWith((clock) => {
+            const hit = unsafeCachedResponse(connector, params, clock.unsafeCurrentTimeMillis())
+            return hit === undefined
+              ? Effect.map(fetchThroughCache(connector, params, false), project)
+              : Effect.succeed(project(hit))
+          })
 
     const revokeToken = (connector: string, params: RevokeParams) =>
       Effect.gen(function* () {
@@ -408,17 +419,8 @@ export const make = (
 
     return {
       baseUrl,
-      getTokenResponse,
-      // Not getTokenResponse + map: a hit is one step fewer this way.
-      getToken: (connector, params, getOptions) =>
-        getOptions?.forceRefresh === true
-          ? Effect.map(fetchThroughCache(connector, params, true), (response) => response.token)
-          : Effect.clockWith((clock) => {
-              const hit = unsafeCachedResponse(connector, params, clock.unsafeCurrentTimeMillis())
-              return hit === undefined
-                ? Effect.map(fetchThroughCache(connector, params, false), (response) => response.token)
-                : Effect.succeed(hit.token)
-            }),
+      getTokenResponse: (connector, params, getOptions) => throughCache(connector, params, getOptions, identity),
+      getToken: (connector, params, getOptions) => throughCache(connector, params, getOptions, tokenOf),
       revokeToken,
       deleteTokenCacheEntry,
       startAuthorization,

@@ -1,11 +1,12 @@
 /**
  * The Connect wire protocol's shared pieces beyond its schemas: how a
- * `Retry-After` header reads, and how a request that fails validation is
- * described field by field (the `issues` of a `bad_request`).
+ * `Retry-After` header reads, how transient failures are retried, and how a
+ * request that fails validation is described field by field (the `issues` of
+ * a `bad_request`).
  *
  * @since 0.2.0
  */
-import type { ParseResult } from "effect"
+import type { ParseResult, Schedule } from "effect"
 import * as schema from "./internal/schema.js"
 import * as transport from "./internal/transport.js"
 
@@ -36,6 +37,26 @@ export const describeParseError: (error: ParseResult.ParseError, prefix?: string
  */
 export const parseRetryAfter: (value: string | undefined, nowMs: number) => number | undefined =
   transport.parseRetryAfter
+
+/**
+ * How a retry schedule reads the failures it is fed: which are transient, and
+ * the `Retry-After` each carries.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RetryPolicy<F> extends transport.RetryPolicy<F> {}
+
+/**
+ * The retry schedule of the client (and of a broker's provider calls):
+ * exponential backoff with jitter for transient failures, at most `retries`
+ * times; a `Retry-After` lengthens the delay, and one beyond `maxRetryAfter`
+ * stops the retries.
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const retrySchedule: <F>(policy: RetryPolicy<F>) => Schedule.Schedule<unknown, F> = transport.retrySchedule
 
 /**
  * The HTTP methods of the protocol's routes.

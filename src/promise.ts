@@ -197,6 +197,32 @@ const plain = (response: TokenResponse): ConnectTokenResponse => ({
   token: Redacted.value(response.token)
 })
 
+// The one fast path of getToken and getTokenResponse: a fresh hit is answered
+// without entering the Effect runtime; `project` picks what the caller gets.
+const throughCache = <A>(
+  connector: string,
+  params: ConnectTokenParams,
+  options: ConnectOptions | undefined,
+  project: (response: TokenResponse) => A
+): Promise<A> => {
+  try {
+    const client = clientFor(options)
+    if (options?.forceRefresh !== true) {
+      const hit = client.unsafeCachedResponse(connector, params, Date.now())
+      if (hit !== undefined) return Promise.resolve(project(hit))
+    }
+    return run(
+      Effect.flatMap(decode(TokenParams, params, "params", connector), (valid) =>
+        client.getTokenResponse(connector, valid, options)
+      )
+    ).then(project)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+const tokenOf = (response: TokenResponse): string => Redacted.value(response.token)
+
 /**
  * The token response for a request, with the token as a plain string.
  *
@@ -207,22 +233,7 @@ export const getTokenResponse = (
   connector: string,
   params: ConnectTokenParams,
   options?: ConnectOptions
-): Promise<ConnectTokenResponse> => {
-  try {
-    const client = clientFor(options)
-    if (options?.forceRefresh !== true) {
-      const hit = client.unsafeCachedResponse(connector, params, Date.now())
-      if (hit !== undefined) return Promise.resolve(plain(hit))
-    }
-    return run(
-      Effect.flatMap(decode(TokenParams, params, "params", connector), (valid) =>
-        client.getTokenResponse(connector, valid, options)
-      )
-    ).then(plain)
-  } catch (error) {
-    return Promise.reject(error)
-  }
-}
+): Promise<ConnectTokenResponse> => throughCache(connector, params, options, plain)
 
 /**
  * The provider access token for a request. A fresh cached token is answered
@@ -242,22 +253,8 @@ export const getTokenResponse = (
  * @since 0.1.0
  * @category operations
  */
-export const getToken = (connector: string, params: ConnectTokenParams, options?: ConnectOptions): Promise<string> => {
-  try {
-    const client = clientFor(options)
-    if (options?.forceRefresh !== true) {
-      const hit = client.unsafeCachedResponse(connector, params, Date.now())
-      if (hit !== undefined) return Promise.resolve(Redacted.value(hit.token))
-    }
-    return run(
-      Effect.flatMap(decode(TokenParams, params, "params", connector), (valid) =>
-        client.getToken(connector, valid, options)
-      )
-    ).then(Redacted.value)
-  } catch (error) {
-    return Promise.reject(error)
-  }
-}
+export const getToken = (connector: string, params: ConnectTokenParams, options?: ConnectOptions): Promise<string> =>
+  throughCache(connector, params, options, tokenOf)
 
 /**
  * Revokes the tokens of a connector for a subject (and installation), and drops

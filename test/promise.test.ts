@@ -6,37 +6,32 @@
  * The Promise module keeps one cache for the process: every test uses its own
  * connectors so that tests do not see each other's entries.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { FetchHttpClient } from "@effect/platform"
 import { Cause, Effect, Exit, Layer, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Connect from "../src/index.js"
 import * as ConnectPromise from "../src/promise.js"
+import {
+  type Recorded as Received,
+  type RecordingServer,
+  type Reply,
+  type Operation as Route,
+  routeOf,
+  startRecordingServer
+} from "./support/recordingServer.js"
 
 // ---------------------------------------------------------------------------
 // The local server
 // ---------------------------------------------------------------------------
 
-type Operation = "token" | "revoke" | "metadata" | "authorize" | "unknown"
+type Operation = Route | "unknown"
 
-interface Recorded {
+/** A request as the server saw it, with its operation and connector. */
+interface Recorded extends Received {
   readonly operation: Operation
   readonly connector: string
-  readonly method: string
-  readonly path: string
-  readonly authorization: string | undefined
-  readonly accept: string | undefined
-  readonly contentType: string | undefined
-  readonly body: unknown
-}
-
-interface Reply {
-  readonly status: number
-  readonly body?: unknown
-  /** A body sent as is, instead of `body` as JSON. */
-  readonly raw?: string
-  readonly headers?: Readonly<Record<string, string>>
 }
 
 /** Answers one request; `count` is how many requests the connector has seen, this one included. */
@@ -45,24 +40,8 @@ type Responder = (request: Recorded, count: number) => Reply | Promise<Reply>
 const CALLER_TOKEN = "promise-caller-key"
 const requests: Array<Recorded> = []
 const scripts = new Map<string, Responder>()
-let server: Server
+let server: RecordingServer
 let baseUrl = ""
-
-const routeOf = (method: string, path: string): { operation: Operation; connector: string } => {
-  const match =
-    /^\/v1\/connect\/(token|authorize)\/([^/]+)$/.exec(path) ??
-    /^\/v1\/connect\/(connectors)\/([^/]+)(\/tokens)?$/.exec(path)
-  const segment = match?.[2]
-  if (match === null || segment === undefined) return { operation: "unknown", connector: "" }
-  const connector = decodeURIComponent(segment)
-  if (match[1] === "token" && method === "POST") return { operation: "token", connector }
-  if (match[1] === "authorize" && method === "POST") return { operation: "authorize", connector }
-  if (match[3] === "/tokens" && method === "DELETE") return { operation: "revoke", connector }
-  if (match[1] === "connectors" && match[3] === undefined && method === "GET") {
-    return { operation: "metadata", connector }
-  }
-  return { operation: "unknown", connector }
-}
 
 const tokenBody = (connector: string, token: string, expiresAt = Date.now() + 3_600_000) => ({
   token,
@@ -112,33 +91,15 @@ const defaultReply = (request: Recorded): Reply => {
   }
 }
 
-const readBody = (request: IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Array<Buffer> = []
-    request.on("data", (chunk: Buffer) => chunks.push(chunk))
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-    request.on("error", reject)
-  })
-
-const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-  const text = await readBody(request)
-  const method = request.method ?? ""
-  const path = new URL(request.url ?? "/", "http://local").pathname
+/** Records the request and answers it: the connector's script, or a valid protocol body. */
+const reply = async (received: Received): Promise<Reply> => {
   const recorded: Recorded = {
-    ...routeOf(method, path),
-    method,
-    path,
-    authorization: request.headers.authorization,
-    accept: request.headers.accept,
-    contentType: request.headers["content-type"],
-    body: text.length === 0 ? undefined : JSON.parse(text)
+    ...(routeOf(received.method, received.path) ?? { operation: "unknown", connector: "" }),
+    ...received
   }
   requests.push(recorded)
   const script = scripts.get(recorded.connector)
-  const reply =
-    script === undefined ? defaultReply(recorded) : await script(recorded, requestsFor(recorded.connector).length)
-  response.writeHead(reply.status, { "content-type": "application/json", ...reply.headers })
-  response.end(reply.raw ?? (reply.body === undefined ? "" : JSON.stringify(reply.body)))
+  return script === undefined ? defaultReply(recorded) : await script(recorded, requestsFor(recorded.connector).length)
 }
 
 const requestsFor = (connector: string, operation?: Operation): ReadonlyArray<Recorded> =>
@@ -192,14 +153,8 @@ beforeAll(async () => {
     savedEnv.set(name, process.env[name])
     setEnv(name, undefined)
   }
-  server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      response.writeHead(500, { "content-type": "text/plain" })
-      response.end(String(error))
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  server = await startRecordingServer(reply)
+  baseUrl = server.url
   const probe = createServer()
   await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve))
   closedUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}`
@@ -208,8 +163,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const [name, value] of savedEnv) setEnv(name, value)
-  server.closeAllConnections()
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
+  await server.close()
 })
 
 // ---------------------------------------------------------------------------

@@ -7,37 +7,24 @@
  * The official client always calls `https://api.vercel.com`; `globalThis.fetch`
  * is wrapped to send those calls to the local server instead.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
 import { FetchHttpClient } from "@effect/platform"
 import * as Official from "@vercel/connect"
 import { Cause, Effect, Exit, Layer, Redacted, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Connect from "../src/index.js"
 import * as ConnectPromise from "../src/promise.js"
+import {
+  type Operation,
+  type Recorded,
+  type RecordingServer,
+  type Reply,
+  routeOf,
+  startRecordingServer
+} from "./support/recordingServer.js"
 
 // ---------------------------------------------------------------------------
 // The local server
 // ---------------------------------------------------------------------------
-
-/** A request as the server saw it. */
-interface Recorded {
-  readonly method: string
-  readonly path: string
-  readonly authorization: string | undefined
-  readonly accept: string | undefined
-  readonly contentType: string | undefined
-  /** The parsed JSON body, or `undefined` when there was none. */
-  readonly body: unknown
-}
-
-/** A scripted answer. */
-interface Reply {
-  readonly status: number
-  readonly body?: unknown
-}
-
-type Operation = "token" | "revoke" | "metadata" | "authorize"
 
 const VERCEL_ORIGIN = "https://api.vercel.com"
 const CALLER_TOKEN = "caller-credential-7f3a"
@@ -47,26 +34,10 @@ const EXPIRES_AT = Date.now() + 3_600_000
 const requests: Array<Recorded> = []
 /** Answers by connector, instead of the default valid protocol body. */
 const scripted = new Map<string, Reply>()
-let server: Server
+let server: RecordingServer
 let baseUrl = ""
 /** How many calls the fetch wrapper sent from `api.vercel.com` to the local server. */
 let redirected = 0
-
-const routeOf = (method: string, path: string): { operation: Operation; connector: string } | undefined => {
-  const match =
-    /^\/v1\/connect\/(token|authorize)\/([^/]+)$/.exec(path) ??
-    /^\/v1\/connect\/(connectors)\/([^/]+)(\/tokens)?$/.exec(path)
-  const segment = match?.[2]
-  if (match === null || segment === undefined) return undefined
-  const connector = decodeURIComponent(segment)
-  if (match[1] === "token" && method === "POST") return { operation: "token", connector }
-  if (match[1] === "authorize" && method === "POST") return { operation: "authorize", connector }
-  if (match[3] === "/tokens" && method === "DELETE") return { operation: "revoke", connector }
-  if (match[1] === "connectors" && match[3] === undefined && method === "GET") {
-    return { operation: "metadata", connector }
-  }
-  return undefined
-}
 
 const defaultReply = (operation: Operation, connector: string): Reply => {
   switch (operation) {
@@ -119,33 +90,13 @@ const defaultReply = (operation: Operation, connector: string): Reply => {
   }
 }
 
-const readBody = (request: IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Array<Buffer> = []
-    request.on("data", (chunk: Buffer) => chunks.push(chunk))
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-    request.on("error", reject)
-  })
-
-const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-  const text = await readBody(request)
-  const method = request.method ?? ""
-  const path = new URL(request.url ?? "/", "http://local").pathname
-  requests.push({
-    method,
-    path,
-    authorization: request.headers.authorization,
-    accept: request.headers.accept,
-    contentType: request.headers["content-type"],
-    body: text.length === 0 ? undefined : JSON.parse(text)
-  })
-  const route = routeOf(method, path)
-  const reply: Reply =
-    route === undefined
-      ? { status: 404, body: { error: { code: "not_found", message: "no such route" } } }
-      : (scripted.get(route.connector) ?? defaultReply(route.operation, route.connector))
-  response.writeHead(reply.status, { "content-type": "application/json" })
-  response.end(reply.body === undefined ? "" : JSON.stringify(reply.body))
+/** Records the request and answers it: its script, or a valid protocol body. */
+const reply = (request: Recorded): Reply => {
+  requests.push(request)
+  const route = routeOf(request.method, request.path)
+  return route === undefined
+    ? { status: 404, body: { error: { code: "not_found", message: "no such route" } } }
+    : (scripted.get(route.connector) ?? defaultReply(route.operation, route.connector))
 }
 
 // ---------------------------------------------------------------------------
@@ -161,15 +112,8 @@ beforeAll(async () => {
     savedEnv.set(name, process.env[name])
     Reflect.deleteProperty(process.env, name)
   }
-  server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      response.writeHead(500, { "content-type": "text/plain" })
-      response.end(String(error))
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const { port } = server.address() as AddressInfo
-  baseUrl = `http://127.0.0.1:${port}`
+  server = await startRecordingServer(reply)
+  baseUrl = server.url
   globalThis.fetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
     if (url.startsWith(`${VERCEL_ORIGIN}/`)) {
@@ -186,8 +130,7 @@ afterAll(async () => {
     if (value === undefined) Reflect.deleteProperty(process.env, name)
     else process.env[name] = value
   }
-  server.closeAllConnections()
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
+  await server.close()
 })
 
 // ---------------------------------------------------------------------------

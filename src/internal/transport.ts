@@ -90,6 +90,43 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): numbe
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs)
 }
 
+/** How a retry schedule reads the failures it is fed. */
+export interface RetryPolicy<F> {
+  /** How many times a transient failure is retried. */
+  readonly retries: number
+  /** The first backoff delay; it doubles with each retry, with jitter. */
+  readonly baseDelay: Duration.Duration
+  /** A `Retry-After` longer than this is not waited for: the failure stands. */
+  readonly maxRetryAfter: Duration.Duration
+  /** Whether another attempt may succeed. */
+  readonly isTransient: (failure: F) => boolean
+  /** The wait the server asked for, if it did. */
+  readonly retryAfterMs: (failure: F) => number | undefined
+}
+
+/**
+ * Exponential backoff with jitter for transient failures, at most `retries`
+ * times; a `Retry-After` lengthens the delay, and one beyond `maxRetryAfter`
+ * stops the retries.
+ */
+export const retrySchedule = <F>(policy: RetryPolicy<F>): Schedule.Schedule<unknown, F> => {
+  const maxRetryAfterMs = Duration.toMillis(policy.maxRetryAfter)
+  return Schedule.exponential(policy.baseDelay, 2).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(policy.retries)),
+    Schedule.intersect(Schedule.identity<F>()),
+    Schedule.whileInput((failure: F) => {
+      if (!policy.isTransient(failure)) return false
+      const retryAfterMs = policy.retryAfterMs(failure)
+      return retryAfterMs === undefined || retryAfterMs <= maxRetryAfterMs
+    }),
+    Schedule.modifyDelay(([, failure], delay) => {
+      const retryAfterMs = policy.retryAfterMs(failure)
+      return retryAfterMs === undefined ? delay : Duration.max(delay, Duration.millis(retryAfterMs))
+    })
+  )
+}
+
 const describeTransportError = (error: { readonly _tag: string; readonly reason?: string }): string =>
   error._tag === "RequestError"
     ? `request failed: ${error.reason ?? "transport error"}`
@@ -102,23 +139,15 @@ const describeTransportError = (error: { readonly _tag: string; readonly reason?
  * `Retry-After`, and decoding of every success body.
  */
 export const makeTransport = (http: HttpClient.HttpClient, options: TransportOptions) => {
-  const maxRetryAfterMs = Duration.toMillis(options.maxRetryAfter)
   const timeoutText = Duration.format(options.timeout)
 
-  const schedule = Schedule.exponential(options.retryBaseDelay, 2).pipe(
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(options.retries)),
-    Schedule.intersect(Schedule.identity<AttemptFailure>()),
-    Schedule.whileInput(
-      (failure: AttemptFailure) =>
-        failure._tag === "Transient" && (failure.retryAfterMs === undefined || failure.retryAfterMs <= maxRetryAfterMs)
-    ),
-    Schedule.modifyDelay(([, failure], delay) =>
-      failure._tag === "Transient" && failure.retryAfterMs !== undefined
-        ? Duration.max(delay, Duration.millis(failure.retryAfterMs))
-        : delay
-    )
-  )
+  const schedule = retrySchedule<AttemptFailure>({
+    retries: options.retries,
+    baseDelay: options.retryBaseDelay,
+    maxRetryAfter: options.maxRetryAfter,
+    isTransient: (failure) => failure._tag === "Transient",
+    retryAfterMs: (failure) => (failure._tag === "Transient" ? failure.retryAfterMs : undefined)
+  })
 
   const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.HttpClientResponse, answer: Answer) =>
     Effect.clockWith((clock): Effect.Effect<Answer, AttemptFailure> => {

@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
@@ -14,6 +13,7 @@ import { ConnectClient } from "effect-connect/ConnectClient"
 import * as Connection from "./Connection.js"
 import { awaitConsent, expiresInOption, noOpenOption, reportOutcome } from "./Consent.js"
 import { ExitCode, exitOnInterrupt, report } from "./Exit.js"
+import * as Flags from "./Flags.js"
 import { resourcesOption, scopesOption, splitScopes } from "./Token.js"
 
 /**
@@ -23,27 +23,18 @@ import { resourcesOption, scopesOption, splitScopes } from "./Token.js"
 export const command = Command.make(
   "authorize",
   {
-    connector: Args.text({ name: "connector" }).pipe(Args.withDescription("The connector, e.g. acme/api")),
+    connector: Flags.connector(),
     userId: Options.text("user-id").pipe(Options.withDescription("The user who connects their account (required)")),
-    installationId: Options.text("installation-id").pipe(
-      Options.withDescription("The installation (tenant) to authorize for"),
-      Options.optional
-    ),
+    installationId: Flags.optionalText("installation-id", "The installation (tenant) to authorize for"),
     scopes: scopesOption,
     resources: resourcesOption,
-    prompt: Options.text("prompt").pipe(
-      Options.withDescription("The provider's prompt, e.g. consent to ask the user again"),
-      Options.optional
-    ),
+    prompt: Flags.optionalText("prompt", "The provider's prompt, e.g. consent to ask the user again"),
     expiresIn: expiresInOption,
     device: Options.boolean("device").pipe(
       Options.withDescription("Use the device flow: the user enters a code shown here (if the server offers it)")
     ),
     noOpen: noOpenOption,
-    format: Options.choice("format", ["plain", "json"]).pipe(
-      Options.withDescription("plain: one line when connected; json: {request, status, connector, userId}"),
-      Options.withDefault("plain")
-    ),
+    format: Flags.format("plain: one line when connected; json: {request, status, connector, userId}"),
     ...Connection.options
   },
   (input) =>
@@ -55,14 +46,14 @@ export const command = Command.make(
           input.connector,
           {
             subject: { type: "user", id: input.userId },
-            ...(Option.isSome(input.installationId) ? { installationId: input.installationId.value } : {}),
-            ...(Option.isSome(scopes) && scopes.value.length > 0 ? { scopes: scopes.value } : {}),
-            ...(input.resources.length > 0 ? { resources: input.resources } : {})
+            ...Flags.field("installationId", input.installationId),
+            ...Flags.nonEmptyField("scopes", scopes),
+            ...Flags.nonEmptyField("resources", input.resources)
           },
           {
             ...(input.device ? { deviceCode: true } : {}),
-            ...(Option.isSome(input.expiresIn) ? { expiresInMs: input.expiresIn.value } : {}),
-            ...(Option.isSome(input.prompt) ? { prompt: input.prompt.value } : {})
+            ...Flags.field("expiresInMs", input.expiresIn),
+            ...Flags.field("prompt", input.prompt)
           }
         )
         .pipe(Effect.catchAll(report))
@@ -91,7 +82,8 @@ export const command = Command.make(
       "Connects a user's account: prints the URL to open (and opens it in the browser on a terminal),",
       "then waits until the user has authorized the connector, refused, or let the link expire.",
       "Exit codes: 0 connected; 2 refused, failed or expired (one line says why), or any other failure;",
-      "1 the connector must be installed first; 130 stopped with Ctrl+C.",
+      "1 the connector must be installed first; 3 the project confirms its users and the application has yet to;",
+      "130 stopped with Ctrl+C.",
       "",
       "Example: connect authorize acme/api --user-id ada --scopes api:read",
       "Example: connect authorize acme/api --user-id ada --no-open --expires-in 5 --format json"

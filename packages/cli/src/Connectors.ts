@@ -20,6 +20,7 @@ import { Config, Console, Effect, Option, Redacted, Schema } from "effect"
 import { isRecord } from "effect-connect/Json"
 import * as AdminClient from "./AdminClient.js"
 import { type CliExit, confirm, fail } from "./Exit.js"
+import * as Flags from "./Flags.js"
 import { formatSummary } from "./RevokeTokens.js"
 import { isoTime, table } from "./Table.js"
 import { splitScopes } from "./Token.js"
@@ -163,62 +164,47 @@ const fileSecret = (value: unknown, what: string): Effect.Effect<unknown, CliExi
 const create = Command.make(
   "create",
   {
-    file: Options.text("file").pipe(
-      Options.withDescription("A JSON file with the connector's declaration, as in the broker's configuration file"),
-      Options.optional
+    file: Flags.optionalText(
+      "file",
+      "A JSON file with the connector's declaration, as in the broker's configuration file"
     ),
-    uid: Options.text("uid").pipe(Options.withDescription("The connector's uid, e.g. acme/api"), Options.optional),
-    name: Options.text("name").pipe(Options.withDescription("A name for people (default: the uid)"), Options.optional),
-    type: Options.text("type").pipe(Options.withDescription("The connector's type (default: oauth)"), Options.optional),
-    service: Options.text("service").pipe(
-      Options.withDescription("The provider (default: the uid's part before /)"),
-      Options.optional
+    uid: Flags.optionalText("uid", "The connector's uid, e.g. acme/api"),
+    name: Flags.optionalText("name", "A name for people (default: the uid)"),
+    type: Flags.optionalText("type", "The connector's type (default: oauth)"),
+    service: Flags.optionalText("service", "The provider (default: the uid's part before /)"),
+    clientId: Flags.optionalText("client-id", "The OAuth client id"),
+    clientSecretEnv: Flags.optionalText(
+      "client-secret-env",
+      "The name of the environment variable that holds the client secret"
     ),
-    clientId: Options.text("client-id").pipe(Options.withDescription("The OAuth client id"), Options.optional),
-    clientSecretEnv: Options.text("client-secret-env").pipe(
-      Options.withDescription("The name of the environment variable that holds the client secret"),
-      Options.optional
+    tokenEndpoint: Flags.optionalText("token-endpoint", "The provider's token endpoint"),
+    authorizationEndpoint: Flags.optionalText(
+      "authorization-endpoint",
+      "The provider's authorization endpoint (for users' authorization)"
     ),
-    tokenEndpoint: Options.text("token-endpoint").pipe(
-      Options.withDescription("The provider's token endpoint"),
-      Options.optional
-    ),
-    authorizationEndpoint: Options.text("authorization-endpoint").pipe(
-      Options.withDescription("The provider's authorization endpoint (for users' authorization)"),
-      Options.optional
-    ),
-    revocationEndpoint: Options.text("revocation-endpoint").pipe(
-      Options.withDescription("The provider's revocation endpoint (RFC 7009)"),
-      Options.optional
-    ),
-    introspectionEndpoint: Options.text("introspection-endpoint").pipe(
-      Options.withDescription("The provider's introspection endpoint (RFC 7662)"),
-      Options.optional
+    revocationEndpoint: Flags.optionalText("revocation-endpoint", "The provider's revocation endpoint (RFC 7009)"),
+    introspectionEndpoint: Flags.optionalText(
+      "introspection-endpoint",
+      "The provider's introspection endpoint (RFC 7662)"
     ),
     authMethod: Options.choice("auth-method", ["client_secret_basic", "client_secret_post"]).pipe(
       Options.withDescription("How the broker authenticates at the token endpoint (default: client_secret_basic)"),
       Options.optional
     ),
-    scopesApp: Options.text("scopes-app").pipe(
-      Options.withDescription('Default scopes of app tokens, separated by commas or spaces: "api:read,api:write"'),
-      Options.optional
+    scopesApp: Flags.optionalText(
+      "scopes-app",
+      'Default scopes of app tokens, separated by commas or spaces: "api:read,api:write"'
     ),
-    scopesUser: Options.text("scopes-user").pipe(
-      Options.withDescription("Default scopes of user tokens, separated by commas or spaces"),
-      Options.optional
+    scopesUser: Flags.optionalText("scopes-user", "Default scopes of user tokens, separated by commas or spaces"),
+    tokenLifetime: Flags.optionalInteger(
+      "token-lifetime",
+      "Seconds a token lasts when the provider does not say (default: 3600)"
     ),
-    tokenLifetime: Options.integer("token-lifetime").pipe(
-      Options.withDescription("Seconds a token lasts when the provider does not say (default: 3600)"),
-      Options.optional
+    privateKeyFile: Flags.optionalText(
+      "private-key-file",
+      "A PEM private key file, for jwt-bearer assertions (with --signing-algorithm)"
     ),
-    privateKeyFile: Options.text("private-key-file").pipe(
-      Options.withDescription("A PEM private key file, for jwt-bearer assertions (with --signing-algorithm)"),
-      Options.optional
-    ),
-    privateKeyId: Options.text("private-key-id").pipe(
-      Options.withDescription("The key id (kid) of the private key"),
-      Options.optional
-    ),
+    privateKeyId: Flags.optionalText("private-key-id", "The key id (kid) of the private key"),
     signingAlgorithm: Options.choice("signing-algorithm", ["RS256", "ES256"]).pipe(
       Options.withDescription("The algorithm of the private key"),
       Options.optional

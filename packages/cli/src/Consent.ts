@@ -1,7 +1,8 @@
 /**
  * What `connect authorize` and `connect install` share: the link's lifetime
  * option, opening the link in the browser on a terminal, and waiting with a
- * spinner until the request is completed, failed or expired.
+ * spinner until the request is completed, failed, expired or awaits the
+ * application's confirmation.
  *
  * @since 0.1.0
  */
@@ -176,11 +177,17 @@ const withSpinner = <A, E, R>(text: Effect.Effect<string>, effect: Effect.Effect
  */
 export type Final = AuthorizationStatus & { readonly status: Exclude<AuthorizationState, "pending" | "completing"> }
 
+// `awaiting_confirmation` ends the wait too: only the application can confirm
+// its user (with the code its return URL received), polling would not.
 const isFinal = (status: AuthorizationStatus): status is Final =>
-  status.status === "completed" || status.status === "failed" || status.status === "expired"
+  status.status === "completed" ||
+  status.status === "failed" ||
+  status.status === "expired" ||
+  status.status === "awaiting_confirmation"
 
 /**
- * Reads the status every 1.5 seconds until it is final, or until the request
+ * Reads the status every 1.5 seconds until it is final (or awaits the
+ * application's confirmation), or until the request
  * is well past its expiry (then it reads as `expired`). A read the server
  * cannot answer right now is tried again a few times.
  */
@@ -291,7 +298,8 @@ export const noOpenOption = Options.boolean("no-open").pipe(
 /**
  * Says how the wait ended: with `--format json` the outcome and `fields` on
  * stdout; in plain words `completed` on stdout, a failure or an expiry on
- * stderr, and for those exit code 2.
+ * stderr, and for those exit code 2; a request that awaits the application's
+ * confirmation on stderr, exit code 3.
  *
  * @since 0.1.0
  * @category utils
@@ -334,5 +342,10 @@ export const reportOutcome = (
           `The ${options.what} link expired before it was used: run the command again for a new link.`
         )
         return yield* new CliExit({ code: ExitCode.Failure })
+      case "awaiting_confirmation":
+        yield* Console.error(
+          `The ${options.what} is done at the provider and awaits the application's confirmation: this project confirms its users, so no token is issued until the application confirms the user with the code its return URL received.`
+        )
+        return yield* new CliExit({ code: ExitCode.AwaitingConfirmation })
     }
   })

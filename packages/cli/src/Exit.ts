@@ -12,7 +12,8 @@ import { ConnectorInstallationRequired, isConnectError, UserAuthorizationRequire
 /**
  * The exit codes: 0 success; 1 the user must act (authorize, install) and the
  * URL to open was printed; 2 any other failure (a usage error, a refusal, an
- * error from the server or the network).
+ * error from the server or the network); 3 an authorization that awaits the
+ * application's confirmation of its user.
  *
  * @since 0.1.0
  * @category constants
@@ -21,6 +22,8 @@ export const ExitCode = {
   Success: 0,
   ActionRequired: 1,
   Failure: 2,
+  /** The provider's part is done; the project confirms its users and the application has yet to. */
+  AwaitingConfirmation: 3,
   /** Stopped by Ctrl+C or SIGTERM (128 + SIGINT), as shells report it. */
   Interrupted: 130
 } as const

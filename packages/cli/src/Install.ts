@@ -6,14 +6,13 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
 import { ConnectClient } from "effect-connect/ConnectClient"
 import * as Connection from "./Connection.js"
 import { awaitConsent, expiresInOption, noOpenOption, reportOutcome } from "./Consent.js"
 import { ExitCode, exitOnInterrupt, report } from "./Exit.js"
+import * as Flags from "./Flags.js"
 import { splitScopes } from "./Token.js"
 
 /**
@@ -23,21 +22,18 @@ import { splitScopes } from "./Token.js"
 export const command = Command.make(
   "install",
   {
-    connector: Args.text({ name: "connector" }).pipe(Args.withDescription("The connector, e.g. slack/acme")),
-    tenantId: Options.text("tenant-id").pipe(
-      Options.withDescription("The tenant to install for, when the connector's install link is per tenant"),
-      Options.optional
+    connector: Flags.connector("The connector, e.g. slack/acme"),
+    tenantId: Flags.optionalText(
+      "tenant-id",
+      "The tenant to install for, when the connector's install link is per tenant"
     ),
-    scopes: Options.text("scopes").pipe(
-      Options.withDescription("The app scopes, separated by commas or spaces (default: the connector's app scopes)"),
-      Options.optional
+    scopes: Flags.optionalText(
+      "scopes",
+      "The app scopes, separated by commas or spaces (default: the connector's app scopes)"
     ),
     expiresIn: expiresInOption,
     noOpen: noOpenOption,
-    format: Options.choice("format", ["plain", "json"]).pipe(
-      Options.withDescription("plain: one line when installed; json: {request, status, connector, installationId}"),
-      Options.withDefault("plain")
-    ),
+    format: Flags.format("plain: one line when installed; json: {request, status, connector, installationId}"),
     ...Connection.options
   },
   (input) =>
@@ -46,9 +42,9 @@ export const command = Command.make(
       const scopes = Option.map(input.scopes, splitScopes)
       const started = yield* client
         .startInstallation(input.connector, {
-          ...(Option.isSome(input.tenantId) ? { tenantId: input.tenantId.value } : {}),
-          ...(Option.isSome(scopes) && scopes.value.length > 0 ? { scopes: scopes.value } : {}),
-          ...(Option.isSome(input.expiresIn) ? { expiresInMs: input.expiresIn.value } : {})
+          ...Flags.field("tenantId", input.tenantId),
+          ...Flags.nonEmptyField("scopes", scopes),
+          ...Flags.field("expiresInMs", input.expiresIn)
         })
         .pipe(Effect.catchAll(report))
       const connector = started.connector?.uid ?? input.connector

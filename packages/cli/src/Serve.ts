@@ -7,11 +7,11 @@
  */
 
 import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { listenConfig } from "@effect-connect/broker/PublicUrl"
 import { dataDirConfig, describeStartupFailure } from "@effect-connect/broker/Startup"
 import { Cause, Config, ConfigProvider, Console, Effect, Layer, Option } from "effect"
 import { CliExit, ExitCode } from "./Exit.js"
+import * as Flags from "./Flags.js"
 
 /** The environment variables the flags stand for. */
 const flagVariables = {
@@ -61,23 +61,12 @@ const describeStart = (database: typeof import("@effect-connect/broker/Database"
 export const command = Command.make(
   "serve",
   {
-    host: Options.text("host").pipe(
-      Options.withDescription("The address to listen on (CONNECT_HOST, default 127.0.0.1)"),
-      Options.optional
-    ),
-    port: Options.integer("port").pipe(
-      Options.withDescription("The port to listen on (CONNECT_PORT, default 4100)"),
-      Options.optional
-    ),
-    config: Options.text("config").pipe(
-      Options.withDescription("The configuration file applied at start (CONNECT_CONFIG)"),
-      Options.optional
-    ),
-    database: Options.text("database").pipe(
-      Options.withDescription(
-        "A SQLite file path or a postgres:// URL (CONNECT_DATABASE_URL, default .connect/broker.db)"
-      ),
-      Options.optional
+    host: Flags.optionalText("host", "The address to listen on (CONNECT_HOST, default 127.0.0.1)"),
+    port: Flags.optionalInteger("port", "The port to listen on (CONNECT_PORT, default 4100)"),
+    config: Flags.optionalText("config", "The configuration file applied at start (CONNECT_CONFIG)"),
+    database: Flags.optionalText(
+      "database",
+      "A SQLite file path or a postgres:// URL (CONNECT_DATABASE_URL, default .connect/broker.db)"
     )
   },
   (flags) => {

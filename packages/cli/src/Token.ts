@@ -3,7 +3,6 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Console, Effect, Option, Redacted, Schema } from "effect"
@@ -12,6 +11,7 @@ import type { Subject } from "effect-connect/Subject"
 import { TokenResponse } from "effect-connect/Token"
 import * as Connection from "./Connection.js"
 import { fail, report } from "./Exit.js"
+import * as Flags from "./Flags.js"
 
 /** Scopes written with commas, spaces or both. */
 export const splitScopes = (text: string): ReadonlyArray<string> => text.split(/[\s,]+/).filter((s) => s.length > 0)
@@ -45,26 +45,20 @@ export const resourcesOption = Options.text("resource").pipe(
 export const command = Command.make(
   "token",
   {
-    connector: Args.text({ name: "connector" }).pipe(Args.withDescription("The connector, e.g. acme/api")),
+    connector: Flags.connector(),
     subject: Options.choice("subject", ["app", "user"]).pipe(
       Options.withDescription("Whose token: the app's own, or a user's (needs --user-id)"),
       Options.withDefault("user")
     ),
-    userId: Options.text("user-id").pipe(Options.withDescription("The user, with --subject user"), Options.optional),
-    installationId: Options.text("installation-id").pipe(
-      Options.withDescription("The installation (tenant) to use"),
-      Options.optional
-    ),
+    userId: Flags.optionalText("user-id", "The user, with --subject user"),
+    installationId: Flags.optionalText("installation-id", "The installation (tenant) to use"),
     scopes: scopesOption,
     resources: resourcesOption,
     audiences: Options.text("audience").pipe(
       Options.withDescription("An audience; repeat for several"),
       Options.repeated
     ),
-    format: Options.choice("format", ["plain", "json"]).pipe(
-      Options.withDescription("plain: the token alone and a newline; json: the whole response, token included"),
-      Options.withDefault("plain")
-    ),
+    format: Flags.format("plain: the token alone and a newline; json: the whole response, token included"),
     ...Connection.options
   },
   (input) =>
@@ -84,10 +78,10 @@ export const command = Command.make(
       const response = yield* client
         .getTokenResponse(input.connector, {
           subject,
-          ...(Option.isSome(input.installationId) ? { installationId: input.installationId.value } : {}),
-          ...(Option.isSome(scopes) && scopes.value.length > 0 ? { scopes: scopes.value } : {}),
-          ...(input.resources.length > 0 ? { resources: input.resources } : {}),
-          ...(input.audiences.length > 0 ? { audience: input.audiences } : {})
+          ...Flags.field("installationId", input.installationId),
+          ...Flags.nonEmptyField("scopes", scopes),
+          ...Flags.nonEmptyField("resources", input.resources),
+          ...Flags.nonEmptyField("audience", input.audiences)
         })
         .pipe(Effect.catchAll(report))
       if (input.format === "plain") {

@@ -4,8 +4,9 @@
  * Connect server, connects users' accounts (`authorize`), and runs the broker.
  *
  * Exit codes: 0 success; 1 the user must authorize or install first (the URL
- * to open is printed on stderr); 2 any other failure; 130 `authorize` stopped
- * with Ctrl+C while it waited.
+ * to open is printed on stderr); 2 any other failure; 3 `authorize` ended on
+ * an authorization that awaits the application's confirmation; 130
+ * `authorize` stopped with Ctrl+C while it waited.
  *
  * @since 0.1.0
  */

@@ -38,10 +38,47 @@ const authorizing = (running: Running) => ({
   }
 })
 
+/** What a `describe` runs against: a broker with its OAuth provider. */
+interface BrokerUnderTest {
+  readonly provider: OAuthProviderHarness
+  readonly broker: RunningBroker
+  /** The command's environment for the broker: its URL and the project key. */
+  readonly env: Record<string, string>
+}
+
+/** Starts a broker (SQLite) and its OAuth provider before the `describe`'s tests, and stops them after. */
+const useBrokerWithProvider = (
+  options: Omit<Parameters<typeof startBrokerWithProvider>[0], "database">
+): BrokerUnderTest => {
+  let database: TestDatabase | undefined
+  let started: { readonly provider: OAuthProviderHarness; readonly broker: RunningBroker } | undefined
+  beforeAll(async () => {
+    database = sqlite()
+    started = await startBrokerWithProvider({ database, ...options })
+  }, 60_000)
+  afterAll(async () => {
+    await started?.broker.close()
+    await started?.provider.close()
+    await database?.drop()
+  })
+  const get = () => {
+    if (started === undefined) throw new Error("the broker has not started")
+    return started
+  }
+  return {
+    get provider() {
+      return get().provider
+    },
+    get broker() {
+      return get().broker
+    },
+    get env() {
+      return { ...cleanEnv(), CONNECT_URL: get().broker.url, CONNECT_TOKEN: KEY }
+    }
+  }
+}
+
 describe("connect authorize", () => {
-  let provider: OAuthProviderHarness
-  let database: TestDatabase
-  let broker: RunningBroker
   let proxy: Server
   let env: Record<string, string>
   /** Every verifier the broker handed out, read off its answers by the proxy. */
@@ -61,30 +98,27 @@ describe("connect authorize", () => {
   const browse = async (url: string, accountId: string, deny = false) => {
     const toProvider = await visit(url)
     expect(toProvider.status).toBe(302)
-    const back = await provider.completeAuthorization(toProvider.location ?? "", { accountId, deny })
-    expect(back.toString().startsWith(`${broker.url}/v1/connect/callback`)).toBe(true)
+    const back = await setup.provider.completeAuthorization(toProvider.location ?? "", { accountId, deny })
+    expect(back.toString().startsWith(`${setup.broker.url}/v1/connect/callback`)).toBe(true)
     return visit(back)
   }
 
-  beforeAll(async () => {
-    database = sqlite()
-    const started = await startBrokerWithProvider({
-      database,
-      config: (provider) => ({
-        connectors: [
-          {
-            uid: "acme/api",
-            name: "Acme API",
-            ...oauthClientOf(provider),
-            authorizationEndpoint: provider.authorizationEndpoint,
-            defaultScopes: { user: ["openid", "offline_access", "api:read"] }
-          }
-        ],
-        ...productionProject({ id: "prj_web", key: KEY }, ["acme/api"])
-      })
+  const setup = useBrokerWithProvider({
+    config: (provider) => ({
+      connectors: [
+        {
+          uid: "acme/api",
+          name: "Acme API",
+          ...oauthClientOf(provider),
+          authorizationEndpoint: provider.authorizationEndpoint,
+          defaultScopes: { user: ["openid", "offline_access", "api:read"] }
+        }
+      ],
+      ...productionProject({ id: "prj_web", key: KEY }, ["acme/api"])
     })
-    provider = started.provider
-    broker = started.broker
+  })
+
+  beforeAll(async () => {
     proxy = createServer((request, response) => {
       const chunks: Array<Buffer> = []
       request.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -100,7 +134,7 @@ describe("connect authorize", () => {
           const value = request.headers[name]
           if (typeof value === "string") headers[name] = value
         }
-        fetch(`${broker.url}${path}`, {
+        fetch(`${setup.broker.url}${path}`, {
           method: request.method ?? "GET",
           headers,
           ...(body.length === 0 ? {} : { body })
@@ -127,15 +161,12 @@ describe("connect authorize", () => {
   afterAll(async () => {
     proxy?.closeAllConnections()
     await new Promise<void>((closed) => (proxy === undefined ? closed() : proxy.close(() => closed())))
-    await broker?.close()
-    await provider?.close()
-    await database?.drop()
   })
 
   it("waits while the user consents in the browser, prints JSON, exits 0; then connect token has the user's token", async () => {
     const running = authorize("acme/api", "--user-id", "ada", "--format", "json")
     const url = await running.url()
-    expect(url.startsWith(`${broker.url}/v1/connect/authorize/req_`)).toBe(true)
+    expect(url.startsWith(`${setup.broker.url}/v1/connect/authorize/req_`)).toBe(true)
     expect(running.output.stderr).toContain(
       'To connect user "ada" to connector "acme/api", open this URL in a browser:'
     )
@@ -166,7 +197,7 @@ describe("connect authorize", () => {
     expect(token.code).toBe(0)
     const accessToken = token.stdout.trim()
     expect(accessToken.length).toBeGreaterThan(0)
-    expect(await provider.introspect(accessToken)).toMatchObject({ active: true, sub: "ada" })
+    expect(await setup.provider.introspect(accessToken)).toMatchObject({ active: true, sub: "ada" })
   })
 
   it("prints one line saying the user is connected in the plain format", async () => {
@@ -275,40 +306,23 @@ describe("connect authorize", () => {
 })
 
 describe("connect authorize --device", () => {
-  let provider: OAuthProviderHarness
-  let database: TestDatabase
-  let broker: RunningBroker
-  let env: Record<string, string>
-
-  beforeAll(async () => {
-    database = sqlite()
-    const started = await startBrokerWithProvider({
-      database,
-      config: (provider) => ({
-        connectors: [
-          {
-            uid: "acme/device",
-            name: "Acme (device)",
-            ...oauthClientOf(provider),
-            deviceAuthorizationEndpoint: provider.deviceAuthorizationEndpoint,
-            defaultScopes: { user: ["openid", "offline_access", "api:read"] }
-          }
-        ],
-        ...productionProject({ id: "prj_cli", key: KEY }, ["acme/device"])
-      })
+  const setup = useBrokerWithProvider({
+    config: (provider) => ({
+      connectors: [
+        {
+          uid: "acme/device",
+          name: "Acme (device)",
+          ...oauthClientOf(provider),
+          deviceAuthorizationEndpoint: provider.deviceAuthorizationEndpoint,
+          defaultScopes: { user: ["openid", "offline_access", "api:read"] }
+        }
+      ],
+      ...productionProject({ id: "prj_cli", key: KEY }, ["acme/device"])
     })
-    provider = started.provider
-    broker = started.broker
-    env = { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: KEY }
-  }, 60_000)
-  afterAll(async () => {
-    await broker?.close()
-    await provider?.close()
-    await database?.drop()
   })
 
   it("shows the user code and the provider's page, and exits 0 once the user has entered it", async () => {
-    const running = start(["authorize", "acme/device", "--user-id", "ada", "--device", "--format", "json"], env)
+    const running = start(["authorize", "acme/device", "--user-id", "ada", "--device", "--format", "json"], setup.env)
     const shown = await waitForOutput(
       running,
       (output) => {
@@ -322,93 +336,134 @@ describe("connect authorize --device", () => {
     )
     const url = shown?.url
     const code = shown?.code
-    expect(url?.startsWith(`${provider.issuer}/device`)).toBe(true)
+    expect(url?.startsWith(`${setup.provider.issuer}/device`)).toBe(true)
     expect(code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/)
-    await provider.completeDeviceAuthorization(url ?? "", { accountId: "ada", userCode: code ?? "" })
+    await setup.provider.completeDeviceAuthorization(url ?? "", { accountId: "ada", userCode: code ?? "" })
     const result = await within(running, 25_000)
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({ status: "completed", connector: "acme/device", userId: "ada" })
-    const token = await within(start(["token", "acme/device", "--user-id", "ada"], env), 20_000)
+    const token = await within(start(["token", "acme/device", "--user-id", "ada"], setup.env), 20_000)
     expect(token.code).toBe(0)
-    expect(await provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "ada" })
+    expect(await setup.provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "ada" })
   })
 })
 
 describe("connect install", () => {
-  let provider: OAuthProviderHarness
-  let database: TestDatabase
-  let broker: RunningBroker
-  let env: Record<string, string>
-
-  beforeAll(async () => {
-    database = sqlite()
-    const started = await startBrokerWithProvider({
-      database,
-      // A Slack-like token response that names the workspace.
-      provider: { installQuirks: { tokenResponse: { team: { id: "T123", name: "Acme" } } } },
-      config: (provider) => ({
-        connectors: [
-          {
-            uid: "chat/bot",
-            name: "Chat bot",
-            ...oauthClientOf(provider),
-            authorizationEndpoint: provider.authorizationEndpoint,
-            defaultScopes: { app: ["openid", "offline_access", "api:read"] },
-            installations: { required: true, tenantIdFrom: { tokenResponse: "team.id" } }
-          },
-          {
-            uid: "directory/app",
-            name: "Directory app",
-            ...oauthClientOf(provider),
-            defaultScopes: { app: ["api:read"] },
-            installations: {
-              required: true,
-              authorizationEndpoint: `${provider.authorizationEndpoint}?tenant_path={tenantId}`,
-              tenantIdFrom: { callback: "tenant" }
-            }
+  const setup = useBrokerWithProvider({
+    // A Slack-like token response that names the workspace.
+    provider: { installQuirks: { tokenResponse: { team: { id: "T123", name: "Acme" } } } },
+    config: (provider) => ({
+      connectors: [
+        {
+          uid: "chat/bot",
+          name: "Chat bot",
+          ...oauthClientOf(provider),
+          authorizationEndpoint: provider.authorizationEndpoint,
+          defaultScopes: { app: ["openid", "offline_access", "api:read"] },
+          installations: { required: true, tenantIdFrom: { tokenResponse: "team.id" } }
+        },
+        {
+          uid: "directory/app",
+          name: "Directory app",
+          ...oauthClientOf(provider),
+          defaultScopes: { app: ["api:read"] },
+          installations: {
+            required: true,
+            authorizationEndpoint: `${provider.authorizationEndpoint}?tenant_path={tenantId}`,
+            tenantIdFrom: { callback: "tenant" }
           }
-        ],
-        ...productionProject({ id: "prj_cli", key: KEY }, ["chat/bot", "directory/app"])
-      })
+        }
+      ],
+      ...productionProject({ id: "prj_cli", key: KEY }, ["chat/bot", "directory/app"])
     })
-    provider = started.provider
-    broker = started.broker
-    env = { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: KEY }
-  }, 60_000)
-  afterAll(async () => {
-    await broker?.close()
-    await provider?.close()
-    await database?.drop()
   })
 
   it("waits while the tenant's admin installs, prints the installation, exits 0; then app tokens work for it", async () => {
-    const running = authorizing(start(["install", "chat/bot"], env))
+    const running = authorizing(start(["install", "chat/bot"], setup.env))
     const url = await running.url()
     expect(running.output.stderr).toContain('To install connector "chat/bot", an admin of the tenant opens this URL')
     const toProvider = await visit(url)
-    const back = await provider.completeAuthorization(toProvider.location ?? "", { accountId: "workspace-admin" })
+    const back = await setup.provider.completeAuthorization(toProvider.location ?? "", { accountId: "workspace-admin" })
     expect((await visit(back)).status).toBe(200)
     const result = await within(running, 25_000)
     expect(result.code).toBe(0)
     expect(result.stdout).toBe('Installed: connector "chat/bot" for installation "T123".\n')
 
     const token = await within(
-      start(["token", "chat/bot", "--subject", "app", "--installation-id", "T123"], env),
+      start(["token", "chat/bot", "--subject", "app", "--installation-id", "T123"], setup.env),
       20_000
     )
     expect(token.code).toBe(0)
-    expect(await provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "workspace-admin" })
+    expect(await setup.provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "workspace-admin" })
   })
 
   it("a connector installed per tenant needs --tenant-id: one line, exit 2", async () => {
-    const result = await within(start(["install", "directory/app", "--no-open"], env), 20_000)
+    const result = await within(start(["install", "directory/app", "--no-open"], setup.env), 20_000)
     expect(result.code).toBe(2)
     expect(result.stdout).toBe("")
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
     expect(result.stderr).toContain("tenantId")
-    const help = await within(start(["install", "--help"], env), 20_000)
+    const help = await within(start(["install", "--help"], setup.env), 20_000)
     expect(help.code).toBe(0)
     expect(help.stdout).toContain("Example: connect install slack/acme")
+  })
+})
+
+describe("connect authorize, for a project that confirms its users", () => {
+  // A stub of the wire protocol: the user's part is done once the status has been read twice, and then only the
+  // application can confirm the user (with the code its return URL received), which the command cannot do.
+  let server: Server
+  let env: Record<string, string>
+  let reads = 0
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      request.resume()
+      request.on("end", () => {
+        const path = request.url ?? "/"
+        const answer =
+          path === "/v1/connect/authorize/acme%2Fapi"
+            ? {
+                request: "req_confirm",
+                verifier: "vrf_confirm_secret_5512",
+                url: "http://127.0.0.1:9/start",
+                expiresAt: Date.now() + 600_000
+              }
+            : path === "/v1/connect/authorize/req_confirm/status"
+              ? { request: "req_confirm", status: ++reads < 2 ? "pending" : "awaiting_confirmation" }
+              : undefined
+        response.writeHead(answer === undefined ? 404 : 200, { "content-type": "application/json" })
+        response.end(JSON.stringify(answer ?? { error: { code: "not_found", message: "no such route" } }))
+      })
+    })
+    await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening))
+    env = {
+      ...cleanEnv(),
+      CONNECT_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      CONNECT_TOKEN: KEY
+    }
+  })
+  afterAll(async () => {
+    server?.closeAllConnections()
+    await new Promise<void>((closed) => (server === undefined ? closed() : server.close(() => closed())))
+  })
+
+  it("stops waiting on awaiting_confirmation, says the application must confirm the user, and exits 3", async () => {
+    const plain = await within(start(["authorize", "acme/api", "--user-id", "ada", "--no-open"], env), 20_000)
+    expect(plain.code).toBe(3)
+    expect(plain.stdout).toBe("")
+    expect(plain.stderr.trim().split("\n").at(-1)).toContain("awaits the application's confirmation")
+    expect(plain.stderr).not.toContain("vrf_confirm_secret_5512")
+
+    reads = 0
+    const json = await within(start(["authorize", "acme/api", "--user-id", "ada", "--format", "json"], env), 20_000)
+    expect(json.code).toBe(3)
+    expect(JSON.parse(json.stdout)).toEqual({
+      request: "req_confirm",
+      status: "awaiting_confirmation",
+      connector: "acme/api",
+      userId: "ada"
+    })
   })
 })
 
