@@ -66,9 +66,10 @@ export const toAuthorizationRequest = (sealer: Sealer) => (row: AuthorizationRow
     )
   )
 
+/** Creates a pending request; exported for the device authorizations repository, which adds to it. */
 export const createAuthorizationRequest =
   ({ sql, sealer }: Repository): AuthorizationRequestStore["createAuthorizationRequest"] =>
-  (input: Omit<AuthorizationRequestRecord, "id" | "status" | "error" | "createdAt">) =>
+  (input) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       // Requests a day past their expiry serve nothing any more, not even a status check.
@@ -102,7 +103,7 @@ export const createAuthorizationRequest =
 
 const findAuthorizationRequest =
   ({ sql, sealer }: Repository): AuthorizationRequestStore["findAuthorizationRequest"] =>
-  (by: { readonly id: string } | { readonly state: Redacted.Redacted<string> }) =>
+  (by) =>
     ("id" in by
       ? sql<AuthorizationRow>`SELECT * FROM authorization_requests WHERE id = ${by.id}`
       : sql<AuthorizationRow>`SELECT * FROM authorization_requests WHERE state_hash = ${hashKey(by.state)}`
@@ -114,14 +115,7 @@ const findAuthorizationRequest =
 /** A pending request of the same subject and request that stays open beyond `validUntil`, to hand out again. */
 const findPendingAuthorization =
   ({ sql, sealer }: Repository): AuthorizationRequestStore["findPendingAuthorization"] =>
-  (key: {
-    readonly connectorId: string
-    readonly projectId: string
-    readonly environment: string
-    readonly subject: string
-    readonly request: string
-    readonly validUntil: number
-  }) =>
+  (key) =>
     sql<AuthorizationRow>`SELECT * FROM authorization_requests
     WHERE connector_id = ${key.connectorId} AND project_id = ${key.projectId} AND environment = ${key.environment}
       AND subject = ${key.subject} AND request = ${key.request} AND status = 'pending' AND return_url IS NULL
@@ -139,7 +133,7 @@ const findPendingAuthorization =
  */
 const countOpenAuthorizations =
   ({ sql }: Repository): AuthorizationRequestStore["countOpenAuthorizations"] =>
-  (projectId: string, now: number) =>
+  (projectId, now) =>
     sql<{ count: number | string; first_expiry: number | string | null }>`SELECT COUNT(*) AS count,
       MIN(expires_at) AS first_expiry FROM authorization_requests
     WHERE project_id = ${projectId} AND status IN ('pending', 'completing', 'awaiting_confirmation') AND expires_at > ${now}`.pipe(
@@ -156,7 +150,7 @@ const countOpenAuthorizations =
  */
 const claimAuthorizationRequest =
   ({ sql }: Repository): AuthorizationRequestStore["claimAuthorizationRequest"] =>
-  (id: string, now: number) =>
+  (id, now) =>
     sql<{ id: string }>`UPDATE authorization_requests SET status = 'completing'
     WHERE id = ${id} AND status = 'pending' AND expires_at > ${now} RETURNING id`.pipe(
       Effect.map((rows) => rows.length === 1),
@@ -165,15 +159,7 @@ const claimAuthorizationRequest =
 
 const finishAuthorizationRequest =
   ({ sql }: Repository): AuthorizationRequestStore["finishAuthorizationRequest"] =>
-  (
-    id: string,
-    outcome: {
-      readonly status: "completed" | "failed"
-      readonly error?: string
-      /** The installation an install request made. */
-      readonly installationId?: string
-    }
-  ) =>
+  (id, outcome) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       yield* sql`UPDATE authorization_requests SET ${sql.update({
@@ -194,7 +180,7 @@ const finishAuthorizationRequest =
  */
 const awaitConfirmation =
   ({ sql, sealer }: Repository): AuthorizationRequestStore["awaitConfirmation"] =>
-  (id: string, pending: { readonly grant: Redacted.Redacted<string>; readonly confirmationHash: string }) =>
+  (id, pending) =>
     Effect.gen(function* () {
       yield* sql`UPDATE authorization_requests SET ${sql.update({
         status: "awaiting_confirmation",
@@ -210,7 +196,7 @@ const awaitConfirmation =
  */
 const claimConfirmation =
   ({ sql, sealer }: Repository): AuthorizationRequestStore["claimConfirmation"] =>
-  (id: string, confirmationHash: string, now: number) =>
+  (id, confirmationHash, now) =>
     Effect.gen(function* () {
       const rows = yield* sql<{ sealed_grant: string | null }>`UPDATE authorization_requests SET status = 'completing'
       WHERE id = ${id} AND status = 'awaiting_confirmation' AND confirmation_hash = ${confirmationHash}
@@ -220,6 +206,7 @@ const claimConfirmation =
       return Option.some(yield* sealer.unseal(sealed, "authorization_requests/sealed_grant", id))
     }).pipe(Effect.mapError(fail("claim an authorization request's confirmation")))
 
+/** The authorization requests repository over the database, sealing with `sealer`. */
 export const makeAuthorizationRequests = (repository: Repository): AuthorizationRequestStore => ({
   createAuthorizationRequest: createAuthorizationRequest(repository),
   findAuthorizationRequest: findAuthorizationRequest(repository),

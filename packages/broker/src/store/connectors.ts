@@ -7,7 +7,7 @@
 import { Clock, Effect, Schema } from "effect"
 import type { ConnectorStore } from "../Store.js"
 import { fail, firstRow, newId, num, type Repository } from "./common.js"
-import { type Connector, type ConnectorInput, ConnectorSettings, type Installation } from "./models.js"
+import { type Connector, ConnectorSettings, type Installation } from "./models.js"
 import type { Sealer } from "./sealer.js"
 
 interface ConnectorRow {
@@ -52,7 +52,7 @@ const toConnector = (sealer: Sealer) => (row: ConnectorRow) =>
 
 const findConnector =
   ({ sql, sealer }: Repository): ConnectorStore["findConnector"] =>
-  (uidOrId: string) =>
+  (uidOrId) =>
     sql<ConnectorRow>`SELECT * FROM connectors WHERE uid = ${uidOrId} OR id = ${uidOrId}`.pipe(
       Effect.flatMap(firstRow(toConnector(sealer))),
       Effect.mapError(fail("read a connector"))
@@ -60,7 +60,7 @@ const findConnector =
 
 const putConnector =
   ({ sql, sealer }: Repository): ConnectorStore["putConnector"] =>
-  (input: ConnectorInput) =>
+  (input) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const existing = yield* sql<{ id: string }>`SELECT id FROM connectors WHERE uid = ${input.uid}`
@@ -100,7 +100,7 @@ const putConnector =
 
 const removeConnector =
   ({ sql }: Repository): ConnectorStore["removeConnector"] =>
-  (uidOrId: string) =>
+  (uidOrId) =>
     sql<{ id: string }>`SELECT id FROM connectors WHERE uid = ${uidOrId} OR id = ${uidOrId}`.pipe(
       Effect.flatMap((rows) =>
         rows[0] === undefined
@@ -134,7 +134,7 @@ const listConnectors = ({ sql, sealer }: Repository): ConnectorStore["listConnec
  */
 const setInstallations =
   ({ sql }: Repository): ConnectorStore["setInstallations"] =>
-  (connectorId: string, installations: ReadonlyArray<Omit<Installation, "connectorId" | "source">>) =>
+  (connectorId, installations) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       yield* sql`DELETE FROM installations WHERE connector_id = ${connectorId} AND source = 'config'`
@@ -160,13 +160,7 @@ const setInstallations =
  */
 const putInstallation =
   ({ sql }: Repository): ConnectorStore["putInstallation"] =>
-  (installation: {
-    readonly connectorId: string
-    readonly id: string
-    readonly tenantId: string | undefined
-    readonly tokenEndpoint: string | undefined
-    readonly defaultIfNone: boolean
-  }) =>
+  (installation) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const defaults = yield* sql<{
@@ -194,7 +188,7 @@ const putInstallation =
 /** Deletes an installation and every grant made within it (its own and its users'). */
 const removeInstallation =
   ({ sql }: Repository): ConnectorStore["removeInstallation"] =>
-  (connectorId: string, installationId: string) =>
+  (connectorId, installationId) =>
     Effect.gen(function* () {
       yield* sql`DELETE FROM grants WHERE connector_id = ${connectorId} AND installation_id = ${installationId}`
       const removed = yield* sql<{
@@ -205,7 +199,7 @@ const removeInstallation =
 
 const listInstallations =
   ({ sql }: Repository): ConnectorStore["listInstallations"] =>
-  (connectorId: string) =>
+  (connectorId) =>
     sql<{
       connector_id: string
       id: string
@@ -229,6 +223,7 @@ const listInstallations =
       Effect.mapError(fail("list installations"))
     )
 
+/** The connectors repository over the database, sealing with `sealer`. */
 export const makeConnectors = (repository: Repository): ConnectorStore => ({
   findConnector: findConnector(repository),
   putConnector: putConnector(repository),

@@ -61,7 +61,7 @@ const createDeviceAuthorizationRequest =
 /** The device authorization of a request, if it is one. */
 const findDeviceAuthorization =
   ({ sql, sealer }: Repository): DeviceAuthorizationStore["findDeviceAuthorization"] =>
-  (id: string) =>
+  (id) =>
     sql<DeviceAuthorizationRow>`SELECT * FROM authorization_requests WHERE id = ${id}`.pipe(
       Effect.flatMap((rows) =>
         rows[0] === undefined
@@ -74,7 +74,7 @@ const findDeviceAuthorization =
 /** The ids of the device authorizations still pending and open at `now`. */
 const listPendingDeviceAuthorizations =
   ({ sql }: Repository): DeviceAuthorizationStore["listPendingDeviceAuthorizations"] =>
-  (now: number) =>
+  (now) =>
     sql<{ id: string }>`SELECT id FROM authorization_requests
     WHERE status = 'pending' AND device_code IS NOT NULL AND expires_at > ${now} ORDER BY next_poll_at`.pipe(
       Effect.map((rows) => rows.map((row) => row.id)),
@@ -88,7 +88,7 @@ const listPendingDeviceAuthorizations =
  */
 const claimDevicePoll =
   ({ sql }: Repository): DeviceAuthorizationStore["claimDevicePoll"] =>
-  (id: string, now: number, until: number) =>
+  (id, now, until) =>
     sql<{ id: string }>`UPDATE authorization_requests SET next_poll_at = ${until}
     WHERE id = ${id} AND status = 'pending' AND device_code IS NOT NULL
       AND next_poll_at <= ${now} AND expires_at > ${now} RETURNING id`.pipe(
@@ -99,7 +99,7 @@ const claimDevicePoll =
 /** Sets when a pending device authorization is polled next, and how often after that. */
 const scheduleDevicePoll =
   ({ sql }: Repository): DeviceAuthorizationStore["scheduleDevicePoll"] =>
-  (id: string, next: { readonly intervalMs: number; readonly nextPollAt: number }) =>
+  (id, next) =>
     sql`UPDATE authorization_requests SET ${sql.update({
       poll_interval_ms: next.intervalMs,
       next_poll_at: next.nextPollAt
@@ -108,6 +108,7 @@ const scheduleDevicePoll =
       Effect.mapError(fail("schedule a device authorization poll"))
     )
 
+/** The device authorizations repository over the database, sealing with `sealer`. */
 export const makeDeviceAuthorizations = (repository: Repository): DeviceAuthorizationStore => ({
   createDeviceAuthorizationRequest: createDeviceAuthorizationRequest(repository),
   findDeviceAuthorization: findDeviceAuthorization(repository),

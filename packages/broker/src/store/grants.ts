@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Clock, Effect, type Redacted } from "effect"
+import { Clock, Effect } from "effect"
 import type { GrantStore } from "../Store.js"
 import { fail, firstRow, newId, num, optionalNum, type Repository } from "./common.js"
 import { type Grant, StoreError } from "./models.js"
@@ -59,7 +59,7 @@ const toGrant = (sealer: Sealer) => (row: GrantRow) =>
 /** The grants made within an installation (`""`: the connector's default), or all of the connector's. */
 const listGrants =
   ({ sql, sealer }: Repository): GrantStore["listGrants"] =>
-  (connectorId: string, installationId?: string) =>
+  (connectorId, installationId) =>
     sql<GrantRow>`SELECT * FROM grants WHERE connector_id = ${connectorId}
     ${installationId === undefined ? sql`` : sql`AND installation_id = ${installationId}`} ORDER BY created_at`.pipe(
       Effect.flatMap((rows) => Effect.forEach(rows, toGrant(sealer))),
@@ -68,7 +68,7 @@ const listGrants =
 
 const findGrant =
   ({ sql, sealer }: Repository): GrantStore["findGrant"] =>
-  (connectorId: string, installationId: string, subject: string) =>
+  (connectorId, installationId, subject) =>
     sql<GrantRow>`SELECT * FROM grants WHERE connector_id = ${connectorId} AND installation_id = ${installationId} AND subject = ${subject}`.pipe(
       Effect.flatMap(firstRow(toGrant(sealer))),
       Effect.mapError(fail("read a grant"))
@@ -76,7 +76,7 @@ const findGrant =
 
 const findGrantById =
   ({ sql, sealer }: Repository): GrantStore["findGrantById"] =>
-  (grantId: string) =>
+  (grantId) =>
     sql<GrantRow>`SELECT * FROM grants WHERE id = ${grantId}`.pipe(
       Effect.flatMap(firstRow(toGrant(sealer))),
       Effect.mapError(fail("read a grant"))
@@ -84,19 +84,7 @@ const findGrantById =
 
 const putGrant =
   ({ sql, sealer }: Repository): GrantStore["putGrant"] =>
-  (grant: {
-    readonly connectorId: string
-    readonly installationId: string
-    readonly subject: string
-    readonly refreshToken: Redacted.Redacted<string> | undefined
-    readonly refreshExpiresAt?: number | undefined
-    readonly scope?: string | undefined
-    /** Without a refresh token, keep the one the grant holds instead of clearing it. */
-    readonly keepRefreshToken?: boolean | undefined
-    /** The access token to keep, for a grant that has no refresh token to renew it. */
-    readonly accessToken?: Redacted.Redacted<string> | undefined
-    readonly accessExpiresAt?: number | undefined
-  }) =>
+  (grant) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const existing = yield* sql<{
@@ -167,14 +155,7 @@ const withGrantLock =
 
 const updateGrant =
   ({ sql, sealer }: Repository): GrantStore["updateGrant"] =>
-  (
-    grantId: string,
-    changes: {
-      readonly refreshToken?: Redacted.Redacted<string> | undefined
-      readonly refreshExpiresAt?: number | undefined
-      readonly status?: Grant["status"] | undefined
-    }
-  ) =>
+  (grantId, changes) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const refreshToken =
@@ -197,13 +178,7 @@ const updateGrant =
  */
 const claimGrantLease =
   ({ sql }: Repository): GrantStore["claimGrantLease"] =>
-  (claim: {
-    readonly grantId: string
-    readonly version: number
-    readonly owner: string
-    readonly now: number
-    readonly until: number
-  }) =>
+  (claim) =>
     sql<{ id: string }>`UPDATE grants SET lease_owner = ${claim.owner}, lease_expires_at = ${claim.until},
       attempt_started_at = COALESCE(attempt_started_at, ${claim.now}), version = version + 1,
       updated_at = ${claim.now}
@@ -222,17 +197,7 @@ const claimGrantLease =
  */
 const finishGrantRefresh =
   ({ sql, sealer }: Repository): GrantStore["finishGrantRefresh"] =>
-  (finish: {
-    readonly grantId: string
-    readonly version: number
-    readonly refreshToken?: Redacted.Redacted<string> | undefined
-    readonly refreshExpiresAt?: number | undefined
-    readonly status?: Grant["status"] | undefined
-    readonly lostReason?: string | undefined
-    readonly keepAttempt: boolean
-    /** Keep the lease (to record the access token before others look); `releaseGrantLease` ends it. */
-    readonly keepLease?: boolean | undefined
-  }) =>
+  (finish) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const refreshToken =
@@ -254,7 +219,7 @@ const finishGrantRefresh =
 /** Ends the lease `owner` holds on a grant (the grant's refresh is saved already). */
 const releaseGrantLease =
   ({ sql }: Repository): GrantStore["releaseGrantLease"] =>
-  (grantId: string, owner: string) =>
+  (grantId, owner) =>
     sql`UPDATE grants SET lease_owner = NULL, lease_expires_at = NULL, version = version + 1
     WHERE id = ${grantId} AND lease_owner = ${owner}`.pipe(Effect.asVoid, Effect.mapError(fail("release a grant")))
 
@@ -265,7 +230,7 @@ const releaseGrantLease =
  */
 const listUnfinishedRefreshes =
   ({ sql }: Repository): GrantStore["listUnfinishedRefreshes"] =>
-  (now: number, anyLease: boolean) =>
+  (now, anyLease) =>
     sql<{ id: string }>`SELECT id FROM grants
     WHERE attempt_started_at IS NOT NULL AND status = 'active'
       ${anyLease ? sql`` : sql`AND (lease_expires_at IS NULL OR lease_expires_at <= ${now})`}
@@ -274,6 +239,7 @@ const listUnfinishedRefreshes =
       Effect.mapError(fail("list unfinished refreshes"))
     )
 
+/** The grants repository over the database, sealing with `sealer`. */
 export const makeGrants = (repository: Repository): GrantStore => ({
   listGrants: listGrants(repository),
   findGrant: findGrant(repository),

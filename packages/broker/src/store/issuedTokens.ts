@@ -8,7 +8,7 @@ import { Clock, Effect } from "effect"
 import { isReusable } from "../grants/reuse.js"
 import type { IssuedTokenStore } from "../Store.js"
 import { fail, firstRow, newId, num, type Repository } from "./common.js"
-import type { IssuedToken, TokenFilter } from "./models.js"
+import type { IssuedToken } from "./models.js"
 import type { Sealer } from "./sealer.js"
 
 interface TokenRow {
@@ -49,7 +49,7 @@ const toToken = (sealer: Sealer) => (row: TokenRow) =>
 
 const insertIssuedToken =
   ({ sql, sealer }: Repository): IssuedTokenStore["insertIssuedToken"] =>
-  (token: Omit<IssuedToken, "id" | "status" | "createdAt">) =>
+  (token) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const id = newId("stk")
@@ -78,14 +78,7 @@ const insertIssuedToken =
  */
 const findReusableToken =
   ({ sql, sealer }: Repository): IssuedTokenStore["findReusableToken"] =>
-  (key: {
-    readonly connectorId: string
-    readonly projectId: string
-    readonly environment: string
-    readonly requestKey: string
-    readonly now: number
-    readonly bufferMs: number
-  }) =>
+  (key) =>
     sql<TokenRow>`SELECT * FROM issued_tokens
     WHERE connector_id = ${key.connectorId} AND project_id = ${key.projectId}
       AND environment = ${key.environment} AND request_key = ${key.requestKey}
@@ -102,7 +95,7 @@ const findReusableToken =
 
 const listActiveTokens =
   ({ sql, sealer }: Repository): IssuedTokenStore["listActiveTokens"] =>
-  (filter: TokenFilter) =>
+  (filter) =>
     sql<TokenRow>`SELECT * FROM issued_tokens
     WHERE connector_id = ${filter.connectorId} AND status = 'active'
       ${filter.projectId === undefined ? sql`` : sql`AND project_id = ${filter.projectId}`}
@@ -116,7 +109,7 @@ const listActiveTokens =
 /** Deletes the issued tokens that expired before `before`, and says how many. */
 const pruneIssuedTokens =
   ({ sql }: Repository): IssuedTokenStore["pruneIssuedTokens"] =>
-  (before: number) =>
+  (before) =>
     sql<{ id: string }>`DELETE FROM issued_tokens WHERE expires_at < ${before} RETURNING id`.pipe(
       Effect.map((rows) => rows.length),
       Effect.mapError(fail("prune issued tokens"))
@@ -124,13 +117,14 @@ const pruneIssuedTokens =
 
 const markTokens =
   ({ sql }: Repository): IssuedTokenStore["markTokens"] =>
-  (ids: ReadonlyArray<string>, status: "revoked" | "deleted") =>
+  (ids, status) =>
     Effect.gen(function* () {
       if (ids.length === 0) return
       const now = yield* Clock.currentTimeMillis
       yield* sql`UPDATE issued_tokens SET status = ${status}, revoked_at = ${now} WHERE ${sql.in("id", ids)}`
     }).pipe(Effect.mapError(fail("mark issued tokens")))
 
+/** The issued tokens repository over the database, sealing with `sealer`. */
 export const makeIssuedTokens = (repository: Repository): IssuedTokenStore => ({
   insertIssuedToken: insertIssuedToken(repository),
   findReusableToken: findReusableToken(repository),

@@ -6,7 +6,7 @@
  */
 import { timingSafeEqual } from "node:crypto"
 import type { SqlClient } from "@effect/sql"
-import { Clock, Effect, Option, type Redacted, Schema } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import type { ProjectStore } from "../Store.js"
 import { fail, hashKey, num, type Repository } from "./common.js"
 import type { Caller } from "./models.js"
@@ -36,12 +36,7 @@ interface KeyCountRow {
 
 const putProject =
   ({ sql }: Repository): ProjectStore["putProject"] =>
-  (project: {
-    readonly id: string
-    readonly name: string
-    readonly returnUrls?: ReadonlyArray<string>
-    readonly confirmUsers?: boolean | undefined
-  }) =>
+  (project) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const settings = JSON.stringify({
@@ -58,7 +53,7 @@ const putProject =
 
 const putProjectKey =
   ({ sql }: Repository): ProjectStore["putProjectKey"] =>
-  (projectId: string, environment: string, key: Redacted.Redacted<string>) =>
+  (projectId, environment, key) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const keyHash = hashKey(key)
@@ -73,7 +68,7 @@ const putProjectKey =
 
 const findCaller =
   ({ sql }: Repository): ProjectStore["findCaller"] =>
-  (key: Redacted.Redacted<string>) =>
+  (key) =>
     Effect.gen(function* () {
       const keyHash = hashKey(key)
       const rows = yield* sql<{
@@ -89,7 +84,7 @@ const findCaller =
 
 const putLink =
   ({ sql }: Repository): ProjectStore["putLink"] =>
-  (connectorId: string, projectId: string, environments: ReadonlyArray<string>) =>
+  (connectorId, projectId, environments) =>
     Effect.gen(function* () {
       const value = JSON.stringify([...new Set(environments)].sort())
       yield* sql`DELETE FROM links WHERE connector_id = ${connectorId} AND project_id = ${projectId}`
@@ -98,7 +93,7 @@ const putLink =
 
 const findLink =
   ({ sql }: Repository): ProjectStore["findLink"] =>
-  (connectorId: string, projectId: string) =>
+  (connectorId, projectId) =>
     sql<{
       environments: string
     }>`SELECT environments FROM links WHERE connector_id = ${connectorId} AND project_id = ${projectId}`.pipe(
@@ -112,35 +107,34 @@ const findLink =
 
 const removeLink =
   ({ sql }: Repository): ProjectStore["removeLink"] =>
-  (connectorId: string, projectId: string) =>
+  (connectorId, projectId) =>
     sql`DELETE FROM links WHERE connector_id = ${connectorId} AND project_id = ${projectId}`.pipe(
       Effect.asVoid,
       Effect.mapError(fail("remove a link"))
     )
 
+/** A project's settings, or none when there is no such project. */
+const projectSettings = (sql: SqlClient.SqlClient, projectId: string) =>
+  sql<{ settings: string }>`SELECT settings FROM projects WHERE id = ${projectId}`.pipe(
+    Effect.flatMap((rows) =>
+      rows[0] === undefined ? Effect.succeedNone : Effect.asSome(Schema.decode(ProjectSettingsJson)(rows[0].settings))
+    ),
+    Effect.mapError(fail("read a project"))
+  )
+
 /** Whether a project's users' grants wait for the application to confirm the user. */
 const findProjectConfirmsUsers =
   ({ sql }: Repository): ProjectStore["findProjectConfirmsUsers"] =>
-  (projectId: string) =>
-    sql<{ settings: string }>`SELECT settings FROM projects WHERE id = ${projectId}`.pipe(
-      Effect.flatMap((rows) =>
-        rows[0] === undefined
-          ? Effect.succeed(false)
-          : Schema.decode(ProjectSettingsJson)(rows[0].settings).pipe(Effect.map((settings) => settings.confirmUsers))
-      ),
-      Effect.mapError(fail("read a project"))
+  (projectId) =>
+    projectSettings(sql, projectId).pipe(
+      Effect.map(Option.match({ onNone: () => false, onSome: (settings) => settings.confirmUsers }))
     )
 
 const findProjectReturnUrls =
   ({ sql }: Repository): ProjectStore["findProjectReturnUrls"] =>
-  (projectId: string) =>
-    sql<{ settings: string }>`SELECT settings FROM projects WHERE id = ${projectId}`.pipe(
-      Effect.flatMap((rows) =>
-        rows[0] === undefined
-          ? Effect.succeed<ReadonlyArray<string>>([])
-          : Schema.decode(ProjectSettingsJson)(rows[0].settings).pipe(Effect.map((settings) => settings.returnUrls))
-      ),
-      Effect.mapError(fail("read a project"))
+  (projectId) =>
+    projectSettings(sql, projectId).pipe(
+      Effect.map(Option.match({ onNone: (): ReadonlyArray<string> => [], onSome: (settings) => settings.returnUrls }))
     )
 
 /** How many caller keys a project (or every project) has per environment. */
@@ -168,7 +162,7 @@ const toProject = (row: ProjectRow, counts: ReadonlyArray<KeyCountRow>) =>
 /** A project, with how many caller keys it has per environment. */
 const findProject =
   ({ sql }: Repository): ProjectStore["findProject"] =>
-  (projectId: string) =>
+  (projectId) =>
     Effect.gen(function* () {
       const rows = yield* sql<ProjectRow>`SELECT * FROM projects WHERE id = ${projectId}`
       if (rows[0] === undefined) return Option.none()
@@ -186,7 +180,7 @@ const listProjects = ({ sql }: Repository): ProjectStore["listProjects"] =>
 /** The links of a connector, by project. */
 const listConnectorLinks =
   ({ sql }: Repository): ProjectStore["listConnectorLinks"] =>
-  (connectorId: string) =>
+  (connectorId) =>
     sql<{
       project_id: string
       environments: string
@@ -201,6 +195,7 @@ const listConnectorLinks =
       Effect.mapError(fail("list links"))
     )
 
+/** The projects repository over the database. */
 export const makeProjects = (repository: Repository): ProjectStore => ({
   putProject: putProject(repository),
   putProjectKey: putProjectKey(repository),

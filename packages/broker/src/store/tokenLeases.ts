@@ -26,7 +26,7 @@ const releaseAllLeases = ({ sql }: Repository): LeaseStore["releaseAllLeases"] =
  */
 const claimTokenLease =
   ({ sql }: Repository): LeaseStore["claimTokenLease"] =>
-  (key: string, owner: string, now: number, until: number) =>
+  (key, owner, now, until) =>
     sql<{ lease_key: string }>`INSERT INTO token_leases (lease_key, owner, expires_at)
     VALUES (${key}, ${owner}, ${until})
     ON CONFLICT (lease_key) DO UPDATE SET owner = ${owner}, expires_at = ${until}
@@ -39,12 +39,13 @@ const claimTokenLease =
 /** Gives up the lease of `key`, if `owner` still holds it. */
 const releaseTokenLease =
   ({ sql }: Repository): LeaseStore["releaseTokenLease"] =>
-  (key: string, owner: string) =>
+  (key, owner) =>
     sql`DELETE FROM token_leases WHERE lease_key = ${key} AND owner = ${owner}`.pipe(
       Effect.asVoid,
       Effect.mapError(fail("release a token lease"))
     )
 
+/** The leases repository over the database. */
 export const makeTokenLeases = (repository: Repository): LeaseStore => ({
   singleProcess: singleProcess(repository),
   releaseAllLeases: releaseAllLeases(repository),
