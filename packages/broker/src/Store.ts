@@ -14,12 +14,12 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, type Option, type Redacted } from "effect"
 import { Cipher } from "./Cipher.js"
-import { makeAuthorizationRequests } from "./store/authorizationRequests.js"
-import { transaction } from "./store/common.js"
-import { makeConnectors } from "./store/connectors.js"
-import { makeDeviceAuthorizations } from "./store/deviceAuthorizations.js"
-import { makeGrants } from "./store/grants.js"
-import { makeIssuedTokens } from "./store/issuedTokens.js"
+import { makeAuthorizationRequests } from "./internal/store/authorizationRequests.js"
+import { transaction } from "./internal/store/common.js"
+import { makeConnectors } from "./internal/store/connectors.js"
+import { makeDeviceAuthorizations } from "./internal/store/deviceAuthorizations.js"
+import { makeGrants } from "./internal/store/grants.js"
+import { makeIssuedTokens } from "./internal/store/issuedTokens.js"
 import type {
   AuthorizationRequestRecord,
   Caller,
@@ -33,13 +33,13 @@ import type {
   Project,
   StoreError,
   TokenFilter
-} from "./store/models.js"
-import { makeProjects } from "./store/projects.js"
-import { makeSealer } from "./store/sealer.js"
-import { makeTokenLeases } from "./store/tokenLeases.js"
+} from "./internal/store/models.js"
+import { makeProjects } from "./internal/store/projects.js"
+import { makeSealer } from "./internal/store/sealer.js"
+import { makeTokenLeases } from "./internal/store/tokenLeases.js"
 
-export { hashKey, newId } from "./store/common.js"
-export * from "./store/models.js"
+export { hashKey, newId } from "./internal/store/common.js"
+export * from "./internal/store/models.js"
 
 /**
  * Connectors and their installations.

@@ -5,7 +5,7 @@
  * @internal
  */
 import { Clock, Effect, Schema } from "effect"
-import type { ConnectorStore } from "../Store.js"
+import type { ConnectorStore } from "../../Store.js"
 import { fail, firstRow, newId, num, type Repository } from "./common.js"
 import { type Connector, ConnectorSettings, type Installation } from "./models.js"
 import type { Sealer } from "./sealer.js"

@@ -6,7 +6,7 @@
  * @internal
  */
 import { Effect, type Redacted } from "effect"
-import type { CipherService, DecryptionFailed } from "../Cipher.js"
+import type { CipherService, DecryptionFailed } from "../../Cipher.js"
 
 /** Every sealed column of the store, as `table/column`. */
 export type SealedColumn =

@@ -7,7 +7,7 @@
 import { timingSafeEqual } from "node:crypto"
 import type { SqlClient } from "@effect/sql"
 import { Clock, Effect, Option, Schema } from "effect"
-import type { ProjectStore } from "../Store.js"
+import type { ProjectStore } from "../../Store.js"
 import { fail, hashKey, num, type Repository } from "./common.js"
 import type { Caller } from "./models.js"
 

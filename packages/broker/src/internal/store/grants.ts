@@ -6,7 +6,7 @@
  * @internal
  */
 import { Clock, Effect } from "effect"
-import type { GrantStore } from "../Store.js"
+import type { GrantStore } from "../../Store.js"
 import { fail, firstRow, newId, num, optionalNum, type Repository } from "./common.js"
 import { type Grant, StoreError } from "./models.js"
 import type { Sealer } from "./sealer.js"

@@ -5,8 +5,8 @@
  * @internal
  */
 import { Clock, Effect } from "effect"
-import { isReusable } from "../grants/reuse.js"
-import type { IssuedTokenStore } from "../Store.js"
+import { isReusable } from "../../grants/reuse.js"
+import type { IssuedTokenStore } from "../../Store.js"
 import { fail, firstRow, newId, num, type Repository } from "./common.js"
 import type { IssuedToken } from "./models.js"
 import type { Sealer } from "./sealer.js"

@@ -7,7 +7,7 @@
  * @internal
  */
 import { Clock, Effect, Option, type Redacted } from "effect"
-import type { AuthorizationRequestStore } from "../Store.js"
+import type { AuthorizationRequestStore } from "../../Store.js"
 import { fail, firstRow, hashKey, newId, num, type Repository } from "./common.js"
 import type { AuthorizationRequestRecord } from "./models.js"
 import type { Sealer } from "./sealer.js"

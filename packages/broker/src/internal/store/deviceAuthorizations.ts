@@ -6,7 +6,7 @@
  * @internal
  */
 import { Effect, Option } from "effect"
-import type { DeviceAuthorizationStore } from "../Store.js"
+import type { DeviceAuthorizationStore } from "../../Store.js"
 import { type AuthorizationRow, createAuthorizationRequest, toAuthorizationRequest } from "./authorizationRequests.js"
 import { fail, num, type Repository, transaction } from "./common.js"
 import type { DeviceAuthorizationRecord } from "./models.js"

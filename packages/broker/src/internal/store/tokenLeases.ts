@@ -5,7 +5,7 @@
  * @internal
  */
 import { Effect } from "effect"
-import type { LeaseStore } from "../Store.js"
+import type { LeaseStore } from "../../Store.js"
 import { fail, type Repository } from "./common.js"
 
 /** Whether one process serves the database (SQLite), so that any lease found at start is stale. */
