@@ -1,11 +1,12 @@
 /**
  * The Connect wire protocol's shared pieces beyond its schemas: how a
- * `Retry-After` header reads, and how a request that fails validation is
- * described field by field (the `issues` of a `bad_request`).
+ * `Retry-After` header reads, how a transient failure is retried, and how a
+ * request that fails validation is described field by field (the `issues` of
+ * a `bad_request`).
  *
  * @since 0.2.0
  */
-import type { ParseResult } from "effect"
+import type { Duration, ParseResult, Schedule } from "effect"
 import * as schema from "./internal/schema.js"
 import * as transport from "./internal/transport.js"
 
@@ -36,6 +37,29 @@ export const describeParseError: (error: ParseResult.ParseError, prefix?: string
  */
 export const parseRetryAfter: (value: string | undefined, nowMs: number) => number | undefined =
   transport.parseRetryAfter
+
+/**
+ * The limits of {@link retrySchedule}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RetryLimits extends transport.RetryLimits {}
+
+/**
+ * The retry policy of a client of the protocol and of the broker's provider
+ * client: exponential backoff from `retryBaseDelay` with jitter, at most
+ * `retries` times, only while `transient` says a failure is; a `Retry-After`
+ * it carried sets the least delay, and one longer than `maxRetryAfter` ends
+ * the retries.
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const retrySchedule: <E>(
+  limits: RetryLimits,
+  transient: (failure: E) => { readonly retryAfterMs: number | undefined } | undefined
+) => Schedule.Schedule<[[Duration.Duration, number], E], E> = transport.retrySchedule
 
 /**
  * The HTTP methods of the protocol's routes.

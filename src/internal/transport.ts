@@ -90,6 +90,42 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): numbe
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs)
 }
 
+/** The limits of {@link retrySchedule}. */
+export interface RetryLimits {
+  /** How many times a transient failure is retried. */
+  readonly retries: number
+  /** The first backoff delay; it doubles with each retry, with jitter. */
+  readonly retryBaseDelay: Duration.DurationInput
+  /** A `Retry-After` longer than this is not waited for: the failure is returned. */
+  readonly maxRetryAfter: Duration.DurationInput
+}
+
+/**
+ * The retry policy of the SDK's client and of the broker's provider client:
+ * exponential backoff with jitter, at most `retries` times, only while
+ * `transient` says a failure is (with the `Retry-After` it carried, which the
+ * delay is at least, and which must not exceed `maxRetryAfter`).
+ */
+export const retrySchedule = <E>(
+  limits: RetryLimits,
+  transient: (failure: E) => { readonly retryAfterMs: number | undefined } | undefined
+): Schedule.Schedule<[[Duration.Duration, number], E], E> => {
+  const maxRetryAfterMs = Duration.toMillis(limits.maxRetryAfter)
+  return Schedule.exponential(limits.retryBaseDelay, 2).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(limits.retries)),
+    Schedule.intersect(Schedule.identity<E>()),
+    Schedule.whileInput((failure: E) => {
+      const verdict = transient(failure)
+      return verdict !== undefined && (verdict.retryAfterMs === undefined || verdict.retryAfterMs <= maxRetryAfterMs)
+    }),
+    Schedule.modifyDelay(([, failure], delay) => {
+      const retryAfterMs = transient(failure)?.retryAfterMs
+      return retryAfterMs === undefined ? delay : Duration.max(delay, Duration.millis(retryAfterMs))
+    })
+  )
+}
+
 const describeTransportError = (error: { readonly _tag: string; readonly reason?: string }): string =>
   error._tag === "RequestError"
     ? `request failed: ${error.reason ?? "transport error"}`
@@ -102,22 +138,10 @@ const describeTransportError = (error: { readonly _tag: string; readonly reason?
  * `Retry-After`, and decoding of every success body.
  */
 export const makeTransport = (http: HttpClient.HttpClient, options: TransportOptions) => {
-  const maxRetryAfterMs = Duration.toMillis(options.maxRetryAfter)
   const timeoutText = Duration.format(options.timeout)
 
-  const schedule = Schedule.exponential(options.retryBaseDelay, 2).pipe(
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(options.retries)),
-    Schedule.intersect(Schedule.identity<AttemptFailure>()),
-    Schedule.whileInput(
-      (failure: AttemptFailure) =>
-        failure._tag === "Transient" && (failure.retryAfterMs === undefined || failure.retryAfterMs <= maxRetryAfterMs)
-    ),
-    Schedule.modifyDelay(([, failure], delay) =>
-      failure._tag === "Transient" && failure.retryAfterMs !== undefined
-        ? Duration.max(delay, Duration.millis(failure.retryAfterMs))
-        : delay
-    )
+  const schedule = retrySchedule(options, (failure: AttemptFailure) =>
+    failure._tag === "Transient" ? { retryAfterMs: failure.retryAfterMs } : undefined
   )
 
   const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.HttpClientResponse, answer: Answer) =>

@@ -23,20 +23,13 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import { Clock, Context, Duration, Effect, FiberSet, Layer, Option, Redacted } from "effect"
 import type { AuthorizationRequest } from "effect-connect/Authorization"
 import { type ConnectError, UnknownConnectError } from "effect-connect/ConnectError"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { decodeRequest, encodeRequest, expiryOf, random, sha256 } from "./internal/authorizationRequest.js"
 import { badField as bad, storeFailure } from "./internal/errors.js"
-import {
-  ProviderClientConfig,
-  type ProviderError,
-  type ProviderToken,
-  requestDeviceAuthorization,
-  requestToken
-} from "./ProviderClient.js"
+import { ProviderClient, ProviderClientConfig, type ProviderError, type ProviderToken } from "./ProviderClient.js"
 import {
   type AuthorizationRequestRecord,
   type Caller,
@@ -151,7 +144,7 @@ const deviceEndpointFor = (connector: Connector, body: AuthorizationRequest) =>
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
-  const http = yield* Effect.context<HttpClient.HttpClient>()
+  const provider = yield* ProviderClient
   // The background pollers live as long as the service: the broker.
   const pollers = yield* FiberSet.make()
 
@@ -184,25 +177,26 @@ const make = Effect.gen(function* () {
       const connector = yield* store.findConnector(record.connectorId)
       if (Option.isNone(connector)) return yield* finish(record, "connector_removed")
       const installations = yield* store.listInstallations(record.connectorId)
-      const polled = yield* requestToken(
-        {
-          // The installation's endpoint, as its refreshes will use (a tenant's, say).
-          tokenEndpoint: tokenEndpointFor(
-            connector.value.settings,
-            installations.find((installation) => installation.id === record.installationId)
-          ),
-          clientId: connector.value.clientId,
-          clientSecret: connector.value.clientSecret,
-          authMethod: connector.value.settings.tokenEndpointAuthMethod,
-          defaultLifetimeSeconds: connector.value.settings.defaultTokenLifetimeSeconds
-        },
-        { type: "device_code", deviceCode: device.deviceCode }
-      ).pipe(
-        // A device code is good once: after an answer lost in transit, only the next poll may tell.
-        Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
-        Effect.provide(http),
-        Effect.either
-      )
+      const polled = yield* provider
+        .requestToken(
+          {
+            // The installation's endpoint, as its refreshes will use (a tenant's, say).
+            tokenEndpoint: tokenEndpointFor(
+              connector.value.settings,
+              installations.find((installation) => installation.id === record.installationId)
+            ),
+            clientId: connector.value.clientId,
+            clientSecret: connector.value.clientSecret,
+            authMethod: connector.value.settings.tokenEndpointAuthMethod,
+            defaultLifetimeSeconds: connector.value.settings.defaultTokenLifetimeSeconds
+          },
+          { type: "device_code", deviceCode: device.deviceCode }
+        )
+        .pipe(
+          // A device code is good once: after an answer lost in transit, only the next poll may tell.
+          Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
+          Effect.either
+        )
       if (polled._tag === "Right") {
         return yield* complete(record, connector.value, polled.right).pipe(
           // Nothing of it was kept: the request ends failed, never half-done.
@@ -294,18 +288,17 @@ const make = Effect.gen(function* () {
       const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt: _p, ...request } = body
       const installationId = yield* tokens.installationOf(connector, request.installationId)
       const now = yield* Clock.currentTimeMillis
-      const device = yield* requestDeviceAuthorization(
-        {
-          deviceAuthorizationEndpoint: endpoint,
-          clientId: connector.clientId,
-          clientSecret: connector.clientSecret,
-          authMethod: connector.settings.tokenEndpointAuthMethod
-        },
-        { scope: scopesFor(connector, request), resource: request.resources }
-      ).pipe(
-        Effect.provide(http),
-        Effect.mapError((error) => fromProvider(connector, error))
-      )
+      const device = yield* provider
+        .requestDeviceAuthorization(
+          {
+            deviceAuthorizationEndpoint: endpoint,
+            clientId: connector.clientId,
+            clientSecret: connector.clientSecret,
+            authMethod: connector.settings.tokenEndpointAuthMethod
+          },
+          { scope: scopesFor(connector, request), resource: request.resources }
+        )
+        .pipe(Effect.mapError((error) => fromProvider(connector, error)))
       const verifier = random()
       const created = yield* store.createDeviceAuthorizationRequest(
         {
@@ -376,6 +369,8 @@ export class DeviceAuthorizations extends Context.Tag("effect-connect/broker/Dev
   DeviceAuthorizationsService
 >() {
   /** Over the store and the token service; its pollers end when the layer's scope closes. */
-  static readonly layer: Layer.Layer<DeviceAuthorizations, never, Store | Tokens | HttpClient.HttpClient> =
-    Layer.scoped(DeviceAuthorizations, make)
+  static readonly layer: Layer.Layer<DeviceAuthorizations, never, Store | Tokens | ProviderClient> = Layer.scoped(
+    DeviceAuthorizations,
+    make
+  )
 }

@@ -14,14 +14,13 @@ import { Cause, Chunk, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Red
 import {
   errorCodeKinds,
   type Grant,
+  ProviderClient,
   ProviderClientConfig,
   type ProviderEndpoint,
   ProviderError,
   type ProviderErrorKind,
   type ProviderToken,
-  type RevocationEndpoint,
-  requestToken,
-  revokeToken
+  type RevocationEndpoint
 } from "../src/ProviderClient.js"
 import {
   ACCESS_TOKEN_TYPE,
@@ -29,6 +28,7 @@ import {
   type OAuthProviderHarness,
   startOAuthProvider
 } from "./support/oauthProvider.js"
+import { providerClientOver, requestToken, revokeToken } from "./support/providerClient.js"
 
 // Distinctive secrets: none of them may ever appear in an error.
 const CLIENT_ID = "broker:app id"
@@ -146,10 +146,15 @@ const revocation = (overrides: Partial<RevocationEndpoint> = {}): RevocationEndp
 const REFRESH: Grant = { type: "refresh_token", refreshToken: Redacted.make(REFRESH_TOKEN) }
 
 /** Runs against the local server with a real `HttpClient`, at a fixed time, without retries unless asked. */
-const live = <A, E>(effect: Effect.Effect<A, E, HttpClient.HttpClient>, retries = 0) =>
+const live = <A, E>(effect: Effect.Effect<A, E, ProviderClient>, retries = 0) =>
   TestClock.setTime(NOW).pipe(
     Effect.zipRight(effect),
-    Effect.provide(Layer.merge(FetchHttpClient.layer, ProviderClientConfig.layer({ retries })))
+    Effect.provide(
+      Layer.merge(
+        ProviderClient.layer.pipe(Layer.provide(FetchHttpClient.layer)),
+        ProviderClientConfig.layer({ retries })
+      )
+    )
   )
 
 const token = (grant: Grant = REFRESH, overrides: Partial<ProviderEndpoint> = {}) =>
@@ -883,7 +888,7 @@ const scripted = (...replies: ReadonlyArray<Scripted>) => {
     const init = { status: reply.status, headers: reply.headers ?? {} }
     return Effect.succeed(HttpClientResponse.fromWeb(request, new Response(reply.body ?? null, init)))
   })
-  return { requests, layer: Layer.succeed(HttpClient.HttpClient, client) }
+  return { requests, layer: providerClientOver(client) }
 }
 
 const inTestClock = (
@@ -1188,7 +1193,7 @@ describe("against oidc-provider", () => {
     }
   }
   const revocationAt = (): RevocationEndpoint => ({ ...at(), revocationEndpoint: oauth.revocationEndpoint })
-  const run = <A, E>(effect: Effect.Effect<A, E, HttpClient.HttpClient>) => live(effect)
+  const run = <A, E>(effect: Effect.Effect<A, E, ProviderClient>) => live(effect)
 
   it.effect("client_credentials with a resource and a scope, with either authentication method", () =>
     Effect.gen(function* () {
