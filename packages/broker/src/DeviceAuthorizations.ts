@@ -144,7 +144,7 @@ const deviceEndpointFor = (connector: Connector, body: AuthorizationRequest) =>
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
-  const provider = yield* ProviderClient
+  const { requestDeviceAuthorization, requestToken } = yield* ProviderClient
   // The background pollers live as long as the service: the broker.
   const pollers = yield* FiberSet.make()
 
@@ -177,26 +177,24 @@ const make = Effect.gen(function* () {
       const connector = yield* store.findConnector(record.connectorId)
       if (Option.isNone(connector)) return yield* finish(record, "connector_removed")
       const installations = yield* store.listInstallations(record.connectorId)
-      const polled = yield* provider
-        .requestToken(
-          {
-            // The installation's endpoint, as its refreshes will use (a tenant's, say).
-            tokenEndpoint: tokenEndpointFor(
-              connector.value.settings,
-              installations.find((installation) => installation.id === record.installationId)
-            ),
-            clientId: connector.value.clientId,
-            clientSecret: connector.value.clientSecret,
-            authMethod: connector.value.settings.tokenEndpointAuthMethod,
-            defaultLifetimeSeconds: connector.value.settings.defaultTokenLifetimeSeconds
-          },
-          { type: "device_code", deviceCode: device.deviceCode }
-        )
-        .pipe(
-          // A device code is good once: after an answer lost in transit, only the next poll may tell.
-          Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
-          Effect.either
-        )
+      const polled = yield* requestToken(
+        {
+          // The installation's endpoint, as its refreshes will use (a tenant's, say).
+          tokenEndpoint: tokenEndpointFor(
+            connector.value.settings,
+            installations.find((installation) => installation.id === record.installationId)
+          ),
+          clientId: connector.value.clientId,
+          clientSecret: connector.value.clientSecret,
+          authMethod: connector.value.settings.tokenEndpointAuthMethod,
+          defaultLifetimeSeconds: connector.value.settings.defaultTokenLifetimeSeconds
+        },
+        { type: "device_code", deviceCode: device.deviceCode }
+      ).pipe(
+        // A device code is good once: after an answer lost in transit, only the next poll may tell.
+        Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
+        Effect.either
+      )
       if (polled._tag === "Right") {
         return yield* complete(record, connector.value, polled.right).pipe(
           // Nothing of it was kept: the request ends failed, never half-done.
@@ -288,17 +286,15 @@ const make = Effect.gen(function* () {
       const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt: _p, ...request } = body
       const installationId = yield* tokens.installationOf(connector, request.installationId)
       const now = yield* Clock.currentTimeMillis
-      const device = yield* provider
-        .requestDeviceAuthorization(
-          {
-            deviceAuthorizationEndpoint: endpoint,
-            clientId: connector.clientId,
-            clientSecret: connector.clientSecret,
-            authMethod: connector.settings.tokenEndpointAuthMethod
-          },
-          { scope: scopesFor(connector, request), resource: request.resources }
-        )
-        .pipe(Effect.mapError((error) => fromProvider(connector, error)))
+      const device = yield* requestDeviceAuthorization(
+        {
+          deviceAuthorizationEndpoint: endpoint,
+          clientId: connector.clientId,
+          clientSecret: connector.clientSecret,
+          authMethod: connector.settings.tokenEndpointAuthMethod
+        },
+        { scope: scopesFor(connector, request), resource: request.resources }
+      ).pipe(Effect.mapError((error) => fromProvider(connector, error)))
       const verifier = random()
       const created = yield* store.createDeviceAuthorizationRequest(
         {

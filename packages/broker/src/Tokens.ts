@@ -236,6 +236,7 @@ const make: Effect.Effect<TokensService, never, Store | ProviderClient | Scope.S
   const scope = yield* Effect.scope
   const singleFlight = SingleFlight.make(scope)
   const provider = yield* ProviderClient
+  const { revokeToken } = provider
   // This process, as the holder of leases on grants and token requests.
   const owner = newId("brk")
   // Refreshes a stopped broker left unfinished are taken up again in the background.
@@ -480,18 +481,16 @@ const make: Effect.Effect<TokensService, never, Store | ProviderClient | Scope.S
   ): Effect.Effect<"providerRevoked" | "providerSkipped" | "providerFailed"> => {
     const endpoint = connector.settings.revocationEndpoint
     if (endpoint === undefined) return Effect.succeed("providerSkipped")
-    return provider
-      .revokeToken(
-        {
-          revocationEndpoint: endpoint,
-          clientId: connector.clientId,
-          clientSecret: connector.clientSecret,
-          authMethod: connector.settings.tokenEndpointAuthMethod
-        },
-        token,
-        hint
-      )
-      .pipe(Effect.match({ onSuccess: () => "providerRevoked" as const, onFailure: () => "providerFailed" as const }))
+    return revokeToken(
+      {
+        revocationEndpoint: endpoint,
+        clientId: connector.clientId,
+        clientSecret: connector.clientSecret,
+        authMethod: connector.settings.tokenEndpointAuthMethod
+      },
+      token,
+      hint
+    ).pipe(Effect.match({ onSuccess: () => "providerRevoked" as const, onFailure: () => "providerFailed" as const }))
   }
 
   const revoke = (
