@@ -1,12 +1,12 @@
 /**
  * The Connect wire protocol's shared pieces beyond its schemas: how a
- * `Retry-After` header reads, how transient failures are retried, and how a
+ * `Retry-After` header reads, how a transient failure is retried, and how a
  * request that fails validation is described field by field (the `issues` of
  * a `bad_request`).
  *
  * @since 0.2.0
  */
-import type { ParseResult, Schedule } from "effect"
+import type { Duration, ParseResult, Schedule } from "effect"
 import * as schema from "./internal/schema.js"
 import * as transport from "./internal/transport.js"
 
@@ -39,24 +39,27 @@ export const parseRetryAfter: (value: string | undefined, nowMs: number) => numb
   transport.parseRetryAfter
 
 /**
- * How a retry schedule reads the failures it is fed: which are transient, and
- * the `Retry-After` each carries.
+ * The limits of {@link retrySchedule}.
  *
  * @since 0.2.0
  * @category models
  */
-export interface RetryPolicy<F> extends transport.RetryPolicy<F> {}
+export interface RetryLimits extends transport.RetryLimits {}
 
 /**
- * The retry schedule of the client (and of a broker's provider calls):
- * exponential backoff with jitter for transient failures, at most `retries`
- * times; a `Retry-After` lengthens the delay, and one beyond `maxRetryAfter`
- * stops the retries.
+ * The retry policy of a client of the protocol and of the broker's provider
+ * client: exponential backoff from `retryBaseDelay` with jitter, at most
+ * `retries` times, only while `transient` says a failure is; a `Retry-After`
+ * it carried sets the least delay, and one longer than `maxRetryAfter` ends
+ * the retries.
  *
  * @since 0.2.0
  * @category utils
  */
-export const retrySchedule: <F>(policy: RetryPolicy<F>) => Schedule.Schedule<unknown, F> = transport.retrySchedule
+export const retrySchedule: <E>(
+  limits: RetryLimits,
+  transient: (failure: E) => { readonly retryAfterMs: number | undefined } | undefined
+) => Schedule.Schedule<[[Duration.Duration, number], E], E> = transport.retrySchedule
 
 /**
  * The HTTP methods of the protocol's routes.

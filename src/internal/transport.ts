@@ -90,38 +90,37 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): numbe
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs)
 }
 
-/** How a retry schedule reads the failures it is fed. */
-export interface RetryPolicy<F> {
+/** The limits of {@link retrySchedule}. */
+export interface RetryLimits {
   /** How many times a transient failure is retried. */
   readonly retries: number
   /** The first backoff delay; it doubles with each retry, with jitter. */
-  readonly baseDelay: Duration.Duration
-  /** A `Retry-After` longer than this is not waited for: the failure stands. */
-  readonly maxRetryAfter: Duration.Duration
-  /** Whether another attempt may succeed. */
-  readonly isTransient: (failure: F) => boolean
-  /** The wait the server asked for, if it did. */
-  readonly retryAfterMs: (failure: F) => number | undefined
+  readonly retryBaseDelay: Duration.DurationInput
+  /** A `Retry-After` longer than this is not waited for: the failure is returned. */
+  readonly maxRetryAfter: Duration.DurationInput
 }
 
 /**
- * Exponential backoff with jitter for transient failures, at most `retries`
- * times; a `Retry-After` lengthens the delay, and one beyond `maxRetryAfter`
- * stops the retries.
+ * The retry policy of the SDK's client and of the broker's provider client:
+ * exponential backoff with jitter, at most `retries` times, only while
+ * `transient` says a failure is (with the `Retry-After` it carried, which the
+ * delay is at least, and which must not exceed `maxRetryAfter`).
  */
-export const retrySchedule = <F>(policy: RetryPolicy<F>): Schedule.Schedule<unknown, F> => {
-  const maxRetryAfterMs = Duration.toMillis(policy.maxRetryAfter)
-  return Schedule.exponential(policy.baseDelay, 2).pipe(
+export const retrySchedule = <E>(
+  limits: RetryLimits,
+  transient: (failure: E) => { readonly retryAfterMs: number | undefined } | undefined
+): Schedule.Schedule<[[Duration.Duration, number], E], E> => {
+  const maxRetryAfterMs = Duration.toMillis(limits.maxRetryAfter)
+  return Schedule.exponential(limits.retryBaseDelay, 2).pipe(
     Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(policy.retries)),
-    Schedule.intersect(Schedule.identity<F>()),
-    Schedule.whileInput((failure: F) => {
-      if (!policy.isTransient(failure)) return false
-      const retryAfterMs = policy.retryAfterMs(failure)
-      return retryAfterMs === undefined || retryAfterMs <= maxRetryAfterMs
+    Schedule.intersect(Schedule.recurs(limits.retries)),
+    Schedule.intersect(Schedule.identity<E>()),
+    Schedule.whileInput((failure: E) => {
+      const verdict = transient(failure)
+      return verdict !== undefined && (verdict.retryAfterMs === undefined || verdict.retryAfterMs <= maxRetryAfterMs)
     }),
     Schedule.modifyDelay(([, failure], delay) => {
-      const retryAfterMs = policy.retryAfterMs(failure)
+      const retryAfterMs = transient(failure)?.retryAfterMs
       return retryAfterMs === undefined ? delay : Duration.max(delay, Duration.millis(retryAfterMs))
     })
   )
@@ -141,13 +140,9 @@ const describeTransportError = (error: { readonly _tag: string; readonly reason?
 export const makeTransport = (http: HttpClient.HttpClient, options: TransportOptions) => {
   const timeoutText = Duration.format(options.timeout)
 
-  const schedule = retrySchedule<AttemptFailure>({
-    retries: options.retries,
-    baseDelay: options.retryBaseDelay,
-    maxRetryAfter: options.maxRetryAfter,
-    isTransient: (failure) => failure._tag === "Transient",
-    retryAfterMs: (failure) => (failure._tag === "Transient" ? failure.retryAfterMs : undefined)
-  })
+  const schedule = retrySchedule(options, (failure: AttemptFailure) =>
+    failure._tag === "Transient" ? { retryAfterMs: failure.retryAfterMs } : undefined
+  )
 
   const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.HttpClientResponse, answer: Answer) =>
     Effect.clockWith((clock): Effect.Effect<Answer, AttemptFailure> => {

@@ -16,7 +16,6 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import {
   Clock,
   type ConfigError,
@@ -42,6 +41,7 @@ import { storeFailure } from "./internal/errors.js"
 import type { FlowContext } from "./internal/flowContext.js"
 import { install, installUrlFor } from "./internal/installFlow.js"
 import type { BrowserAnswer } from "./Pages.js"
+import { ProviderClient } from "./ProviderClient.js"
 import { PublicUrl } from "./PublicUrl.js"
 import { type Caller, type Connector, Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
@@ -187,7 +187,7 @@ const make = Effect.gen(function* () {
     store: yield* Store,
     tokens: yield* Tokens,
     devices: yield* DeviceAuthorizations,
-    http: yield* Effect.context<HttpClient.HttpClient>(),
+    provider: yield* ProviderClient,
     publicUrl,
     callbackUrl: `${publicUrl}${routes.callback.path({})}`,
     maxPending: yield* maxPendingConfig,
@@ -223,6 +223,6 @@ export class Authorizations extends Context.Tag("effect-connect/broker/Authoriza
   static readonly layer: Layer.Layer<
     Authorizations,
     ConfigError.ConfigError,
-    Store | Tokens | PublicUrl | HttpClient.HttpClient
+    Store | Tokens | PublicUrl | ProviderClient
   > = Layer.scoped(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
 }

@@ -26,6 +26,7 @@ import * as Housekeeping from "./Housekeeping.js"
 import { gatedServer } from "./internal/gatedServer.js"
 import { MaxBodyBytes } from "./internal/limits.js"
 import * as PgRateLimiter from "./PgRateLimiter.js"
+import { ProviderClient } from "./ProviderClient.js"
 import { listenConfig, PublicUrl } from "./PublicUrl.js"
 import { app } from "./Routes.js"
 import * as Setup from "./Setup.js"
@@ -80,6 +81,7 @@ export const layerServices = Layer.mergeAll(
   MaxBodyBytes.layerConfig
 ).pipe(
   Layer.provideMerge(Tokens.layer),
+  Layer.provideMerge(ProviderClient.layerConfig),
   Layer.provideMerge(PublicUrl.layerConfig),
   Layer.provideMerge(Store.layer),
   Layer.provideMerge(Layer.merge(Database.layerConfig, Cipher.layerConfig)),

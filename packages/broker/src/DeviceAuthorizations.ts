@@ -23,20 +23,13 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import { Clock, Context, Duration, Effect, FiberSet, Layer, Option, Redacted } from "effect"
 import type { AuthorizationRequest } from "effect-connect/Authorization"
 import { type ConnectError, UnknownConnectError } from "effect-connect/ConnectError"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { decodeRequest, encodeRequest, expiryOf, random, sha256 } from "./internal/authorizationRequest.js"
 import { badField as bad, storeFailure } from "./internal/errors.js"
-import {
-  ProviderClientConfig,
-  type ProviderError,
-  type ProviderToken,
-  requestDeviceAuthorization,
-  requestToken
-} from "./ProviderClient.js"
+import { ProviderClient, ProviderClientConfig, type ProviderError, type ProviderToken } from "./ProviderClient.js"
 import {
   type AuthorizationRequestRecord,
   type Caller,
@@ -151,7 +144,7 @@ const deviceEndpointFor = (connector: Connector, body: AuthorizationRequest) =>
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
-  const http = yield* Effect.context<HttpClient.HttpClient>()
+  const { requestDeviceAuthorization, requestToken } = yield* ProviderClient
   // The background pollers live as long as the service: the broker.
   const pollers = yield* FiberSet.make()
 
@@ -200,7 +193,6 @@ const make = Effect.gen(function* () {
       ).pipe(
         // A device code is good once: after an answer lost in transit, only the next poll may tell.
         Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
-        Effect.provide(http),
         Effect.either
       )
       if (polled._tag === "Right") {
@@ -302,10 +294,7 @@ const make = Effect.gen(function* () {
           authMethod: connector.settings.tokenEndpointAuthMethod
         },
         { scope: scopesFor(connector, request), resource: request.resources }
-      ).pipe(
-        Effect.provide(http),
-        Effect.mapError((error) => fromProvider(connector, error))
-      )
+      ).pipe(Effect.mapError((error) => fromProvider(connector, error)))
       const verifier = random()
       const created = yield* store.createDeviceAuthorizationRequest(
         {
@@ -376,6 +365,8 @@ export class DeviceAuthorizations extends Context.Tag("effect-connect/broker/Dev
   DeviceAuthorizationsService
 >() {
   /** Over the store and the token service; its pollers end when the layer's scope closes. */
-  static readonly layer: Layer.Layer<DeviceAuthorizations, never, Store | Tokens | HttpClient.HttpClient> =
-    Layer.scoped(DeviceAuthorizations, make)
+  static readonly layer: Layer.Layer<DeviceAuthorizations, never, Store | Tokens | ProviderClient> = Layer.scoped(
+    DeviceAuthorizations,
+    make
+  )
 }

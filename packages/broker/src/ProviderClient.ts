@@ -6,12 +6,12 @@
  * details of RFC 9396), token revocation (RFC 7009), and device authorization
  * requests (RFC 8628 section 3.1).
  *
- * It is a module of functions, not a service: it keeps no state, so there is
- * nothing for a layer to build. Each function needs only the `HttpClient` of
- * the context (the broker's own, with its tracing and transport), which is also
- * what tests replace. Limits (timeout, retries) come from the
- * {@link ProviderClientConfig} reference, which has defaults and can be set
- * once for the whole broker with `ProviderClientConfig.layer`.
+ * It is the {@link ProviderClient} service, built over an `HttpClient` (the
+ * broker's own, with its tracing and transport, which is also what tests
+ * replace); its operations need nothing more. Limits (timeout, retries) come
+ * from the {@link ProviderClientConfig} reference of the caller, which has
+ * defaults and can be set once for the whole broker with
+ * `ProviderClientConfig.layer`, or for one call.
  *
  * - Requests are form-encoded (`application/x-www-form-urlencoded`) with
  *   `Accept: application/json`; the client authenticates with HTTP Basic
@@ -22,6 +22,8 @@
  *   tokens; non-standard error codes are mapped to the standard kinds.
  * - Transport failures, timeouts, 408, 429 and 5xx are retried a bounded number
  *   of times with exponential backoff and jitter, honouring `Retry-After`.
+ * - An endpoint whose host is or resolves to a link-local or cloud metadata
+ *   address is refused before anything is sent (see `internal/resolvedHost.ts`).
  * - No token, refresh token, code, verifier, assertion, device code or client
  *   secret ever appears in an error: only the provider's codes and descriptions (and those
  *   with any secret of the request blanked out).
@@ -35,9 +37,10 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Clock, Context, Duration, Effect, Either, Layer, type ParseResult, Redacted, Schedule, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Either, Layer, type ParseResult, Redacted, Schema } from "effect"
 import { isRecord, optionalNullable } from "effect-connect/Json"
-import { describeParseError, parseRetryAfter } from "effect-connect/Protocol"
+import { describeParseError, parseRetryAfter, retrySchedule } from "effect-connect/Protocol"
+import { allowedHttpHosts } from "./internal/endpoints.js"
 import {
   basicAuthorization,
   cleanText,
@@ -51,6 +54,7 @@ import {
   type ProviderErrorKind,
   readBody
 } from "./internal/oauthResponse.js"
+import { forbiddenAddresses, type Lookup, systemLookup } from "./internal/resolvedHost.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Models
@@ -305,11 +309,6 @@ export class ProviderError extends Schema.TaggedError<ProviderError>()("Provider
   /** How long the provider asked to wait (`Retry-After`), in milliseconds. */
   retryAfterMs: Schema.optional(Schema.Number)
 }) {
-  /** Whether a later attempt may succeed. */
-  get isTransient(): boolean {
-    return this.kind === "transient"
-  }
-
   override get message(): string {
     const endpointName =
       this.operation === "token" ? "token" : this.operation === "revocation" ? "revocation" : "device authorization"
@@ -412,7 +411,7 @@ export const defaultSettings: ProviderClientSettings = {
 }
 
 /**
- * The limits the functions of this module use; {@link defaultSettings} unless
+ * The limits the operations of {@link ProviderClient} use; {@link defaultSettings} unless
  * provided.
  *
  * @since 0.1.0
@@ -530,94 +529,122 @@ const endpointUrl = (raw: string): URL | undefined => {
   }
 }
 
-const schedule = (settings: ProviderClientSettings) => {
-  const maxRetryAfterMs = Duration.toMillis(settings.maxRetryAfter)
-  return Schedule.exponential(settings.retryBaseDelay, 2).pipe(
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(settings.retries)),
-    Schedule.intersect(Schedule.identity<Problem>()),
-    Schedule.whileInput(
-      (problem: Problem) =>
-        problem.kind === "transient" && (problem.retryAfterMs === undefined || problem.retryAfterMs <= maxRetryAfterMs)
-    ),
-    Schedule.modifyDelay(([, problem], delay) =>
-      problem.retryAfterMs === undefined ? delay : Duration.max(delay, Duration.millis(problem.retryAfterMs))
-    )
+const schedule = (settings: ProviderClientSettings) =>
+  retrySchedule(settings, (problem: Problem) =>
+    problem.kind === "transient" ? { retryAfterMs: problem.retryAfterMs } : undefined
   )
+
+/** What the operations of a client are built over. */
+interface Transport {
+  readonly http: HttpClient.HttpClient
+  readonly allowedHosts: ReadonlySet<string>
+  readonly lookup: Lookup
 }
 
-/** Sends a call, with a timeout on each attempt and retries of transient failures. */
-const send = <A>(call: Call<A>): Effect.Effect<A, ProviderError, HttpClient.HttpClient> =>
+/** The connector setting each operation's endpoint comes from, for the error that refuses it. */
+const ENDPOINT_FIELDS: { readonly [K in Subject["operation"]]: string } = {
+  token: "tokenEndpoint",
+  revocation: "revocationEndpoint",
+  device_authorization: "deviceAuthorizationEndpoint"
+}
+
+/** The error of a call, with every secret of the request blanked out of the provider's text. */
+const errorFor =
+  <A>(call: Call<A>, url: URL | undefined) =>
+  (problem: Problem, attempts: number): ProviderError => {
+    const clean = (text: string | undefined, max: number) =>
+      text === undefined ? undefined : cleanText(text, call.secrets, max)
+    return new ProviderError({
+      kind: problem.kind,
+      endpoint: url === undefined ? "(invalid URL)" : endpointForDisplay(url),
+      operation: call.subject.operation,
+      ...optional("grantType", call.subject.grantType),
+      ...optional("tokenTypeHint", call.subject.tokenTypeHint),
+      ...optional("status", problem.status),
+      ...optional("code", clean(problem.code, CODE_LIMIT)),
+      ...optional("description", clean(problem.description, DESCRIPTION_LIMIT)),
+      ...optional("reason", clean(problem.reason, DESCRIPTION_LIMIT)),
+      attempts,
+      ...optional("retryAfterMs", problem.retryAfterMs)
+    })
+  }
+
+/** The form request of a call, authenticated as the client's method says. */
+const requestOf = <A>(call: Call<A>, url: URL): HttpClientRequest.HttpClientRequest => {
+  const params: Array<readonly [string, string]> = [...call.params]
+  let request = HttpClientRequest.post(url).pipe(HttpClientRequest.acceptJson)
+  const secret = Redacted.value(call.client.clientSecret)
+  if (call.client.authMethod === "client_secret_basic") {
+    request = HttpClientRequest.setHeader(request, "authorization", basicAuthorization(call.client.clientId, secret))
+  } else {
+    params.push(["client_id", call.client.clientId], ["client_secret", secret])
+  }
+  return HttpClientRequest.bodyUrlParams(request, params)
+}
+
+/** One attempt: the answer as read off the wire, within the timeout. */
+const exchangeOf = (
+  http: HttpClient.HttpClient,
+  request: HttpClientRequest.HttpClientRequest,
+  timeout: Duration.DurationInput
+): Effect.Effect<Answer, Problem> =>
   Effect.gen(function* () {
-    const url = endpointUrl(call.endpoint)
-    const toError = (problem: Problem, attempts: number) => {
-      const clean = (text: string | undefined, max: number) =>
-        text === undefined ? undefined : cleanText(text, call.secrets, max)
-      return new ProviderError({
-        kind: problem.kind,
-        endpoint: url === undefined ? "(invalid URL)" : endpointForDisplay(url),
-        operation: call.subject.operation,
-        ...optional("grantType", call.subject.grantType),
-        ...optional("tokenTypeHint", call.subject.tokenTypeHint),
-        ...optional("status", problem.status),
-        ...optional("code", clean(problem.code, CODE_LIMIT)),
-        ...optional("description", clean(problem.description, DESCRIPTION_LIMIT)),
-        ...optional("reason", clean(problem.reason, DESCRIPTION_LIMIT)),
-        attempts,
-        ...optional("retryAfterMs", problem.retryAfterMs)
-      })
+    const sentAt = yield* Clock.currentTimeMillis
+    const response = yield* http.execute(request)
+    const text = yield* response.text
+    const receivedAt = yield* Clock.currentTimeMillis
+    return {
+      status: response.status,
+      text,
+      contentType: response.headers["content-type"],
+      retryAfter: response.headers["retry-after"],
+      sentAt,
+      receivedAt
     }
-    if (url === undefined) {
-      return yield* toError(
-        { kind: "other", reason: "the endpoint is not an absolute http(s) URL without user info" },
-        0
-      )
-    }
+  }).pipe(
+    Effect.mapError(fromHttpError),
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: (): Problem => ({ kind: "transient", reason: `timed out after ${Duration.format(timeout)}` })
+    })
+  )
 
-    const http = yield* HttpClient.HttpClient
-    const settings = yield* ProviderClientConfig
-    const timeoutText = Duration.format(settings.timeout)
-
-    const params: Array<readonly [string, string]> = [...call.params]
-    let request = HttpClientRequest.post(url).pipe(HttpClientRequest.acceptJson)
-    const secret = Redacted.value(call.client.clientSecret)
-    if (call.client.authMethod === "client_secret_basic") {
-      request = HttpClientRequest.setHeader(request, "authorization", basicAuthorization(call.client.clientId, secret))
-    } else {
-      params.push(["client_id", call.client.clientId], ["client_secret", secret])
-    }
-    request = HttpClientRequest.bodyUrlParams(request, params)
-
-    const exchange: Effect.Effect<Answer, Problem> = Effect.gen(function* () {
-      const sentAt = yield* Clock.currentTimeMillis
-      const response = yield* http.execute(request)
-      const text = yield* response.text
-      const receivedAt = yield* Clock.currentTimeMillis
-      return {
-        status: response.status,
-        text,
-        contentType: response.headers["content-type"],
-        retryAfter: response.headers["retry-after"],
-        sentAt,
-        receivedAt
+/** Sends a call, with a timeout on each attempt and retries of transient failures. */
+const send =
+  (transport: Transport) =>
+  <A>(call: Call<A>): Effect.Effect<A, ProviderError> =>
+    Effect.gen(function* () {
+      const url = endpointUrl(call.endpoint)
+      const toError = errorFor(call, url)
+      if (url === undefined) {
+        return yield* toError(
+          { kind: "other", reason: "the endpoint is not an absolute http(s) URL without user info" },
+          0
+        )
       }
-    }).pipe(
-      Effect.mapError(fromHttpError),
-      Effect.timeoutFail({
-        duration: settings.timeout,
-        onTimeout: (): Problem => ({ kind: "transient", reason: `timed out after ${timeoutText}` })
+      const settings = yield* ProviderClientConfig
+      const forbidden = yield* forbiddenAddresses(url, {
+        allowedHosts: transport.allowedHosts,
+        lookup: transport.lookup,
+        timeout: Duration.decode(settings.timeout)
       })
-    )
+      if (forbidden.length > 0) {
+        const field = ENDPOINT_FIELDS[call.subject.operation]
+        const reason = `${field} ${url.hostname} resolves to ${forbidden[0]}, a link-local or cloud metadata address: refused`
+        yield* Effect.logWarning(`a provider request was not sent: ${reason}`, { addresses: forbidden })
+        return yield* toError({ kind: "other", reason }, 0)
+      }
 
-    let attempts = 0
-    return yield* Effect.suspend(() => {
-      attempts++
-      return Effect.flatMap(exchange, call.interpret)
-    }).pipe(
-      Effect.retry(schedule(settings)),
-      Effect.mapError((problem) => toError(problem, attempts))
-    )
-  })
+      const exchange = exchangeOf(transport.http, requestOf(call, url), settings.timeout)
+      let attempts = 0
+      return yield* Effect.suspend(() => {
+        attempts++
+        return Effect.flatMap(exchange, call.interpret)
+      }).pipe(
+        Effect.retry(schedule(settings)),
+        Effect.mapError((problem) => toError(problem, attempts))
+      )
+    })
 
 // ---------------------------------------------------------------------------------------------------------------
 // Token requests
@@ -855,41 +882,37 @@ const refusedRefresh = (problem: Problem): ProviderErrorKind => {
  * string, or missing (then `defaultLifetimeSeconds`). An error sent with HTTP
  * 200 is an error. Transient failures are retried within the limits of
  * {@link ProviderClientConfig}.
- *
- * @since 0.1.0
- * @category token
  */
-export const requestToken = (
-  endpoint: ProviderEndpoint,
-  grant: Grant
-): Effect.Effect<ProviderToken, ProviderError, HttpClient.HttpClient> => {
-  const { params, secrets } = grantParams(grant)
-  const interpret = interpretToken(endpoint)
-  return send({
-    subject: { operation: "token", grantType: grant.type },
-    endpoint: endpoint.tokenEndpoint,
-    client: endpoint,
-    params,
-    secrets: [Redacted.value(endpoint.clientSecret), ...secrets],
-    // The device flow's answers mean something else to every other grant.
-    interpret:
-      grant.type === "device_code"
-        ? interpret
-        : (answer) =>
-            Effect.mapError(
-              interpret(answer),
-              (problem): Problem => ({
-                ...problem,
-                kind: grant.type === "refresh_token" ? refusedRefresh(problem) : outsideDeviceFlow(problem.kind)
-              })
-            )
-  }).pipe(
-    Effect.withSpan("ProviderClient.requestToken", {
-      kind: "client",
-      attributes: { "oauth.grant_type": grant.type }
-    })
-  )
-}
+const requestToken =
+  (transport: Transport) =>
+  (endpoint: ProviderEndpoint, grant: Grant): Effect.Effect<ProviderToken, ProviderError> => {
+    const { params, secrets } = grantParams(grant)
+    const interpret = interpretToken(endpoint)
+    return send(transport)({
+      subject: { operation: "token", grantType: grant.type },
+      endpoint: endpoint.tokenEndpoint,
+      client: endpoint,
+      params,
+      secrets: [Redacted.value(endpoint.clientSecret), ...secrets],
+      // The device flow's answers mean something else to every other grant.
+      interpret:
+        grant.type === "device_code"
+          ? interpret
+          : (answer) =>
+              Effect.mapError(
+                interpret(answer),
+                (problem): Problem => ({
+                  ...problem,
+                  kind: grant.type === "refresh_token" ? refusedRefresh(problem) : outsideDeviceFlow(problem.kind)
+                })
+              )
+    }).pipe(
+      Effect.withSpan("ProviderClient.requestToken", {
+        kind: "client",
+        attributes: { "oauth.grant_type": grant.type }
+      })
+    )
+  }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Revocation
@@ -912,33 +935,32 @@ const interpretRevocation = (answer: Answer): Effect.Effect<void, Problem> => {
  * answers 400 `invalid_token`). A provider that cannot revoke that kind of
  * token fails with kind `unsupported` and code `unsupported_token_type`.
  * Transient failures are retried within the limits of {@link ProviderClientConfig}.
- *
- * @since 0.1.0
- * @category revocation
  */
-export const revokeToken = (
-  endpoint: RevocationEndpoint,
-  token: Redacted.Redacted<string>,
-  hint: "access_token" | "refresh_token"
-): Effect.Effect<void, ProviderError, HttpClient.HttpClient> => {
-  const value = Redacted.value(token)
-  return send({
-    subject: { operation: "revocation", tokenTypeHint: hint },
-    endpoint: endpoint.revocationEndpoint,
-    client: endpoint,
-    params: [
-      ["token", value],
-      ["token_type_hint", hint]
-    ],
-    secrets: [Redacted.value(endpoint.clientSecret), value],
-    interpret: interpretRevocation
-  }).pipe(
-    Effect.withSpan("ProviderClient.revokeToken", {
-      kind: "client",
-      attributes: { "oauth.token_type_hint": hint }
-    })
-  )
-}
+const revokeToken =
+  (transport: Transport) =>
+  (
+    endpoint: RevocationEndpoint,
+    token: Redacted.Redacted<string>,
+    hint: "access_token" | "refresh_token"
+  ): Effect.Effect<void, ProviderError> => {
+    const value = Redacted.value(token)
+    return send(transport)({
+      subject: { operation: "revocation", tokenTypeHint: hint },
+      endpoint: endpoint.revocationEndpoint,
+      client: endpoint,
+      params: [
+        ["token", value],
+        ["token_type_hint", hint]
+      ],
+      secrets: [Redacted.value(endpoint.clientSecret), value],
+      interpret: interpretRevocation
+    }).pipe(
+      Effect.withSpan("ProviderClient.revokeToken", {
+        kind: "client",
+        attributes: { "oauth.token_type_hint": hint }
+      })
+    )
+  }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Device authorization (RFC 8628)
@@ -974,6 +996,17 @@ export interface DeviceAuthorization {
   readonly expiresAt: number
   /** How long to wait between polls, in milliseconds: `interval`, 5 seconds when absent, at least 1 second. */
   readonly intervalMs: number
+}
+
+/**
+ * What a device authorization asks for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceAuthorizationRequest {
+  readonly scope?: ReadonlyArray<string> | undefined
+  readonly resource?: ReadonlyArray<string> | undefined
 }
 
 /** RFC 8628 section 3.2: polls every 5 seconds when the provider does not say. */
@@ -1032,23 +1065,113 @@ const interpretDeviceAuthorization = (answer: Answer): Effect.Effect<DeviceAutho
  * number of seconds; `interval` defaults to 5 seconds. The device code never
  * appears in an error. Transient failures are retried within the limits of
  * {@link ProviderClientConfig}: a retry only makes a new device code.
+ */
+const requestDeviceAuthorization =
+  (transport: Transport) =>
+  (
+    endpoint: DeviceAuthorizationEndpoint,
+    request: DeviceAuthorizationRequest
+  ): Effect.Effect<DeviceAuthorization, ProviderError> => {
+    const params: Array<readonly [string, string]> = []
+    if (request.scope !== undefined && request.scope.length > 0) params.push(["scope", request.scope.join(" ")])
+    for (const resource of request.resource ?? []) params.push(["resource", resource])
+    return send(transport)({
+      subject: { operation: "device_authorization" },
+      endpoint: endpoint.deviceAuthorizationEndpoint,
+      client: endpoint,
+      params,
+      secrets: [Redacted.value(endpoint.clientSecret)],
+      interpret: interpretDeviceAuthorization
+    }).pipe(Effect.withSpan("ProviderClient.requestDeviceAuthorization", { kind: "client" }))
+  }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Service
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The operations of the client; each needs nothing from the context but reads
+ * the caller's {@link ProviderClientConfig}.
  *
  * @since 0.1.0
- * @category device
+ * @category models
  */
-export const requestDeviceAuthorization = (
-  endpoint: DeviceAuthorizationEndpoint,
-  request: { readonly scope?: ReadonlyArray<string> | undefined; readonly resource?: ReadonlyArray<string> | undefined }
-): Effect.Effect<DeviceAuthorization, ProviderError, HttpClient.HttpClient> => {
-  const params: Array<readonly [string, string]> = []
-  if (request.scope !== undefined && request.scope.length > 0) params.push(["scope", request.scope.join(" ")])
-  for (const resource of request.resource ?? []) params.push(["resource", resource])
-  return send({
-    subject: { operation: "device_authorization" },
-    endpoint: endpoint.deviceAuthorizationEndpoint,
-    client: endpoint,
-    params,
-    secrets: [Redacted.value(endpoint.clientSecret)],
-    interpret: interpretDeviceAuthorization
-  }).pipe(Effect.withSpan("ProviderClient.requestDeviceAuthorization", { kind: "client" }))
+export interface ProviderClientService {
+  /** Asks a provider's token endpoint for a token (any {@link Grant}); transient failures are retried. */
+  readonly requestToken: (endpoint: ProviderEndpoint, grant: Grant) => Effect.Effect<ProviderToken, ProviderError>
+  /** Revokes a token at a provider's revocation endpoint (RFC 7009); a token already invalid counts as revoked. */
+  readonly revokeToken: (
+    endpoint: RevocationEndpoint,
+    token: Redacted.Redacted<string>,
+    hint: "access_token" | "refresh_token"
+  ) => Effect.Effect<void, ProviderError>
+  /** Starts a device authorization at a provider's device authorization endpoint (RFC 8628 section 3.1). */
+  readonly requestDeviceAuthorization: (
+    endpoint: DeviceAuthorizationEndpoint,
+    request: DeviceAuthorizationRequest
+  ) => Effect.Effect<DeviceAuthorization, ProviderError>
+}
+
+/**
+ * How a client checks the hosts it connects to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProviderClientOptions {
+  /** Hosts trusted as loopback is, not resolved (`CONNECT_ALLOWED_HTTP_HOSTS`); none by default. */
+  readonly allowedHosts?: ReadonlySet<string>
+  /** Resolves an endpoint's host to all its addresses; the system's resolver by default. */
+  readonly lookup?: Lookup
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type { Lookup }
+
+/**
+ * A client over the `HttpClient` of the context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: ProviderClientOptions = {}
+): Effect.Effect<ProviderClientService, never, HttpClient.HttpClient> =>
+  Effect.map(HttpClient.HttpClient, (http) => {
+    const transport: Transport = {
+      http,
+      allowedHosts: options.allowedHosts ?? new Set(),
+      lookup: options.lookup ?? systemLookup
+    }
+    return {
+      requestToken: requestToken(transport),
+      revokeToken: revokeToken(transport),
+      requestDeviceAuthorization: requestDeviceAuthorization(transport)
+    }
+  })
+
+/**
+ * The broker's client for providers' OAuth endpoints.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class ProviderClient extends Context.Tag("effect-connect/broker/ProviderClient")<
+  ProviderClient,
+  ProviderClientService
+>() {
+  /** Over the `HttpClient` of the context, with no allowed hosts and the system's resolver. */
+  static readonly layer: Layer.Layer<ProviderClient, never, HttpClient.HttpClient> = Layer.effect(
+    ProviderClient,
+    make()
+  )
+
+  /** Over the `HttpClient` of the context, trusting the hosts of `CONNECT_ALLOWED_HTTP_HOSTS`. */
+  static readonly layerConfig: Layer.Layer<ProviderClient, never, HttpClient.HttpClient> = Layer.effect(
+    ProviderClient,
+    Effect.flatMap(allowedHttpHosts, (allowedHosts) => make({ allowedHosts }))
+  )
 }

@@ -18,7 +18,6 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import { Clock, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import {
   type ConnectError,
@@ -34,15 +33,16 @@ import type { Subject } from "effect-connect/Subject"
 import type { TokenRequest, TokenResponse } from "effect-connect/Token"
 import { tokenEndpointFor } from "./ConfigFile.js"
 import { clientCredentialsGrant } from "./grants/clientCredentials.js"
-import { internalError, limitsOf, providerTimedOut } from "./grants/common.js"
+import { limitsOf, providerTimedOut } from "./grants/common.js"
 import { directGrant } from "./grants/direct.js"
 import { jwtBearerGrant } from "./grants/jwtBearer.js"
 import { recoverRefreshes } from "./grants/recovery.js"
 import { refreshGrant } from "./grants/refreshToken.js"
 import { REUSE_BUFFER_MS } from "./grants/reuse.js"
 import { tokenExchangeGrant } from "./grants/tokenExchange.js"
+import { internalError, STORE_FAILED } from "./internal/errors.js"
 import * as SingleFlight from "./internal/singleFlight.js"
-import { type Grant, type ProviderToken, revokeToken } from "./ProviderClient.js"
+import { type Grant, ProviderClient, type ProviderToken } from "./ProviderClient.js"
 import {
   type Caller,
   type Connector,
@@ -165,14 +165,6 @@ const heldAccessToken = (token: ProviderToken) =>
     : {}
 
 /**
- * One token for the wire, with the token still `Redacted`.
- *
- * @since 0.1.0
- * @category models
- */
-export type Issued = TokenResponse
-
-/**
  * The token service: issuing, revoking and importing tokens, and keeping what
  * authorizations and installations gave.
  *
@@ -181,7 +173,11 @@ export type Issued = TokenResponse
  */
 export interface TokensService {
   /** A token for a request: a stored one while reusable, else from the provider by the subject's grant. */
-  readonly issue: (caller: Caller, connector: Connector, request: TokenRequest) => Effect.Effect<Issued, ConnectError>
+  readonly issue: (
+    caller: Caller,
+    connector: Connector,
+    request: TokenRequest
+  ) => Effect.Effect<TokenResponse, ConnectError>
   /** Revokes a project's issued tokens (of a subject, or an installation), at the provider too when it can. */
   readonly revoke: (
     caller: Caller,
@@ -235,15 +231,16 @@ export interface TokensService {
   ) => Effect.Effect<Omit<InstallationRemoval, "installationId">, ConnectError>
 }
 
-const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | Scope.Scope> = Effect.gen(function* () {
+const make: Effect.Effect<TokensService, never, Store | ProviderClient | Scope.Scope> = Effect.gen(function* () {
   const store = yield* Store
   const scope = yield* Effect.scope
   const singleFlight = SingleFlight.make(scope)
-  const http = yield* Effect.context<HttpClient.HttpClient>()
+  const provider = yield* ProviderClient
+  const { revokeToken } = provider
   // This process, as the holder of leases on grants and token requests.
   const owner = newId("brk")
   // Refreshes a stopped broker left unfinished are taken up again in the background.
-  yield* Effect.forkIn(recoverRefreshes({ store, http, owner }), scope)
+  yield* Effect.forkIn(recoverRefreshes({ store, provider, owner }), scope)
 
   /**
    * The shared work of a key, run once in this process to its own hard limit;
@@ -258,7 +255,10 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
   }
 
   const storeFailure = (connector: Connector) => (error: StoreError) =>
-    Effect.zipRight(Effect.logError("store failure", error.message), Effect.fail(internalError(connector.uid)))
+    Effect.zipRight(
+      Effect.logError("store failure", error.message),
+      Effect.fail(internalError({ connector: connector.uid, detail: STORE_FAILED }))
+    )
 
   /** The installation a request is for, or the error that says which is needed. */
   const resolveInstallation = (connector: Connector, requested: string | undefined) =>
@@ -308,7 +308,7 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
     connector: Connector,
     installation: Option.Option<Installation>,
     token: { readonly id: string; readonly accessToken: Redacted.Redacted<string>; readonly expiresAt: number }
-  ): Issued => ({
+  ): TokenResponse => ({
     token: token.accessToken,
     tokenId: token.id,
     expiresAt: token.expiresAt,
@@ -320,7 +320,11 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
     })
   })
 
-  const issue = (caller: Caller, connector: Connector, request: TokenRequest): Effect.Effect<Issued, ConnectError> =>
+  const issue = (
+    caller: Caller,
+    connector: Connector,
+    request: TokenRequest
+  ): Effect.Effect<TokenResponse, ConnectError> =>
     Effect.gen(function* () {
       const installation = yield* resolveInstallation(connector, request.installationId)
       const installationId = installationKey(installation, request.installationId)
@@ -372,7 +376,7 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
           directGrant(
             {
               store,
-              http,
+              provider,
               owner,
               connector,
               endpoint,
@@ -391,7 +395,7 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
        * refresh grant, or the access token held by a grant that has no refresh
        * token. `gone` says what the caller must do when the grant is no more.
        */
-      const viaGrant = (grant: StoredGrant, gone: () => ConnectError): Effect.Effect<Issued, ConnectError> =>
+      const viaGrant = (grant: StoredGrant, gone: () => ConnectError): Effect.Effect<TokenResponse, ConnectError> =>
         Effect.gen(function* () {
           if (grant.status !== "active") return yield* gone()
           if (grant.refreshToken === undefined) {
@@ -416,7 +420,7 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
           return yield* shared(
             connector,
             `grant\n${grantId}\n${caller.projectId}\n${caller.environment}\n${requestKey}`,
-            refreshGrant({ store, http, owner, connector, endpoint, subject: request.subject, targets }, grantId, {
+            refreshGrant({ store, provider, owner, connector, endpoint, subject: request.subject, targets }, grantId, {
               reuse: reuseNow,
               // The grant is saved by then: the access token is recorded after it.
               issue: (token) => Effect.map(record(token, grantId), issuedAnswer),
@@ -486,10 +490,7 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
       },
       token,
       hint
-    ).pipe(
-      Effect.provide(http),
-      Effect.match({ onSuccess: () => "providerRevoked" as const, onFailure: () => "providerFailed" as const })
-    )
+    ).pipe(Effect.match({ onSuccess: () => "providerRevoked" as const, onFailure: () => "providerFailed" as const }))
   }
 
   const revoke = (
@@ -769,6 +770,6 @@ const make: Effect.Effect<TokensService, never, Store | HttpClient.HttpClient | 
  * @category tags
  */
 export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<Tokens, TokensService>() {
-  /** Issues over the `Store`, asking providers through the `HttpClient`. */
-  static readonly layer: Layer.Layer<Tokens, never, Store | HttpClient.HttpClient> = Layer.scoped(Tokens, make)
+  /** Issues over the `Store`, asking providers through the `ProviderClient`. */
+  static readonly layer: Layer.Layer<Tokens, never, Store | ProviderClient> = Layer.scoped(Tokens, make)
 }

@@ -14,8 +14,9 @@ import {
   REGISTERED_CLAIMS,
   signAssertion
 } from "../src/Assertion.js"
-import { ProviderClientConfig, type ProviderEndpoint, requestToken } from "../src/ProviderClient.js"
+import { ProviderClient, ProviderClientConfig, type ProviderEndpoint } from "../src/ProviderClient.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "./support/oauthProvider.js"
+import { requestToken } from "./support/providerClient.js"
 
 const NOW = 1_700_000_000_000
 const ISSUER = "https://workload.test"
@@ -364,7 +365,12 @@ describe("signAssertion with a real authorization server (RFC 7523 grant)", () =
 
   const exchange = (signed: Redacted.Redacted<string>) =>
     requestToken(endpoint(), { type: "jwt_bearer", assertion: signed, resource: [RESOURCE], scope: ["api:read"] }).pipe(
-      Effect.provide(Layer.merge(FetchHttpClient.layer, ProviderClientConfig.layer({ retries: 0 })))
+      Effect.provide(
+        Layer.merge(
+          ProviderClient.layer.pipe(Layer.provide(FetchHttpClient.layer)),
+          ProviderClientConfig.layer({ retries: 0 })
+        )
+      )
     )
 
   for (const algorithm of ["RS256", "ES256"] as const) {

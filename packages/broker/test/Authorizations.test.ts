@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, TestClock } from "effect"
 import { Authorizations } from "../src/Authorizations.js"
 import { Cipher, generateKey } from "../src/Cipher.js"
+import { ProviderClient } from "../src/ProviderClient.js"
 import { PublicUrl } from "../src/PublicUrl.js"
 import { Store } from "../src/Store.js"
 import { Tokens } from "../src/Tokens.js"
@@ -24,7 +25,7 @@ describe("the status of an authorization request", () => {
       Layer.provide(Cipher.layer(Redacted.make(generateKey())).pipe(Layer.orDie)),
       Layer.provide(Layer.succeed(PublicUrl, "http://127.0.0.1:4100")),
       // Nothing here reaches a provider.
-      Layer.provide(FetchHttpClient.layer)
+      Layer.provide(ProviderClient.layer.pipe(Layer.provide(FetchHttpClient.layer)))
     )
   }
 

@@ -14,14 +14,15 @@ import { Cause, Chunk, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Red
 import {
   errorCodeKinds,
   type Grant,
+  type Lookup,
+  make as makeProviderClient,
+  ProviderClient,
   ProviderClientConfig,
   type ProviderEndpoint,
   ProviderError,
   type ProviderErrorKind,
   type ProviderToken,
-  type RevocationEndpoint,
-  requestToken,
-  revokeToken
+  type RevocationEndpoint
 } from "../src/ProviderClient.js"
 import {
   ACCESS_TOKEN_TYPE,
@@ -29,6 +30,7 @@ import {
   type OAuthProviderHarness,
   startOAuthProvider
 } from "./support/oauthProvider.js"
+import { providerClientOver, requestToken, revokeToken } from "./support/providerClient.js"
 
 // Distinctive secrets: none of them may ever appear in an error.
 const CLIENT_ID = "broker:app id"
@@ -146,10 +148,15 @@ const revocation = (overrides: Partial<RevocationEndpoint> = {}): RevocationEndp
 const REFRESH: Grant = { type: "refresh_token", refreshToken: Redacted.make(REFRESH_TOKEN) }
 
 /** Runs against the local server with a real `HttpClient`, at a fixed time, without retries unless asked. */
-const live = <A, E>(effect: Effect.Effect<A, E, HttpClient.HttpClient>, retries = 0) =>
+const live = <A, E>(effect: Effect.Effect<A, E, ProviderClient>, retries = 0) =>
   TestClock.setTime(NOW).pipe(
     Effect.zipRight(effect),
-    Effect.provide(Layer.merge(FetchHttpClient.layer, ProviderClientConfig.layer({ retries })))
+    Effect.provide(
+      Layer.merge(
+        ProviderClient.layer.pipe(Layer.provide(FetchHttpClient.layer)),
+        ProviderClientConfig.layer({ retries })
+      )
+    )
   )
 
 const token = (grant: Grant = REFRESH, overrides: Partial<ProviderEndpoint> = {}) =>
@@ -883,7 +890,7 @@ const scripted = (...replies: ReadonlyArray<Scripted>) => {
     const init = { status: reply.status, headers: reply.headers ?? {} }
     return Effect.succeed(HttpClientResponse.fromWeb(request, new Response(reply.body ?? null, init)))
   })
-  return { requests, layer: Layer.succeed(HttpClient.HttpClient, client) }
+  return { requests, client, layer: providerClientOver(client) }
 }
 
 const inTestClock = (
@@ -1163,6 +1170,83 @@ describe("revokeToken", () => {
 })
 
 // ---------------------------------------------------------------------------------------------------------------
+// Hosts that resolve to link-local or metadata addresses
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("an endpoint whose host resolves to a link-local or metadata address", () => {
+  // Made-up names and a fake resolver: what a DNS record pointing at the metadata service would give.
+  const resolving =
+    (addresses: Readonly<Record<string, ReadonlyArray<string>>>): Lookup =>
+    (hostname) => {
+      const found = addresses[hostname]
+      return found === undefined ? Effect.fail(new Error(`ENOTFOUND ${hostname}`)) : Effect.succeed(found)
+    }
+  const RESOLVER = resolving({
+    "metadata.evil.test": ["93.184.216.34", "169.254.169.254"],
+    "v6.evil.test": ["fe80::1"],
+    "aws6.evil.test": ["fd00:ec2::254"],
+    "idp.test": ["192.0.2.1"],
+    "internal.test": ["169.254.10.10"],
+    localhost: ["169.254.1.1"]
+  })
+  const clientWith = (
+    stub: ReturnType<typeof scripted>,
+    options: { readonly allowedHosts?: ReadonlySet<string> } = {}
+  ): Layer.Layer<ProviderClient> =>
+    Layer.effect(ProviderClient, makeProviderClient({ lookup: RESOLVER, ...options })).pipe(
+      Layer.provide(Layer.succeed(HttpClient.HttpClient, stub.client))
+    )
+
+  it.effect("is refused before anything is sent, naming the endpoint's field, and logged", () => {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ message }) => {
+      lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+    })
+    return Effect.gen(function* () {
+      const stub = scripted(TOKEN_OK)
+      for (const host of ["metadata.evil.test", "v6.evil.test", "aws6.evil.test", "169.254.169.254"]) {
+        const error = yield* Effect.flip(
+          requestToken(endpoint({ tokenEndpoint: `https://${host}/token` }), REFRESH).pipe(
+            Effect.provide(clientWith(stub))
+          )
+        )
+        expect(error).toMatchObject({ _tag: "ProviderError", kind: "other", operation: "token", attempts: 0 })
+        expect(error.reason).toContain("tokenEndpoint")
+        expect(error.reason).toContain("link-local or cloud metadata address")
+        expectNoSecret(error)
+      }
+      const revoked = yield* Effect.flip(
+        revokeToken(
+          revocation({ revocationEndpoint: "https://metadata.evil.test/revoke" }),
+          Redacted.make(REFRESH_TOKEN),
+          "refresh_token"
+        ).pipe(Effect.provide(clientWith(stub)))
+      )
+      expect(revoked.reason).toContain("revocationEndpoint metadata.evil.test resolves to 169.254.169.254")
+      expect(stub.requests).toHaveLength(0)
+      expect(lines.filter((line) => line.includes("a provider request was not sent"))).toHaveLength(5)
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.All))
+  })
+
+  it.effect("loopback, allowed hosts, public addresses and names that do not resolve are asked as before", () =>
+    Effect.gen(function* () {
+      const stub = scripted(TOKEN_OK)
+      const ask = (host: string, allowedHosts?: ReadonlySet<string>) =>
+        requestToken(endpoint({ tokenEndpoint: `https://${host}/token` }), REFRESH).pipe(
+          Effect.provide(clientWith(stub, allowedHosts === undefined ? {} : { allowedHosts }))
+        )
+      yield* ask("idp.test")
+      // Loopback and allowed hosts are trusted as the configuration's policy trusts them: not even resolved.
+      yield* ask("localhost")
+      yield* ask("internal.test", new Set(["internal.test"]))
+      // The HTTP client reports a name that does not resolve, as it always has.
+      yield* ask("unknown.test")
+      expect(stub.requests).toHaveLength(4)
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
 // Against a real authorization server
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -1188,7 +1272,7 @@ describe("against oidc-provider", () => {
     }
   }
   const revocationAt = (): RevocationEndpoint => ({ ...at(), revocationEndpoint: oauth.revocationEndpoint })
-  const run = <A, E>(effect: Effect.Effect<A, E, HttpClient.HttpClient>) => live(effect)
+  const run = <A, E>(effect: Effect.Effect<A, E, ProviderClient>) => live(effect)
 
   it.effect("client_credentials with a resource and a scope, with either authentication method", () =>
     Effect.gen(function* () {

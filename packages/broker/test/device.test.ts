@@ -5,7 +5,6 @@ import { Clock, Effect, Either, type Fiber, Layer, Option, Redacted, Supervisor,
 import { getToken, startAuthorization } from "effect-connect"
 import { Cipher, generateKey } from "../src/Cipher.js"
 import { DeviceAuthorizations } from "../src/DeviceAuthorizations.js"
-import { requestDeviceAuthorization, requestToken } from "../src/ProviderClient.js"
 import { type Connector, Store } from "../src/Store.js"
 import { grantSubject, Tokens } from "../src/Tokens.js"
 import { type RunningBroker, sdkClient } from "./support/broker.js"
@@ -13,6 +12,7 @@ import { oauthClientOf, productionProject, startBrokerWithProvider } from "./sup
 import { backends, layerOf, sqlite, type TestDatabase } from "./support/databases.js"
 import { postJson } from "./support/http.js"
 import { DEVICE_CODE_GRANT, type OAuthProviderHarness } from "./support/oauthProvider.js"
+import { providerClientOver, requestDeviceAuthorization, requestToken } from "./support/providerClient.js"
 
 const KEY = "ck_device_flow_key_6310"
 
@@ -246,7 +246,7 @@ const scriptedProvider = (device: Record<string, unknown>, polls: ReadonlyArray<
     })
   )
   const polled = () => received.filter((r) => r.url === TOKEN_ENDPOINT)
-  return { received, polled, layer: Layer.succeed(HttpClient.HttpClient, client) }
+  return { received, polled, layer: providerClientOver(client) }
 }
 
 const DEVICE_ANSWER = {

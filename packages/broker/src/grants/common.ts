@@ -52,20 +52,6 @@ export const limitsOf = (settings: Pick<ConnectorSettings, "providerTimeoutMs">)
 export const LEASE_POLL_MS = 50
 
 /**
- * The error of a broker whose store failed: details go to the log only.
- *
- * @since 0.1.0
- * @category errors
- */
-export const internalError = (connector: string) =>
-  new UnknownConnectError({
-    connector,
-    status: 500,
-    code: "internal_error",
-    detail: "the broker failed to read or write its store; see its log"
-  })
-
-/**
  * The error of a caller whose deadline passed before the provider answered.
  *
  * @since 0.1.0

@@ -6,16 +6,15 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, type Context, Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import type { ConnectError } from "effect-connect/ConnectError"
 import type { Subject } from "effect-connect/Subject"
 import {
   type Grant,
   ProviderClientConfig,
+  type ProviderClientService,
   type ProviderEndpoint,
-  type ProviderToken,
-  requestToken
+  type ProviderToken
 } from "../ProviderClient.js"
 import type { Connector, StoreError, StoreService } from "../Store.js"
 import { fromProvider, LEASE_POLL_MS, limitsOf, logProviderFailure } from "./common.js"
@@ -29,7 +28,7 @@ import { fromProvider, LEASE_POLL_MS, limitsOf, logProviderFailure } from "./com
  */
 export interface DirectContext<A> {
   readonly store: StoreService
-  readonly http: Context.Context<HttpClient.HttpClient>
+  readonly provider: ProviderClientService
   readonly owner: string
   readonly connector: Connector
   readonly endpoint: ProviderEndpoint
@@ -49,8 +48,7 @@ const callUnderLease = <A>(
     const { connector } = context
     const grant = yield* prepare
     const startedAt = yield* Clock.currentTimeMillis
-    const token = yield* requestToken(context.endpoint, grant).pipe(
-      Effect.provide(context.http),
+    const token = yield* context.provider.requestToken(context.endpoint, grant).pipe(
       Effect.provideService(ProviderClientConfig, {
         ...(yield* ProviderClientConfig),
         timeout: limitsOf(connector.settings).attemptMs

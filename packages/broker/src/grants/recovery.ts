@@ -7,10 +7,10 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, type Context, Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { UserAuthorizationRequired } from "effect-connect/ConnectError"
 import { tokenEndpointFor } from "../ConfigFile.js"
+import type { ProviderClientService } from "../ProviderClient.js"
 import type { StoreService } from "../Store.js"
 import { limitsOf } from "./common.js"
 import { refreshGrant } from "./refreshToken.js"
@@ -19,7 +19,7 @@ import { refreshGrant } from "./refreshToken.js"
 const recoverOne = (
   context: {
     readonly store: StoreService
-    readonly http: Context.Context<HttpClient.HttpClient>
+    readonly provider: ProviderClientService
     readonly owner: string
   },
   grantId: string
@@ -73,7 +73,7 @@ const recoverOne = (
  */
 export const recoverRefreshes = (context: {
   readonly store: StoreService
-  readonly http: Context.Context<HttpClient.HttpClient>
+  readonly provider: ProviderClientService
   readonly owner: string
 }) =>
   Effect.gen(function* () {

@@ -19,16 +19,15 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
-import { Clock, type Context, Effect, Either, Option } from "effect"
+import { Clock, Effect, Either, Option } from "effect"
 import { type ConnectError, NoValidToken } from "effect-connect/ConnectError"
 import type { Subject } from "effect-connect/Subject"
 import {
   ProviderClientConfig,
+  type ProviderClientService,
   type ProviderEndpoint,
   type ProviderError,
-  type ProviderToken,
-  requestToken
+  type ProviderToken
 } from "../ProviderClient.js"
 import type { Connector, Grant, StoreError, StoreService } from "../Store.js"
 import { fromProvider, LEASE_POLL_MS, limitsOf, logGrantEnded, logProviderFailure } from "./common.js"
@@ -41,7 +40,7 @@ import { fromProvider, LEASE_POLL_MS, limitsOf, logGrantEnded, logProviderFailur
  */
 export interface RefreshContext {
   readonly store: StoreService
-  readonly http: Context.Context<HttpClient.HttpClient>
+  readonly provider: ProviderClientService
   /** This broker process, as lease holder. */
   readonly owner: string
   readonly connector: Connector
@@ -136,13 +135,12 @@ const refreshClaimed = <A>(
       const limits = limitsOf(connector.settings)
       const startedAt = yield* Clock.currentTimeMillis
       const answer = yield* restore(
-        requestToken(context.endpoint, {
+        context.provider.requestToken(context.endpoint, {
           type: "refresh_token",
           refreshToken: grant.refreshToken,
           ...context.targets
         })
       ).pipe(
-        Effect.provide(context.http),
         Effect.provideService(ProviderClientConfig, {
           ...(yield* ProviderClientConfig),
           timeout: limits.attemptMs

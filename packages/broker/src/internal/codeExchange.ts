@@ -1,6 +1,6 @@
 import { Effect, Either, Redacted } from "effect"
 import type { BrowserAnswer } from "../Pages.js"
-import { ProviderClientConfig, type ProviderToken, requestToken } from "../ProviderClient.js"
+import { ProviderClientConfig, type ProviderToken } from "../ProviderClient.js"
 import type { AuthorizationRequestRecord, Connector, StoreError } from "../Store.js"
 import { decodeRequest } from "./authorizationRequest.js"
 import type { FlowContext } from "./flowContext.js"
@@ -22,31 +22,32 @@ export const exchange = (
   fail: Fail
 ): Effect.Effect<Either.Either<ProviderToken, BrowserAnswer>, StoreError> =>
   Effect.flatMap(decodeRequest(record), (request) =>
-    requestToken(
-      {
-        tokenEndpoint,
-        clientId: connector.clientId,
-        clientSecret: connector.clientSecret,
-        authMethod: connector.settings.tokenEndpointAuthMethod,
-        defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
-      },
-      {
-        type: "authorization_code",
-        code: Redacted.make(code),
-        redirectUri: context.callbackUrl,
-        codeVerifier: record.codeVerifier,
-        // The token is for the resources the user consented to (RFC 8707 section 2.2).
-        ...(request.resources === undefined ? {} : { resource: request.resources })
-      }
-    ).pipe(
-      Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
-      Effect.provide(context.http),
-      Effect.map(Either.right),
-      Effect.catchAll((error) =>
-        Effect.zipRight(
-          Effect.logWarning(`request ${record.id}: the provider refused the code (${error.kind})`),
-          Effect.map(fail(error.kind === "transient" ? "provider_unavailable" : "provider_refused"), Either.left)
+    context.provider
+      .requestToken(
+        {
+          tokenEndpoint,
+          clientId: connector.clientId,
+          clientSecret: connector.clientSecret,
+          authMethod: connector.settings.tokenEndpointAuthMethod,
+          defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
+        },
+        {
+          type: "authorization_code",
+          code: Redacted.make(code),
+          redirectUri: context.callbackUrl,
+          codeVerifier: record.codeVerifier,
+          // The token is for the resources the user consented to (RFC 8707 section 2.2).
+          ...(request.resources === undefined ? {} : { resource: request.resources })
+        }
+      )
+      .pipe(
+        Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
+        Effect.map(Either.right),
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logWarning(`request ${record.id}: the provider refused the code (${error.kind})`),
+            Effect.map(fail(error.kind === "transient" ? "provider_unavailable" : "provider_refused"), Either.left)
+          )
         )
       )
-    )
   )

@@ -56,17 +56,43 @@ const mappedIpv4 = (host: string): ReadonlyArray<number> | undefined => {
   return [high >> 8, high & 255, low >> 8, low & 255]
 }
 
-const isLinkLocalOrMetadata = (host: string): boolean => {
+/**
+ * Whether `host` (lower-case, without brackets) is a link-local or cloud
+ * metadata address or name.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const isLinkLocalOrMetadata = (host: string): boolean => {
   const v4 = ipv4(host) ?? mappedIpv4(host)
   if (v4 !== undefined) return v4[0] === 169 && v4[1] === 254
   return METADATA_HOSTS.has(host) || /^fe[89ab][0-9a-f]?:/.test(host)
 }
 
-const isLoopback = (host: string): boolean => {
+/**
+ * Whether `host` (lower-case, without brackets) is loopback.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const isLoopback = (host: string): boolean => {
   const v4 = ipv4(host) ?? mappedIpv4(host)
   if (v4 !== undefined) return v4[0] === 127
   return host === "localhost" || host.endsWith(".localhost") || host === "::1"
 }
+
+/**
+ * The host of `url` as the policy compares it: lower-case, without the
+ * brackets of an IPv6 address or the trailing dot of a fully qualified name.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const hostOf = (url: URL): string =>
+  url.hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "")
 
 /**
  * What is wrong with `value` as a connector's endpoint under the broker's
@@ -84,10 +110,7 @@ export const endpointProblem = (value: string, allowed: ReadonlySet<string>): st
   }
   // Other schemes are the schema's to refuse.
   if (url.protocol !== "http:" && url.protocol !== "https:") return undefined
-  const host = url.hostname
-    .toLowerCase()
-    .replace(/^\[|\]$/g, "")
-    .replace(/\.$/, "")
+  const host = hostOf(url)
   if (isLinkLocalOrMetadata(host)) {
     return "Expected a provider's URL: link-local and cloud metadata addresses are refused"
   }

@@ -4,6 +4,9 @@ import { InvalidRequest, UnknownConnectError } from "effect-connect/ConnectError
 /** The detail of an internal error: the cause is in the broker's log, never in the answer. */
 export const SEE_THE_LOG = "see the broker's log"
 
+/** The detail of an internal error of the token service: its store failed. */
+export const STORE_FAILED = "the broker failed to read or write its store; see its log"
+
 /**
  * The protocol's `500 internal_error`, for a failure of the broker's own (its
  * store, a bug): the caller learns nothing of the cause.

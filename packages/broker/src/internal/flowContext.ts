@@ -1,7 +1,7 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
 import type { Context, Deferred, FiberSet } from "effect"
 import type { DeviceAuthorizationsService } from "../DeviceAuthorizations.js"
 import type { BrowserAnswer } from "../Pages.js"
+import type { ProviderClientService } from "../ProviderClient.js"
 import type { Store } from "../Store.js"
 import type { Tokens } from "../Tokens.js"
 
@@ -10,7 +10,7 @@ export interface FlowContext {
   readonly store: Store["Type"]
   readonly tokens: Context.Tag.Service<typeof Tokens>
   readonly devices: DeviceAuthorizationsService
-  readonly http: Context.Context<HttpClient.HttpClient>
+  readonly provider: ProviderClientService
   /** The broker's public URL. */
   readonly publicUrl: string
   /** Where the provider sends the user back: the broker's callback. */

@@ -109,7 +109,7 @@ const keepInstallation = (
     // Without a code, nothing the provider vouched for names the tenant: the provider is asked first.
     if (token === undefined) {
       const request = yield* decodeRequest(record)
-      const verified = yield* verifyTenant(connector, tenantId, request).pipe(Effect.provide(context.http))
+      const verified = yield* verifyTenant(context.provider, connector, tenantId, request)
       if (Either.isLeft(verified)) return yield* fail(verified.left)
     }
     yield* context.tokens.recordInstallation(connector, { id: tenantId, tenantId, token })

@@ -7,11 +7,10 @@
  * for a client-credentials token; a tenant that did not consent (or does not
  * exist) refuses it.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import { Effect, Either } from "effect"
 import type { TokenRequest } from "effect-connect/Token"
 import { tokenEndpointFor } from "../ConfigFile.js"
-import { requestToken } from "../ProviderClient.js"
+import type { ProviderClientService } from "../ProviderClient.js"
 import type { Connector } from "../Store.js"
 import { scopesFor } from "../Tokens.js"
 
@@ -27,10 +26,11 @@ export type TenantRefusal = "unverified_tenant" | "provider_unavailable"
  * tenant stays unverified.
  */
 export const verifyTenant = (
+  provider: ProviderClientService,
   connector: Connector,
   tenantId: string,
   request: TokenRequest
-): Effect.Effect<Either.Either<void, TenantRefusal>, never, HttpClient.HttpClient> => {
+): Effect.Effect<Either.Either<void, TenantRefusal>> => {
   const template = connector.settings.install?.tokenEndpoint
   if (template === undefined || !template.includes(TENANT_ID)) {
     return Effect.as(
@@ -41,24 +41,26 @@ export const verifyTenant = (
     )
   }
   const scopes = scopesFor(connector, request)
-  return requestToken(
-    {
-      tokenEndpoint: tokenEndpointFor(connector.settings, { tokenEndpoint: template, tenantId }),
-      clientId: connector.clientId,
-      clientSecret: connector.clientSecret,
-      authMethod: connector.settings.tokenEndpointAuthMethod,
-      defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
-    },
-    { type: "client_credentials", ...(scopes.length === 0 ? {} : { scope: scopes }) }
-  ).pipe(
-    Effect.as(Either.right<void>(undefined)),
-    Effect.catchAll((error) =>
-      Effect.as(
-        Effect.logWarning(
-          `connector "${connector.uid}": the tenant of an install callback was not verified (${error.kind})`
-        ),
-        Either.left<TenantRefusal>(error.kind === "transient" ? "provider_unavailable" : "unverified_tenant")
+  return provider
+    .requestToken(
+      {
+        tokenEndpoint: tokenEndpointFor(connector.settings, { tokenEndpoint: template, tenantId }),
+        clientId: connector.clientId,
+        clientSecret: connector.clientSecret,
+        authMethod: connector.settings.tokenEndpointAuthMethod,
+        defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
+      },
+      { type: "client_credentials", ...(scopes.length === 0 ? {} : { scope: scopes }) }
+    )
+    .pipe(
+      Effect.as(Either.right<void>(undefined)),
+      Effect.catchAll((error) =>
+        Effect.as(
+          Effect.logWarning(
+            `connector "${connector.uid}": the tenant of an install callback was not verified (${error.kind})`
+          ),
+          Either.left<TenantRefusal>(error.kind === "transient" ? "provider_unavailable" : "unverified_tenant")
+        )
       )
     )
-  )
 }
