@@ -199,3 +199,20 @@ export const TokenImport = Schema.Struct({
  * @category models
  */
 export interface TokenImport extends Schema.Schema.Type<typeof TokenImport> {}
+
+/**
+ * The answer to `POST /v1/connect/token/{connector}/import`: how many tokens
+ * the server now keeps.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const TokenImportResult = Schema.Struct({ imported: Schema.Number }).annotations({
+  identifier: "TokenImportResult"
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface TokenImportResult extends Schema.Schema.Type<typeof TokenImportResult> {}

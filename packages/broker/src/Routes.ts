@@ -10,10 +10,12 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
-import { Effect, Option, Redacted, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import {
   AuthorizationConfirmation,
   AuthorizationRequest,
+  AuthorizationResponse,
+  AuthorizationStatus,
   AuthorizationStatusRequest,
   InstallationRequest
 } from "effect-connect/Authorization"
@@ -28,9 +30,10 @@ import {
   Unauthorized,
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
+import { ConnectorMetadataWire } from "effect-connect/Connector"
 import { routes } from "effect-connect/Protocol"
 import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
-import { TokenImport, TokenRequest, TokenResponse } from "effect-connect/Token"
+import { TokenImport, TokenImportResult, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations } from "./Authorizations.js"
 import * as Http from "./internal/http.js"
@@ -157,16 +160,19 @@ const revoke = Effect.gen(function* () {
 const metadata = Effect.gen(function* () {
   const caller = yield* authenticate
   const connector = yield* linkedConnector(caller)
-  return json(200, {
-    id: connector.id,
-    uid: connector.uid,
-    name: connector.name,
-    type: connector.type,
-    service: connector.service,
-    createdAt: connector.createdAt,
-    updatedAt: connector.updatedAt,
-    data: connector.settings.data
-  })
+  return json(
+    200,
+    yield* Schema.encode(ConnectorMetadataWire)({
+      id: connector.id,
+      uid: connector.uid,
+      name: connector.name,
+      type: connector.type,
+      service: connector.service,
+      createdAt: connector.createdAt,
+      updatedAt: connector.updatedAt,
+      data: connector.settings.data
+    })
+  )
 })
 
 const importTokens = Effect.gen(function* () {
@@ -182,7 +188,7 @@ const importTokens = Effect.gen(function* () {
     payload.tokens
   )
   const imported = yield* Effect.flatMap(Tokens, (tokens) => tokens.importTokens(caller, connector, payload.tokens))
-  return json(200, { imported })
+  return json(200, yield* Schema.encode(TokenImportResult)({ imported }))
 })
 
 const authorize = Effect.gen(function* () {
@@ -194,7 +200,7 @@ const authorize = Effect.gen(function* () {
   const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
     authorizations.start(caller, connector, payload)
   )
-  return json(200, { ...started, verifier: Redacted.value(started.verifier) })
+  return json(200, yield* Schema.encode(AuthorizationResponse)(started))
 })
 
 const install = Effect.gen(function* () {
@@ -205,7 +211,7 @@ const install = Effect.gen(function* () {
   const started = yield* Effect.flatMap(Authorizations, (authorizations) =>
     authorizations.install(caller, connector, payload)
   )
-  return json(200, { ...started, verifier: Redacted.value(started.verifier) })
+  return json(200, yield* Schema.encode(AuthorizationResponse)(started))
 })
 
 const startAuthorization = Effect.gen(function* () {
@@ -230,7 +236,7 @@ const authorizationStatus = Effect.gen(function* () {
   const status = yield* Effect.flatMap(Authorizations, (authorizations) =>
     authorizations.status(caller, params.request ?? "", verifier)
   )
-  return json(200, status)
+  return json(200, yield* Schema.encode(AuthorizationStatus)(status))
 })
 
 const confirmAuthorization = Effect.gen(function* () {
@@ -240,7 +246,7 @@ const confirmAuthorization = Effect.gen(function* () {
   const status = yield* Effect.flatMap(Authorizations, (authorizations) =>
     authorizations.confirm(caller, params.request ?? "", payload.verifier, payload.code)
   )
-  return json(200, status)
+  return json(200, yield* Schema.encode(AuthorizationStatus)(status))
 })
 
 const healthz = Effect.gen(function* () {
