@@ -551,19 +551,7 @@ const make: Effect.Effect<TokensService, never, Store | ProviderClient | Scope.S
       return summary
     }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
 
-  const importTokens = (
-    caller: Caller,
-    connector: Connector,
-    tokens: ReadonlyArray<{
-      readonly subject: Subject
-      readonly accessToken: Redacted.Redacted<string>
-      readonly expiresAt: number
-      readonly refreshToken?: Redacted.Redacted<string> | undefined
-      readonly refreshTokenExpiresAt?: number | undefined
-      readonly environment: string
-      readonly installationId?: string | undefined
-    }>
-  ): Effect.Effect<number, ConnectError> =>
+  const importTokens: TokensService["importTokens"] = (caller, connector, tokens) =>
     store
       .transaction(
         Effect.forEach(tokens, (token) =>

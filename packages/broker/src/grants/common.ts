@@ -13,8 +13,25 @@ import {
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
 import type { Subject } from "effect-connect/Subject"
-import type { ProviderError } from "../ProviderClient.js"
-import type { Connector, ConnectorSettings } from "../Store.js"
+import type { ProviderClientService, ProviderEndpoint, ProviderError } from "../ProviderClient.js"
+import type { Connector, ConnectorSettings, StoreService } from "../Store.js"
+
+/**
+ * What every grant's work reads: the store, the provider client, this broker
+ * process (as a lease holder), the connector and its endpoint, the subject.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GrantContext {
+  readonly store: StoreService
+  readonly provider: ProviderClientService
+  /** This broker process, as lease holder. */
+  readonly owner: string
+  readonly connector: Connector
+  readonly endpoint: ProviderEndpoint
+  readonly subject: Subject
+}
 
 /**
  * How long a caller waits for a provider when its connector does not say.

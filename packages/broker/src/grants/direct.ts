@@ -8,16 +8,9 @@
  */
 import { Clock, Effect, Option } from "effect"
 import type { ConnectError } from "effect-connect/ConnectError"
-import type { Subject } from "effect-connect/Subject"
-import {
-  type Grant,
-  ProviderClientConfig,
-  type ProviderClientService,
-  type ProviderEndpoint,
-  type ProviderToken
-} from "../ProviderClient.js"
-import type { Connector, StoreError, StoreService } from "../Store.js"
-import { fromProvider, LEASE_POLL_MS, limitsOf, logProviderFailure } from "./common.js"
+import { type Grant, ProviderClientConfig, type ProviderToken } from "../ProviderClient.js"
+import type { StoreError } from "../Store.js"
+import { fromProvider, type GrantContext, LEASE_POLL_MS, limitsOf, logProviderFailure } from "./common.js"
 
 /**
  * What a direct grant needs: the provider, this broker as lease holder, and
@@ -26,13 +19,7 @@ import { fromProvider, LEASE_POLL_MS, limitsOf, logProviderFailure } from "./com
  * @since 0.1.0
  * @category models
  */
-export interface DirectContext<A> {
-  readonly store: StoreService
-  readonly provider: ProviderClientService
-  readonly owner: string
-  readonly connector: Connector
-  readonly endpoint: ProviderEndpoint
-  readonly subject: Subject
+export interface DirectContext<A> extends GrantContext {
   /** The lease's key: connector, project, environment and request. */
   readonly leaseKey: string
   readonly reuse: Effect.Effect<Option.Option<A>, StoreError>

@@ -21,16 +21,16 @@
  */
 import { Clock, Effect, Either, Option } from "effect"
 import { type ConnectError, NoValidToken } from "effect-connect/ConnectError"
-import type { Subject } from "effect-connect/Subject"
+import { ProviderClientConfig, type ProviderError, type ProviderToken } from "../ProviderClient.js"
+import type { Connector, Grant, StoreError } from "../Store.js"
 import {
-  ProviderClientConfig,
-  type ProviderClientService,
-  type ProviderEndpoint,
-  type ProviderError,
-  type ProviderToken
-} from "../ProviderClient.js"
-import type { Connector, Grant, StoreError, StoreService } from "../Store.js"
-import { fromProvider, LEASE_POLL_MS, limitsOf, logGrantEnded, logProviderFailure } from "./common.js"
+  fromProvider,
+  type GrantContext,
+  LEASE_POLL_MS,
+  limitsOf,
+  logGrantEnded,
+  logProviderFailure
+} from "./common.js"
 
 /**
  * What a refresh needs: where and as whom to ask, and who this broker is.
@@ -38,14 +38,7 @@ import { fromProvider, LEASE_POLL_MS, limitsOf, logGrantEnded, logProviderFailur
  * @since 0.1.0
  * @category models
  */
-export interface RefreshContext {
-  readonly store: StoreService
-  readonly provider: ProviderClientService
-  /** This broker process, as lease holder. */
-  readonly owner: string
-  readonly connector: Connector
-  readonly endpoint: ProviderEndpoint
-  readonly subject: Subject
+export interface RefreshContext extends GrantContext {
   readonly targets: { readonly scope?: ReadonlyArray<string>; readonly resource?: ReadonlyArray<string> }
 }
 

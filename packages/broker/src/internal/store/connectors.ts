@@ -69,31 +69,20 @@ const putConnector =
       const privateKey =
         input.privateKey === undefined ? null : yield* sealer.seal(input.privateKey, "connectors/private_key", id)
       const settings = yield* Schema.encode(SettingsJson)(input.settings)
+      const fields = {
+        name: input.name,
+        type: input.type,
+        service: input.service,
+        client_id: input.clientId,
+        client_secret: clientSecret,
+        private_key: privateKey,
+        settings,
+        updated_at: now
+      }
       if (existing[0] === undefined) {
-        yield* sql`INSERT INTO connectors ${sql.insert({
-          id,
-          uid: input.uid,
-          name: input.name,
-          type: input.type,
-          service: input.service,
-          client_id: input.clientId,
-          client_secret: clientSecret,
-          private_key: privateKey,
-          settings,
-          created_at: now,
-          updated_at: now
-        })}`
+        yield* sql`INSERT INTO connectors ${sql.insert({ id, uid: input.uid, ...fields, created_at: now })}`
       } else {
-        yield* sql`UPDATE connectors SET ${sql.update({
-          name: input.name,
-          type: input.type,
-          service: input.service,
-          client_id: input.clientId,
-          client_secret: clientSecret,
-          private_key: privateKey,
-          settings,
-          updated_at: now
-        })} WHERE id = ${id}`
+        yield* sql`UPDATE connectors SET ${sql.update(fields)} WHERE id = ${id}`
       }
       return yield* findConnector({ sql, sealer })(id).pipe(Effect.flatMap(Effect.orDie))
     }).pipe(Effect.mapError(fail("save a connector")))
