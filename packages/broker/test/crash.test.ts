@@ -1,6 +1,7 @@
 /**
  * kill -9 of the built broker (`packages/broker/dist/main.js`; `npm run build` first) at
- * random moments during refreshes of rotating refresh tokens, on SQLite.
+ * random moments during refreshes of rotating refresh tokens, on SQLite and
+ * (with a grace-period provider) on Postgres.
  *
  * - With a provider that accepts a rotated refresh token for a grace period
  *   (as Xero and Atlassian do), no grant is lost: the refresh journal retries
@@ -17,8 +18,12 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { generateKey } from "../src/Cipher.js"
+import { postgres } from "./support/databases.js"
 import { type FaultyProvider, startFaultyProvider } from "./support/faultyProvider.js"
 
 /** better-sqlite3 (the driver of the broker's SQLite client), as much of it as the test reads with. */
@@ -28,6 +33,44 @@ const Database = createRequire(import.meta.url)("better-sqlite3") as new (
 ) => {
   prepare(sql: string): { all(): Array<unknown>; get(): unknown }
   close(): void
+}
+
+/** Where the broker keeps its data, and how the test reads it behind the broker's back. */
+interface Backend {
+  readonly name: string
+  readonly env: Readonly<Record<string, string>>
+  readonly query: <Row>(directory: string, statement: string) => Promise<ReadonlyArray<Row>>
+}
+
+/** The default: a SQLite file in the broker's data directory. */
+const sqliteBackend: Backend = {
+  name: "SQLite",
+  env: {},
+  query: async <Row>(directory: string, statement: string) => {
+    const db = new Database(join(directory, "data", "broker.db"), { readonly: true })
+    try {
+      return db.prepare(statement).all() as ReadonlyArray<Row>
+    } finally {
+      db.close()
+    }
+  }
+}
+
+/** A fresh Postgres database of the test server, dropped after the test. */
+const postgresBackend = async (): Promise<Backend & { readonly drop: () => Promise<void> }> => {
+  const database = await postgres()
+  const url = database.location._tag === "Postgres" ? Redacted.value(database.location.url) : ""
+  return {
+    name: "Postgres",
+    env: { CONNECT_DATABASE_URL: url },
+    query: <Row>(_directory: string, statement: string) =>
+      Effect.runPromise(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<Row & object>(statement)).pipe(
+          Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
+        )
+      ),
+    drop: database.drop
+  }
 }
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url))
@@ -68,8 +111,8 @@ afterEach(async () => {
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true })
 })
 
-/** Starts the built broker on `directory` (its SQLite file and config) and waits until it is healthy (15 s at most). */
-const start = async (directory: string): Promise<Broker> => {
+/** Starts the built broker on `directory` (its config, and its SQLite file or `backend`) and waits until it is healthy (15 s at most). */
+const start = async (directory: string, backend: Backend = sqliteBackend): Promise<Broker> => {
   expect(existsSync(MAIN), "packages/broker/dist/main.js is missing: run `npm run build` first").toBe(true)
   const port = await freePort()
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("CONNECT_")))
@@ -81,7 +124,8 @@ const start = async (directory: string): Promise<Broker> => {
       CONNECT_HOST: "127.0.0.1",
       CONNECT_DATA_DIR: join(directory, "data"),
       CONNECT_CONFIG: join(directory, "connect.json"),
-      CONNECT_ENCRYPTION_KEY: encryptionKey
+      CONNECT_ENCRYPTION_KEY: encryptionKey,
+      ...backend.env
     },
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -129,7 +173,7 @@ const tokenRequest = (broker: Broker, user: string, scopes: ReadonlyArray<string
   )
 
 /** A directory with the configuration of a broker for `provider`, and the users' grants imported. */
-const prepare = async (provider: FaultyProvider, graceSeconds: number) => {
+const prepare = async (provider: FaultyProvider, graceSeconds: number, backend: Backend = sqliteBackend) => {
   const directory = mkdtempSync(join(tmpdir(), "connect-crash-"))
   directories.push(directory)
   writeFileSync(
@@ -151,7 +195,7 @@ const prepare = async (provider: FaultyProvider, graceSeconds: number) => {
       links: [{ connector: "faulty/api", project: "prj_web", environments: ["production"] }]
     })
   )
-  const broker = await start(directory)
+  const broker = await start(directory, backend)
   const imported = await fetch(`${broker.url}/v1/connect/token/faulty%2Fapi/import`, {
     method: "POST",
     headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
@@ -171,14 +215,13 @@ const prepare = async (provider: FaultyProvider, graceSeconds: number) => {
 }
 
 /** Waits (10 s at most) until the start-up recovery has refreshed every grant left with an unfinished attempt. */
-const recovered = async (directory: string) => {
+const recovered = async (directory: string, backend: Backend) => {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const db = new Database(join(directory, "data", "broker.db"), { readonly: true })
-    const row = db
-      .prepare("SELECT COUNT(*) AS n FROM grants WHERE attempt_started_at IS NOT NULL AND status = 'active'")
-      .get() as { n: number }
-    db.close()
-    if (row.n === 0) return
+    const [row] = await backend.query<{ n: number | string }>(
+      directory,
+      "SELECT COUNT(*) AS n FROM grants WHERE attempt_started_at IS NOT NULL AND status = 'active'"
+    )
+    if (Number(row?.n ?? 0) === 0) return
     await sleep(100)
   }
 }
@@ -188,11 +231,11 @@ const recovered = async (directory: string) => {
  * at a random moment while the provider answers (0 to 30 ms after the first refresh reached it). Then start it once more and ask again: the
  * users whose grant is gone are lost.
  */
-const killDuringRefreshes = async (provider: FaultyProvider, directory: string) => {
+const killDuringRefreshes = async (provider: FaultyProvider, directory: string, backend: Backend = sqliteBackend) => {
   let killedWhileRotating = 0
   for (let trial = 0; trial < TRIALS; trial++) {
-    const broker = await start(directory)
-    await recovered(directory)
+    const broker = await start(directory, backend)
+    await recovered(directory, backend)
     const before = provider.requests.length
     const answers = Promise.all(USERS.map((user) => tokenRequest(broker, user, [`trial-${trial}`])))
     // A random moment once the refreshes reach the provider (which answers each after 10 ms).
@@ -204,7 +247,7 @@ const killDuringRefreshes = async (provider: FaultyProvider, directory: string) 
     console.log(`trial ${trial}: ${answered.map((a) => a.status).join(",")}; sent ${provider.requests.length - before}`)
     killedWhileRotating += provider.requests.slice(before).filter((r) => r.rotated).length
   }
-  const broker = await start(directory)
+  const broker = await start(directory, backend)
   const final = []
   for (const user of USERS) {
     // A request may wait for the recovery of its grant at start-up: ask a few times.
@@ -215,9 +258,7 @@ const killDuringRefreshes = async (provider: FaultyProvider, directory: string) 
     final.push(answer)
   }
   const lost = final.filter((answer) => answer.body?.error?.code === "user_authorization_required").length
-  const db = new Database(join(directory, "data", "broker.db"), { readonly: true })
-  const reasons = db.prepare("SELECT status, lost_reason FROM grants WHERE status <> 'active'").all()
-  db.close()
+  const reasons = await backend.query(directory, "SELECT status, lost_reason FROM grants WHERE status <> 'active'")
   await kill(broker)
   return { final, lost, killedWhileRotating, reasons }
 }
@@ -274,6 +315,27 @@ describe("kill -9 of the broker during refreshes, on SQLite", () => {
       expect(result.lost).toBeLessThanOrEqual(USERS.length)
     } finally {
       await provider.close()
+    }
+  })
+})
+
+describe("kill -9 of the broker during refreshes, on Postgres", () => {
+  it(`with a grace-period provider: 0 lost grants in ${TRIALS} trials`, { timeout: 420_000 }, async () => {
+    const provider = await startFaultyProvider({ graceMs: 600_000 })
+    const backend = await postgresBackend()
+    try {
+      provider.mode = { kind: "slow", delayMs: 10 }
+      const directory = await prepare(provider, 600, backend)
+      const result = await killDuringRefreshes(provider, directory, backend)
+      console.log(
+        `grace period, Postgres: ${result.lost} of ${USERS.length} grants lost in ${TRIALS} trials (${provider.requests.length} refreshes sent)`
+      )
+      expect(result.reasons).toEqual([])
+      expect(result.final.map((answer) => answer.status)).toEqual(USERS.map(() => 200))
+      expect(result.lost).toBe(0)
+    } finally {
+      await provider.close()
+      await backend.drop()
     }
   })
 })
