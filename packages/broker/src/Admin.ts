@@ -27,8 +27,8 @@ import type {
 import * as ConfigFile from "./ConfigFile.js"
 import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
 import * as Setup from "./Setup.js"
-import { type Connector, Store, type StoreError } from "./Store.js"
-import { Tokens } from "./Tokens.js"
+import { type Connector, type Project, Store, type StoreError, type StoreService } from "./Store.js"
+import { Tokens, type TokensService } from "./Tokens.js"
 
 /**
  * What the admin API was asked about does not exist: a connector, a project,
@@ -158,224 +158,229 @@ const viewOf = (connector: Connector): ConnectorView => {
   }
 }
 
+const connectorNamed = (store: StoreService, name: string): Effect.Effect<Connector, AdminNotFound | StoreError> =>
+  Effect.flatMap(store.findConnector(name), (found) =>
+    Option.match(found, {
+      onNone: () => Effect.fail(new AdminNotFound({ detail: `no connector "${name}": check its uid or id` })),
+      onSome: Effect.succeed
+    })
+  )
+
+const projectNamed = (store: StoreService, id: string): Effect.Effect<Project, AdminNotFound | StoreError> =>
+  Effect.flatMap(store.findProject(id), (found) =>
+    Option.match(found, {
+      onNone: () => Effect.fail(new AdminNotFound({ detail: `no project "${id}": create it first` })),
+      onSome: Effect.succeed
+    })
+  )
+
+const installationViews = (store: StoreService, connector: Connector) =>
+  Effect.map(store.listInstallations(connector.id), (installations) =>
+    installations.map(
+      (installation): InstallationView => ({
+        id: installation.id,
+        ...(installation.tenantId === undefined ? {} : { tenantId: installation.tenantId }),
+        default: installation.isDefault,
+        source: installation.source
+      })
+    )
+  )
+
+/** One connector with its links and installations. */
+const detailed = (store: StoreService, connector: Connector) =>
+  Effect.gen(function* () {
+    const links = yield* store.listConnectorLinks(connector.id)
+    return {
+      ...viewOf(connector),
+      links: links.map((link) => ({ project: link.projectId, environments: link.environments })),
+      installations: yield* installationViews(store, connector)
+    } satisfies ConnectorView
+  })
+
+/**
+ * Removes an installation: its tokens and grants are revoked at the provider,
+ * then it is deleted with its grants.
+ */
+const removeInstallation = (
+  store: StoreService,
+  tokens: TokensService,
+  name: string,
+  installationId: string
+): Effect.Effect<InstallationRemoved, AdminNotFound | StoreError | ConnectError> =>
+  Effect.gen(function* () {
+    const connector = yield* connectorNamed(store, name)
+    const removed = yield* tokens.removeInstallation(connector, installationId)
+    if (Option.isNone(removed)) {
+      return yield* new AdminNotFound({
+        detail: `connector "${connector.uid}" has no installation "${installationId}"`
+      })
+    }
+    yield* Effect.logInfo(`admin: removed installation ${installationId} of ${connector.uid}`)
+    return removed.value
+  })
+
+/** The body as a connector declaration, checked as the configuration file's only connector. */
+const declarationOf = (body: unknown) =>
+  Effect.gen(function* () {
+    if (!isRecord(body)) {
+      return yield* invalid([{ path: "", message: "Expected a JSON object: a connector declaration" }])
+    }
+    // `{ "env": NAME }` would read the broker's own environment: only the file may do that.
+    const references = (["clientSecret", "privateKey"] as const).filter((key) => isRecord(body[key]))
+    if (references.length > 0) {
+      return yield* invalid(
+        references.map((key) => ({
+          path: key,
+          message:
+            'Expected the secret itself, a non-empty string: { "env": "NAME" } is read only from the configuration file, not through the admin API'
+        }))
+      )
+    }
+    const setup = yield* ConfigFile.decode({ connectors: [body] }).pipe(
+      Effect.mapError((error) => invalid(fromFileIssues(error.issues)))
+    )
+    const declared = setup.connectors[0]
+    if (declared === undefined) return yield* invalid([{ path: "", message: "Expected a connector declaration" }])
+    if (!isPathName(declared.uid)) {
+      return yield* invalid([{ path: "uid", message: PATH_NAME_RULE }])
+    }
+    return declared
+  })
+
+/**
+ * Creates a connector from a declaration shaped like the configuration
+ * file's, with its secrets written as themselves.
+ */
+const createConnector = (
+  store: StoreService,
+  body: unknown
+): Effect.Effect<ConnectorView, InvalidRequest | AdminConflict | StoreError, never> =>
+  Effect.gen(function* () {
+    const declared = yield* declarationOf(body)
+    const existing = yield* store.findConnector(declared.uid)
+    if (Option.isSome(existing)) {
+      return yield* new AdminConflict({
+        detail: `connector "${declared.uid}" exists already: remove it first, or choose another uid`
+      })
+    }
+    // The checks and the saving of the configuration file, private key included.
+    yield* Setup.apply({ connectors: [declared], projects: [], links: [] }).pipe(
+      Effect.provideService(Store, store),
+      Effect.catchTag("ConfigFileError", (error) => Effect.fail(invalid(fromFileIssues(error.issues))))
+    )
+    const saved = yield* connectorNamed(store, declared.uid).pipe(Effect.orDie)
+    yield* Effect.logInfo(`admin: created connector ${saved.uid} (${saved.id})`)
+    return yield* detailed(store, saved)
+  })
+
+/** Revokes the connector's active tokens, of every project, then deletes it with all its rows. */
+const removeConnector = (
+  store: StoreService,
+  tokens: TokensService,
+  name: string
+): Effect.Effect<ConnectorRemoved, AdminNotFound | StoreError | ConnectError, never> =>
+  Effect.gen(function* () {
+    const connector = yield* connectorNamed(store, name)
+    const { grantsFound, ...revoked } = yield* tokens.revokeConnector(connector)
+    yield* store.removeConnector(connector.id)
+    yield* Effect.logInfo(`admin: removed connector ${connector.uid} (${connector.id})`)
+    return { removed: connector.uid, tokens: { ...revoked, deleted: revoked.tokensFound }, grantsFound }
+  })
+
+/** Adds environments to the link of a connector and a project (creating it). */
+const attach = (
+  store: StoreService,
+  name: string,
+  projectId: string,
+  environments: ReadonlyArray<string>
+): Effect.Effect<LinkChanged, AdminNotFound | StoreError> =>
+  Effect.gen(function* () {
+    const connector = yield* connectorNamed(store, name)
+    const project = yield* projectNamed(store, projectId)
+    const existing = yield* store.findLink(connector.id, project.id)
+    const union = [...new Set([...Option.getOrElse(existing, () => []), ...environments])].sort()
+    yield* store.putLink(connector.id, project.id, union)
+    yield* Effect.logInfo(`admin: linked ${connector.uid} to ${project.id} for ${union.join(", ")}`)
+    return { connector: connector.uid, project: project.id, environments: union }
+  })
+
+/** Takes environments out of a link, or the whole link; a link left without any is removed. */
+const detach = (
+  store: StoreService,
+  name: string,
+  projectId: string,
+  environments: ReadonlyArray<string> | undefined
+): Effect.Effect<LinkChanged, AdminNotFound | StoreError> =>
+  Effect.gen(function* () {
+    const connector = yield* connectorNamed(store, name)
+    const project = yield* projectNamed(store, projectId)
+    const existing = yield* store.findLink(connector.id, project.id)
+    if (Option.isNone(existing)) {
+      return yield* new AdminNotFound({
+        detail: `connector "${connector.uid}" is not linked to project "${project.id}"`
+      })
+    }
+    const left =
+      environments === undefined ? [] : existing.value.filter((environment) => !environments.includes(environment))
+    if (left.length === 0) yield* store.removeLink(connector.id, project.id)
+    else yield* store.putLink(connector.id, project.id, left)
+    yield* Effect.logInfo(
+      left.length === 0
+        ? `admin: unlinked ${connector.uid} from ${project.id}`
+        : `admin: linked ${connector.uid} to ${project.id} for ${left.join(", ")}`
+    )
+    return { connector: connector.uid, project: project.id, environments: [...left].sort() }
+  })
+
+const createProject = (
+  store: StoreService,
+  body: ProjectBody
+): Effect.Effect<ProjectView, AdminConflict | StoreError> =>
+  Effect.gen(function* () {
+    if (Option.isSome(yield* store.findProject(body.id))) {
+      return yield* new AdminConflict({ detail: `project "${body.id}" exists already` })
+    }
+    yield* store.putProject({
+      id: body.id,
+      name: body.name ?? body.id,
+      returnUrls: body.returnUrls ?? [],
+      confirmUsers: body.confirmUsers
+    })
+    yield* Effect.logInfo(`admin: created project ${body.id}`)
+    return yield* projectNamed(store, body.id).pipe(Effect.orDie)
+  })
+
+/** A new random caller key for a project and environment; only its hash is stored. */
+const createKey = (
+  store: StoreService,
+  projectId: string,
+  environment: string
+): Effect.Effect<CreatedKey, AdminNotFound | StoreError> =>
+  Effect.gen(function* () {
+    const project = yield* projectNamed(store, projectId)
+    const key = Redacted.make(`${KEY_PREFIX}${randomBytes(32).toString("base64url")}`)
+    const createdAt = yield* Clock.currentTimeMillis
+    yield* store.putProjectKey(project.id, environment, key)
+    yield* Effect.logInfo(`admin: created a caller key for ${project.id} (${environment})`)
+    return { key, project: project.id, environment, createdAt }
+  })
+
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
-
-  const connectorNamed = (name: string) =>
-    Effect.flatMap(store.findConnector(name), (found) =>
-      Option.match(found, {
-        onNone: () => Effect.fail(new AdminNotFound({ detail: `no connector "${name}": check its uid or id` })),
-        onSome: Effect.succeed
-      })
-    )
-
-  const projectNamed = (id: string) =>
-    Effect.flatMap(store.findProject(id), (found) =>
-      Option.match(found, {
-        onNone: () => Effect.fail(new AdminNotFound({ detail: `no project "${id}": create it first` })),
-        onSome: Effect.succeed
-      })
-    )
-
-  const installationViews = (connector: Connector) =>
-    Effect.map(store.listInstallations(connector.id), (installations) =>
-      installations.map(
-        (installation): InstallationView => ({
-          id: installation.id,
-          ...(installation.tenantId === undefined ? {} : { tenantId: installation.tenantId }),
-          default: installation.isDefault,
-          source: installation.source
-        })
-      )
-    )
-
-  /** One connector with its links and installations. */
-  const detailed = (connector: Connector) =>
-    Effect.gen(function* () {
-      const links = yield* store.listConnectorLinks(connector.id)
-      return {
-        ...viewOf(connector),
-        links: links.map((link) => ({ project: link.projectId, environments: link.environments })),
-        installations: yield* installationViews(connector)
-      } satisfies ConnectorView
-    })
-
-  /** The installations of a connector, declared and installed. */
-  const listInstallations = (
-    name: string
-  ): Effect.Effect<ReadonlyArray<InstallationView>, AdminNotFound | StoreError> =>
-    Effect.flatMap(connectorNamed(name), installationViews)
-
-  /**
-   * Removes an installation: its tokens and grants are revoked at the provider,
-   * then it is deleted with its grants.
-   */
-  const removeInstallation = (
-    name: string,
-    installationId: string
-  ): Effect.Effect<InstallationRemoved, AdminNotFound | StoreError | ConnectError> =>
-    Effect.gen(function* () {
-      const connector = yield* connectorNamed(name)
-      const removed = yield* tokens.removeInstallation(connector, installationId)
-      if (Option.isNone(removed)) {
-        return yield* new AdminNotFound({
-          detail: `connector "${connector.uid}" has no installation "${installationId}"`
-        })
-      }
-      yield* Effect.logInfo(`admin: removed installation ${installationId} of ${connector.uid}`)
-      return removed.value
-    })
-
-  const listConnectors: Effect.Effect<ReadonlyArray<ConnectorView>, StoreError> = Effect.map(
-    store.listConnectors,
-    (connectors) => connectors.map(viewOf)
-  )
-
-  const showConnector = (name: string): Effect.Effect<ConnectorView, AdminNotFound | StoreError> =>
-    Effect.flatMap(connectorNamed(name), detailed)
-
-  /**
-   * Creates a connector from a declaration shaped like the configuration
-   * file's, with its secrets written as themselves.
-   */
-  const createConnector = (
-    body: unknown
-  ): Effect.Effect<ConnectorView, InvalidRequest | AdminConflict | StoreError, never> =>
-    Effect.gen(function* () {
-      if (!isRecord(body)) {
-        return yield* invalid([{ path: "", message: "Expected a JSON object: a connector declaration" }])
-      }
-      // `{ "env": NAME }` would read the broker's own environment: only the file may do that.
-      const references = (["clientSecret", "privateKey"] as const).filter((key) => isRecord(body[key]))
-      if (references.length > 0) {
-        return yield* invalid(
-          references.map((key) => ({
-            path: key,
-            message:
-              'Expected the secret itself, a non-empty string: { "env": "NAME" } is read only from the configuration file, not through the admin API'
-          }))
-        )
-      }
-      const setup = yield* ConfigFile.decode({ connectors: [body] }).pipe(
-        Effect.mapError((error) => invalid(fromFileIssues(error.issues)))
-      )
-      const declared = setup.connectors[0]
-      if (declared === undefined) return yield* invalid([{ path: "", message: "Expected a connector declaration" }])
-      if (!isPathName(declared.uid)) {
-        return yield* invalid([{ path: "uid", message: PATH_NAME_RULE }])
-      }
-      const existing = yield* store.findConnector(declared.uid)
-      if (Option.isSome(existing)) {
-        return yield* new AdminConflict({
-          detail: `connector "${declared.uid}" exists already: remove it first, or choose another uid`
-        })
-      }
-      // The checks and the saving of the configuration file, private key included.
-      yield* Setup.apply({ connectors: [declared], projects: [], links: [] }).pipe(
-        Effect.provideService(Store, store),
-        Effect.catchTag("ConfigFileError", (error) => Effect.fail(invalid(fromFileIssues(error.issues))))
-      )
-      const saved = yield* connectorNamed(declared.uid).pipe(Effect.orDie)
-      yield* Effect.logInfo(`admin: created connector ${saved.uid} (${saved.id})`)
-      return yield* detailed(saved)
-    })
-
-  /** Revokes the connector's active tokens, of every project, then deletes it with all its rows. */
-  const removeConnector = (
-    name: string
-  ): Effect.Effect<ConnectorRemoved, AdminNotFound | StoreError | ConnectError, never> =>
-    Effect.gen(function* () {
-      const connector = yield* connectorNamed(name)
-      const { grantsFound, ...revoked } = yield* tokens.revokeConnector(connector)
-      yield* store.removeConnector(connector.id)
-      yield* Effect.logInfo(`admin: removed connector ${connector.uid} (${connector.id})`)
-      return { removed: connector.uid, tokens: { ...revoked, deleted: revoked.tokensFound }, grantsFound }
-    })
-
-  /** Adds environments to the link of a connector and a project (creating it). */
-  const attach = (
-    name: string,
-    projectId: string,
-    environments: ReadonlyArray<string>
-  ): Effect.Effect<LinkChanged, AdminNotFound | StoreError> =>
-    Effect.gen(function* () {
-      const connector = yield* connectorNamed(name)
-      const project = yield* projectNamed(projectId)
-      const existing = yield* store.findLink(connector.id, project.id)
-      const union = [...new Set([...Option.getOrElse(existing, () => []), ...environments])].sort()
-      yield* store.putLink(connector.id, project.id, union)
-      yield* Effect.logInfo(`admin: linked ${connector.uid} to ${project.id} for ${union.join(", ")}`)
-      return { connector: connector.uid, project: project.id, environments: union }
-    })
-
-  /** Takes environments out of a link, or the whole link; a link left without any is removed. */
-  const detach = (
-    name: string,
-    projectId: string,
-    environments: ReadonlyArray<string> | undefined
-  ): Effect.Effect<LinkChanged, AdminNotFound | StoreError> =>
-    Effect.gen(function* () {
-      const connector = yield* connectorNamed(name)
-      const project = yield* projectNamed(projectId)
-      const existing = yield* store.findLink(connector.id, project.id)
-      if (Option.isNone(existing)) {
-        return yield* new AdminNotFound({
-          detail: `connector "${connector.uid}" is not linked to project "${project.id}"`
-        })
-      }
-      const left =
-        environments === undefined ? [] : existing.value.filter((environment) => !environments.includes(environment))
-      if (left.length === 0) yield* store.removeLink(connector.id, project.id)
-      else yield* store.putLink(connector.id, project.id, left)
-      yield* Effect.logInfo(
-        left.length === 0
-          ? `admin: unlinked ${connector.uid} from ${project.id}`
-          : `admin: linked ${connector.uid} to ${project.id} for ${left.join(", ")}`
-      )
-      return { connector: connector.uid, project: project.id, environments: [...left].sort() }
-    })
-
-  const listProjects: Effect.Effect<ReadonlyArray<ProjectView>, StoreError> = store.listProjects
-
-  const createProject = (body: ProjectBody): Effect.Effect<ProjectView, AdminConflict | StoreError> =>
-    Effect.gen(function* () {
-      if (Option.isSome(yield* store.findProject(body.id))) {
-        return yield* new AdminConflict({ detail: `project "${body.id}" exists already` })
-      }
-      yield* store.putProject({
-        id: body.id,
-        name: body.name ?? body.id,
-        returnUrls: body.returnUrls ?? [],
-        confirmUsers: body.confirmUsers
-      })
-      yield* Effect.logInfo(`admin: created project ${body.id}`)
-      return yield* projectNamed(body.id).pipe(Effect.orDie)
-    })
-
-  /** A new random caller key for a project and environment; only its hash is stored. */
-  const createKey = (projectId: string, environment: string): Effect.Effect<CreatedKey, AdminNotFound | StoreError> =>
-    Effect.gen(function* () {
-      const project = yield* projectNamed(projectId)
-      const key = Redacted.make(`${KEY_PREFIX}${randomBytes(32).toString("base64url")}`)
-      const createdAt = yield* Clock.currentTimeMillis
-      yield* store.putProjectKey(project.id, environment, key)
-      yield* Effect.logInfo(`admin: created a caller key for ${project.id} (${environment})`)
-      return { key, project: project.id, environment, createdAt }
-    })
-
   return {
-    listConnectors,
-    showConnector,
-    createConnector,
-    removeConnector,
-    listInstallations,
-    removeInstallation,
-    attach,
-    detach,
-    listProjects,
-    createProject,
-    createKey
+    listConnectors: Effect.map(store.listConnectors, (connectors) => connectors.map(viewOf)),
+    showConnector: (name) => Effect.flatMap(connectorNamed(store, name), (connector) => detailed(store, connector)),
+    createConnector: (body) => createConnector(store, body),
+    removeConnector: (name) => removeConnector(store, tokens, name),
+    listInstallations: (name) =>
+      Effect.flatMap(connectorNamed(store, name), (connector) => installationViews(store, connector)),
+    removeInstallation: (name, installationId) => removeInstallation(store, tokens, name, installationId),
+    attach: (name, projectId, environments) => attach(store, name, projectId, environments),
+    detach: (name, projectId, environments) => detach(store, name, projectId, environments),
+    listProjects: store.listProjects,
+    createProject: (body) => createProject(store, body),
+    createKey: (projectId, environment) => createKey(store, projectId, environment)
   } satisfies AdminService
 })
 

@@ -660,59 +660,66 @@ const duplicates = <A extends { readonly value: string; readonly path: string }>
   })
 }
 
-const crossCheck = (json: unknown): ReadonlyArray<FieldIssue> => {
-  const issues: Array<FieldIssue> = []
-  const connectors = declared(json, "connectors", "uid")
-  const projects = declared(json, "projects", "id")
+/** Connectors sharing a uid, projects sharing an id. */
+const duplicateIssues = (
+  connectors: ReturnType<typeof declared>,
+  projects: ReturnType<typeof declared>
+): ReadonlyArray<FieldIssue> => [
+  ...duplicates(connectors).map((dup) => ({
+    path: `${dup.path}.uid`,
+    message: `connector "${dup.value}" is already declared at ${dup.first}: give each connector its own uid`
+  })),
+  ...duplicates(projects).map((dup) => ({
+    path: `${dup.path}.id`,
+    message: `project "${dup.value}" is already declared at ${dup.first}: give each project its own id`
+  }))
+]
 
-  for (const dup of duplicates(connectors)) {
-    issues.push({
-      path: `${dup.path}.uid`,
-      message: `connector "${dup.value}" is already declared at ${dup.first}: give each connector its own uid`
-    })
-  }
-  for (const dup of duplicates(projects)) {
+/** A connector's installations: ids declared twice, two defaults, a `{tenantId}` endpoint without a tenant. */
+const installationIssues = (connector: unknown, c: number): ReadonlyArray<FieldIssue> => {
+  const issues: Array<FieldIssue> = []
+  const base = `connectors[${c}].installations.items`
+  const items = list(at(at(connector, "installations"), "items"))
+  const ids = items.flatMap((item, index) => {
+    const value = text(at(item, "id"))
+    return value === undefined ? [] : [{ value, path: `${base}[${index}]` }]
+  })
+  for (const dup of duplicates(ids)) {
     issues.push({
       path: `${dup.path}.id`,
-      message: `project "${dup.value}" is already declared at ${dup.first}: give each project its own id`
+      message: `installation "${dup.value}" is already declared at ${dup.first}: give each installation its own id`
     })
   }
-
-  list(at(json, "connectors")).forEach((connector, c) => {
-    const base = `connectors[${c}].installations.items`
-    const items = list(at(at(connector, "installations"), "items"))
-    const ids = items.flatMap((item, index) => {
-      const value = text(at(item, "id"))
-      return value === undefined ? [] : [{ value, path: `${base}[${index}]` }]
-    })
-    for (const dup of duplicates(ids)) {
-      issues.push({
-        path: `${dup.path}.id`,
-        message: `installation "${dup.value}" is already declared at ${dup.first}: give each installation its own id`
-      })
-    }
-    let defaultAt: string | undefined
-    items.forEach((item, index) => {
-      const path = `${base}[${index}]`
-      if (at(item, "default") === true) {
-        if (defaultAt === undefined) defaultAt = path
-        else {
-          issues.push({
-            path: `${path}.default`,
-            message: `${defaultAt} is already the default installation: mark only one installation as default`
-          })
-        }
-      }
-      const endpoint = at(item, "tokenEndpoint")
-      if (typeof endpoint === "string" && endpoint.includes(TENANT_ID) && text(at(item, "tenantId")) === undefined) {
+  let defaultAt: string | undefined
+  items.forEach((item, index) => {
+    const path = `${base}[${index}]`
+    if (at(item, "default") === true) {
+      if (defaultAt === undefined) defaultAt = path
+      else {
         issues.push({
-          path: `${path}.tokenEndpoint`,
-          message: "uses {tenantId} but the installation has no tenantId: add one"
+          path: `${path}.default`,
+          message: `${defaultAt} is already the default installation: mark only one installation as default`
         })
       }
-    })
+    }
+    const endpoint = at(item, "tokenEndpoint")
+    if (typeof endpoint === "string" && endpoint.includes(TENANT_ID) && text(at(item, "tenantId")) === undefined) {
+      issues.push({
+        path: `${path}.tokenEndpoint`,
+        message: "uses {tenantId} but the installation has no tenantId: add one"
+      })
+    }
   })
+  return issues
+}
 
+/** Links naming an undeclared connector or project, and a project linked twice to one connector. */
+const linkIssues = (
+  json: unknown,
+  connectors: ReturnType<typeof declared>,
+  projects: ReturnType<typeof declared>
+): ReadonlyArray<FieldIssue> => {
+  const issues: Array<FieldIssue> = []
   // A list that is not a list is reported by the schema; then the links are not
   // checked against it.
   const known = (section: string, entries: ReadonlyArray<{ readonly value: string }>) => {
@@ -751,6 +758,16 @@ const crossCheck = (json: unknown): ReadonlyArray<FieldIssue> => {
     }
   })
   return issues
+}
+
+const crossCheck = (json: unknown): ReadonlyArray<FieldIssue> => {
+  const connectors = declared(json, "connectors", "uid")
+  const projects = declared(json, "projects", "id")
+  return [
+    ...duplicateIssues(connectors, projects),
+    ...list(at(json, "connectors")).flatMap(installationIssues),
+    ...linkIssues(json, connectors, projects)
+  ]
 }
 
 /** Every endpoint of every connector that the broker's policy refuses (`endpointProblem`). */

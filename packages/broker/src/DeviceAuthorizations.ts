@@ -23,31 +23,15 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, FiberSet, Layer, Option, Redacted } from "effect"
+import { Clock, Context, Effect, FiberSet, Layer, Option, Redacted } from "effect"
 import type { AuthorizationRequest } from "effect-connect/Authorization"
 import { type ConnectError, UnknownConnectError } from "effect-connect/ConnectError"
-import { tokenEndpointFor } from "./ConfigFile.js"
-import { decodeRequest, encodeRequest, expiryOf, random, sha256 } from "./internal/authorizationRequest.js"
+import { encodeRequest, expiryOf, random, sha256 } from "./internal/authorizationRequest.js"
+import { type DevicePollContext, pollOnce, watch } from "./internal/devicePoll.js"
 import { badField as bad, storeFailure } from "./internal/errors.js"
-import { ProviderClient, ProviderClientConfig, type ProviderError, type ProviderToken } from "./ProviderClient.js"
-import {
-  type AuthorizationRequestRecord,
-  type Caller,
-  type Connector,
-  type DeviceAuthorizationRecord,
-  Store,
-  type StoreError
-} from "./Store.js"
+import { ProviderClient, type ProviderClientService, type ProviderError } from "./ProviderClient.js"
+import { type AuthorizationRequestRecord, type Caller, type Connector, Store, type StoreError } from "./Store.js"
 import { scopesFor, subjectKey, Tokens } from "./Tokens.js"
-
-/** RFC 8628 section 3.5: after `slow_down`, the interval grows by 5 seconds. */
-const SLOW_DOWN_MS = 5_000
-/** After a poll the provider did not answer, the interval doubles up to this. */
-const MAX_BACKOFF_INTERVAL_MS = 60_000
-/** How long a claimed poll keeps others from polling, should it never report back. */
-const POLL_LEASE_MS = 60_000
-/** How long the background fiber waits after the store failed it. */
-const STORE_RETRY_MS = 5_000
 
 /**
  * What the broker answers to a started device authorization: `url` is where
@@ -141,132 +125,95 @@ const deviceEndpointFor = (connector: Connector, body: AuthorizationRequest) =>
     return endpoint
   })
 
+/** `POST /v1/connect/authorize/{connector}` with `deviceCode: true`: asks the provider for codes, stores the request. */
+const start = (
+  { store, tokens }: DevicePollContext,
+  requestDeviceAuthorization: ProviderClientService["requestDeviceAuthorization"],
+  startWatching: (requestId: string) => Effect.Effect<unknown>,
+  caller: Caller,
+  connector: Connector,
+  body: AuthorizationRequest
+): Effect.Effect<StartedDeviceAuthorization, ConnectError> =>
+  Effect.gen(function* () {
+    const endpoint = yield* deviceEndpointFor(connector, body)
+    const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt: _p, ...request } = body
+    const installationId = yield* tokens.installationOf(connector, request.installationId)
+    const now = yield* Clock.currentTimeMillis
+    const device = yield* requestDeviceAuthorization(
+      {
+        deviceAuthorizationEndpoint: endpoint,
+        clientId: connector.clientId,
+        clientSecret: connector.clientSecret,
+        authMethod: connector.settings.tokenEndpointAuthMethod
+      },
+      { scope: scopesFor(connector, request), resource: request.resources }
+    ).pipe(Effect.mapError((error) => fromProvider(connector, error)))
+    const verifier = random()
+    const created = yield* store.createDeviceAuthorizationRequest(
+      {
+        // Never sent anywhere: a device request has no browser redirect.
+        state: Redacted.make(random()),
+        verifierHash: sha256(verifier),
+        codeVerifier: Redacted.make(random()),
+        kind: "user",
+        connectorId: connector.id,
+        projectId: caller.projectId,
+        environment: caller.environment,
+        installationId,
+        subject: subjectKey(request.subject),
+        request: yield* encodeRequest(request),
+        returnUrl: undefined,
+        prompt: undefined,
+        expiresAt: Math.min(expiryOf(now, expiresInMs), device.expiresAt)
+      },
+      {
+        deviceCode: device.deviceCode,
+        userCode: device.userCode,
+        verificationUrl: device.verificationUriComplete ?? device.verificationUri,
+        intervalMs: device.intervalMs,
+        nextPollAt: now + device.intervalMs
+      }
+    )
+    yield* startWatching(created.request.id)
+    yield* Effect.logInfo(`device authorization ${created.request.id} started`)
+    return {
+      request: created.request.id,
+      verifier: Redacted.make(verifier),
+      url: created.verificationUrl,
+      deviceCode: created.userCode,
+      expiresAt: created.request.expiresAt
+    }
+  }).pipe(Effect.catchTag("StoreError", storeFailure))
+
+/**
+ * A request as its status should show it: a pending device authorization
+ * whose next poll is due is polled once first, then read again; any other
+ * request is returned as it is.
+ */
+const refresh = (
+  context: DevicePollContext,
+  record: AuthorizationRequestRecord
+): Effect.Effect<AuthorizationRequestRecord, StoreError> =>
+  record.userCode === undefined || record.status !== "pending"
+    ? Effect.succeed(record)
+    : Effect.gen(function* () {
+        yield* pollOnce(context, record.id).pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning(`device authorization ${record.id}: the poll failed`, error.message)
+          )
+        )
+        const again = yield* context.store.findAuthorizationRequest({ id: record.id })
+        return Option.getOrElse(again, () => record)
+      })
+
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
   const { requestDeviceAuthorization, requestToken } = yield* ProviderClient
+  const context: DevicePollContext = { store, tokens, requestToken }
   // The background pollers live as long as the service: the broker.
   const pollers = yield* FiberSet.make()
-
-  const finish = (record: AuthorizationRequestRecord, error: string) =>
-    store.finishAuthorizationRequest(record.id, { status: "failed", error })
-
-  /** Keeps what the provider gave: the grant, the first token and the request's completion, together. */
-  const complete = (record: AuthorizationRequestRecord, connector: Connector, token: ProviderToken) =>
-    Effect.gen(function* () {
-      const request = yield* decodeRequest(record)
-      yield* store.transaction(
-        Effect.zipRight(
-          tokens.recordAuthorization(
-            { projectId: record.projectId, environment: record.environment },
-            connector,
-            request,
-            record.installationId,
-            token
-          ),
-          store.finishAuthorizationRequest(record.id, { status: "completed" })
-        )
-      )
-      yield* Effect.logInfo(`device authorization ${record.id} completed`)
-    })
-
-  /** Asks the token endpoint once, for a claimed poll, and acts on the answer. */
-  const exchange = (device: DeviceAuthorizationRecord) =>
-    Effect.gen(function* () {
-      const record = device.request
-      const connector = yield* store.findConnector(record.connectorId)
-      if (Option.isNone(connector)) return yield* finish(record, "connector_removed")
-      const installations = yield* store.listInstallations(record.connectorId)
-      const polled = yield* requestToken(
-        {
-          // The installation's endpoint, as its refreshes will use (a tenant's, say).
-          tokenEndpoint: tokenEndpointFor(
-            connector.value.settings,
-            installations.find((installation) => installation.id === record.installationId)
-          ),
-          clientId: connector.value.clientId,
-          clientSecret: connector.value.clientSecret,
-          authMethod: connector.value.settings.tokenEndpointAuthMethod,
-          defaultLifetimeSeconds: connector.value.settings.defaultTokenLifetimeSeconds
-        },
-        { type: "device_code", deviceCode: device.deviceCode }
-      ).pipe(
-        // A device code is good once: after an answer lost in transit, only the next poll may tell.
-        Effect.provide(ProviderClientConfig.layer({ retries: 0 })),
-        Effect.either
-      )
-      if (polled._tag === "Right") {
-        return yield* complete(record, connector.value, polled.right).pipe(
-          // Nothing of it was kept: the request ends failed, never half-done.
-          Effect.catchAll((error) =>
-            Effect.zipRight(
-              Effect.logError(`device authorization ${record.id} failed`, error.message),
-              finish(record, "internal_error")
-            )
-          )
-        )
-      }
-      const now = yield* Clock.currentTimeMillis
-      const schedule = (intervalMs: number) =>
-        store.scheduleDevicePoll(record.id, { intervalMs, nextPollAt: now + intervalMs })
-      const error = polled.left
-      switch (error.kind) {
-        case "authorization_pending":
-          return yield* schedule(device.intervalMs)
-        case "slow_down":
-          return yield* schedule(device.intervalMs + SLOW_DOWN_MS)
-        case "transient":
-          yield* Effect.logWarning(`device authorization ${record.id}: the provider did not answer the poll`)
-          return yield* schedule(Math.max(device.intervalMs, Math.min(device.intervalMs * 2, MAX_BACKOFF_INTERVAL_MS)))
-        case "access_denied":
-          return yield* finish(record, "access_denied")
-        case "expired_token":
-          return yield* finish(record, "expired_token")
-        default:
-          yield* Effect.logWarning(`device authorization ${record.id}: the provider refused the poll (${error.kind})`)
-          return yield* finish(record, "provider_refused")
-      }
-    })
-
-  /**
-   * Polls a device authorization once, if it is pending, open and due, and no
-   * one else (in this broker or another replica) is polling it.
-   */
-  const pollOnce = (requestId: string): Effect.Effect<void, StoreError> =>
-    Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      if (!(yield* store.claimDevicePoll(requestId, now, now + POLL_LEASE_MS))) return
-      const device = yield* store.findDeviceAuthorization(requestId)
-      if (Option.isSome(device)) yield* exchange(device.value)
-    })
-
-  /** Polls a request until it is over or expired, sleeping until each poll is due. */
-  const watch = (requestId: string): Effect.Effect<void> =>
-    Effect.gen(function* () {
-      while (true) {
-        const found = yield* Effect.either(store.findDeviceAuthorization(requestId))
-        if (found._tag === "Left") {
-          yield* Effect.logWarning(`device authorization ${requestId}: the store failed`, found.left.message)
-          yield* Effect.sleep(Duration.millis(STORE_RETRY_MS))
-          continue
-        }
-        if (Option.isNone(found.right)) return
-        const device = found.right.value
-        const now = yield* Clock.currentTimeMillis
-        if (device.request.status !== "pending" || device.request.expiresAt <= now) return
-        if (device.nextPollAt > now) {
-          yield* Effect.sleep(Duration.millis(Math.min(device.nextPollAt, device.request.expiresAt) - now))
-          continue
-        }
-        const polled = yield* Effect.either(pollOnce(requestId))
-        if (polled._tag === "Left") {
-          yield* Effect.logWarning(`device authorization ${requestId}: the store failed`, polled.left.message)
-          yield* Effect.sleep(Duration.millis(Math.max(device.intervalMs, STORE_RETRY_MS)))
-        }
-      }
-    }).pipe(Effect.annotateLogs("request", requestId))
-
-  const startWatching = (requestId: string) => FiberSet.run(pollers, watch(requestId))
+  const startWatching = (requestId: string) => FiberSet.run(pollers, watch(context, requestId))
 
   // Requests left pending by an earlier run (or another replica) are watched too.
   yield* Clock.currentTimeMillis.pipe(
@@ -275,82 +222,12 @@ const make = Effect.gen(function* () {
     Effect.catchAll((error) => Effect.logWarning("pending device authorizations were not resumed", error.message))
   )
 
-  /** `POST /v1/connect/authorize/{connector}` with `deviceCode: true`. */
-  const start = (
-    caller: Caller,
-    connector: Connector,
-    body: AuthorizationRequest
-  ): Effect.Effect<StartedDeviceAuthorization, ConnectError> =>
-    Effect.gen(function* () {
-      const endpoint = yield* deviceEndpointFor(connector, body)
-      const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt: _p, ...request } = body
-      const installationId = yield* tokens.installationOf(connector, request.installationId)
-      const now = yield* Clock.currentTimeMillis
-      const device = yield* requestDeviceAuthorization(
-        {
-          deviceAuthorizationEndpoint: endpoint,
-          clientId: connector.clientId,
-          clientSecret: connector.clientSecret,
-          authMethod: connector.settings.tokenEndpointAuthMethod
-        },
-        { scope: scopesFor(connector, request), resource: request.resources }
-      ).pipe(Effect.mapError((error) => fromProvider(connector, error)))
-      const verifier = random()
-      const created = yield* store.createDeviceAuthorizationRequest(
-        {
-          // Never sent anywhere: a device request has no browser redirect.
-          state: Redacted.make(random()),
-          verifierHash: sha256(verifier),
-          codeVerifier: Redacted.make(random()),
-          kind: "user",
-          connectorId: connector.id,
-          projectId: caller.projectId,
-          environment: caller.environment,
-          installationId,
-          subject: subjectKey(request.subject),
-          request: yield* encodeRequest(request),
-          returnUrl: undefined,
-          prompt: undefined,
-          expiresAt: Math.min(expiryOf(now, expiresInMs), device.expiresAt)
-        },
-        {
-          deviceCode: device.deviceCode,
-          userCode: device.userCode,
-          verificationUrl: device.verificationUriComplete ?? device.verificationUri,
-          intervalMs: device.intervalMs,
-          nextPollAt: now + device.intervalMs
-        }
-      )
-      yield* startWatching(created.request.id)
-      yield* Effect.logInfo(`device authorization ${created.request.id} started`)
-      return {
-        request: created.request.id,
-        verifier: Redacted.make(verifier),
-        url: created.verificationUrl,
-        deviceCode: created.userCode,
-        expiresAt: created.request.expiresAt
-      }
-    }).pipe(Effect.catchTag("StoreError", storeFailure))
-
-  /**
-   * A request as its status should show it: a pending device authorization
-   * whose next poll is due is polled once first, then read again; any other
-   * request is returned as it is.
-   */
-  const refresh = (record: AuthorizationRequestRecord): Effect.Effect<AuthorizationRequestRecord, StoreError> =>
-    record.userCode === undefined || record.status !== "pending"
-      ? Effect.succeed(record)
-      : Effect.gen(function* () {
-          yield* pollOnce(record.id).pipe(
-            Effect.catchAll((error) =>
-              Effect.logWarning(`device authorization ${record.id}: the poll failed`, error.message)
-            )
-          )
-          const again = yield* store.findAuthorizationRequest({ id: record.id })
-          return Option.getOrElse(again, () => record)
-        })
-
-  return { start, pollOnce, refresh } satisfies DeviceAuthorizationsService
+  return {
+    start: (caller, connector, body) =>
+      start(context, requestDeviceAuthorization, startWatching, caller, connector, body),
+    pollOnce: (requestId) => pollOnce(context, requestId),
+    refresh: (record) => refresh(context, record)
+  } satisfies DeviceAuthorizationsService
 })
 
 /**

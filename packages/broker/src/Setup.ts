@@ -11,6 +11,91 @@ import { parsePrivateKey } from "./Assertion.js"
 import { type BrokerSetup, ConfigFileError } from "./ConfigFile.js"
 import { Store, type StoreError } from "./Store.js"
 
+type DeclaredConnector = BrokerSetup["connectors"][number]
+
+/** Signing keys are checked now, not on the first jwt-bearer request. */
+const keyIssues = (
+  connectors: BrokerSetup["connectors"]
+): Effect.Effect<ReadonlyArray<{ readonly path: string; readonly message: string }>> =>
+  Effect.gen(function* () {
+    const issues: Array<{ readonly path: string; readonly message: string }> = []
+    for (const [index, connector] of connectors.entries()) {
+      const path = `connectors[${index}]`
+      if ((connector.privateKey === undefined) !== (connector.signingAlgorithm === undefined)) {
+        issues.push({ path: `${path}.signingAlgorithm`, message: "privateKey and signingAlgorithm go together" })
+      } else if (connector.privateKey !== undefined && connector.signingAlgorithm !== undefined) {
+        const parsed = yield* Effect.either(parsePrivateKey(connector.privateKey, connector.signingAlgorithm))
+        if (parsed._tag === "Left") issues.push({ path: `${path}.privateKey`, message: parsed.left.message })
+      }
+    }
+    return issues
+  })
+
+/** How the installations of a declared connector are reached, as the store keeps it. */
+const installSettingsOf = (connector: DeclaredConnector) => ({
+  ...(connector.installations.authorizationEndpoint === undefined
+    ? {}
+    : { authorizationEndpoint: connector.installations.authorizationEndpoint }),
+  ...(connector.installations.authorizationParams === undefined
+    ? {}
+    : { authorizationParams: connector.installations.authorizationParams }),
+  ...(connector.installations.tenantIdFrom === undefined ? {} : { tenantIdFrom: connector.installations.tenantIdFrom }),
+  ...(connector.installations.tokenEndpoint === undefined
+    ? {}
+    : { tokenEndpoint: connector.installations.tokenEndpoint })
+})
+
+/** A declared connector's settings, as the store keeps them. */
+const settingsOf = (connector: DeclaredConnector) => ({
+  tokenEndpoint: connector.tokenEndpoint,
+  ...(connector.revocationEndpoint === undefined ? {} : { revocationEndpoint: connector.revocationEndpoint }),
+  ...(connector.authorizationEndpoint === undefined ? {} : { authorizationEndpoint: connector.authorizationEndpoint }),
+  ...(connector.deviceAuthorizationEndpoint === undefined
+    ? {}
+    : { deviceAuthorizationEndpoint: connector.deviceAuthorizationEndpoint }),
+  ...(connector.authorizationParams === undefined ? {} : { authorizationParams: connector.authorizationParams }),
+  ...(connector.introspectionEndpoint === undefined ? {} : { introspectionEndpoint: connector.introspectionEndpoint }),
+  tokenEndpointAuthMethod: connector.tokenEndpointAuthMethod,
+  defaultScopes: connector.defaultScopes,
+  defaultTokenLifetimeSeconds: connector.defaultTokenLifetimeSeconds,
+  ...(connector.providerTimeoutMs === undefined ? {} : { providerTimeoutMs: connector.providerTimeoutMs }),
+  ...(connector.refreshTokenGracePeriodSeconds === undefined
+    ? {}
+    : { refreshTokenGracePeriodSeconds: connector.refreshTokenGracePeriodSeconds }),
+  ...(connector.privateKeyId === undefined ? {} : { privateKeyId: connector.privateKeyId }),
+  ...(connector.signingAlgorithm === undefined ? {} : { signingAlgorithm: connector.signingAlgorithm }),
+  installationsRequired: connector.installations.required,
+  crossInstallation: connector.installations.crossInstallation,
+  install: installSettingsOf(connector),
+  data: connector.data ?? {}
+})
+
+/** Saves a declared connector and its installations; succeeds with its id. */
+const putConnector = (connector: DeclaredConnector): Effect.Effect<string, StoreError, Store> =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const saved = yield* store.putConnector({
+      uid: connector.uid,
+      name: connector.name,
+      type: connector.type,
+      service: connector.service,
+      clientId: connector.clientId,
+      clientSecret: connector.clientSecret,
+      privateKey: connector.privateKey,
+      settings: settingsOf(connector)
+    })
+    yield* store.setInstallations(
+      saved.id,
+      connector.installations.items.map((item) => ({
+        id: item.id,
+        tenantId: item.tenantId,
+        isDefault: item.default === true,
+        tokenEndpoint: item.tokenEndpoint
+      }))
+    )
+    return saved.id
+  })
+
 /**
  * Applies the setup; succeeds with how many of each were applied.
  *
@@ -26,82 +111,10 @@ export const apply = (
 > =>
   Effect.gen(function* () {
     const store = yield* Store
-    // Signing keys are checked now, not on the first jwt-bearer request.
-    const keyIssues: Array<{ readonly path: string; readonly message: string }> = []
-    for (const [index, connector] of setup.connectors.entries()) {
-      const path = `connectors[${index}]`
-      if ((connector.privateKey === undefined) !== (connector.signingAlgorithm === undefined)) {
-        keyIssues.push({ path: `${path}.signingAlgorithm`, message: "privateKey and signingAlgorithm go together" })
-      } else if (connector.privateKey !== undefined && connector.signingAlgorithm !== undefined) {
-        const parsed = yield* Effect.either(parsePrivateKey(connector.privateKey, connector.signingAlgorithm))
-        if (parsed._tag === "Left") keyIssues.push({ path: `${path}.privateKey`, message: parsed.left.message })
-      }
-    }
-    if (keyIssues.length > 0) return yield* new ConfigFileError({ issues: keyIssues })
+    const issues = yield* keyIssues(setup.connectors)
+    if (issues.length > 0) return yield* new ConfigFileError({ issues })
     const ids = new Map<string, string>()
-    for (const connector of setup.connectors) {
-      const saved = yield* store.putConnector({
-        uid: connector.uid,
-        name: connector.name,
-        type: connector.type,
-        service: connector.service,
-        clientId: connector.clientId,
-        clientSecret: connector.clientSecret,
-        privateKey: connector.privateKey,
-        settings: {
-          tokenEndpoint: connector.tokenEndpoint,
-          ...(connector.revocationEndpoint === undefined ? {} : { revocationEndpoint: connector.revocationEndpoint }),
-          ...(connector.authorizationEndpoint === undefined
-            ? {}
-            : { authorizationEndpoint: connector.authorizationEndpoint }),
-          ...(connector.deviceAuthorizationEndpoint === undefined
-            ? {}
-            : { deviceAuthorizationEndpoint: connector.deviceAuthorizationEndpoint }),
-          ...(connector.authorizationParams === undefined
-            ? {}
-            : { authorizationParams: connector.authorizationParams }),
-          ...(connector.introspectionEndpoint === undefined
-            ? {}
-            : { introspectionEndpoint: connector.introspectionEndpoint }),
-          tokenEndpointAuthMethod: connector.tokenEndpointAuthMethod,
-          defaultScopes: connector.defaultScopes,
-          defaultTokenLifetimeSeconds: connector.defaultTokenLifetimeSeconds,
-          ...(connector.providerTimeoutMs === undefined ? {} : { providerTimeoutMs: connector.providerTimeoutMs }),
-          ...(connector.refreshTokenGracePeriodSeconds === undefined
-            ? {}
-            : { refreshTokenGracePeriodSeconds: connector.refreshTokenGracePeriodSeconds }),
-          ...(connector.privateKeyId === undefined ? {} : { privateKeyId: connector.privateKeyId }),
-          ...(connector.signingAlgorithm === undefined ? {} : { signingAlgorithm: connector.signingAlgorithm }),
-          installationsRequired: connector.installations.required,
-          crossInstallation: connector.installations.crossInstallation,
-          install: {
-            ...(connector.installations.authorizationEndpoint === undefined
-              ? {}
-              : { authorizationEndpoint: connector.installations.authorizationEndpoint }),
-            ...(connector.installations.authorizationParams === undefined
-              ? {}
-              : { authorizationParams: connector.installations.authorizationParams }),
-            ...(connector.installations.tenantIdFrom === undefined
-              ? {}
-              : { tenantIdFrom: connector.installations.tenantIdFrom }),
-            ...(connector.installations.tokenEndpoint === undefined
-              ? {}
-              : { tokenEndpoint: connector.installations.tokenEndpoint })
-          },
-          data: connector.data ?? {}
-        }
-      })
-      ids.set(connector.uid, saved.id)
-      yield* store.setInstallations(
-        saved.id,
-        connector.installations.items.map((item) => ({
-          id: item.id,
-          tenantId: item.tenantId,
-          isDefault: item.default === true,
-          tokenEndpoint: item.tokenEndpoint
-        }))
-      )
-    }
+    for (const connector of setup.connectors) ids.set(connector.uid, yield* putConnector(connector))
     for (const project of setup.projects) {
       yield* store.putProject({
         id: project.id,
