@@ -238,8 +238,17 @@ const route = (method: string, path: string): readonly [Operation, string] => {
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   raw(status, JSON.stringify(body), { "content-type": "application/json", ...headers })
 
-const makeServer = (initial: Readonly<Record<string, ConnectorScript>>): ServerService => {
-  const scripts = new Map(Object.entries(initial))
+type Scripts = Map<string, ConnectorScript>
+
+/** The requests the scripted server received, and the fibers waiting for them. */
+interface RequestLog {
+  readonly requests: Array<RecordedRequest>
+  readonly record: (request: RecordedRequest) => void
+  readonly countOf: (filter: RequestFilter | undefined) => number
+  readonly awaitRequests: (count: number, filter?: RequestFilter) => Effect.Effect<void>
+}
+
+const makeRequestLog = (): RequestLog => {
   const requests: Array<RecordedRequest> = []
   const waiters = new Set<{
     readonly count: number
@@ -260,72 +269,102 @@ const makeServer = (initial: Readonly<Record<string, ConnectorScript>>): ServerS
     }
   }
 
-  const resolve = <A>(answer: Answer<A>, request: RecordedRequest): A | ConnectError | RawAnswer =>
-    typeof answer === "function" ? (answer as (r: RecordedRequest) => A | ConnectError | RawAnswer)(request) : answer
-
-  const isRaw = (u: unknown): u is RawAnswer => isRecord(u) && u._tag === "RawAnswer"
-
-  const answerFor = (request: RecordedRequest, now: number): RawAnswer => {
-    const script = scripts.get(request.connector)
-    if (request.operation === "unknown") {
-      return json(404, { error: { code: "not_found", message: `no route ${request.method} ${request.path}` } })
-    }
-    if (script === undefined) {
-      const wire = toWire(new ConnectorNotFound({ connector: request.connector }))
-      return json(wire.status, wire.body, wire.headers)
-    }
-    const connectorRef = { id: `conn_${request.connector.replace(/\W/g, "_")}`, uid: request.connector, type: "oauth" }
-    const settle = <A>(answer: Answer<A> | undefined, fallback: A, toBody: (value: A) => unknown): RawAnswer => {
-      const value = answer === undefined ? fallback : resolve(answer, request)
-      if (isRaw(value)) return value
-      if (isConnectError(value)) {
-        const wire = toWire(value)
-        return json(wire.status, wire.body, wire.headers)
-      }
-      return json(200, toBody(value as A))
-    }
-    switch (request.operation) {
-      case "token":
-        return settle<ScriptedToken>(script.token, { token: `test-token-${request.connector}` }, (token) => {
-          const { expiresInMs, ...rest } = token
-          return {
-            tokenId: `stk_${requests.length}`,
-            connector: connectorRef,
-            ...rest,
-            expiresAt: token.expiresAt ?? now + (expiresInMs ?? 3_600_000)
-          }
-        })
-      case "revoke":
-        return settle<Partial<RevocationSummary>>(script.revoke, {}, (summary) => ({
-          tokensFound: 0,
-          deleted: 0,
-          providerRevoked: 0,
-          providerSkipped: 0,
-          providerFailed: 0,
-          ...summary
-        }))
-      case "metadata":
-        return settle<Record<string, unknown>>(script.metadata, {}, (metadata) => ({
-          ...connectorRef,
-          name: request.connector,
-          service: request.connector.split("/")[0] ?? request.connector,
-          createdAt: 0,
-          updatedAt: 0,
-          data: {},
-          ...metadata
-        }))
-      case "authorize":
-        return settle<Record<string, unknown>>(script.authorize, {}, (authorization) => ({
-          request: `req_${requests.length}`,
-          verifier: `ver_${requests.length}`,
-          url: `${TEST_BASE_URL}/authorize/${encodeURIComponent(request.connector)}`,
-          expiresAt: now + 600_000,
-          ...authorization
-        }))
-    }
+  return {
+    requests,
+    record: (request) => {
+      requests.push(request)
+      wakeWaiters()
+    },
+    countOf,
+    awaitRequests: (count, filter) =>
+      Effect.async<void>((resume) => {
+        if (countOf(filter) >= count) return resume(Effect.void)
+        const waiter = { count, filter, wake: () => resume(Effect.void) }
+        waiters.add(waiter)
+        return Effect.sync(() => void waiters.delete(waiter))
+      })
   }
+}
 
-  const httpClient = HttpClient.make((request, url) =>
+const resolve = <A>(answer: Answer<A>, request: RecordedRequest): A | ConnectError | RawAnswer =>
+  typeof answer === "function" ? (answer as (r: RecordedRequest) => A | ConnectError | RawAnswer)(request) : answer
+
+const isRaw = (u: unknown): u is RawAnswer => isRecord(u) && u._tag === "RawAnswer"
+
+/** The HTTP answer of a scripted answer (or of the default when the script has none). */
+const settle = <A>(
+  request: RecordedRequest,
+  answer: Answer<A> | undefined,
+  fallback: A,
+  toBody: (value: A) => unknown
+): RawAnswer => {
+  const value = answer === undefined ? fallback : resolve(answer, request)
+  if (isRaw(value)) return value
+  if (isConnectError(value)) {
+    const wire = toWire(value)
+    return json(wire.status, wire.body, wire.headers)
+  }
+  return json(200, toBody(value as A))
+}
+
+/**
+ * What the scripted server answers a request at `now`; `serial` (the number of
+ * requests received) makes the issued ids distinct.
+ */
+const answerFor = (scripts: Scripts, request: RecordedRequest, now: number, serial: number): RawAnswer => {
+  const script = scripts.get(request.connector)
+  if (request.operation === "unknown") {
+    return json(404, { error: { code: "not_found", message: `no route ${request.method} ${request.path}` } })
+  }
+  if (script === undefined) {
+    const wire = toWire(new ConnectorNotFound({ connector: request.connector }))
+    return json(wire.status, wire.body, wire.headers)
+  }
+  const connectorRef = { id: `conn_${request.connector.replace(/\W/g, "_")}`, uid: request.connector, type: "oauth" }
+  switch (request.operation) {
+    case "token":
+      return settle<ScriptedToken>(request, script.token, { token: `test-token-${request.connector}` }, (token) => {
+        const { expiresInMs, ...rest } = token
+        return {
+          tokenId: `stk_${serial}`,
+          connector: connectorRef,
+          ...rest,
+          expiresAt: token.expiresAt ?? now + (expiresInMs ?? 3_600_000)
+        }
+      })
+    case "revoke":
+      return settle<Partial<RevocationSummary>>(request, script.revoke, {}, (summary) => ({
+        tokensFound: 0,
+        deleted: 0,
+        providerRevoked: 0,
+        providerSkipped: 0,
+        providerFailed: 0,
+        ...summary
+      }))
+    case "metadata":
+      return settle<Record<string, unknown>>(request, script.metadata, {}, (metadata) => ({
+        ...connectorRef,
+        name: request.connector,
+        service: request.connector.split("/")[0] ?? request.connector,
+        createdAt: 0,
+        updatedAt: 0,
+        data: {},
+        ...metadata
+      }))
+    case "authorize":
+      return settle<Record<string, unknown>>(request, script.authorize, {}, (authorization) => ({
+        request: `req_${serial}`,
+        verifier: `ver_${serial}`,
+        url: `${TEST_BASE_URL}/authorize/${encodeURIComponent(request.connector)}`,
+        expiresAt: now + 600_000,
+        ...authorization
+      }))
+  }
+}
+
+/** The HTTP client of the scripted server: records each request, waits the script's latency, answers. */
+const scriptedHttpClient = (scripts: Scripts, log: RequestLog): HttpClient.HttpClient =>
+  HttpClient.make((request, url) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const [operation, connector] = route(request.method, url.pathname)
@@ -339,11 +378,10 @@ const makeServer = (initial: Readonly<Record<string, ConnectorScript>>): ServerS
         headers: request.headers,
         at: now
       }
-      requests.push(recorded)
-      wakeWaiters()
+      log.record(recorded)
       const latency = scripts.get(connector)?.latency
       if (latency !== undefined) yield* Effect.sleep(latency)
-      const answer = answerFor(recorded, yield* Clock.currentTimeMillis)
+      const answer = answerFor(scripts, recorded, yield* Clock.currentTimeMillis, log.requests.length)
       return HttpClientResponse.fromWeb(
         request,
         new Response(answer.status === 204 ? null : answer.body, {
@@ -354,20 +392,17 @@ const makeServer = (initial: Readonly<Record<string, ConnectorScript>>): ServerS
     })
   )
 
+const makeServer = (initial: Readonly<Record<string, ConnectorScript>>): ServerService => {
+  const scripts: Scripts = new Map(Object.entries(initial))
+  const log = makeRequestLog()
   return {
-    httpClient,
+    httpClient: scriptedHttpClient(scripts, log),
     script: (connector, script) => Effect.sync(() => void scripts.set(connector, script)),
-    requests: Effect.sync(() => requests.slice()),
-    requestCount: (filter) => Effect.sync(() => countOf(filter)),
-    awaitRequests: (count, filter) =>
-      Effect.async<void>((resume) => {
-        if (countOf(filter) >= count) return resume(Effect.void)
-        const waiter = { count, filter, wake: () => resume(Effect.void) }
-        waiters.add(waiter)
-        return Effect.sync(() => void waiters.delete(waiter))
-      }),
+    requests: Effect.sync(() => log.requests.slice()),
+    requestCount: (filter) => Effect.sync(() => log.countOf(filter)),
+    awaitRequests: log.awaitRequests,
     clearRequests: Effect.sync(() => {
-      requests.length = 0
+      log.requests.length = 0
     })
   }
 }

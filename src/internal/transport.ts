@@ -131,130 +131,148 @@ const describeTransportError = (error: { readonly _tag: string; readonly reason?
     ? `request failed: ${error.reason ?? "transport error"}`
     : `response failed: ${error.reason ?? "body error"}`
 
+/** Sends calls to a Connect server and decodes their answers. */
+export interface Transport {
+  /** Sends a call and decodes its answer. */
+  readonly send: <A, I>(call: Call<A, I>) => Effect.Effect<A, ConnectError>
+}
+
+/** Whether a failed status is worth another attempt (408, 429, 5xx but a permanent code), or final. */
+const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.HttpClientResponse, answer: Answer) =>
+  Effect.clockWith((clock): Effect.Effect<Answer, AttemptFailure> => {
+    const { status } = answer
+    if (status >= 200 && status < 300) return Effect.succeed(answer)
+    const retryAfterMs = parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
+    const parsed = errorBody(answer.text)
+    const error = fromWire({
+      connector: call.connector,
+      status,
+      code: parsed.code,
+      message: parsed.message,
+      vendor: parsed.vendor,
+      body: parsed.body,
+      retryAfterMs
+    })
+    if (error._tag === "RateLimited") {
+      return Effect.fail({
+        _tag: "Transient",
+        reason: "HTTP 429",
+        status,
+        rateLimited: error,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+      })
+    }
+    const permanent = parsed.code !== undefined && PermanentServerCodes.has(parsed.code)
+    if (status === 408 || (status >= 500 && !permanent)) {
+      return Effect.fail({
+        _tag: "Transient",
+        reason: `HTTP ${status}`,
+        status,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+      })
+    }
+    return Effect.fail({ _tag: "Final", error })
+  })
+
+/** The HTTP request of a call: bearer credential, JSON body. */
+const requestOf = (options: TransportOptions, call: Call<unknown, unknown>): HttpClientRequest.HttpClientRequest => {
+  const url = `${options.baseUrl}${call.path}`
+  const base = HttpClientRequest.make(call.method)(url).pipe(
+    HttpClientRequest.acceptJson,
+    HttpClientRequest.bearerToken(Redacted.value(options.token))
+  )
+  return call.body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, call.body)
+}
+
+/** One attempt: the answer read whole within the timeout, then classified. */
+const attempt = (
+  http: HttpClient.HttpClient,
+  options: TransportOptions,
+  timeoutText: string,
+  call: Call<unknown, unknown>,
+  req: HttpClientRequest.HttpClientRequest
+) =>
+  http.execute(req).pipe(
+    Effect.flatMap((response) =>
+      Effect.map(response.text, (text): readonly [HttpClientResponse.HttpClientResponse, Answer] => [
+        response,
+        { status: response.status, text }
+      ])
+    ),
+    Effect.timeoutFail({
+      duration: options.timeout,
+      onTimeout: (): AttemptFailure => ({ _tag: "Transient", reason: `timed out after ${timeoutText}` })
+    }),
+    Effect.catchTags({
+      RequestError: (error): Effect.Effect<never, AttemptFailure> =>
+        Effect.fail({ _tag: "Transient", reason: describeTransportError(error) }),
+      ResponseError: (error): Effect.Effect<never, AttemptFailure> =>
+        Effect.fail({ _tag: "Transient", reason: describeTransportError(error) })
+    }),
+    Effect.flatMap(([response, answer]) => classify(call, response, answer))
+  )
+
+/** The success body of a call, decoded by its schema (an empty body reads as `call.empty`). */
+const decode = <A, I>(baseUrl: string, call: Call<A, I>, answer: Answer): Effect.Effect<A, InvalidResponse> => {
+  const invalid = (reason: string) => new InvalidResponse({ url: baseUrl, reason, status: answer.status })
+  let json: unknown
+  if (answer.text.length === 0) {
+    if (call.empty === undefined) return Effect.fail(invalid("the body is empty"))
+    json = call.empty
+  } else {
+    try {
+      json = JSON.parse(answer.text)
+    } catch {
+      return Effect.fail(invalid(`the body is not JSON (${answer.text.length} bytes)`))
+    }
+  }
+  return Schema.decodeUnknown(call.response)(json).pipe(
+    Effect.mapError((error) =>
+      invalid(
+        describeParseError(error)
+          .map((issue) => (issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`))
+          .join("; ")
+      )
+    )
+  )
+}
+
+/** The error of a call whose last attempt failed. */
+const finalError = (baseUrl: string, failure: AttemptFailure, attempts: number): ConnectError => {
+  if (failure._tag === "Final") return failure.error
+  if (failure.rateLimited !== undefined) return failure.rateLimited
+  return new ServiceUnavailable({
+    url: baseUrl,
+    reason: failure.reason,
+    attempts,
+    ...(failure.status === undefined ? {} : { status: failure.status })
+  })
+}
+
 /**
  * Sends calls to a Connect server: bearer credential, JSON bodies, a timeout on
  * each attempt, retries with exponential backoff and jitter for transient
  * failures (transport errors, timeouts, 408, 429, 5xx) that honour
  * `Retry-After`, and decoding of every success body.
  */
-export const makeTransport = (http: HttpClient.HttpClient, options: TransportOptions) => {
+export const makeTransport = (http: HttpClient.HttpClient, options: TransportOptions): Transport => {
   const timeoutText = Duration.format(options.timeout)
 
   const schedule = retrySchedule(options, (failure: AttemptFailure) =>
     failure._tag === "Transient" ? { retryAfterMs: failure.retryAfterMs } : undefined
   )
 
-  const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.HttpClientResponse, answer: Answer) =>
-    Effect.clockWith((clock): Effect.Effect<Answer, AttemptFailure> => {
-      const { status } = answer
-      if (status >= 200 && status < 300) return Effect.succeed(answer)
-      const retryAfterMs = parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
-      const parsed = errorBody(answer.text)
-      const error = fromWire({
-        connector: call.connector,
-        status,
-        code: parsed.code,
-        message: parsed.message,
-        vendor: parsed.vendor,
-        body: parsed.body,
-        retryAfterMs
-      })
-      if (error._tag === "RateLimited") {
-        return Effect.fail({
-          _tag: "Transient",
-          reason: "HTTP 429",
-          status,
-          rateLimited: error,
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs })
-        })
-      }
-      const permanent = parsed.code !== undefined && PermanentServerCodes.has(parsed.code)
-      if (status === 408 || (status >= 500 && !permanent)) {
-        return Effect.fail({
-          _tag: "Transient",
-          reason: `HTTP ${status}`,
-          status,
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs })
-        })
-      }
-      return Effect.fail({ _tag: "Final", error })
-    })
-
-  const request = (call: Call<unknown, unknown>): HttpClientRequest.HttpClientRequest => {
-    const url = `${options.baseUrl}${call.path}`
-    const base = HttpClientRequest.make(call.method)(url).pipe(
-      HttpClientRequest.acceptJson,
-      HttpClientRequest.bearerToken(Redacted.value(options.token))
-    )
-    return call.body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, call.body)
-  }
-
-  const attempt = (call: Call<unknown, unknown>, req: HttpClientRequest.HttpClientRequest) =>
-    http.execute(req).pipe(
-      Effect.flatMap((response) =>
-        Effect.map(response.text, (text): readonly [HttpClientResponse.HttpClientResponse, Answer] => [
-          response,
-          { status: response.status, text }
-        ])
-      ),
-      Effect.timeoutFail({
-        duration: options.timeout,
-        onTimeout: (): AttemptFailure => ({ _tag: "Transient", reason: `timed out after ${timeoutText}` })
-      }),
-      Effect.catchTags({
-        RequestError: (error): Effect.Effect<never, AttemptFailure> =>
-          Effect.fail({ _tag: "Transient", reason: describeTransportError(error) }),
-        ResponseError: (error): Effect.Effect<never, AttemptFailure> =>
-          Effect.fail({ _tag: "Transient", reason: describeTransportError(error) })
-      }),
-      Effect.flatMap(([response, answer]) => classify(call, response, answer))
-    )
-
-  const decode = <A, I>(call: Call<A, I>, answer: Answer): Effect.Effect<A, InvalidResponse> => {
-    const invalid = (reason: string) => new InvalidResponse({ url: options.baseUrl, reason, status: answer.status })
-    let json: unknown
-    if (answer.text.length === 0) {
-      if (call.empty === undefined) return Effect.fail(invalid("the body is empty"))
-      json = call.empty
-    } else {
-      try {
-        json = JSON.parse(answer.text)
-      } catch {
-        return Effect.fail(invalid(`the body is not JSON (${answer.text.length} bytes)`))
-      }
-    }
-    return Schema.decodeUnknown(call.response)(json).pipe(
-      Effect.mapError((error) =>
-        invalid(
-          describeParseError(error)
-            .map((issue) => (issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`))
-            .join("; ")
-        )
-      )
-    )
-  }
-
-  /** Sends a call and decodes its answer. */
   const send = <A, I>(call: Call<A, I>): Effect.Effect<A, ConnectError> =>
     Effect.suspend(() => {
       let attempts = 0
-      const req = request(call as Call<unknown, unknown>)
+      const req = requestOf(options, call as Call<unknown, unknown>)
       return Effect.suspend(() => {
         attempts++
-        return attempt(call as Call<unknown, unknown>, req)
+        return attempt(http, options, timeoutText, call as Call<unknown, unknown>, req)
       }).pipe(
         Effect.retry(schedule),
-        Effect.mapError((failure): ConnectError => {
-          if (failure._tag === "Final") return failure.error
-          if (failure.rateLimited !== undefined) return failure.rateLimited
-          return new ServiceUnavailable({
-            url: options.baseUrl,
-            reason: failure.reason,
-            attempts,
-            ...(failure.status === undefined ? {} : { status: failure.status })
-          })
-        }),
-        Effect.flatMap((answer) => decode(call, answer))
+        Effect.mapError((failure) => finalError(options.baseUrl, failure, attempts)),
+        Effect.flatMap((answer) => decode(options.baseUrl, call, answer))
       )
     })
 
