@@ -103,17 +103,27 @@ export interface RevocationEndpoint extends ClientCredentials {
 }
 
 /**
+ * What a token is for: its scopes, resource indicators (RFC 8707) and
+ * audiences, as the grants that take them send them.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GrantTargets {
+  readonly scope?: ReadonlyArray<string>
+  readonly resource?: ReadonlyArray<string>
+  readonly audience?: ReadonlyArray<string>
+}
+
+/**
  * A token for the broker itself (RFC 6749 section 4.4), with resource
  * indicators (RFC 8707), audiences and authorization details (RFC 9396).
  *
  * @since 0.1.0
  * @category models
  */
-export interface ClientCredentialsGrant {
+export interface ClientCredentialsGrant extends GrantTargets {
   readonly type: "client_credentials"
-  readonly scope?: ReadonlyArray<string>
-  readonly resource?: ReadonlyArray<string>
-  readonly audience?: ReadonlyArray<string>
   readonly authorizationDetails?: ReadonlyArray<object>
 }
 
@@ -151,12 +161,9 @@ export interface AuthorizationCodeGrant {
  * @since 0.1.0
  * @category models
  */
-export interface JwtBearerGrant {
+export interface JwtBearerGrant extends GrantTargets {
   readonly type: "jwt_bearer"
   readonly assertion: Redacted.Redacted<string>
-  readonly scope?: ReadonlyArray<string>
-  readonly resource?: ReadonlyArray<string>
-  readonly audience?: ReadonlyArray<string>
 }
 
 /**
@@ -165,7 +172,7 @@ export interface JwtBearerGrant {
  * @since 0.1.0
  * @category models
  */
-export interface TokenExchangeGrant {
+export interface TokenExchangeGrant extends GrantTargets {
   readonly type: "token_exchange"
   readonly subjectToken: Redacted.Redacted<string>
   /** A token type URI, such as `urn:ietf:params:oauth:token-type:access_token`. */
@@ -173,9 +180,6 @@ export interface TokenExchangeGrant {
   readonly requestedTokenType?: string
   readonly actorToken?: Redacted.Redacted<string>
   readonly actorTokenType?: string
-  readonly audience?: ReadonlyArray<string>
-  readonly resource?: ReadonlyArray<string>
-  readonly scope?: ReadonlyArray<string>
 }
 
 /**
