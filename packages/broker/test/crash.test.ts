@@ -14,7 +14,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -23,6 +22,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { generateKey } from "../src/Cipher.js"
+import { freePort } from "./support/broker.js"
 import { postgres } from "./support/databases.js"
 import { type FaultyProvider, startFaultyProvider } from "./support/faultyProvider.js"
 
@@ -77,17 +77,6 @@ const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url))
 const KEY = "ck_crash_production_key_8812"
 const USERS = Array.from({ length: 6 }, (_, i) => `crash-user-${i}`)
 const TRIALS = Number(process.env.CRASH_TRIALS ?? 15)
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close((error) => (error ? reject(error) : resolve(port)))
-    })
-  })
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

@@ -9,25 +9,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
+import { freePort } from "./support/broker.js"
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url))
-
-/** A port nobody listens on: the one the system gives, given back. */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close((error) => (error ? reject(error) : resolve(port)))
-    })
-  })
 
 interface Exit {
   readonly code: number | null

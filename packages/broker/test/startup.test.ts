@@ -6,11 +6,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { connect, createServer } from "node:net"
+import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
+import { freePort } from "./support/broker.js"
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url))
 const KEY = "key_startup_production_0123456789"
@@ -28,17 +29,6 @@ afterEach(async () => {
   }
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true })
 })
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close((error) => (error ? reject(error) : resolve(port)))
-    })
-  })
 
 /** Resolves once a TCP connection to the port succeeds, trying again at once on refusal. */
 const portAccepts = (port: number, child: ChildProcess): Promise<void> =>
