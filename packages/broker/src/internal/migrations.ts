@@ -183,6 +183,30 @@ const sharedRateLimit = (sql: SqlClient.SqlClient): Statements => [
   sql`CREATE INDEX rate_limits_updated_at ON rate_limits (updated_at)`
 ]
 
+// The event history: `seq` orders events as they were written; the filters
+// of the admin API each have an index that ends in `seq`, so a page is an
+// index range. Rows hold no secret (see `Events`).
+const events = (sql: SqlClient.SqlClient): Statements => [
+  sql`CREATE TABLE events (
+    seq ${sql.literal(sql.onDialectOrElse({ pg: () => "BIGSERIAL PRIMARY KEY", orElse: () => "INTEGER PRIMARY KEY AUTOINCREMENT" }))},
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    occurred_at BIGINT NOT NULL,
+    connector TEXT,
+    project_id TEXT,
+    environment TEXT,
+    subject TEXT,
+    installation_id TEXT,
+    request_id TEXT,
+    data TEXT NOT NULL
+  )`,
+  sql`CREATE INDEX events_occurred_at ON events (occurred_at)`,
+  sql`CREATE INDEX events_connector ON events (connector, seq)`,
+  sql`CREATE INDEX events_project ON events (project_id, seq)`,
+  sql`CREATE INDEX events_subject ON events (subject, seq)`,
+  sql`CREATE INDEX events_kind ON events (kind, seq)`
+]
+
 /** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
 export const migrations = {
   "0001_initial": migration(initial),
@@ -197,5 +221,6 @@ export const migrations = {
   ]),
   "0007_refresh_journal": migration(refreshJournal),
   "0008_authorization_hardening": migration(authorizationHardening),
-  "0009_shared_rate_limit": migration(sharedRateLimit)
+  "0009_shared_rate_limit": migration(sharedRateLimit),
+  "0010_events": migration(events)
 }
