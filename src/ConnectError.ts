@@ -262,6 +262,59 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
 }
 
 /**
+ * The provider refused the broker itself: the connector is misconfigured (a
+ * wrong client id or secret, an endpoint that redirects, a grant type the
+ * client may not use). Retrying does not help; the operator must fix the
+ * connector. `providerCode` is the provider's OAuth `error` code, when it
+ * gave one (`invalid_client`, `unauthorized_client`, ...).
+ *
+ * Wire code `provider_error` (HTTP 502).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProviderError extends Schema.TaggedError<ProviderError>()("ProviderError", {
+  ...ServerErrorFields,
+  providerCode: Schema.optional(Schema.String)
+}) {
+  /** The wire code. */
+  get code(): string {
+    return "provider_error"
+  }
+  override get message(): string {
+    const code = this.providerCode === undefined ? "" : ` (${this.providerCode})`
+    return withDetail(
+      `The provider of connector "${this.connector}" refused the broker${code}: the connector is misconfigured; its operator must fix it`,
+      this.detail
+    )
+  }
+}
+
+/**
+ * The provider kept failing (network errors, timeouts, HTTP 5xx or 429) after
+ * the broker's own retries, and after the client's: a token may still come
+ * later (a broker keeps an answer that arrives after its deadline), so retry
+ * later.
+ *
+ * Wire code `provider_unavailable` (HTTP 502).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>()(
+  "ProviderUnavailable",
+  ServerErrorFields
+) {
+  /** The wire code. */
+  get code(): string {
+    return "provider_unavailable"
+  }
+  override get message(): string {
+    return withDetail(`The provider of connector "${this.connector}" is unavailable: retry later`, this.detail)
+  }
+}
+
+/**
  * The Connect server could not be reached, timed out, or kept failing (HTTP 5xx)
  * after the client's retries. Transient: retry later.
  *
@@ -347,6 +400,8 @@ export type ConnectError =
   | Unauthorized
   | RateLimited
   | InvalidRequest
+  | ProviderError
+  | ProviderUnavailable
   | ServiceUnavailable
   | InvalidResponse
   | UnknownConnectError
@@ -361,6 +416,8 @@ const tags: ReadonlySet<string> = new Set([
   "Unauthorized",
   "RateLimited",
   "InvalidRequest",
+  "ProviderError",
+  "ProviderUnavailable",
   "ServiceUnavailable",
   "InvalidResponse",
   "UnknownConnectError"
@@ -463,6 +520,11 @@ export const WireCodes: {
         ...(wire.vendor === undefined ? {} : { vendor: wire.vendor })
       })
   },
+  provider_error: {
+    status: 502,
+    decode: (wire) => new ProviderError({ ...common(wire), ...optional("providerCode", str(wire.body.providerCode)) })
+  },
+  provider_unavailable: { status: 502, decode: (wire) => new ProviderUnavailable(common(wire)) },
   rate_limited: {
     status: 429,
     decode: (wire) =>
@@ -475,8 +537,7 @@ export const WireCodes: {
 
 /**
  * Codes a server answers with a 5xx status for a failure that retrying cannot
- * mend (a misconfigured connector): the client does not retry these, and keeps
- * them as an `UnknownConnectError` with their code.
+ * mend (a misconfigured connector): the client does not retry these.
  *
  * @since 0.1.0
  * @category wire
@@ -550,6 +611,9 @@ export const toWire = (
       break
     case "ConnectorInstallationRequired":
       if (error.installUrl !== undefined) body.installUrl = error.installUrl
+      break
+    case "ProviderError":
+      if (error.providerCode !== undefined) body.providerCode = error.providerCode
       break
     case "RateLimited":
       if (error.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(error.retryAfterMs / 1000))

@@ -43,6 +43,8 @@ export {
   isConnectError,
   NoValidToken,
   NoValidToken as NoValidTokenError,
+  ProviderError,
+  ProviderUnavailable,
   RateLimited,
   ServiceUnavailable,
   Unauthorized,

@@ -11,6 +11,8 @@ import {
   InvalidResponse,
   isConnectError,
   NoValidToken,
+  ProviderError,
+  ProviderUnavailable,
   RateLimited,
   ServiceUnavailable,
   type TokenParams,
@@ -68,7 +70,7 @@ const expectNoSecrets = (error: ConnectError) => {
   }
 }
 
-// The table of wire-protocol.md: code, status, error class, tag.
+// The table of wire-protocol.md, and the broker's provider codes: code, status, error class, tag.
 const documented: ReadonlyArray<readonly [string, number, ErrorClass, ConnectError["_tag"]]> = [
   ["user_authorization_required", 403, UserAuthorizationRequired, "UserAuthorizationRequired"],
   ["connector_installation_required", 403, ConnectorInstallationRequired, "ConnectorInstallationRequired"],
@@ -79,7 +81,9 @@ const documented: ReadonlyArray<readonly [string, number, ErrorClass, ConnectErr
   ["not_found", 404, ConnectorNotFound, "ConnectorNotFound"],
   ["unauthorized", 401, Unauthorized, "Unauthorized"],
   ["bad_request", 400, InvalidRequest, "InvalidRequest"],
-  ["rate_limited", 429, RateLimited, "RateLimited"]
+  ["rate_limited", 429, RateLimited, "RateLimited"],
+  ["provider_error", 502, ProviderError, "ProviderError"],
+  ["provider_unavailable", 502, ProviderUnavailable, "ProviderUnavailable"]
 ]
 
 describe("wire codes", () => {
@@ -252,9 +256,9 @@ describe("unknown and irregular error answers", () => {
   it.effect("an unknown code keeps error.meta.vendor", () =>
     Effect.gen(function* () {
       const vendor = { slack: { error: "account_inactive" } }
-      const error = yield* answerWith(403, errorBody({ code: "provider_error", meta: { vendor } }))
+      const error = yield* answerWith(403, errorBody({ code: "quota_exceeded", meta: { vendor } }))
       if (!(error instanceof UnknownConnectError)) return expect.unreachable()
-      expect(error.code).toBe("provider_error")
+      expect(error.code).toBe("quota_exceeded")
       expect(error.status).toBe(403)
       expect(error.vendor).toEqual(vendor)
     })

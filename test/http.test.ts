@@ -22,6 +22,7 @@ import {
   getConnectorMetadata,
   getToken,
   getTokenResponse,
+  ProviderUnavailable,
   RateLimited,
   revokeToken,
   ServiceUnavailable,
@@ -462,19 +463,49 @@ describe("malformed success bodies", () => {
 })
 
 describe("5xx answers a retry cannot mend", () => {
-  it.effect("a 502 provider_error (a misconfigured connector) is not retried and keeps its code", () =>
+  it.effect(
+    "a 502 provider_error (a misconfigured connector) is not retried: ProviderError with the provider's code",
+    () =>
+      Effect.gen(function* () {
+        const connect = yield* ConnectTest
+        yield* connect.script("acme/broken", {
+          token: raw(
+            502,
+            JSON.stringify({
+              error: {
+                code: "provider_error",
+                message: "the connector is misconfigured",
+                providerCode: "invalid_client"
+              }
+            })
+          )
+        })
+        const error = yield* Effect.flip(getToken("acme/broken", { subject: { type: "app" } }))
+        expect(error._tag).toBe("ProviderError")
+        expect(error._tag === "ProviderError" && [error.code, error.status, error.providerCode]).toEqual([
+          "provider_error",
+          502,
+          "invalid_client"
+        ])
+        expect(error.message).toContain('connector "acme/broken"')
+        expect(yield* connect.requestCount({ connector: "acme/broken" })).toBe(1)
+      }).pipe(Effect.provide(ConnectTest.layer({ client: { retries: 3 } })))
+  )
+
+  it.effect("a 502 provider_unavailable is retried, then is ProviderUnavailable, not the server's unavailability", () =>
     Effect.gen(function* () {
       const connect = yield* ConnectTest
-      yield* connect.script("acme/broken", {
-        token: raw(
-          502,
-          JSON.stringify({ error: { code: "provider_error", message: "the connector is misconfigured" } })
-        )
-      })
-      const error = yield* Effect.flip(getToken("acme/broken", { subject: { type: "app" } }))
-      expect(error._tag).toBe("UnknownConnectError")
-      expect(error._tag === "UnknownConnectError" && [error.code, error.status]).toEqual(["provider_error", 502])
-      expect(yield* connect.requestCount({ connector: "acme/broken" })).toBe(1)
+      const unavailable = raw(
+        502,
+        JSON.stringify({ error: { code: "provider_unavailable", message: "the provider timed out" } })
+      )
+      yield* connect.script("acme/slow", { token: unavailable })
+      const fiber = yield* Effect.fork(Effect.flip(getToken("acme/slow", { subject: { type: "app" } })))
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Fiber.join(fiber)
+      expect(error).toBeInstanceOf(ProviderUnavailable)
+      expect(error.message).toContain("retry later")
+      expect(yield* connect.requestCount({ connector: "acme/slow" })).toBe(4)
     }).pipe(Effect.provide(ConnectTest.layer({ client: { retries: 3 } })))
   )
 })

@@ -638,6 +638,15 @@ const wireErrorCases: ReadonlyArray<WireErrorCase> = [
     expected: { issues: [{ path: "scopes", message: "the server says bad_request" }] }
   },
   {
+    code: "provider_error",
+    status: 502,
+    name: "ProviderError",
+    Class: ConnectPromise.ProviderError,
+    Alias: ConnectPromise.ProviderError,
+    extra: { providerCode: "invalid_client" },
+    expected: { providerCode: "invalid_client" }
+  },
+  {
     code: "quota_exceeded",
     status: 402,
     name: "UnknownConnectError",

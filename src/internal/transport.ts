@@ -7,6 +7,7 @@ import {
   fromWire,
   InvalidResponse,
   PermanentServerCodes,
+  type ProviderUnavailable,
   type RateLimited,
   ServiceUnavailable
 } from "../ConnectError.js"
@@ -44,7 +45,8 @@ type AttemptFailure =
       readonly _tag: "Transient"
       readonly reason: string
       readonly status?: number
-      readonly rateLimited?: RateLimited
+      /** The server's own error, when it named one (rate limited, provider unavailable): what the caller gets if no retry succeeds. */
+      readonly answered?: RateLimited | ProviderUnavailable
       readonly retryAfterMs?: number
     }
   | { readonly _tag: "Final"; readonly error: ConnectError }
@@ -158,7 +160,7 @@ const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.Htt
         _tag: "Transient",
         reason: "HTTP 429",
         status,
-        rateLimited: error,
+        answered: error,
         ...(retryAfterMs === undefined ? {} : { retryAfterMs })
       })
     }
@@ -168,6 +170,7 @@ const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.Htt
         _tag: "Transient",
         reason: `HTTP ${status}`,
         status,
+        ...(error._tag === "ProviderUnavailable" ? { answered: error } : {}),
         ...(retryAfterMs === undefined ? {} : { retryAfterMs })
       })
     }
@@ -240,7 +243,7 @@ const decode = <A, I>(baseUrl: string, call: Call<A, I>, answer: Answer): Effect
 /** The error of a call whose last attempt failed. */
 const finalError = (baseUrl: string, failure: AttemptFailure, attempts: number): ConnectError => {
   if (failure._tag === "Final") return failure.error
-  if (failure.rateLimited !== undefined) return failure.rateLimited
+  if (failure.answered !== undefined) return failure.answered
   return new ServiceUnavailable({
     url: baseUrl,
     reason: failure.reason,

@@ -25,7 +25,8 @@
  */
 import { Clock, Context, Effect, FiberSet, Layer, Option, Redacted } from "effect"
 import type { AuthorizationRequest } from "effect-connect/Authorization"
-import { type ConnectError, UnknownConnectError } from "effect-connect/ConnectError"
+import { type ConnectError, ProviderError as ProviderRefused, ProviderUnavailable } from "effect-connect/ConnectError"
+import { providerCodeOf } from "./grants/common.js"
 import { encodeRequest, expiryOf, random, sha256 } from "./internal/authorizationRequest.js"
 import { type DevicePollContext, pollOnce, watch } from "./internal/devicePoll.js"
 import { badField as bad, storeFailure } from "./internal/errors.js"
@@ -80,17 +81,16 @@ const fromProvider = (connector: Connector, error: ProviderError): ConnectError 
         `the provider refused it (${error.kind})`
       )
     case "transient":
-      return new UnknownConnectError({
+      return new ProviderUnavailable({
         connector: connector.uid,
         status: 502,
-        code: "provider_unavailable",
         detail: `the provider's device authorization endpoint did not answer usefully after retries (${error.message}); retry later`
       })
     default:
-      return new UnknownConnectError({
+      return new ProviderRefused({
         connector: connector.uid,
         status: 502,
-        code: "provider_error",
+        ...providerCodeOf(error),
         detail: `the provider refused the device authorization (${error.kind}); the connector may be misconfigured`
       })
   }

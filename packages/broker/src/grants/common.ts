@@ -9,7 +9,8 @@ import {
   type ConnectError,
   InvalidRequest,
   NoValidToken,
-  UnknownConnectError,
+  ProviderError as ProviderRefused,
+  ProviderUnavailable,
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
 import type { Subject } from "effect-connect/Subject"
@@ -75,12 +76,23 @@ export const LEASE_POLL_MS = 50
  * @category errors
  */
 export const providerTimedOut = (connector: Connector) =>
-  new UnknownConnectError({
+  new ProviderUnavailable({
     connector: connector.uid,
     status: 502,
-    code: "provider_unavailable",
     detail: `the provider did not answer within ${limitsOf(connector.settings).callerMs} ms; retry later`
   })
+
+// The provider's own code is passed on only when it looks like an OAuth error code.
+const PROVIDER_CODE = /^[A-Za-z0-9_.-]{1,64}$/
+
+/**
+ * The provider's OAuth `error` code of a failure, when it gave a plausible one.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const providerCodeOf = (error: { readonly code?: string | undefined }): { providerCode?: string } =>
+  error.code !== undefined && PROVIDER_CODE.test(error.code) ? { providerCode: error.code } : {}
 
 /**
  * A provider failure as the caller sees it.
@@ -107,17 +119,16 @@ export const fromProvider = (connector: Connector, error: ProviderError, subject
         ]
       })
     case "transient":
-      return new UnknownConnectError({
+      return new ProviderUnavailable({
         connector: connector.uid,
         status: 502,
-        code: "provider_unavailable",
         detail: `the provider did not answer usefully after retries (${error.message}); retry later`
       })
     default:
-      return new UnknownConnectError({
+      return new ProviderRefused({
         connector: connector.uid,
         status: 502,
-        code: "provider_error",
+        ...providerCodeOf(error),
         detail: `the provider refused the request (${error.kind}); the connector may be misconfigured`
       })
   }

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import { InvalidRequest, UnknownConnectError } from "effect-connect/ConnectError"
+import { InvalidRequest, ProviderError } from "effect-connect/ConnectError"
 import type { JwtBearerSubject } from "effect-connect/Subject"
 import { signAssertion } from "../Assertion.js"
 import type { JwtBearerGrant } from "../ProviderClient.js"
@@ -24,7 +24,7 @@ export const jwtBearerGrant = (
   subject: JwtBearerSubject,
   tokenEndpoint: string,
   targets: Pick<JwtBearerGrant, "scope" | "resource" | "audience">
-): Effect.Effect<JwtBearerGrant, InvalidRequest | UnknownConnectError> =>
+): Effect.Effect<JwtBearerGrant, InvalidRequest | ProviderError> =>
   Effect.gen(function* () {
     const algorithm = connector.settings.signingAlgorithm
     if (connector.privateKey === undefined || algorithm === undefined) {
@@ -56,10 +56,9 @@ export const jwtBearerGrant = (
               status: 400,
               issues: [{ path: "subject.additionalClaims", message: error.message }]
             })
-          : new UnknownConnectError({
+          : new ProviderError({
               connector: connector.uid,
               status: 502,
-              code: "provider_error",
               detail: `the connector's signing key cannot be used (${error.kind}); fix its configuration`
             })
       )
