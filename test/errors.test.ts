@@ -307,23 +307,42 @@ describe("unknown and irregular error answers", () => {
 
   const irregular: ReadonlyArray<readonly [string, string]> = [
     ["empty", ""],
-    ["HTML", "<html><body>Forbidden</body></html>"],
     ["truncated JSON", '{"error": {"code": "not_fo'],
     ["JSON null", "null"],
     ["a JSON array", '[{"code":"not_found"}]'],
     ["a JSON string", '"forbidden"'],
-    ["an error that is a string", '{"error": "forbidden"}'],
     ["a code that is not a string", '{"error": {"code": 404}}']
   ]
   it.effect.each(irregular)("an error answer with %s body is a typed error with the status", ([, body]) =>
     Effect.gen(function* () {
-      for (const status of [403, 404, 418]) {
+      for (const status of [403, 418]) {
         const error = yield* answerWith(status, body)
         expectWellFormed(error, UnknownConnectError, "UnknownConnectError")
         if (!(error instanceof UnknownConnectError)) return expect.unreachable()
         expect(error.status).toBe(status)
         expect(error.code).toBeUndefined()
         expect(error.message).toContain(`HTTP ${status}`)
+      }
+    })
+  )
+
+  // What a CONNECT_URL that points elsewhere reaches: a web page, an OAuth server, a path that is not the protocol's.
+  const foreign: ReadonlyArray<readonly [string, string, ReadonlyArray<number>, string]> = [
+    ["HTML", "<html><body>Forbidden</body></html>", [403, 404, 418], "an HTML page answered"],
+    ["an OAuth error", '{"error": "invalid_request"}', [400, 403, 404], "an OAuth server answered"],
+    ["nothing of the protocol at 404", "Not Found", [404], "no Connect server answers there"],
+    ["an empty 404", "", [404], "no Connect server answers there"]
+  ]
+  it.effect.each(foreign)("an error answer with %s is InvalidResponse naming the URL called", ([, body, statuses, what]) =>
+    Effect.gen(function* () {
+      for (const status of statuses) {
+        const error = yield* answerWith(status, body)
+        expectWellFormed(error, InvalidResponse, "InvalidResponse")
+        if (!(error instanceof InvalidResponse)) return expect.unreachable()
+        expect(error.status).toBe(status)
+        expect(error.url).toBe(`${TEST_BASE_URL}/v1/connect/token/${encodeURIComponent(CONNECTOR)}`)
+        expect(error.message).toContain(what)
+        expect(error.message).toContain("check CONNECT_URL")
       }
     })
   )

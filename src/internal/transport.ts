@@ -139,6 +139,28 @@ export interface Transport {
   readonly send: <A, I>(call: Call<A, I>) => Effect.Effect<A, ConnectError>
 }
 
+/** Codes whose error answer is still a Connect server's own: 401 and 429 without a code, 408 and 5xx (proxies). */
+const speaksConnect = (status: number, code: string | undefined) =>
+  code !== undefined || status === 401 || status === 408 || status === 429 || status >= 500
+
+/**
+ * Why an error answer cannot be a Connect server's, if it cannot: a server of
+ * ours that has no such endpoint (a path in the base URL), an HTML page, an
+ * OAuth server's `{"error": "..."}`, or a bare 404. The caller hears it with
+ * the URL it called, as a setting to fix rather than a missing connector.
+ */
+const notConnect = (response: HttpClientResponse.HttpClientResponse, text: string, code: string | undefined) => {
+  const fix = "check CONNECT_URL: the Connect server's root URL, without a path such as /v1"
+  if (code === "endpoint_not_found") return `the server has no such endpoint; ${fix}`
+  if (speaksConnect(response.status, code)) return undefined
+  if (/html/i.test(response.headers["content-type"] ?? "") || text.trimStart().startsWith("<")) {
+    return `an HTML page answered, not a Connect server; ${fix}`
+  }
+  const oauth = /^\s*\{\s*"error"\s*:\s*"([\w.-]{1,64})"/.exec(text)
+  if (oauth !== null) return `an OAuth server answered (error ${oauth[1]}), not a Connect server; ${fix}`
+  return response.status === 404 ? `no Connect server answers there; ${fix}` : undefined
+}
+
 /** Whether a failed status is worth another attempt (408, 429, 5xx but a permanent code), or final. */
 const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.HttpClientResponse, answer: Answer) =>
   Effect.clockWith((clock): Effect.Effect<Answer, AttemptFailure> => {
@@ -146,6 +168,11 @@ const classify = (call: Call<unknown, unknown>, response: HttpClientResponse.Htt
     if (status >= 200 && status < 300) return Effect.succeed(answer)
     const retryAfterMs = parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
     const parsed = errorBody(answer.text)
+    const foreign = notConnect(response, answer.text, parsed.code)
+    if (foreign !== undefined) {
+      const url = response.request.url
+      return Effect.fail({ _tag: "Final", error: new InvalidResponse({ url, reason: foreign, status }) })
+    }
     const error = fromWire({
       connector: call.connector,
       status,

@@ -301,7 +301,10 @@ export const app = router.pipe(
           })
         )
       }
-      return json(404, { error: { code: "not_found", message: "no such endpoint" } })
+      // Not `not_found`: that code says the connector is unknown; a client hearing this one checks its base URL.
+      return json(404, {
+        error: { code: "endpoint_not_found", message: `no such endpoint: ${error.request.method} ${path}` }
+      })
     })
   )
 )

@@ -306,7 +306,10 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
       expect(badPath.body.error.issues[0].path).toBe("connector")
     }
     const unknown = await call(broker, "GET", "/v1/connect/nowhere", WEB_KEY)
-    expect(unknown).toMatchObject({ status: 404, body: { error: { code: "not_found" } } })
+    expect(unknown).toMatchObject({
+      status: 404,
+      body: { error: { code: "endpoint_not_found", message: "no such endpoint: GET /v1/connect/nowhere" } }
+    })
   })
 
   it("serves connector metadata without secrets", async () => {
