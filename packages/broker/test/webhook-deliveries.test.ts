@@ -97,7 +97,7 @@ describe("webhooks", () => {
       call("POST", base, { url: target.url, colour: "blue" })
     ])
     expect(bad.map((answer) => answer.status)).toEqual([400, 400, 400, 400])
-    expect(bad.map((answer) => answer.body.error.issues[0].path)).toEqual(["url", "secret", "events[0]", "colour"])
+    expect(bad.map((answer) => answer.body.error.issues[0].path)).toEqual(["url", "secret", "events.0", "colour"])
     expect((await call("POST", "/v1/admin/projects/prj_nope/webhooks", { url: target.url })).status).toBe(404)
 
     const created = await call("POST", base, { url: target.url, events: ["grant.revoked"] })
