@@ -57,7 +57,7 @@ const create = Command.make(
   "create",
   {
     project,
-    endpoint: Args.text({ name: "url" }).pipe(Args.withDescription("Where to send the events (https://…)")),
+    endpoint: Args.text({ name: "webhook-url" }).pipe(Args.withDescription("Where to send the events (https://…)")),
     events: Options.text("event").pipe(
       Options.withDescription(
         "An event kind (token.issued) or group (token.*) to send; repeat for several (default: all)"
