@@ -12,6 +12,7 @@ import { route } from "effect-connect/Protocol"
 import { RevocationSummary } from "effect-connect/Revocation"
 import { HttpUrl } from "./ConfigFile.js"
 import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
+import { EventPattern, WebhookSecret } from "./internal/webhooks/policy.js"
 
 /**
  * A name that travels in a path: 1 to 256 characters, no control characters.
@@ -308,5 +309,178 @@ export const adminRoutes = {
   detach: route("DELETE", "/v1/admin/connectors/:connector/links/:project"),
   listProjects: route("GET", "/v1/admin/projects"),
   createProject: route("POST", "/v1/admin/projects"),
-  createKey: route("POST", "/v1/admin/projects/:project/keys")
+  createKey: route("POST", "/v1/admin/projects/:project/keys"),
+  listWebhooks: route("GET", "/v1/admin/projects/:project/webhooks"),
+  createWebhook: route("POST", "/v1/admin/projects/:project/webhooks"),
+  removeWebhook: route("DELETE", "/v1/admin/projects/:project/webhooks/:webhook"),
+  listDeliveries: route("GET", "/v1/admin/webhooks/:webhook/deliveries"),
+  retryDelivery: route("POST", "/v1/admin/webhook-deliveries/:delivery/retry")
 } as const
+
+/**
+ * A project's webhook, without its secret.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WebhookView = Schema.Struct({
+  id: Schema.String,
+  project: Schema.String,
+  url: Schema.String,
+  /** The event kinds (or `<group>.*`) it takes; every kind when empty. */
+  events: Schema.Array(Schema.String),
+  enabled: Schema.Boolean,
+  /** Why it was disabled (its receiver answered 410 Gone). */
+  disabledReason: Schema.optional(Schema.String),
+  /** `config` (the configuration file) or `api`. */
+  source: Schema.String,
+  createdAt: Schema.Number
+}).annotations({ identifier: "WebhookView" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebhookView extends Schema.Schema.Type<typeof WebhookView> {}
+
+/**
+ * The answer of `GET /v1/admin/projects/{project}/webhooks`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WebhookList = Schema.Struct({ webhooks: Schema.Array(WebhookView) }).annotations({
+  identifier: "WebhookList"
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebhookList extends Schema.Schema.Type<typeof WebhookList> {}
+
+/**
+ * The body of `POST /v1/admin/projects/{project}/webhooks`: the secret is
+ * generated when not given.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WebhookBody = Schema.Struct({
+  id: Schema.optional(PathName),
+  url: HttpUrl,
+  secret: Schema.optional(Schema.Redacted(WebhookSecret)),
+  events: Schema.optional(Schema.Array(EventPattern))
+}).annotations({ identifier: "WebhookBody" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebhookBody extends Schema.Schema.Type<typeof WebhookBody> {}
+
+/**
+ * A new webhook with its secret: the only answer that holds it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CreatedWebhook = Schema.Struct({
+  ...WebhookView.fields,
+  secret: Schema.Redacted(Schema.String)
+}).annotations({ identifier: "CreatedWebhook" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CreatedWebhook extends Schema.Schema.Type<typeof CreatedWebhook> {}
+
+/**
+ * The answer of `DELETE /v1/admin/projects/{project}/webhooks/{webhook}`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WebhookRemoved = Schema.Struct({ id: Schema.String, project: Schema.String }).annotations({
+  identifier: "WebhookRemoved"
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebhookRemoved extends Schema.Schema.Type<typeof WebhookRemoved> {}
+
+/**
+ * One attempt of a delivery: when, the receiver's HTTP status or what went
+ * wrong, and how long it took.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DeliveryAttemptView = Schema.Struct({
+  at: Schema.Number,
+  status: Schema.optional(Schema.Number),
+  error: Schema.optional(Schema.String),
+  durationMs: Schema.Number
+}).annotations({ identifier: "DeliveryAttemptView" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeliveryAttemptView extends Schema.Schema.Type<typeof DeliveryAttemptView> {}
+
+/**
+ * A delivery's status: `pending` (to be sent, or sent again at
+ * `nextAttemptAt`), `delivered` (a 2xx answer), `failed` (no more attempts).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DeliveryStatus = Schema.Literal("pending", "delivered", "failed")
+
+/**
+ * A delivery of an event to a webhook, with its latest attempts.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DeliveryView = Schema.Struct({
+  id: Schema.String,
+  webhookId: Schema.String,
+  eventId: Schema.String,
+  eventKind: Schema.String,
+  status: DeliveryStatus,
+  attempts: Schema.Number,
+  nextAttemptAt: Schema.optional(Schema.Number),
+  lastStatus: Schema.optional(Schema.Number),
+  lastError: Schema.optional(Schema.String),
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number,
+  deliveredAt: Schema.optional(Schema.Number),
+  attemptLog: Schema.Array(DeliveryAttemptView)
+}).annotations({ identifier: "DeliveryView" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeliveryView extends Schema.Schema.Type<typeof DeliveryView> {}
+
+/**
+ * The answer of `GET /v1/admin/webhooks/{webhook}/deliveries`, newest first.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DeliveryList = Schema.Struct({ deliveries: Schema.Array(DeliveryView) }).annotations({
+  identifier: "DeliveryList"
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeliveryList extends Schema.Schema.Type<typeof DeliveryList> {}

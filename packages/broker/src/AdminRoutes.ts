@@ -1,6 +1,6 @@
 /**
  * The HTTP routes of the broker's admin API (`/v1/admin/…`): connectors,
- * their links, projects and caller keys. Every route needs the admin token
+ * their links, projects and caller keys, webhooks and their deliveries. Every route needs the admin token
  * (`Authorization: Bearer <CONNECT_ADMIN_TOKEN>`); without one configured,
  * every route answers `401 unauthorized`. Failures are answered in the
  * protocol's error envelope, bodies are decoded strictly (a field the schema
@@ -9,9 +9,11 @@
  * @since 0.1.0
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Schema } from "effect"
 import { InvalidRequest, Unauthorized, UnknownConnectError } from "effect-connect/ConnectError"
+import { describeParseError } from "effect-connect/Protocol"
 import { Admin, AdminConflict, AdminNotFound } from "./Admin.js"
 import {
   AttachBody,
@@ -20,6 +22,10 @@ import {
   ConnectorRemoved,
   ConnectorView,
   CreatedKey,
+  CreatedWebhook,
+  DeliveryList,
+  DeliveryStatus,
+  DeliveryView,
   DetachBody,
   InstallationList,
   InstallationRemoved,
@@ -27,11 +33,15 @@ import {
   LinkChanged,
   ProjectBody,
   ProjectList,
-  ProjectView
+  ProjectView,
+  WebhookBody,
+  WebhookList,
+  WebhookRemoved
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
 import { answerFailures, bearerToken, decodeBody, json, jsonBody, pathName, serve } from "./internal/http.js"
-import { type Bound, boundIssues, RequestBounds } from "./internal/limits.js"
+import { type Bound, boundIssues, MAX_URL_LENGTH, RequestBounds } from "./internal/limits.js"
+import { Webhooks } from "./Webhooks.js"
 
 const unauthorized = (detail: string) => new Unauthorized({ connector: "", detail })
 
@@ -144,6 +154,58 @@ const createKey = Effect.gen(function* () {
   return yield* encode(CreatedKey, 201)(yield* Effect.flatMap(Admin, (admin) => admin.createKey(project, environment)))
 })
 
+const listWebhooks = Effect.gen(function* () {
+  const project = yield* pathName("project")
+  const webhooks = yield* Effect.flatMap(Webhooks, (service) => service.list(project))
+  return yield* encode(WebhookList)({ webhooks })
+})
+
+const createWebhook = Effect.gen(function* () {
+  const project = yield* pathName("project")
+  const payload = yield* body(WebhookBody, [
+    { path: "url", maxLength: MAX_URL_LENGTH },
+    { path: "events", maxItems: 50 }
+  ])
+  return yield* encode(
+    CreatedWebhook,
+    201
+  )(yield* Effect.flatMap(Webhooks, (service) => service.create(project, payload)))
+})
+
+const removeWebhook = Effect.gen(function* () {
+  const project = yield* pathName("project")
+  const webhook = yield* pathName("webhook")
+  return yield* encode(WebhookRemoved)(yield* Effect.flatMap(Webhooks, (service) => service.remove(project, webhook)))
+})
+
+/** The query of a deliveries' listing: `status` and `limit` (1 to 500, 50 by default). */
+const DeliveriesQuery = Schema.Struct({
+  status: Schema.optional(DeliveryStatus),
+  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500)), {
+    default: () => 50
+  })
+})
+
+const listDeliveries = Effect.gen(function* () {
+  const webhook = yield* pathName("webhook")
+  const query = yield* HttpServerRequest.schemaSearchParams(DeliveriesQuery, { onExcessProperty: "error" }).pipe(
+    Effect.mapError(
+      (error) =>
+        new InvalidRequest({
+          status: 400,
+          issues: error._tag === "ParseError" ? describeParseError(error) : [{ path: "", message: error.message }]
+        })
+    )
+  )
+  const deliveries = yield* Effect.flatMap(Webhooks, (service) => service.deliveries(webhook, query))
+  return yield* encode(DeliveryList)({ deliveries })
+})
+
+const retryDelivery = Effect.gen(function* () {
+  const delivery = yield* pathName("delivery")
+  return yield* encode(DeliveryView)(yield* Effect.flatMap(Webhooks, (service) => service.retry(delivery)))
+})
+
 /**
  * The routes of the admin API.
  *
@@ -161,5 +223,10 @@ export const router = HttpRouter.empty.pipe(
   serve(adminRoutes.detach, handle(detach)),
   serve(adminRoutes.listProjects, handle(listProjects)),
   serve(adminRoutes.createProject, handle(createProject)),
-  serve(adminRoutes.createKey, handle(createKey))
+  serve(adminRoutes.createKey, handle(createKey)),
+  serve(adminRoutes.listWebhooks, handle(listWebhooks)),
+  serve(adminRoutes.createWebhook, handle(createWebhook)),
+  serve(adminRoutes.removeWebhook, handle(removeWebhook)),
+  serve(adminRoutes.listDeliveries, handle(listDeliveries)),
+  serve(adminRoutes.retryDelivery, handle(retryDelivery))
 )

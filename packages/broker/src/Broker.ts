@@ -5,7 +5,7 @@
  * (`CONNECT_HOST`, `CONNECT_PORT`, `CONNECT_PUBLIC_URL`, `CONNECT_DATABASE_URL`,
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
  * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`,
- * `CONNECT_MAX_BODY_BYTES`), opens and migrates the
+ * `CONNECT_MAX_BODY_BYTES`, the `CONNECT_WEBHOOK_…` settings of `Webhooks`), opens and migrates the
  * database, applies the configuration file, and serves the Connect wire protocol
  * and, with an admin token, the admin API.
  *
@@ -32,6 +32,7 @@ import { app } from "./Routes.js"
 import * as Setup from "./Setup.js"
 import { Store } from "./Store.js"
 import { Tokens } from "./Tokens.js"
+import { WebhookSignal, Webhooks } from "./Webhooks.js"
 
 /**
  * Applies the configuration file named by `CONNECT_CONFIG`, if any, at start.
@@ -45,8 +46,9 @@ export const layerSetup = Layer.effectDiscard(
     if (Option.isNone(path)) return
     const setup = yield* ConfigFile.load(path.value)
     const applied = yield* Setup.apply(setup)
+    const webhooks = yield* Setup.applyWebhooks(setup)
     yield* Effect.logInfo(
-      `applied ${path.value}: ${applied.connectors} connectors, ${applied.projects} projects, ${applied.links} links`
+      `applied ${path.value}: ${applied.connectors} connectors, ${applied.projects} projects, ${applied.links} links, ${webhooks} webhooks`
     )
   })
 )
@@ -81,9 +83,11 @@ export const layerServices = Layer.mergeAll(
   MaxBodyBytes.layerConfig
 ).pipe(
   Layer.provideMerge(Tokens.layer),
+  Layer.provideMerge(Webhooks.layerConfig),
   Layer.provideMerge(ProviderClient.layerConfig),
   Layer.provideMerge(PublicUrl.layerConfig),
   Layer.provideMerge(Store.layer),
+  Layer.provideMerge(WebhookSignal.layer),
   Layer.provideMerge(Layer.merge(Database.layerConfig, Cipher.layerConfig)),
   Layer.provide(Layer.merge(providerHttpClient, NodeFileSystem.layer))
 )

@@ -21,6 +21,7 @@ import { FieldIssue } from "effect-connect/ConnectError"
 import { isRecord, JsonObject } from "effect-connect/Json"
 import { allowedHttpHosts, ENDPOINT_FIELDS, endpointProblem } from "./internal/endpoints.js"
 import { tenantIdProblem } from "./internal/limits.js"
+import { EventPattern, secretProblem } from "./internal/webhooks/policy.js"
 
 // A message that replaces those of the schema's parts (a union otherwise
 // reports one line per member).
@@ -290,6 +291,28 @@ export const ProjectKeyDeclaration = Schema.Struct({
 export interface ProjectKeyDeclaration extends Schema.Schema.Type<typeof ProjectKeyDeclaration> {}
 
 /**
+ * A webhook of a project: where its events are sent, signed with `secret`
+ * (`whsec_<base64>`, as Standard Webhooks writes it), and which kinds
+ * (`token.issued`, or a group: `token.*`; every kind when absent). Without an
+ * `id`, one is derived from the project and the URL.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WebhookDeclaration = Schema.Struct({
+  id: Schema.optional(Schema.NonEmptyString),
+  url: HttpUrl,
+  secret: SecretRef,
+  events: Schema.optional(Schema.Array(EventPattern))
+}).annotations({ identifier: "WebhookDeclaration" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebhookDeclaration extends Schema.Schema.Type<typeof WebhookDeclaration> {}
+
+/**
  * A project: an application that calls the broker, with its caller keys.
  * `returnUrls` lists where an authorization flow may send the user back to.
  *
@@ -302,7 +325,9 @@ export const ProjectDeclaration = Schema.Struct({
   keys: Schema.Array(ProjectKeyDeclaration),
   returnUrls: Schema.optional(Schema.Array(HttpUrl)),
   /** Users' grants wait until the application confirms its user (see docs/authorization.md). */
-  confirmUsers: Schema.optional(Schema.Boolean)
+  confirmUsers: Schema.optional(Schema.Boolean),
+  /** Where the project's events are sent (see docs/webhooks.md). */
+  webhooks: Schema.optional(Schema.Array(WebhookDeclaration))
 }).annotations({ identifier: "ProjectDeclaration" })
 
 /**
@@ -374,13 +399,24 @@ export interface ProjectKeySetup {
 }
 
 /**
- * A project with its keys' secrets resolved.
+ * A webhook with its secret resolved.
  *
  * @since 0.1.0
  * @category models
  */
-export interface ProjectSetup extends Omit<ProjectDeclaration, "keys"> {
+export interface WebhookSetup extends Omit<WebhookDeclaration, "secret"> {
+  readonly secret: Redacted.Redacted<string>
+}
+
+/**
+ * A project with its keys' and webhooks' secrets resolved.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProjectSetup extends Omit<ProjectDeclaration, "keys" | "webhooks"> {
   readonly keys: ReadonlyArray<ProjectKeySetup>
+  readonly webhooks?: ReadonlyArray<WebhookSetup>
 }
 
 /**
@@ -552,6 +588,7 @@ const decodeWith = (json: unknown, path: string | undefined): Effect.Effect<Brok
       ...crossCheck(json),
       ...endpointIssues(json, allowed),
       ...secrets.issues,
+      ...webhookSecretIssues(secrets.values),
       ...reusedKeySecrets(json, secrets.values)
     ]
     if (issues.length > 0 || Either.isLeft(decoded)) {
@@ -771,7 +808,18 @@ const crossCheck = (json: unknown): ReadonlyArray<FieldIssue> => {
 }
 
 /** Every endpoint of every connector that the broker's policy refuses (`endpointProblem`). */
-const endpointIssues = (json: unknown, allowed: ReadonlySet<string>): ReadonlyArray<FieldIssue> =>
+const endpointIssues = (json: unknown, allowed: ReadonlySet<string>): ReadonlyArray<FieldIssue> => [
+  ...connectorEndpointIssues(json, allowed),
+  ...list(at(json, "projects")).flatMap((project, p) =>
+    list(at(project, "webhooks")).flatMap((webhook, w) => {
+      const url = at(webhook, "url")
+      const problem = typeof url === "string" ? endpointProblem(url, allowed) : undefined
+      return problem === undefined ? [] : [{ path: `projects[${p}].webhooks[${w}].url`, message: problem }]
+    })
+  )
+]
+
+const connectorEndpointIssues = (json: unknown, allowed: ReadonlySet<string>): ReadonlyArray<FieldIssue> =>
   list(at(json, "connectors")).flatMap((connector, c) => {
     const items = list(at(at(connector, "installations"), "items")).map((item, i) => ({
       path: `connectors[${c}].installations.items[${i}].tokenEndpoint`,
@@ -805,6 +853,21 @@ const keySecrets = (json: unknown): ReadonlyArray<SecretAt> =>
     })
   )
 
+const webhookSecrets = (json: unknown): ReadonlyArray<SecretAt> =>
+  list(at(json, "projects")).flatMap((project, p) =>
+    list(at(project, "webhooks")).flatMap((webhook, w) => {
+      const ref = at(webhook, "secret")
+      return isSecretRef(ref) ? [{ path: `projects[${p}].webhooks[${w}].secret`, ref }] : []
+    })
+  )
+
+/** Webhook secrets must be `whsec_<base64>`, whether written in the file or read from the environment. */
+const webhookSecretIssues = (values: ReadonlyMap<string, Redacted.Redacted<string>>): ReadonlyArray<FieldIssue> =>
+  [...values].flatMap(([path, value]) => {
+    const problem = /\.webhooks\[\d+\]\.secret$/.test(path) ? secretProblem(Redacted.value(value)) : undefined
+    return problem === undefined ? [] : [{ path, message: problem }]
+  })
+
 /** Every well-formed secret of the file, by its path. */
 const secretsOf = (json: unknown): ReadonlyArray<SecretAt> => [
   ...list(at(json, "connectors")).flatMap((connector, c) =>
@@ -813,7 +876,8 @@ const secretsOf = (json: unknown): ReadonlyArray<SecretAt> => [
       return isSecretRef(ref) ? [{ path: `connectors[${c}].${key}`, ref }] : []
     })
   ),
-  ...keySecrets(json)
+  ...keySecrets(json),
+  ...webhookSecrets(json)
 ]
 
 const resolveSecrets = (
@@ -885,14 +949,23 @@ const build = (file: ConfigFile, secrets: ReadonlyMap<string, Redacted.Redacted<
         ...(privateKey === undefined ? {} : { privateKey: secret(`connectors[${c}].privateKey`) })
       }
     })
-    const projects = file.projects.map(
-      (project, p): ProjectSetup => ({
-        ...project,
+    const projects = file.projects.map((project, p): ProjectSetup => {
+      const { webhooks, ...rest } = project
+      return {
+        ...rest,
         keys: project.keys.map((key, k) => ({
           environment: key.environment,
           secret: secret(`projects[${p}].keys[${k}].secret`)
-        }))
-      })
-    )
+        })),
+        ...(webhooks === undefined
+          ? {}
+          : {
+              webhooks: webhooks.map((webhook, w) => ({
+                ...webhook,
+                secret: secret(`projects[${p}].webhooks[${w}].secret`)
+              }))
+            })
+      }
+    })
     return Effect.succeed({ connectors, projects, links: file.links })
   })

@@ -1,7 +1,7 @@
 /**
  * Applies a configuration file's declarations to the store, idempotently:
- * connectors (with their installations), projects (with their caller keys) and
- * links are created or updated to match. Applying the same file twice changes
+ * connectors (with their installations), projects (with their caller keys and
+ * webhooks) and links are created or updated to match. Applying the same file twice changes
  * nothing; keys and links made elsewhere are kept.
  *
  * @since 0.1.0
@@ -9,7 +9,9 @@
 import { Effect } from "effect"
 import { parsePrivateKey } from "./Assertion.js"
 import { type BrokerSetup, ConfigFileError } from "./ConfigFile.js"
+import { declaredWebhookId } from "./internal/webhooks/service.js"
 import { Store, type StoreError } from "./Store.js"
+import { Webhooks } from "./Webhooks.js"
 
 type DeclaredConnector = BrokerSetup["connectors"][number]
 
@@ -130,4 +132,39 @@ export const apply = (
       if (connectorId !== undefined) yield* store.putLink(connectorId, link.project, link.environments)
     }
     return { connectors: setup.connectors.length, projects: setup.projects.length, links: setup.links.length }
+  })
+
+/**
+ * Applies the webhooks the setup declares (created, or updated and enabled
+ * again); succeeds with how many. Webhooks made through the admin API are
+ * kept.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const applyWebhooks = (setup: BrokerSetup): Effect.Effect<number, StoreError | ConfigFileError, Webhooks> =>
+  Effect.gen(function* () {
+    const webhooks = yield* Webhooks
+    let applied = 0
+    for (const [p, project] of setup.projects.entries()) {
+      for (const [w, webhook] of (project.webhooks ?? []).entries()) {
+        const declared = {
+          id: webhook.id ?? declaredWebhookId(project.id, webhook.url),
+          url: webhook.url,
+          secret: webhook.secret,
+          events: webhook.events ?? []
+        }
+        yield* webhooks.put(project.id, declared).pipe(
+          Effect.catchTag("InvalidRequest", (error) =>
+            Effect.fail(
+              new ConfigFileError({
+                issues: error.issues.map((issue) => ({ ...issue, path: `projects[${p}].webhooks[${w}].${issue.path}` }))
+              })
+            )
+          )
+        )
+        applied++
+      }
+    }
+    return applied
   })

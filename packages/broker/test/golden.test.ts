@@ -89,7 +89,12 @@ describe("the protocol's routes", () => {
       "DELETE /v1/admin/connectors/:connector/links/:project",
       "GET /v1/admin/projects",
       "POST /v1/admin/projects",
-      "POST /v1/admin/projects/:project/keys"
+      "POST /v1/admin/projects/:project/keys",
+      "GET /v1/admin/projects/:project/webhooks",
+      "POST /v1/admin/projects/:project/webhooks",
+      "DELETE /v1/admin/projects/:project/webhooks/:webhook",
+      "GET /v1/admin/webhooks/:webhook/deliveries",
+      "POST /v1/admin/webhook-deliveries/:delivery/retry"
     ])
   })
 })

@@ -25,6 +25,7 @@ import * as Projects from "./Projects.js"
 import * as RevokeTokens from "./RevokeTokens.js"
 import * as Serve from "./Serve.js"
 import * as Token from "./Token.js"
+import * as Webhooks from "./Webhooks.js"
 
 const connect = Command.make("connect").pipe(
   Command.withDescription(
@@ -46,7 +47,8 @@ const connect = Command.make("connect").pipe(
     Links.attach,
     Links.detach,
     Projects.projects,
-    Projects.keys
+    Projects.keys,
+    Webhooks.webhooks
   ])
 )
 

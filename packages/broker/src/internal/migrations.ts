@@ -207,6 +207,48 @@ const events = (sql: SqlClient.SqlClient): Statements => [
   sql`CREATE INDEX events_kind ON events (kind, seq)`
 ]
 
+// Webhooks and their outbox. A delivery is written in the transaction of its
+// event's batch; the dispatcher claims due ones with a lease (`lease_owner`,
+// `lease_until`) before it sends, and records the outcome after. `payload` is
+// the body as first signed, so every attempt sends the same bytes; `attempt_log`
+// is a JSON array of the latest attempts (bounded, see the webhooks' policy).
+const webhooks = (sql: SqlClient.SqlClient): Statements => [
+  sql`CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    kinds TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    disabled_reason TEXT,
+    source TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  )`,
+  sql`CREATE INDEX webhooks_project ON webhooks (project_id)`,
+  sql`CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id TEXT NOT NULL,
+    event_kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    last_status INTEGER,
+    last_error TEXT,
+    attempt_log TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    delivered_at BIGINT,
+    UNIQUE (webhook_id, event_id)
+  )`,
+  sql`CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)`,
+  sql`CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at)`
+]
+
 /** The migrations, by `<id>_<name>`, in the form `Migrator.fromRecord` takes. */
 export const migrations = {
   "0001_initial": migration(initial),
@@ -222,5 +264,6 @@ export const migrations = {
   "0007_refresh_journal": migration(refreshJournal),
   "0008_authorization_hardening": migration(authorizationHardening),
   "0009_shared_rate_limit": migration(sharedRateLimit),
-  "0010_events": migration(events)
+  "0010_events": migration(events),
+  "0011_webhooks": migration(webhooks)
 }

@@ -9,6 +9,8 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Deferred, Effect, FiberRef, HashMap, Option, Queue, Schedule } from "effect"
 import type { EventsService } from "../../Events.js"
 import { fail, newId } from "../store/common.js"
+import { enqueueDeliveries } from "../webhooks/deliveries.js"
+import { WebhookSignal, type WebhookSignalService } from "../webhooks/signal.js"
 import type { EventInput } from "./models.js"
 import { insertEvents, selectEvents } from "./table.js"
 
@@ -40,17 +42,26 @@ const currentRequestId = Effect.map(FiberRef.get(FiberRef.currentLogAnnotations)
   )
 )
 
-/** Writes one batch; a batch that fails three times is dropped, and said so. */
-const writeBatch = (sql: SqlClient.SqlClient, events: ReadonlyArray<RecordedEvent>) =>
-  sql.withTransaction(insertEvents(sql, events)).pipe(
+/**
+ * Writes one batch with its webhook deliveries (the outbox), in one
+ * transaction, then wakes the webhooks' dispatcher if it wrote any; a batch
+ * that fails three times is dropped, and said so.
+ */
+const writeBatch = (
+  sql: SqlClient.SqlClient,
+  events: ReadonlyArray<RecordedEvent>,
+  signal: Option.Option<WebhookSignalService>
+) =>
+  sql.withTransaction(Effect.zipRight(insertEvents(sql, events), enqueueDeliveries(sql, events))).pipe(
     Effect.retry(Schedule.intersect(Schedule.exponential("100 millis"), Schedule.recurs(2))),
+    Effect.flatMap((deliveries) => (deliveries > 0 && Option.isSome(signal) ? signal.value.raise : Effect.void)),
     Effect.catchAll((error) =>
       Effect.logWarning(`events: ${events.length} events could not be written and are dropped`, fail("write")(error))
     )
   )
 
 /** Takes what the queue holds (waiting for one at least), writes its events, then releases the waiting callers. */
-const writeNext = (sql: SqlClient.SqlClient, queue: Queue.Queue<Entry>) =>
+const writeNext = (sql: SqlClient.SqlClient, queue: Queue.Queue<Entry>, signal: Option.Option<WebhookSignalService>) =>
   Effect.gen(function* () {
     const entries = yield* Queue.takeBetween(queue, 1, BATCH_SIZE)
     const events: Array<RecordedEvent> = []
@@ -59,7 +70,7 @@ const writeNext = (sql: SqlClient.SqlClient, queue: Queue.Queue<Entry>) =>
       if (entry._tag === "Event") events.push(entry.event)
       else markers.push(entry.done)
     }
-    if (events.length > 0) yield* writeBatch(sql, events)
+    if (events.length > 0) yield* writeBatch(sql, events, signal)
     yield* Effect.forEach(markers, (done) => Deferred.succeed(done, undefined), { discard: true })
   })
 
@@ -67,7 +78,9 @@ const writeNext = (sql: SqlClient.SqlClient, queue: Queue.Queue<Entry>) =>
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const queue = yield* Queue.dropping<Entry>(QUEUE_CAPACITY)
-  yield* Effect.forkScoped(Effect.forever(writeNext(sql, queue)))
+  // Without webhooks in this process, their dispatchers (elsewhere) find the deliveries by polling.
+  const signal = yield* Effect.serviceOption(WebhookSignal)
+  yield* Effect.forkScoped(Effect.forever(writeNext(sql, queue, signal)))
 
   const flush = Effect.gen(function* () {
     const done = yield* Deferred.make<void>()

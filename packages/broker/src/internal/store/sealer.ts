@@ -19,6 +19,7 @@ export type SealedColumn =
   | "authorization_requests/code_verifier"
   | "authorization_requests/sealed_grant"
   | "authorization_requests/device_code"
+  | "webhooks/secret"
 
 /** Seals and opens the secrets of rows. */
 export interface Sealer {
