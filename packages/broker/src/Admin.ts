@@ -25,6 +25,7 @@ import type {
   ProjectView
 } from "./AdminApi.js"
 import * as ConfigFile from "./ConfigFile.js"
+import { Events, type EventsService } from "./Events.js"
 import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
 import * as Setup from "./Setup.js"
 import { type Connector, type Project, Store, type StoreError, type StoreService } from "./Store.js"
@@ -253,6 +254,7 @@ const declarationOf = (body: unknown) =>
  */
 const createConnector = (
   store: StoreService,
+  events: EventsService,
   body: unknown
 ): Effect.Effect<ConnectorView, InvalidRequest | AdminConflict | StoreError, never> =>
   Effect.gen(function* () {
@@ -264,8 +266,9 @@ const createConnector = (
       })
     }
     // The checks and the saving of the configuration file, private key included.
-    yield* Setup.apply({ connectors: [declared], projects: [], links: [] }).pipe(
+    yield* Setup.apply({ connectors: [declared], projects: [], links: [] }, "admin").pipe(
       Effect.provideService(Store, store),
+      Effect.provideService(Events, events),
       Effect.catchTag("ConfigFileError", (error) => Effect.fail(invalid(fromFileIssues(error.issues))))
     )
     const saved = yield* connectorNamed(store, declared.uid).pipe(Effect.orDie)
@@ -277,12 +280,18 @@ const createConnector = (
 const removeConnector = (
   store: StoreService,
   tokens: TokensService,
+  events: EventsService,
   name: string
 ): Effect.Effect<ConnectorRemoved, AdminNotFound | StoreError | ConnectError, never> =>
   Effect.gen(function* () {
     const connector = yield* connectorNamed(store, name)
     const { grantsFound, ...revoked } = yield* tokens.revokeConnector(connector)
     yield* store.removeConnector(connector.id)
+    yield* events.record({
+      kind: "connector.removed",
+      connector: connector.uid,
+      data: { source: "admin", tokensRevoked: revoked.tokensFound, grantsRemoved: grantsFound }
+    })
     yield* Effect.logInfo(`admin: removed connector ${connector.uid} (${connector.id})`)
     return { removed: connector.uid, tokens: { ...revoked, deleted: revoked.tokensFound }, grantsFound }
   })
@@ -368,11 +377,12 @@ const createKey = (
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
+  const events = yield* Events
   return {
     listConnectors: Effect.map(store.listConnectors, (connectors) => connectors.map(viewOf)),
     showConnector: (name) => Effect.flatMap(connectorNamed(store, name), (connector) => detailed(store, connector)),
-    createConnector: (body) => createConnector(store, body),
-    removeConnector: (name) => removeConnector(store, tokens, name),
+    createConnector: (body) => createConnector(store, events, body),
+    removeConnector: (name) => removeConnector(store, tokens, events, name),
     listInstallations: (name) =>
       Effect.flatMap(connectorNamed(store, name), (connector) => installationViews(store, connector)),
     removeInstallation: (name, installationId) => removeInstallation(store, tokens, name, installationId),
@@ -391,6 +401,6 @@ const make = Effect.gen(function* () {
  * @category tags
  */
 export class Admin extends Context.Tag("effect-connect/broker/Admin")<Admin, AdminService>() {
-  /** Over the `Store`, revoking through `Tokens`. */
-  static readonly layer: Layer.Layer<Admin, never, Store | Tokens> = Layer.effect(Admin, make)
+  /** Over the `Store`, revoking through `Tokens`, recording `Events`. */
+  static readonly layer: Layer.Layer<Admin, never, Store | Tokens | Events> = Layer.effect(Admin, make)
 }

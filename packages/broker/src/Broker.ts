@@ -5,7 +5,7 @@
  * (`CONNECT_HOST`, `CONNECT_PORT`, `CONNECT_PUBLIC_URL`, `CONNECT_DATABASE_URL`,
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
  * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`,
- * `CONNECT_MAX_BODY_BYTES`), opens and migrates the
+ * `CONNECT_EVENT_RETENTION_DAYS`, `CONNECT_MAX_BODY_BYTES`), opens and migrates the
  * database, applies the configuration file, and serves the Connect wire protocol
  * and, with an admin token, the admin API.
  *
@@ -22,6 +22,7 @@ import { Authorizations } from "./Authorizations.js"
 import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
 import * as Database from "./Database.js"
+import { Events } from "./Events.js"
 import * as Housekeeping from "./Housekeeping.js"
 import { gatedServer } from "./internal/gatedServer.js"
 import { MaxBodyBytes } from "./internal/limits.js"
@@ -65,7 +66,7 @@ export const providerHttpClient = FetchHttpClient.layer.pipe(
 
 /**
  * Everything the routes need, from the environment: the store (database and
- * cipher), the rate limiter and the token service, with the configuration file
+ * cipher), the event history, the rate limiter and the token service, with the configuration file
  * applied.
  *
  * @since 0.1.0
@@ -81,6 +82,7 @@ export const layerServices = Layer.mergeAll(
   MaxBodyBytes.layerConfig
 ).pipe(
   Layer.provideMerge(Tokens.layer),
+  Layer.provideMerge(Events.layer),
   Layer.provideMerge(ProviderClient.layerConfig),
   Layer.provideMerge(PublicUrl.layerConfig),
   Layer.provideMerge(Store.layer),

@@ -5,6 +5,7 @@ import { Clock, Effect, Either, type Fiber, Layer, Option, Redacted, Supervisor,
 import { getToken, startAuthorization } from "effect-connect"
 import { Cipher, generateKey } from "../src/Cipher.js"
 import { DeviceAuthorizations } from "../src/DeviceAuthorizations.js"
+import { Events } from "../src/Events.js"
 import { type Connector, Store } from "../src/Store.js"
 import { grantSubject, Tokens } from "../src/Tokens.js"
 import { type RunningBroker, sdkClient } from "./support/broker.js"
@@ -270,6 +271,7 @@ describe("device authorization polling", () => {
     if (reuse === undefined) databases.push(database)
     return DeviceAuthorizations.layer.pipe(
       Layer.provideMerge(Tokens.layer),
+      Layer.provideMerge(Events.layer),
       Layer.provideMerge(Store.layer),
       Layer.provideMerge(layerOf(database)),
       Layer.provide(Cipher.layer(ENCRYPTION_KEY).pipe(Layer.orDie)),
