@@ -1,6 +1,6 @@
 /**
  * The HTTP routes of the broker's admin API (`/v1/admin/…`): connectors,
- * their links, projects and caller keys. Every route needs the admin token
+ * their links, projects and caller keys, and the event history. Every route needs the admin token
  * (`Authorization: Bearer <CONNECT_ADMIN_TOKEN>`); without one configured,
  * every route answers `401 unauthorized`. Failures are answered in the
  * protocol's error envelope, bodies are decoded strictly (a field the schema
@@ -9,8 +9,9 @@
  * @since 0.1.0
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import { InvalidRequest, Unauthorized, UnknownConnectError } from "effect-connect/ConnectError"
 import { Admin, AdminConflict, AdminNotFound } from "./Admin.js"
 import {
@@ -21,6 +22,7 @@ import {
   ConnectorView,
   CreatedKey,
   DetachBody,
+  EventList,
   InstallationList,
   InstallationRemoved,
   KeyBody,
@@ -30,6 +32,7 @@ import {
   ProjectView
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
+import { parseEventQuery } from "./internal/eventQuery.js"
 import { answerFailures, bearerToken, decodeBody, json, jsonBody, pathName, serve } from "./internal/http.js"
 import { type Bound, boundIssues, RequestBounds } from "./internal/limits.js"
 
@@ -144,6 +147,13 @@ const createKey = Effect.gen(function* () {
   return yield* encode(CreatedKey, 201)(yield* Effect.flatMap(Admin, (admin) => admin.createKey(project, environment)))
 })
 
+const listEvents = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const filter = parseEventQuery(new URL(request.url, "http://broker").searchParams)
+  if (Either.isLeft(filter)) return yield* new InvalidRequest({ status: 400, issues: filter.left })
+  return yield* encode(EventList)(yield* Effect.flatMap(Admin, (admin) => admin.listEvents(filter.right)))
+})
+
 /**
  * The routes of the admin API.
  *
@@ -161,5 +171,6 @@ export const router = HttpRouter.empty.pipe(
   serve(adminRoutes.detach, handle(detach)),
   serve(adminRoutes.listProjects, handle(listProjects)),
   serve(adminRoutes.createProject, handle(createProject)),
-  serve(adminRoutes.createKey, handle(createKey))
+  serve(adminRoutes.createKey, handle(createKey)),
+  serve(adminRoutes.listEvents, handle(listEvents))
 )
