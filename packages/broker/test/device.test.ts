@@ -258,6 +258,14 @@ const DEVICE_ANSWER = {
   interval: 5
 }
 
+/** An event history that keeps nothing (and runs no fiber). */
+const discardedEvents = Layer.succeed(Events, {
+  record: () => Effect.void,
+  flush: Effect.void,
+  list: () => Effect.succeed([]),
+  prune: () => Effect.succeed(0)
+})
+
 describe("device authorization polling", () => {
   const ENCRYPTION_KEY = Redacted.make(generateKey())
   const databases: Array<TestDatabase> = []
@@ -271,7 +279,8 @@ describe("device authorization polling", () => {
     if (reuse === undefined) databases.push(database)
     return DeviceAuthorizations.layer.pipe(
       Layer.provideMerge(Tokens.layer),
-      Layer.provideMerge(Events.layer),
+      // The history's writer lives as long as the layer: it would be one of the fibers these tests wait to end.
+      Layer.provideMerge(discardedEvents),
       Layer.provideMerge(Store.layer),
       Layer.provideMerge(layerOf(database)),
       Layer.provide(Cipher.layer(ENCRYPTION_KEY).pipe(Layer.orDie)),

@@ -89,7 +89,8 @@ describe("the protocol's routes", () => {
       "DELETE /v1/admin/connectors/:connector/links/:project",
       "GET /v1/admin/projects",
       "POST /v1/admin/projects",
-      "POST /v1/admin/projects/:project/keys"
+      "POST /v1/admin/projects/:project/keys",
+      "GET /v1/admin/events"
     ])
   })
 })

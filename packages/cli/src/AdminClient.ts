@@ -17,6 +17,7 @@ import {
   ConnectorRemoved,
   ConnectorView,
   CreatedKey,
+  EventList,
   InstallationList,
   InstallationRemoved,
   LinkChanged,
@@ -92,6 +93,8 @@ export interface AdminApi {
     readonly returnUrls?: ReadonlyArray<string>
   }) => Effect.Effect<ProjectView, AdminRequestError>
   readonly createKey: (project: string, environment: string) => Effect.Effect<CreatedKey, AdminRequestError>
+  /** A page of the event history; `query` holds the route's parameters (`connector`, `kind`, `after`, …). */
+  readonly listEvents: (query: URLSearchParams) => Effect.Effect<EventList, AdminRequestError>
 }
 
 const TIMEOUT = Duration.seconds(30)
@@ -151,10 +154,12 @@ const make = (options: { readonly baseUrl: string; readonly token: Redacted.Reda
       route: Protocol.Route<M, P>,
       params: Parameters<Protocol.Route<M, P>["path"]>[0],
       schema: Schema.Schema<A, I>,
-      body?: unknown
+      body?: unknown,
+      query?: URLSearchParams
     ): Effect.Effect<A, AdminRequestError> =>
       Effect.gen(function* () {
-        const base = HttpClientRequest.make(route.method)(`${options.baseUrl}${route.path(params)}`).pipe(
+        const search = query === undefined || query.size === 0 ? "" : `?${query.toString()}`
+        const base = HttpClientRequest.make(route.method)(`${options.baseUrl}${route.path(params)}${search}`).pipe(
           HttpClientRequest.acceptJson,
           HttpClientRequest.bearerToken(options.token)
         )
@@ -208,7 +213,8 @@ const make = (options: { readonly baseUrl: string; readonly token: Redacted.Reda
         ),
       listProjects: send(adminRoutes.listProjects, {}, ProjectList),
       createProject: (project) => send(adminRoutes.createProject, {}, ProjectView, project),
-      createKey: (project, environment) => send(adminRoutes.createKey, { project }, CreatedKey, { environment })
+      createKey: (project, environment) => send(adminRoutes.createKey, { project }, CreatedKey, { environment }),
+      listEvents: (query) => send(adminRoutes.listEvents, {}, EventList, undefined, query)
     }
   })
 
