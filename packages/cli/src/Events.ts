@@ -160,6 +160,7 @@ const run = (input: Input) =>
       return yield* print(answer.events, "plain", true)
     }
     yield* print(answer.events, input.format, true)
+    yield* Console.error("Following new events; Ctrl+C to stop.")
     const newest = answer.events[0]?.seq ?? 0
     return yield* follow(input, query, String(newest))
   }).pipe(Effect.provide(AdminClient.layer(input)))
