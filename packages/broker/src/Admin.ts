@@ -18,6 +18,8 @@ import type {
   ConnectorRemoved,
   ConnectorView,
   CreatedKey,
+  EventList,
+  EventView,
   InstallationRemoved,
   InstallationView,
   LinkChanged,
@@ -25,6 +27,7 @@ import type {
   ProjectView
 } from "./AdminApi.js"
 import * as ConfigFile from "./ConfigFile.js"
+import { type BrokerEvent, type EventFilter, Events, type EventsService } from "./Events.js"
 import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
 import * as Setup from "./Setup.js"
 import { type Connector, type Project, Store, type StoreError, type StoreService } from "./Store.js"
@@ -112,6 +115,8 @@ export interface AdminService {
   readonly createProject: (body: ProjectBody) => Effect.Effect<ProjectView, AdminConflict | StoreError>
   /** A new random caller key for a project and environment, answered once; only its hash is stored. */
   readonly createKey: (projectId: string, environment: string) => Effect.Effect<CreatedKey, AdminNotFound | StoreError>
+  /** A page of the event history, and the cursor of the next (see `EVENT_SETTLE_MS` for following). */
+  readonly listEvents: (filter: EventFilter) => Effect.Effect<EventList, StoreError>
 }
 
 /** The prefix of the caller keys the admin API creates. */
@@ -253,6 +258,7 @@ const declarationOf = (body: unknown) =>
  */
 const createConnector = (
   store: StoreService,
+  events: EventsService,
   body: unknown
 ): Effect.Effect<ConnectorView, InvalidRequest | AdminConflict | StoreError, never> =>
   Effect.gen(function* () {
@@ -264,8 +270,9 @@ const createConnector = (
       })
     }
     // The checks and the saving of the configuration file, private key included.
-    yield* Setup.apply({ connectors: [declared], projects: [], links: [] }).pipe(
+    yield* Setup.apply({ connectors: [declared], projects: [], links: [] }, "admin").pipe(
       Effect.provideService(Store, store),
+      Effect.provideService(Events, events),
       Effect.catchTag("ConfigFileError", (error) => Effect.fail(invalid(fromFileIssues(error.issues))))
     )
     const saved = yield* connectorNamed(store, declared.uid).pipe(Effect.orDie)
@@ -277,12 +284,18 @@ const createConnector = (
 const removeConnector = (
   store: StoreService,
   tokens: TokensService,
+  events: EventsService,
   name: string
 ): Effect.Effect<ConnectorRemoved, AdminNotFound | StoreError | ConnectError, never> =>
   Effect.gen(function* () {
     const connector = yield* connectorNamed(store, name)
     const { grantsFound, ...revoked } = yield* tokens.revokeConnector(connector)
     yield* store.removeConnector(connector.id)
+    yield* events.record({
+      kind: "connector.removed",
+      connector: connector.uid,
+      data: { source: "admin", tokensRevoked: revoked.tokensFound, grantsRemoved: grantsFound }
+    })
     yield* Effect.logInfo(`admin: removed connector ${connector.uid} (${connector.id})`)
     return { removed: connector.uid, tokens: { ...revoked, deleted: revoked.tokensFound }, grantsFound }
   })
@@ -365,14 +378,71 @@ const createKey = (
     return { key, project: project.id, environment, createdAt }
   })
 
+/**
+ * How long a follower waits for events to settle on a database shared by
+ * several brokers (Postgres): an event's `seq` is taken when its batch is
+ * inserted, but batches of other brokers may commit out of that order. An
+ * event is handed to a follower (`after`) only once every event written
+ * before it has had this long to commit: the page stops before the first
+ * event that occurred less than this long ago. It covers a batch's wait in
+ * its queue, its transaction and the brokers' clock skew.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const EVENT_SETTLE_MS = 5_000
+
+/** The view of an event: its time in milliseconds and as ISO 8601. */
+const eventViewOf = (event: BrokerEvent): EventView => ({
+  seq: event.seq,
+  id: event.id,
+  kind: event.kind,
+  occurredAt: event.occurredAt,
+  time: new Date(event.occurredAt).toISOString(),
+  ...(event.connector === undefined ? {} : { connector: event.connector }),
+  ...(event.projectId === undefined ? {} : { project: event.projectId }),
+  ...(event.environment === undefined ? {} : { environment: event.environment }),
+  ...(event.subject === undefined ? {} : { subject: event.subject }),
+  ...(event.installationId === undefined ? {} : { installationId: event.installationId }),
+  ...(event.requestId === undefined ? {} : { requestId: event.requestId }),
+  data: event.data
+})
+
+/**
+ * A page of events. Following (`afterSeq`) on a shared database stops before
+ * the first event not yet settled (see {@link EVENT_SETTLE_MS}), whatever the
+ * filter, so that no event a follower has not seen can commit behind its
+ * cursor.
+ */
+const listEvents = (store: StoreService, events: EventsService, filter: EventFilter) =>
+  Effect.gen(function* () {
+    const following = filter.afterSeq !== undefined
+    let page = filter
+    if (following && !store.singleProcess) {
+      const settled = (yield* Clock.currentTimeMillis) - EVENT_SETTLE_MS
+      const unsettled = yield* events.list({ afterSeq: filter.afterSeq, since: settled, limit: 1 })
+      const stop = unsettled[0]?.seq
+      if (stop !== undefined) page = { ...filter, beforeSeq: stop }
+    }
+    const found = yield* events.list(page)
+    const last = found.at(-1)?.seq
+    const next = following
+      ? String(last ?? filter.afterSeq)
+      : found.length === filter.limit && last !== undefined
+        ? String(last)
+        : undefined
+    return { events: found.map(eventViewOf), ...(next === undefined ? {} : { next }) }
+  })
+
 const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
+  const events = yield* Events
   return {
     listConnectors: Effect.map(store.listConnectors, (connectors) => connectors.map(viewOf)),
     showConnector: (name) => Effect.flatMap(connectorNamed(store, name), (connector) => detailed(store, connector)),
-    createConnector: (body) => createConnector(store, body),
-    removeConnector: (name) => removeConnector(store, tokens, name),
+    createConnector: (body) => createConnector(store, events, body),
+    removeConnector: (name) => removeConnector(store, tokens, events, name),
     listInstallations: (name) =>
       Effect.flatMap(connectorNamed(store, name), (connector) => installationViews(store, connector)),
     removeInstallation: (name, installationId) => removeInstallation(store, tokens, name, installationId),
@@ -380,7 +450,8 @@ const make = Effect.gen(function* () {
     detach: (name, projectId, environments) => detach(store, name, projectId, environments),
     listProjects: store.listProjects,
     createProject: (body) => createProject(store, body),
-    createKey: (projectId, environment) => createKey(store, projectId, environment)
+    createKey: (projectId, environment) => createKey(store, projectId, environment),
+    listEvents: (filter) => listEvents(store, events, filter)
   } satisfies AdminService
 })
 
@@ -391,6 +462,6 @@ const make = Effect.gen(function* () {
  * @category tags
  */
 export class Admin extends Context.Tag("effect-connect/broker/Admin")<Admin, AdminService>() {
-  /** Over the `Store`, revoking through `Tokens`. */
-  static readonly layer: Layer.Layer<Admin, never, Store | Tokens> = Layer.effect(Admin, make)
+  /** Over the `Store`, revoking through `Tokens`, recording `Events`. */
+  static readonly layer: Layer.Layer<Admin, never, Store | Tokens | Events> = Layer.effect(Admin, make)
 }

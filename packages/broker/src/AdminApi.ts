@@ -11,6 +11,7 @@ import { Schema } from "effect"
 import { route } from "effect-connect/Protocol"
 import { RevocationSummary } from "effect-connect/Revocation"
 import { HttpUrl } from "./ConfigFile.js"
+import { EventData, EventKind } from "./internal/events/models.js"
 import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
 import { EventPattern, WebhookSecret } from "./internal/webhooks/policy.js"
 
@@ -292,6 +293,56 @@ export const CreatedKey = Schema.Struct({
 export interface CreatedKey extends Schema.Schema.Type<typeof CreatedKey> {}
 
 /**
+ * An event of the broker's history, as the admin API shows it: `occurredAt`
+ * in milliseconds since the epoch like the other answers' times, and `time`,
+ * the same as ISO 8601. `seq` orders events as they were written; `id` is
+ * unique. `subject` is `app`, `installation` (an installation's own grant),
+ * or a user as the broker keys it (`user:[issuer, id]`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EventView = Schema.Struct({
+  seq: Schema.Number,
+  id: Schema.String,
+  kind: EventKind,
+  occurredAt: Schema.Number,
+  time: Schema.String,
+  connector: Schema.optional(Schema.String),
+  project: Schema.optional(Schema.String),
+  environment: Schema.optional(Schema.String),
+  subject: Schema.optional(Schema.String),
+  installationId: Schema.optional(Schema.String),
+  requestId: Schema.optional(Schema.String),
+  data: EventData
+}).annotations({ identifier: "EventView" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventView extends Schema.Schema.Type<typeof EventView> {}
+
+/**
+ * The answer of `GET /v1/admin/events`: a page of events (newest first; oldest
+ * first with `after`), and the cursor of the next one: for `before` when the
+ * page is full, for `after` always (where to follow from).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EventList = Schema.Struct({
+  events: Schema.Array(EventView),
+  next: Schema.optional(Schema.String)
+}).annotations({ identifier: "EventList" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventList extends Schema.Schema.Type<typeof EventList> {}
+
+/**
  * Every route of the admin API, as the broker serves them and the `connect`
  * admin commands call them.
  *
@@ -314,7 +365,8 @@ export const adminRoutes = {
   createWebhook: route("POST", "/v1/admin/projects/:project/webhooks"),
   removeWebhook: route("DELETE", "/v1/admin/projects/:project/webhooks/:webhook"),
   listDeliveries: route("GET", "/v1/admin/webhooks/:webhook/deliveries"),
-  retryDelivery: route("POST", "/v1/admin/webhook-deliveries/:delivery/retry")
+  retryDelivery: route("POST", "/v1/admin/webhook-deliveries/:delivery/retry"),
+  listEvents: route("GET", "/v1/admin/events")
 } as const
 
 /**

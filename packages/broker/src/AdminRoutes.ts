@@ -1,6 +1,6 @@
 /**
  * The HTTP routes of the broker's admin API (`/v1/admin/…`): connectors,
- * their links, projects and caller keys, webhooks and their deliveries. Every route needs the admin token
+ * their links, projects and caller keys, webhooks and their deliveries, and the event history. Every route needs the admin token
  * (`Authorization: Bearer <CONNECT_ADMIN_TOKEN>`); without one configured,
  * every route answers `401 unauthorized`. Failures are answered in the
  * protocol's error envelope, bodies are decoded strictly (a field the schema
@@ -11,7 +11,7 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import { InvalidRequest, Unauthorized, UnknownConnectError } from "effect-connect/ConnectError"
 import { describeParseError } from "effect-connect/Protocol"
 import { Admin, AdminConflict, AdminNotFound } from "./Admin.js"
@@ -27,6 +27,7 @@ import {
   DeliveryStatus,
   DeliveryView,
   DetachBody,
+  EventList,
   InstallationList,
   InstallationRemoved,
   KeyBody,
@@ -39,6 +40,7 @@ import {
   WebhookRemoved
 } from "./AdminApi.js"
 import { AdminToken, matches } from "./AdminToken.js"
+import { parseEventQuery } from "./internal/eventQuery.js"
 import { answerFailures, bearerToken, decodeBody, json, jsonBody, pathName, serve } from "./internal/http.js"
 import { type Bound, boundIssues, MAX_URL_LENGTH, RequestBounds } from "./internal/limits.js"
 import { Webhooks } from "./Webhooks.js"
@@ -206,6 +208,13 @@ const retryDelivery = Effect.gen(function* () {
   return yield* encode(DeliveryView)(yield* Effect.flatMap(Webhooks, (service) => service.retry(delivery)))
 })
 
+const listEvents = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const filter = parseEventQuery(new URL(request.url, "http://broker").searchParams)
+  if (Either.isLeft(filter)) return yield* new InvalidRequest({ status: 400, issues: filter.left })
+  return yield* encode(EventList)(yield* Effect.flatMap(Admin, (admin) => admin.listEvents(filter.right)))
+})
+
 /**
  * The routes of the admin API.
  *
@@ -228,5 +237,6 @@ export const router = HttpRouter.empty.pipe(
   serve(adminRoutes.createWebhook, handle(createWebhook)),
   serve(adminRoutes.removeWebhook, handle(removeWebhook)),
   serve(adminRoutes.listDeliveries, handle(listDeliveries)),
-  serve(adminRoutes.retryDelivery, handle(retryDelivery))
+  serve(adminRoutes.retryDelivery, handle(retryDelivery)),
+  serve(adminRoutes.listEvents, handle(listEvents))
 )

@@ -32,6 +32,7 @@ import type { ConnectError } from "effect-connect/ConnectError"
 import { routes } from "effect-connect/Protocol"
 import type { TokenRequest } from "effect-connect/Token"
 import { DeviceAuthorizations } from "./DeviceAuthorizations.js"
+import { Events } from "./Events.js"
 import { maxPendingConfig } from "./internal/authorizationPolicy.js"
 import { ownRequest } from "./internal/authorizationRequest.js"
 import { callback } from "./internal/callback.js"
@@ -188,6 +189,7 @@ const make = Effect.gen(function* () {
     tokens: yield* Tokens,
     devices: yield* DeviceAuthorizations,
     provider: yield* ProviderClient,
+    events: yield* Events,
     publicUrl,
     callbackUrl: `${publicUrl}${routes.callback.path({})}`,
     maxPending: yield* maxPendingConfig,
@@ -223,6 +225,6 @@ export class Authorizations extends Context.Tag("effect-connect/broker/Authoriza
   static readonly layer: Layer.Layer<
     Authorizations,
     ConfigError.ConfigError,
-    Store | Tokens | PublicUrl | ProviderClient
+    Store | Tokens | PublicUrl | ProviderClient | Events
   > = Layer.scoped(Authorizations, make).pipe(Layer.provide(DeviceAuthorizations.layer))
 }

@@ -5,7 +5,7 @@
  * (`CONNECT_HOST`, `CONNECT_PORT`, `CONNECT_PUBLIC_URL`, `CONNECT_DATABASE_URL`,
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
  * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`,
- * `CONNECT_MAX_BODY_BYTES`, the `CONNECT_WEBHOOK_…` settings of `Webhooks`), opens and migrates the
+ * `CONNECT_EVENT_RETENTION_DAYS`, `CONNECT_MAX_BODY_BYTES`, the `CONNECT_WEBHOOK_…` settings of `Webhooks`), opens and migrates the
  * database, applies the configuration file, and serves the Connect wire protocol
  * and, with an admin token, the admin API.
  *
@@ -22,6 +22,7 @@ import { Authorizations } from "./Authorizations.js"
 import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
 import * as Database from "./Database.js"
+import { Events } from "./Events.js"
 import * as Housekeeping from "./Housekeeping.js"
 import { gatedServer } from "./internal/gatedServer.js"
 import { MaxBodyBytes } from "./internal/limits.js"
@@ -67,7 +68,7 @@ export const providerHttpClient = FetchHttpClient.layer.pipe(
 
 /**
  * Everything the routes need, from the environment: the store (database and
- * cipher), the rate limiter and the token service, with the configuration file
+ * cipher), the event history, the rate limiter and the token service, with the configuration file
  * applied.
  *
  * @since 0.1.0
@@ -84,6 +85,7 @@ export const layerServices = Layer.mergeAll(
 ).pipe(
   Layer.provideMerge(Tokens.layer),
   Layer.provideMerge(Webhooks.layerConfig),
+  Layer.provideMerge(Events.layer),
   Layer.provideMerge(ProviderClient.layerConfig),
   Layer.provideMerge(PublicUrl.layerConfig),
   Layer.provideMerge(Store.layer),

@@ -26,7 +26,9 @@
 import { Clock, Context, Effect, FiberSet, Layer, Option, Redacted } from "effect"
 import type { AuthorizationRequest } from "effect-connect/Authorization"
 import { type ConnectError, ProviderError as ProviderRefused, ProviderUnavailable } from "effect-connect/ConnectError"
+import { Events } from "./Events.js"
 import { providerCodeOf } from "./grants/common.js"
+import { recordStarted } from "./internal/authorizationEvents.js"
 import { encodeRequest, expiryOf, random, sha256 } from "./internal/authorizationRequest.js"
 import { type DevicePollContext, pollOnce, watch } from "./internal/devicePoll.js"
 import { badField as bad, storeFailure } from "./internal/errors.js"
@@ -127,7 +129,7 @@ const deviceEndpointFor = (connector: Connector, body: AuthorizationRequest) =>
 
 /** `POST /v1/connect/authorize/{connector}` with `deviceCode: true`: asks the provider for codes, stores the request. */
 const start = (
-  { store, tokens }: DevicePollContext,
+  context: DevicePollContext,
   requestDeviceAuthorization: ProviderClientService["requestDeviceAuthorization"],
   startWatching: (requestId: string) => Effect.Effect<unknown>,
   caller: Caller,
@@ -135,6 +137,7 @@ const start = (
   body: AuthorizationRequest
 ): Effect.Effect<StartedDeviceAuthorization, ConnectError> =>
   Effect.gen(function* () {
+    const { store, tokens } = context
     const endpoint = yield* deviceEndpointFor(connector, body)
     const { returnUrl: _r, webhook: _w, deviceCode: _d, expiresInMs, prompt: _p, ...request } = body
     const installationId = yield* tokens.installationOf(connector, request.installationId)
@@ -174,6 +177,7 @@ const start = (
         nextPollAt: now + device.intervalMs
       }
     )
+    yield* recordStarted(context.events, connector.uid, created.request, "device")
     yield* startWatching(created.request.id)
     yield* Effect.logInfo(`device authorization ${created.request.id} started`)
     return {
@@ -210,7 +214,7 @@ const make = Effect.gen(function* () {
   const store = yield* Store
   const tokens = yield* Tokens
   const { requestDeviceAuthorization, requestToken } = yield* ProviderClient
-  const context: DevicePollContext = { store, tokens, requestToken }
+  const context: DevicePollContext = { store, tokens, requestToken, events: yield* Events }
   // The background pollers live as long as the service: the broker.
   const pollers = yield* FiberSet.make()
   const startWatching = (requestId: string) => FiberSet.run(pollers, watch(context, requestId))
@@ -242,8 +246,6 @@ export class DeviceAuthorizations extends Context.Tag("effect-connect/broker/Dev
   DeviceAuthorizationsService
 >() {
   /** Over the store and the token service; its pollers end when the layer's scope closes. */
-  static readonly layer: Layer.Layer<DeviceAuthorizations, never, Store | Tokens | ProviderClient> = Layer.scoped(
-    DeviceAuthorizations,
-    make
-  )
+  static readonly layer: Layer.Layer<DeviceAuthorizations, never, Store | Tokens | ProviderClient | Events> =
+    Layer.scoped(DeviceAuthorizations, make)
 }

@@ -6,11 +6,12 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import { parsePrivateKey } from "./Assertion.js"
 import { type BrokerSetup, ConfigFileError } from "./ConfigFile.js"
+import { Events } from "./Events.js"
 import { declaredWebhookId } from "./internal/webhooks/service.js"
-import { Store, type StoreError } from "./Store.js"
+import { type Connector, Store, type StoreError } from "./Store.js"
 import { Webhooks } from "./Webhooks.js"
 
 type DeclaredConnector = BrokerSetup["connectors"][number]
@@ -72,10 +73,72 @@ const settingsOf = (connector: DeclaredConnector) => ({
   data: connector.data ?? {}
 })
 
-/** Saves a declared connector and its installations; succeeds with its id. */
-const putConnector = (connector: DeclaredConnector): Effect.Effect<string, StoreError, Store> =>
+/**
+ * Where a setup comes from, as its events say: the configuration file, or
+ * the admin API (which creates connectors with the file's rules).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SetupSource = "config" | "admin"
+
+/** The fields of a stored connector that a declaration sets, each comparable as text (secrets compared, never shown). */
+const fieldsOf = (connector: Connector): Record<string, string> => ({
+  name: connector.name,
+  type: connector.type,
+  service: connector.service,
+  clientId: connector.clientId,
+  clientSecret: Redacted.value(connector.clientSecret),
+  privateKey: connector.privateKey === undefined ? "" : Redacted.value(connector.privateKey),
+  settings: JSON.stringify(connector.settings)
+})
+
+/** The names of the fields that differ between two versions of a connector. */
+const changedFields = (before: Connector, after: Connector) => {
+  const old = fieldsOf(before)
+  const now = fieldsOf(after)
+  return Object.keys(now).filter((key) => old[key] !== now[key])
+}
+
+/** Records what saving a connector changed: the connector (when it did change), its installations added and removed. */
+const recordChanges = (
+  source: SetupSource,
+  before: Option.Option<Connector>,
+  after: Connector,
+  installations: { readonly before: ReadonlyArray<string>; readonly after: ReadonlyArray<string> }
+) =>
+  Effect.gen(function* () {
+    const events = yield* Events
+    const connector = after.uid
+    const changed = Option.map(before, (previous) => changedFields(previous, after))
+    if (Option.isNone(changed)) {
+      yield* events.record({ kind: "connector.created", connector, data: { source } })
+    } else if (changed.value.length > 0) {
+      yield* events.record({ kind: "connector.updated", connector, data: { source, fields: changed.value.join(",") } })
+    }
+    for (const id of installations.after.filter((id) => !installations.before.includes(id))) {
+      yield* events.record({ kind: "installation.added", connector, installationId: id, data: { source } })
+    }
+    for (const id of installations.before.filter((id) => !installations.after.includes(id))) {
+      yield* events.record({ kind: "installation.removed", connector, installationId: id, data: { source } })
+    }
+  })
+
+/** The ids of a connector's installations, as stored now. */
+const installationIds = (connectorId: string) =>
+  Effect.flatMap(Store, (store) =>
+    Effect.map(store.listInstallations(connectorId), (installations) => installations.map((i) => i.id))
+  )
+
+/** Saves a declared connector and its installations, recording what changed; succeeds with its id. */
+const putConnector = (
+  connector: DeclaredConnector,
+  source: SetupSource
+): Effect.Effect<string, StoreError, Store | Events> =>
   Effect.gen(function* () {
     const store = yield* Store
+    const before = yield* store.findConnector(connector.uid)
+    const installedBefore = Option.isSome(before) ? yield* installationIds(before.value.id) : []
     const saved = yield* store.putConnector({
       uid: connector.uid,
       name: connector.name,
@@ -95,28 +158,33 @@ const putConnector = (connector: DeclaredConnector): Effect.Effect<string, Store
         tokenEndpoint: item.tokenEndpoint
       }))
     )
+    const installedAfter = yield* installationIds(saved.id)
+    yield* recordChanges(source, before, saved, { before: installedBefore, after: installedAfter })
     return saved.id
   })
 
 /**
- * Applies the setup; succeeds with how many of each were applied.
+ * Applies the setup; succeeds with how many of each were applied. Connectors
+ * created or changed, and installations added or removed, are recorded as
+ * events of `source` (the configuration file by default).
  *
  * @since 0.1.0
  * @category operations
  */
 export const apply = (
-  setup: BrokerSetup
+  setup: BrokerSetup,
+  source: SetupSource = "config"
 ): Effect.Effect<
   { readonly connectors: number; readonly projects: number; readonly links: number },
   StoreError | ConfigFileError,
-  Store
+  Store | Events
 > =>
   Effect.gen(function* () {
     const store = yield* Store
     const issues = yield* keyIssues(setup.connectors)
     if (issues.length > 0) return yield* new ConfigFileError({ issues })
     const ids = new Map<string, string>()
-    for (const connector of setup.connectors) ids.set(connector.uid, yield* putConnector(connector))
+    for (const connector of setup.connectors) ids.set(connector.uid, yield* putConnector(connector, source))
     for (const project of setup.projects) {
       yield* store.putProject({
         id: project.id,

@@ -22,6 +22,7 @@ import type { ConnectError } from "effect-connect/ConnectError"
 import type { RevocationSummary } from "effect-connect/Revocation"
 import type { Subject } from "effect-connect/Subject"
 import type { TokenRequest, TokenResponse } from "effect-connect/Token"
+import { Events } from "./Events.js"
 import { recoverRefreshes } from "./grants/recovery.js"
 import { recordAuthorization, recordInstallation } from "./internal/grantRecords.js"
 import { installationOf } from "./internal/installationResolution.js"
@@ -135,31 +136,45 @@ export interface TokensService {
   ) => Effect.Effect<Omit<InstallationRemoval, "installationId">, ConnectError>
 }
 
-const make: Effect.Effect<TokensService, never, Store | ProviderClient | Scope.Scope> = Effect.gen(function* () {
-  const scope = yield* Effect.scope
-  const context: TokensContext = {
-    store: yield* Store,
-    provider: yield* ProviderClient,
-    // This process, as the holder of leases on grants and token requests.
-    owner: newId("brk"),
-    singleFlight: SingleFlight.make(scope)
-  }
-  const { store } = context
-  // Refreshes a stopped broker left unfinished are taken up again in the background.
-  yield* Effect.forkIn(recoverRefreshes(context), scope)
+const make: Effect.Effect<TokensService, never, Store | ProviderClient | Events | Scope.Scope> = Effect.gen(
+  function* () {
+    const scope = yield* Effect.scope
+    const context: TokensContext = {
+      store: yield* Store,
+      provider: yield* ProviderClient,
+      events: yield* Events,
+      // This process, as the holder of leases on grants and token requests.
+      owner: newId("brk"),
+      singleFlight: SingleFlight.make(scope)
+    }
+    const { store } = context
+    // Refreshes a stopped broker left unfinished are taken up again in the background.
+    yield* Effect.forkIn(recoverRefreshes(context), scope)
 
-  return {
-    issue: (caller, connector, request) => issue(context, caller, connector, request),
-    revoke: (caller, connector, params) => revoke(context, caller, connector, params),
-    importTokens: (caller, connector, tokens) => importTokens(context, caller, connector, tokens),
-    installationOf: (connector, requested) => installationOf(store, connector, requested),
-    recordAuthorization: (caller, connector, request, installationId, token) =>
-      recordAuthorization(store, caller, connector, request, installationId, token),
-    recordInstallation: (connector, installation) => recordInstallation(store, connector, installation),
-    removeInstallation: (connector, installationId) => removeInstallation(context, connector, installationId),
-    revokeConnector: (connector) => revokeConnector(context, connector)
+    return {
+      issue: (caller, connector, request) => issue(context, caller, connector, request),
+      revoke: (caller, connector, params) => revoke(context, caller, connector, params),
+      importTokens: (caller, connector, tokens) => importTokens(context, caller, connector, tokens),
+      installationOf: (connector, requested) => installationOf(store, connector, requested),
+      recordAuthorization: (caller, connector, request, installationId, token) =>
+        recordAuthorization(store, caller, connector, request, installationId, token),
+      recordInstallation: (connector, installation) =>
+        Effect.tap(recordInstallation(store, connector, installation), () =>
+          context.events.record({
+            kind: "installation.added",
+            connector: connector.uid,
+            installationId: installation.id,
+            data: {
+              source: "install",
+              ...(installation.tenantId === undefined ? {} : { tenantId: installation.tenantId })
+            }
+          })
+        ),
+      removeInstallation: (connector, installationId) => removeInstallation(context, connector, installationId),
+      revokeConnector: (connector) => revokeConnector(context, connector)
+    }
   }
-})
+)
 
 /**
  * The token service.
@@ -168,6 +183,6 @@ const make: Effect.Effect<TokensService, never, Store | ProviderClient | Scope.S
  * @category tags
  */
 export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<Tokens, TokensService>() {
-  /** Issues over the `Store`, asking providers through the `ProviderClient`. */
-  static readonly layer: Layer.Layer<Tokens, never, Store | ProviderClient> = Layer.scoped(Tokens, make)
+  /** Issues over the `Store`, asking providers through the `ProviderClient`, recording `Events`. */
+  static readonly layer: Layer.Layer<Tokens, never, Store | ProviderClient | Events> = Layer.scoped(Tokens, make)
 }

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, TestClock } from "effect"
 import { Authorizations } from "../src/Authorizations.js"
 import { Cipher, generateKey } from "../src/Cipher.js"
+import { Events } from "../src/Events.js"
 import { ProviderClient } from "../src/ProviderClient.js"
 import { PublicUrl } from "../src/PublicUrl.js"
 import { Store } from "../src/Store.js"
@@ -20,6 +21,7 @@ describe("the status of an authorization request", () => {
     databases.push(database)
     return Authorizations.layer.pipe(
       Layer.provideMerge(Tokens.layer),
+      Layer.provideMerge(Events.layer),
       Layer.provideMerge(Store.layer),
       Layer.provideMerge(layerOf(database)),
       Layer.provide(Cipher.layer(Redacted.make(generateKey())).pipe(Layer.orDie)),

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Layer, Option, Redacted, TestClock, TestServices } from "effect"
 import { Cipher, generateKey } from "../src/Cipher.js"
+import { Events } from "../src/Events.js"
 import * as Housekeeping from "../src/Housekeeping.js"
 import { Store } from "../src/Store.js"
 import { layerOf, sqlite, type TestDatabase } from "./support/databases.js"
@@ -87,6 +88,51 @@ describe("housekeeping", () => {
       yield* TestClock.adjust(2 * DAY)
       expect(yield* ancient).toBe(true)
     }).pipe(Effect.scoped, Effect.provide(store()))
+  )
+
+  it.effect("deletes events older than their retention, at start and every hour", () => {
+    const database = sqlite()
+    databases.push(database)
+    return Effect.gen(function* () {
+      const events = yield* Events
+      for (const day of [9, 11]) {
+        yield* TestClock.setTime(day * DAY)
+        yield* events.record({ kind: "token.issued", subject: `day ${day}` })
+      }
+      yield* TestClock.setTime(100 * DAY)
+      const left = Effect.map(events.list({ limit: 10 }), (listed) => listed.map((event) => event.subject))
+      expect(yield* left).toEqual(["day 11", "day 9"])
+      yield* Layer.launch(Housekeeping.layerEvents(Option.some(90))).pipe(Effect.forkScoped)
+      // The first round runs at start: day 9 is 91 days old, day 11 is 89.
+      for (let i = 0; i < 200 && (yield* left).length > 1; i++) {
+        yield* TestServices.provideLive(Effect.sleep("5 millis"))
+      }
+      expect(yield* left).toEqual(["day 11"])
+      yield* TestClock.adjust(DAY + DAY / 2)
+      for (let i = 0; i < 200 && (yield* left).length > 0; i++) {
+        yield* TestServices.provideLive(Effect.sleep("5 millis"))
+      }
+      expect(yield* left).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(Events.layer.pipe(Layer.provide(layerOf(database)))))
+  })
+
+  it.effect("reads CONNECT_EVENT_RETENTION_DAYS: 90 days by default, a number of days, off, or a clear error", () =>
+    Effect.gen(function* () {
+      const read = (value: string | undefined) =>
+        Effect.either(
+          Effect.withConfigProvider(
+            Housekeeping.eventRetentionConfig,
+            ConfigProvider.fromMap(new Map(value === undefined ? [] : [["CONNECT_EVENT_RETENTION_DAYS", value]]))
+          )
+        )
+      expect(yield* read(undefined)).toEqual(Either.right(Option.some(90)))
+      expect(yield* read("365")).toEqual(Either.right(Option.some(365)))
+      expect(yield* read("OFF")).toEqual(Either.right(Option.none()))
+      const bad = yield* read("1.5")
+      expect(Either.isLeft(bad) && String(bad.left)).toContain(
+        "CONNECT_EVENT_RETENTION_DAYS must be a whole number of days from 1 to 36500, or off to keep events for good"
+      )
+    })
   )
 
   it.effect("reads CONNECT_TOKEN_RETENTION_DAYS: a number of days, off, or a clear error", () =>

@@ -5,6 +5,7 @@ import { Clock, Effect, Either, type Fiber, Layer, Option, Redacted, Supervisor,
 import { getToken, startAuthorization } from "effect-connect"
 import { Cipher, generateKey } from "../src/Cipher.js"
 import { DeviceAuthorizations } from "../src/DeviceAuthorizations.js"
+import { Events } from "../src/Events.js"
 import { type Connector, Store } from "../src/Store.js"
 import { grantSubject, Tokens } from "../src/Tokens.js"
 import { type RunningBroker, sdkClient } from "./support/broker.js"
@@ -257,6 +258,14 @@ const DEVICE_ANSWER = {
   interval: 5
 }
 
+/** An event history that keeps nothing (and runs no fiber). */
+const discardedEvents = Layer.succeed(Events, {
+  record: () => Effect.void,
+  flush: Effect.void,
+  list: () => Effect.succeed([]),
+  prune: () => Effect.succeed(0)
+})
+
 describe("device authorization polling", () => {
   const ENCRYPTION_KEY = Redacted.make(generateKey())
   const databases: Array<TestDatabase> = []
@@ -270,6 +279,8 @@ describe("device authorization polling", () => {
     if (reuse === undefined) databases.push(database)
     return DeviceAuthorizations.layer.pipe(
       Layer.provideMerge(Tokens.layer),
+      // The history's writer lives as long as the layer: it would be one of the fibers these tests wait to end.
+      Layer.provideMerge(discardedEvents),
       Layer.provideMerge(Store.layer),
       Layer.provideMerge(layerOf(database)),
       Layer.provide(Cipher.layer(ENCRYPTION_KEY).pipe(Layer.orDie)),

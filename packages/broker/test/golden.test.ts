@@ -94,7 +94,8 @@ describe("the protocol's routes", () => {
       "POST /v1/admin/projects/:project/webhooks",
       "DELETE /v1/admin/projects/:project/webhooks/:webhook",
       "GET /v1/admin/webhooks/:webhook/deliveries",
-      "POST /v1/admin/webhook-deliveries/:delivery/retry"
+      "POST /v1/admin/webhook-deliveries/:delivery/retry",
+      "GET /v1/admin/events"
     ])
   })
 })

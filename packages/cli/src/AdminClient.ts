@@ -20,6 +20,7 @@ import {
   CreatedWebhook,
   DeliveryList,
   DeliveryView,
+  EventList,
   InstallationList,
   InstallationRemoved,
   LinkChanged,
@@ -109,6 +110,8 @@ export interface AdminApi {
     query: { readonly status?: string; readonly limit?: number }
   ) => Effect.Effect<DeliveryList, AdminRequestError>
   readonly retryDelivery: (delivery: string) => Effect.Effect<DeliveryView, AdminRequestError>
+  /** A page of the event history; `query` holds the route's parameters (`connector`, `kind`, `after`, …). */
+  readonly listEvents: (query: URLSearchParams) => Effect.Effect<EventList, AdminRequestError>
 }
 
 const TIMEOUT = Duration.seconds(30)
@@ -169,13 +172,13 @@ const make = (options: { readonly baseUrl: string; readonly token: Redacted.Reda
       params: Parameters<Protocol.Route<M, P>["path"]>[0],
       schema: Schema.Schema<A, I>,
       body?: unknown,
-      query: Readonly<Record<string, string>> = {}
+      query?: URLSearchParams
     ): Effect.Effect<A, AdminRequestError> =>
       Effect.gen(function* () {
-        const base = HttpClientRequest.make(route.method)(`${options.baseUrl}${route.path(params)}`).pipe(
+        const search = query === undefined || query.size === 0 ? "" : `?${query.toString()}`
+        const base = HttpClientRequest.make(route.method)(`${options.baseUrl}${route.path(params)}${search}`).pipe(
           HttpClientRequest.acceptJson,
-          HttpClientRequest.bearerToken(options.token),
-          HttpClientRequest.setUrlParams(query)
+          HttpClientRequest.bearerToken(options.token)
         )
         const request = body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, body)
         const [status, text] = yield* http.execute(request).pipe(
@@ -232,11 +235,18 @@ const make = (options: { readonly baseUrl: string; readonly token: Redacted.Reda
       createWebhook: (project, webhook) => send(adminRoutes.createWebhook, { project }, CreatedWebhook, webhook),
       removeWebhook: (project, webhook) => send(adminRoutes.removeWebhook, { project, webhook }, WebhookRemoved),
       listDeliveries: (webhook, query) =>
-        send(adminRoutes.listDeliveries, { webhook }, DeliveryList, undefined, {
-          ...(query.status === undefined ? {} : { status: query.status }),
-          ...(query.limit === undefined ? {} : { limit: String(query.limit) })
-        }),
-      retryDelivery: (delivery) => send(adminRoutes.retryDelivery, { delivery }, DeliveryView, {})
+        send(
+          adminRoutes.listDeliveries,
+          { webhook },
+          DeliveryList,
+          undefined,
+          new URLSearchParams({
+            ...(query.status === undefined ? {} : { status: query.status }),
+            ...(query.limit === undefined ? {} : { limit: String(query.limit) })
+          })
+        ),
+      retryDelivery: (delivery) => send(adminRoutes.retryDelivery, { delivery }, DeliveryView, {}),
+      listEvents: (query) => send(adminRoutes.listEvents, {}, EventList, undefined, query)
     }
   })
 

@@ -17,6 +17,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit } from "effect"
 import * as Authorize from "./Authorize.js"
 import * as Connectors from "./Connectors.js"
+import * as Events from "./Events.js"
 import { CliExit, ExitCode, interruptedExitCode } from "./Exit.js"
 import * as Install from "./Install.js"
 import * as Installations from "./Installations.js"
@@ -48,7 +49,8 @@ const connect = Command.make("connect").pipe(
     Links.detach,
     Projects.projects,
     Projects.keys,
-    Webhooks.webhooks
+    Webhooks.webhooks,
+    Events.command
   ])
 )
 

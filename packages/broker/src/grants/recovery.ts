@@ -10,20 +10,22 @@
 import { Clock, Effect, Option } from "effect"
 import { UserAuthorizationRequired } from "effect-connect/ConnectError"
 import { tokenEndpointFor } from "../ConfigFile.js"
+import type { EventsService } from "../Events.js"
 import type { ProviderClientService } from "../ProviderClient.js"
 import type { StoreService } from "../Store.js"
 import { limitsOf } from "./common.js"
 import { refreshGrant } from "./refreshToken.js"
 
+/** What the recovery works with: the store, the provider client, this process (as lease holder), the event history. */
+interface RecoveryContext {
+  readonly store: StoreService
+  readonly provider: ProviderClientService
+  readonly owner: string
+  readonly events: EventsService
+}
+
 /** Refreshes one grant with an unfinished attempt; its outcome is logged by the refresh itself. */
-const recoverOne = (
-  context: {
-    readonly store: StoreService
-    readonly provider: ProviderClientService
-    readonly owner: string
-  },
-  grantId: string
-) =>
+const recoverOne = (context: RecoveryContext, grantId: string) =>
   Effect.gen(function* () {
     const { store } = context
     const grant = yield* store.findGrantById(grantId)
@@ -71,11 +73,7 @@ const recoverOne = (
  * @since 0.1.0
  * @category recovery
  */
-export const recoverRefreshes = (context: {
-  readonly store: StoreService
-  readonly provider: ProviderClientService
-  readonly owner: string
-}) =>
+export const recoverRefreshes = (context: RecoveryContext) =>
   Effect.gen(function* () {
     const { store } = context
     if (store.singleProcess) yield* store.releaseAllLeases

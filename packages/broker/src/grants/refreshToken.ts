@@ -19,8 +19,10 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Either, Option } from "effect"
+import { Clock, Effect, Either, Option, Redacted } from "effect"
 import { type ConnectError, NoValidToken } from "effect-connect/ConnectError"
+import type { EventsService } from "../Events.js"
+import { grantOwner } from "../internal/tokenKeys.js"
 import { ProviderClientConfig, type ProviderError, type ProviderToken } from "../ProviderClient.js"
 import type { Connector, Grant, StoreError } from "../Store.js"
 import {
@@ -40,7 +42,16 @@ import {
  */
 export interface RefreshContext extends GrantContext {
   readonly targets: { readonly scope?: ReadonlyArray<string>; readonly resource?: ReadonlyArray<string> }
+  /** Where a refresh, and a grant that ends, are recorded. */
+  readonly events: EventsService
 }
+
+/** Who a grant's events concern: its connector, project, subject and installation. */
+const aboutGrant = (connector: Connector, grant: Grant) => ({
+  connector: connector.uid,
+  ...grantOwner(grant.subject),
+  installationId: grant.installationId === "" ? undefined : grant.installationId
+})
 
 /**
  * What the caller does with a refresh: `reuse` finds a token another refresh
@@ -95,6 +106,11 @@ const failed = <A>(
       yield* store.finishGrantRefresh({ grantId: grant.id, version, status, lostReason: reason, keepAttempt: false })
       yield* logProviderFailure({ connector, grant: "refresh_token", error, durationMs, outcome: status, attempt })
       yield* logGrantEnded({ connector, grantId: grant.id, status, reason })
+      yield* context.events.record({
+        kind: "grant.invalidated",
+        ...aboutGrant(connector, grant),
+        data: { reason: error.code ?? error.kind, status, grantId: grant.id }
+      })
       return yield* Effect.fail(handlers.gone())
     }
     // Without an answer (or with a 5xx) the provider may have rotated the token: keep the attempt.
@@ -172,6 +188,16 @@ const refreshClaimed = <A>(
           "a refreshed grant changed during its refresh; its new refresh token was not saved"
         ).pipe(Effect.annotateLogs({ connector: connector.uid, grantId: grant.id }))
       }
+      yield* context.events.record({
+        kind: "token.refreshed",
+        ...aboutGrant(connector, grant),
+        data: {
+          rotated:
+            token.refreshToken !== undefined &&
+            Redacted.value(token.refreshToken) !== Redacted.value(grant.refreshToken),
+          grantId: grant.id
+        }
+      })
       // The lease is held until the access token is recorded, so that others find it instead of refreshing.
       return yield* handlers
         .issue(token)

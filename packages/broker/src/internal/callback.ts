@@ -3,6 +3,7 @@ import { tokenEndpointFor } from "../ConfigFile.js"
 import type { BrowserAnswer } from "../Pages.js"
 import * as Pages from "../Pages.js"
 import type { AuthorizationRequestRecord, StoreError } from "../Store.js"
+import { finishAuthorization } from "./authorizationEvents.js"
 import { decodeRequest } from "./authorizationRequest.js"
 import { exchange, type Fail } from "./codeExchange.js"
 import { awaitConfirmation } from "./confirmation.js"
@@ -86,7 +87,7 @@ const complete = (context: FlowContext, record: AuthorizationRequestRecord, quer
       record.installationId,
       exchanged.right
     )
-    yield* store.finishAuthorizationRequest(record.id, { status: "completed" })
+    yield* finishAuthorization(context, record, { status: "completed" })
     return Pages.finished(record, {})
   })
 
@@ -99,12 +100,9 @@ const complete = (context: FlowContext, record: AuthorizationRequestRecord, quer
  */
 const completeTaken = (context: FlowContext, record: AuthorizationRequestRecord, query: Query) =>
   Effect.gen(function* () {
-    const { store, inFlight } = context
+    const { inFlight } = context
     const fail: Fail = (error) =>
-      Effect.as(
-        store.finishAuthorizationRequest(record.id, { status: "failed", error }),
-        Pages.finished(record, { error })
-      )
+      Effect.as(finishAuthorization(context, record, { status: "failed", error }), Pages.finished(record, { error }))
     const outcome = yield* Deferred.make<BrowserAnswer>()
     inFlight.set(record.id, outcome)
     const run = complete(context, record, query, fail).pipe(
@@ -116,7 +114,7 @@ const completeTaken = (context: FlowContext, record: AuthorizationRequestRecord,
         Effect.zipRight(
           Effect.logError(`authorization ${record.id} failed`, error.message),
           Effect.as(
-            store.finishAuthorizationRequest(record.id, {
+            finishAuthorization(context, record, {
               status: "failed",
               error: error._tag === "CompletionTimeout" ? "timeout" : "internal_error"
             }),

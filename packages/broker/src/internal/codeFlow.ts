@@ -7,6 +7,7 @@ import type { StartedAuthorization } from "../Authorizations.js"
 import * as Pages from "../Pages.js"
 import type { AuthorizationRequestRecord, Caller, Connector } from "../Store.js"
 import { INSTALLATION_SUBJECT, scopesFor, subjectKey } from "../Tokens.js"
+import { recordStarted } from "./authorizationEvents.js"
 import {
   CONFIRMS_USERS_NEEDS_RETURN_URL,
   CONFIRMS_USERS_NO_DEVICE,
@@ -74,6 +75,7 @@ export const create = (
       prompt: options.prompt,
       expiresAt: expiryOf(now, options.expiresInMs)
     })
+    yield* recordStarted(context.events, connector.uid, record)
     return { record, verifier }
   })
 

@@ -5,6 +5,7 @@ import type { BrowserAnswer } from "../Pages.js"
 import * as Pages from "../Pages.js"
 import type { ProviderToken } from "../ProviderClient.js"
 import type { AuthorizationRequestRecord, Caller, Connector, StoreError } from "../Store.js"
+import { finishAuthorization } from "./authorizationEvents.js"
 import { decodeRequest, ownRequest, random, sha256, withParams } from "./authorizationRequest.js"
 import type { Fail } from "./codeExchange.js"
 import { storeFailure } from "./errors.js"
@@ -47,9 +48,9 @@ const keepConfirmed = (
   connector: Option.Option<Connector>,
   parked: Redacted.Redacted<string>
 ) => {
-  const { store, tokens } = context
+  const { tokens } = context
   const keep = Option.match(connector, {
-    onNone: () => store.finishAuthorizationRequest(record.id, { status: "failed", error: "connector_removed" }),
+    onNone: () => finishAuthorization(context, record, { status: "failed", error: "connector_removed" }),
     onSome: (connector) =>
       Effect.gen(function* () {
         const request = yield* decodeRequest(record)
@@ -61,7 +62,7 @@ const keepConfirmed = (
           record.installationId,
           token
         )
-        yield* store.finishAuthorizationRequest(record.id, { status: "completed" })
+        yield* finishAuthorization(context, record, { status: "completed" })
       })
   })
   // Taken is kept or failed, never left half-done.
@@ -69,7 +70,7 @@ const keepConfirmed = (
     Effect.catchAll((error) =>
       Effect.zipRight(
         Effect.logError(`authorization ${record.id}: the confirmed grant was not kept`, error.message),
-        store.finishAuthorizationRequest(record.id, { status: "failed", error: "internal_error" })
+        finishAuthorization(context, record, { status: "failed", error: "internal_error" })
       )
     ),
     Effect.uninterruptible

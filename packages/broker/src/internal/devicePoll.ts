@@ -5,6 +5,7 @@
  */
 import { Clock, Duration, Effect, Option } from "effect"
 import { tokenEndpointFor } from "../ConfigFile.js"
+import type { EventsService } from "../Events.js"
 import {
   ProviderClientConfig,
   type ProviderClientService,
@@ -19,6 +20,7 @@ import type {
   StoreService
 } from "../Store.js"
 import type { TokensService } from "../Tokens.js"
+import { finishAuthorization, recordFinished } from "./authorizationEvents.js"
 import { decodeRequest } from "./authorizationRequest.js"
 
 /** RFC 8628 section 3.5: after `slow_down`, the interval grows by 5 seconds. */
@@ -35,19 +37,21 @@ export interface DevicePollContext {
   readonly store: StoreService
   readonly tokens: TokensService
   readonly requestToken: ProviderClientService["requestToken"]
+  readonly events: EventsService
 }
 
 const finish = (context: DevicePollContext, record: AuthorizationRequestRecord, error: string) =>
-  context.store.finishAuthorizationRequest(record.id, { status: "failed", error })
+  finishAuthorization(context, record, { status: "failed", error })
 
 /** Keeps what the provider gave: the grant, the first token and the request's completion, together. */
 const complete = (
-  { store, tokens }: DevicePollContext,
+  context: DevicePollContext,
   record: AuthorizationRequestRecord,
   connector: Connector,
   token: ProviderToken
 ) =>
   Effect.gen(function* () {
+    const { store, tokens } = context
     const request = yield* decodeRequest(record)
     yield* store.transaction(
       Effect.zipRight(
@@ -61,6 +65,7 @@ const complete = (
         store.finishAuthorizationRequest(record.id, { status: "completed" })
       )
     )
+    yield* recordFinished(context, record, { status: "completed" })
     yield* Effect.logInfo(`device authorization ${record.id} completed`)
   })
 

@@ -1,5 +1,6 @@
 import type { Context, Deferred, FiberSet } from "effect"
 import type { DeviceAuthorizationsService } from "../DeviceAuthorizations.js"
+import type { EventsService } from "../Events.js"
 import type { BrowserAnswer } from "../Pages.js"
 import type { ProviderClientService } from "../ProviderClient.js"
 import type { Store } from "../Store.js"
@@ -11,6 +12,8 @@ export interface FlowContext {
   readonly tokens: Context.Tag.Service<typeof Tokens>
   readonly devices: DeviceAuthorizationsService
   readonly provider: ProviderClientService
+  /** The event history: requests started, completed and failed. */
+  readonly events: EventsService
   /** The broker's public URL. */
   readonly publicUrl: string
   /** Where the provider sends the user back: the broker's callback. */

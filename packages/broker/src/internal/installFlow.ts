@@ -6,6 +6,7 @@ import type { StartedAuthorization } from "../Authorizations.js"
 import * as Pages from "../Pages.js"
 import type { ProviderToken } from "../ProviderClient.js"
 import type { AuthorizationRequestRecord, Caller, Connector } from "../Store.js"
+import { finishAuthorization } from "./authorizationEvents.js"
 import { checkReturnUrl } from "./authorizationPolicy.js"
 import { decodeRequest } from "./authorizationRequest.js"
 import { exchange, type Fail } from "./codeExchange.js"
@@ -113,7 +114,7 @@ const keepInstallation = (
       if (Either.isLeft(verified)) return yield* fail(verified.left)
     }
     yield* context.tokens.recordInstallation(connector, { id: tenantId, tenantId, token })
-    yield* context.store.finishAuthorizationRequest(record.id, { status: "completed", installationId: tenantId })
+    yield* finishAuthorization(context, record, { status: "completed", installationId: tenantId })
     return Pages.finished(record, { installationId: tenantId })
   })
 

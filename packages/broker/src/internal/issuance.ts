@@ -61,6 +61,53 @@ const answer = (
   })
 })
 
+/**
+ * How the answers obtained from the provider were obtained (by which grant).
+ * Callers that share one provider call (a single flight) share its answer
+ * object, so each of them is told `provider`; any other answer was stored.
+ */
+const fromProviderBy = new WeakMap<TokenResponse, string>()
+
+/** Marks an answer as obtained from the provider by `grant`. */
+const minted =
+  (grant: string) =>
+  (answer: TokenResponse): TokenResponse => {
+    fromProviderBy.set(answer, grant)
+    return answer
+  }
+
+/** The grant a subject's tokens come by, as the `token.issued` event names it. */
+const grantKindOf = (subject: TokenRequest["subject"]): string => {
+  switch (subject.type) {
+    case "app":
+      return "client_credentials"
+    case "jwt-bearer":
+      return "jwt_bearer"
+    case "token":
+      return "token_exchange"
+    default:
+      return "refresh_token"
+  }
+}
+
+/** Records the `token.issued` event of an answer handed out. */
+const recordIssued = (context: TokensContext, caller: Caller, request: TokenRequest, answer: TokenResponse) => {
+  const grant = fromProviderBy.get(answer)
+  return context.events.record({
+    kind: "token.issued",
+    connector: answer.connector.uid,
+    projectId: caller.projectId,
+    environment: caller.environment,
+    subject: subjectKey(request.subject),
+    installationId: answer.installationId,
+    data: {
+      source: grant === undefined ? "stored" : "provider",
+      grant: grant ?? grantKindOf(request.subject),
+      expiresAt: answer.expiresAt
+    }
+  })
+}
+
 /** One token request on its way to the provider: what every grant's path reads. */
 interface Issuance {
   readonly context: TokensContext
@@ -110,7 +157,7 @@ const direct = (issuance: Issuance, grant: Effect.Effect<Grant, ConnectError>) =
         subject: issuance.request.subject,
         leaseKey: key,
         reuse: issuance.reuse,
-        issue: (token) => issuance.record(token, undefined)
+        issue: (token) => Effect.map(issuance.record(token, undefined), minted(grantKindOf(issuance.request.subject)))
       },
       grant
     ).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
@@ -153,19 +200,19 @@ const viaGrant = (
     if (grant.refreshToken === undefined) return yield* heldToken(issuance, grant)
     const { caller, connector, context } = issuance
     const grantId = grant.id
-    const { store, provider, owner } = context
+    const { store, provider, owner, events } = context
     const { endpoint, targets } = issuance
     return yield* shared(
       context,
       connector,
       `grant\n${grantId}\n${caller.projectId}\n${caller.environment}\n${issuance.requestKey}`,
       refreshGrant(
-        { store, provider, owner, connector, endpoint, subject: issuance.request.subject, targets },
+        { store, provider, owner, events, connector, endpoint, subject: issuance.request.subject, targets },
         grantId,
         {
           reuse: issuance.reuse,
           // The grant is saved by then: the access token is recorded after it.
-          issue: (token) => issuance.record(token, grantId),
+          issue: (token) => Effect.map(issuance.record(token, grantId), minted("refresh_token")),
           gone
         }
       ).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
@@ -253,7 +300,11 @@ export const issue = (
     const subject = subjectKey(request.subject)
     const reusable = (now: number) => reusableAt(context, caller, connector, requestKey, now)
     const stored = yield* reusable(yield* Clock.currentTimeMillis)
-    if (Option.isSome(stored)) return answer(connector, installation, stored.value)
+    if (Option.isSome(stored)) {
+      const reused = answer(connector, installation, stored.value)
+      yield* recordIssued(context, caller, request, reused)
+      return reused
+    }
     const issuedAnswer = (token: Parameters<typeof answer>[2]) => answer(connector, installation, token)
     const record: Issuance["record"] = (token, grantId) =>
       Effect.map(
@@ -286,5 +337,5 @@ export const issue = (
       reuse,
       record
     }
-    return yield* fromProvider(issuance)
+    return yield* Effect.tap(fromProvider(issuance), (issued) => recordIssued(context, caller, request, issued))
   }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))

@@ -84,6 +84,38 @@ const revokeIssuedAtProvider = (
     return spent
   })
 
+/** The events of a revocation: the tokens revoked, and each grant that held its only token. */
+const recordRevocation = (
+  context: TokensContext,
+  caller: Caller,
+  connector: Connector,
+  params: { readonly subject?: Subject | undefined; readonly installationId?: string | undefined },
+  summary: RevocationSummary,
+  spent: ReadonlySet<string>
+) => {
+  const about = {
+    connector: connector.uid,
+    projectId: caller.projectId,
+    environment: caller.environment,
+    subject: params.subject === undefined ? undefined : subjectKey(params.subject),
+    installationId: params.installationId
+  }
+  return Effect.zipRight(
+    context.events.record({
+      kind: "token.revoked",
+      ...about,
+      data: {
+        count: summary.deleted,
+        providerRevoked: summary.providerRevoked,
+        providerFailed: summary.providerFailed
+      }
+    }),
+    Effect.forEach(spent, (grantId) => context.events.record({ kind: "grant.revoked", ...about, data: { grantId } }), {
+      discard: true
+    })
+  )
+}
+
 /**
  * Revokes a project's issued tokens (of a subject, or an installation), at the
  * provider too when it can.
@@ -125,6 +157,7 @@ export const revoke = (
       )
     )
     summary.deleted = tokens.length
+    yield* recordRevocation(context, caller, connector, params, summary, spent)
     return summary
   }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
 
@@ -186,6 +219,12 @@ export const removeInstallation = (
     if (!installations.some((i) => i.id === installationId)) return Option.none()
     const summary = yield* revokeWithin(context, connector, installationId)
     yield* context.store.removeInstallation(connector.id, installationId)
+    yield* context.events.record({
+      kind: "installation.removed",
+      connector: connector.uid,
+      installationId,
+      data: { tokensRevoked: summary.tokensFound, grantsRemoved: summary.grantsFound }
+    })
     return Option.some({ installationId, ...summary })
   }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
 

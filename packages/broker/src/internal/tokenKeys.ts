@@ -53,6 +53,21 @@ export const INSTALLATION_SUBJECT = "installation"
 export const grantSubject = (projectId: string, subject: Subject): string =>
   `${JSON.stringify(projectId)}:${subjectKey(subject)}`
 
+/**
+ * Whom a stored grant is for: its project and subject (as `subjectKey`
+ * gives it), read back from `grantSubject`; an installation's own grant has
+ * no project.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const grantOwner = (stored: string): { readonly projectId?: string; readonly subject: string } => {
+  const match = /^("(?:[^"\\]|\\.)*"):(.*)$/s.exec(stored)
+  if (match?.[1] === undefined || match[2] === undefined) return { subject: stored }
+  const projectId: unknown = JSON.parse(match[1])
+  return typeof projectId === "string" ? { projectId, subject: match[2] } : { subject: stored }
+}
+
 /** The request a stored token answers: its subject, installation, scopes and targets. */
 export const requestKeyOf = (request: TokenRequest, installationId: string, scopes: ReadonlyArray<string>): string => {
   const key = RequestKey.make("broker", "connector", {

@@ -1,5 +1,6 @@
 /**
  * What the token service's operations share: the store, the provider client,
+ * the event history,
  * this broker process (as a lease holder), the single flight of shared work,
  * and how a store failure reaches the caller.
  *
@@ -7,6 +8,7 @@
  */
 import { Effect } from "effect"
 import type { ConnectError } from "effect-connect/ConnectError"
+import type { EventsService } from "../Events.js"
 import { limitsOf, providerTimedOut } from "../grants/common.js"
 import type { ProviderClientService } from "../ProviderClient.js"
 import type { Connector, StoreError, StoreService } from "../Store.js"
@@ -22,6 +24,8 @@ import type * as SingleFlight from "./singleFlight.js"
 export interface TokensContext {
   readonly store: StoreService
   readonly provider: ProviderClientService
+  /** The event history: what was issued, refreshed, revoked. */
+  readonly events: EventsService
   /** This process, as the holder of leases on grants and token requests. */
   readonly owner: string
   readonly singleFlight: ReturnType<typeof SingleFlight.make>
