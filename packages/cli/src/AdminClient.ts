@@ -153,64 +153,74 @@ const transportReason = (error: { readonly reason: string; readonly cause?: unkn
   return code === undefined ? what : `${what} (${code})`
 }
 
-const make = (options: { readonly baseUrl: string; readonly token: Redacted.Redacted<string> }) =>
-  Effect.map(HttpClient.HttpClient, (http): AdminApi => {
-    const unreachable = (reason: string) =>
-      new AdminRequestError({
-        code: "unreachable",
-        detail: `Could not reach the broker at ${options.baseUrl}: ${reason}`
-      })
-    const invalid = (status: number, reason: string) =>
-      new AdminRequestError({
-        status,
-        code: "invalid_response",
-        detail: `The broker at ${options.baseUrl} sent an answer the admin API does not define: ${reason}`
-      })
+interface Options {
+  readonly baseUrl: string
+  readonly token: Redacted.Redacted<string>
+}
 
-    const send = <A, I, M extends Protocol.Method, P extends `/${string}`>(
-      route: Protocol.Route<M, P>,
-      params: Parameters<Protocol.Route<M, P>["path"]>[0],
-      schema: Schema.Schema<A, I>,
-      body?: unknown,
-      query?: URLSearchParams
-    ): Effect.Effect<A, AdminRequestError> =>
-      Effect.gen(function* () {
-        const search = query === undefined || query.size === 0 ? "" : `?${query.toString()}`
-        const base = HttpClientRequest.make(route.method)(`${options.baseUrl}${route.path(params)}${search}`).pipe(
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.bearerToken(options.token)
-        )
-        const request = body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, body)
-        const [status, text] = yield* http.execute(request).pipe(
-          Effect.flatMap((response) => Effect.map(response.text, (text) => [response.status, text] as const)),
-          Effect.timeoutFail({
-            duration: TIMEOUT,
-            onTimeout: () => unreachable(`no answer within ${Duration.format(TIMEOUT)}`)
-          }),
-          Effect.catchTags({
-            RequestError: (error) => Effect.fail(unreachable(transportReason(error))),
-            ResponseError: (error) => Effect.fail(unreachable(`the answer could not be read (${error.reason})`))
-          })
-        )
-        if (status < 200 || status >= 300) return yield* refused(status, text)
-        let json: unknown
-        try {
-          json = JSON.parse(text)
-        } catch {
-          return yield* invalid(status, "the body is not JSON")
-        }
-        return yield* Schema.decodeUnknown(schema)(json).pipe(
-          Effect.mapError((error) =>
-            invalid(
-              status,
-              describeParseError(error)
-                .map((issue) => (issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`))
-                .join("; ")
-            )
+/** Sends one admin request and decodes its answer; every failure is an `AdminRequestError` that names the broker. */
+const makeSend = (http: HttpClient.HttpClient, options: Options) => {
+  const unreachable = (reason: string) =>
+    new AdminRequestError({
+      code: "unreachable",
+      detail: `Could not reach the broker at ${options.baseUrl}: ${reason}`
+    })
+  const invalid = (status: number, reason: string) =>
+    new AdminRequestError({
+      status,
+      code: "invalid_response",
+      detail: `The broker at ${options.baseUrl} sent an answer the admin API does not define: ${reason}`
+    })
+
+  const send = <A, I, M extends Protocol.Method, P extends `/${string}`>(
+    route: Protocol.Route<M, P>,
+    params: Parameters<Protocol.Route<M, P>["path"]>[0],
+    schema: Schema.Schema<A, I>,
+    body?: unknown,
+    query?: URLSearchParams
+  ): Effect.Effect<A, AdminRequestError> =>
+    Effect.gen(function* () {
+      const search = query === undefined || query.size === 0 ? "" : `?${query.toString()}`
+      const base = HttpClientRequest.make(route.method)(`${options.baseUrl}${route.path(params)}${search}`).pipe(
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.bearerToken(options.token)
+      )
+      const request = body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, body)
+      const [status, text] = yield* http.execute(request).pipe(
+        Effect.flatMap((response) => Effect.map(response.text, (text) => [response.status, text] as const)),
+        Effect.timeoutFail({
+          duration: TIMEOUT,
+          onTimeout: () => unreachable(`no answer within ${Duration.format(TIMEOUT)}`)
+        }),
+        Effect.catchTags({
+          RequestError: (error) => Effect.fail(unreachable(transportReason(error))),
+          ResponseError: (error) => Effect.fail(unreachable(`the answer could not be read (${error.reason})`))
+        })
+      )
+      if (status < 200 || status >= 300) return yield* refused(status, text)
+      let json: unknown
+      try {
+        json = JSON.parse(text)
+      } catch {
+        return yield* invalid(status, "the body is not JSON")
+      }
+      return yield* Schema.decodeUnknown(schema)(json).pipe(
+        Effect.mapError((error) =>
+          invalid(
+            status,
+            describeParseError(error)
+              .map((issue) => (issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`))
+              .join("; ")
           )
         )
-      })
+      )
+    })
+  return send
+}
 
+const make = (options: Options) =>
+  Effect.map(HttpClient.HttpClient, (http): AdminApi => {
+    const send = makeSend(http, options)
     return {
       listConnectors: send(adminRoutes.listConnectors, {}, ConnectorList),
       showConnector: (connector) => send(adminRoutes.showConnector, { connector }, ConnectorView),

@@ -13,6 +13,7 @@ import type { CipherService } from "../../Cipher.js"
 import type { WebhookSettings, WebhooksService } from "../../Webhooks.js"
 import { endpointProblem } from "../endpoints.js"
 import { newId } from "../store/common.js"
+import type { Sealer } from "../store/sealer.js"
 import { makeSealer } from "../store/sealer.js"
 import { retryDelivery, selectDeliveries, selectDelivery, toDeliveryView } from "./deliveries.js"
 import { type Dispatcher, dispatchDue } from "./dispatcher.js"
@@ -39,6 +40,66 @@ const urlIssues = (url: string, settings: WebhookSettings) => {
 
 const notFound = (detail: string) => new AdminNotFound({ detail })
 
+/** What the management operations work with. */
+interface Context {
+  readonly sql: SqlClient.SqlClient
+  readonly sealer: Sealer
+  readonly settings: WebhookSettings
+}
+
+const requireProject = (sql: SqlClient.SqlClient, projectId: string) =>
+  Effect.flatMap(projectExists(sql, projectId), (exists) =>
+    exists ? Effect.void : Effect.fail(notFound(`no project ${projectId}`))
+  )
+
+const checkUrl = (url: string, settings: WebhookSettings) => {
+  const issues = urlIssues(url, settings)
+  return issues.length === 0 ? Effect.void : Effect.fail(new InvalidRequest({ status: 400, issues }))
+}
+
+/** Creates a webhook of the admin API: its secret generated unless given, returned this once. */
+const create =
+  ({ sql, sealer, settings }: Context): WebhooksService["create"] =>
+  (projectId, body) =>
+    Effect.gen(function* () {
+      yield* checkUrl(body.url, settings)
+      yield* requireProject(sql, projectId)
+      const existing = yield* selectProjectWebhooks(sql, projectId)
+      if (existing.length >= MAX_WEBHOOKS_PER_PROJECT) {
+        return yield* new AdminConflict({
+          detail: `project ${projectId} has ${MAX_WEBHOOKS_PER_PROJECT} webhooks already`
+        })
+      }
+      const id = body.id ?? newId(WEBHOOK_ID_PREFIX)
+      if ((yield* selectWebhook(sql, id)) !== undefined) {
+        return yield* new AdminConflict({ detail: `a webhook ${id} exists already` })
+      }
+      const secret = body.secret ?? Redacted.make(generateSecret())
+      const now = yield* Clock.currentTimeMillis
+      const input = { id, projectId, url: body.url, secret, kinds: body.events ?? [], source: "api" as const }
+      yield* upsertWebhook(sql, sealer, input, now)
+      const row = yield* selectWebhook(sql, id)
+      if (row === undefined) return yield* notFound(`no webhook ${id}`)
+      return { ...toView(row), secret }
+    })
+
+/** Makes a delivery due now, with a fresh retry schedule, unless it is being sent. */
+const retry =
+  ({ sql }: Context): WebhooksService["retry"] =>
+  (deliveryId) =>
+    Effect.gen(function* () {
+      if ((yield* selectDelivery(sql, deliveryId)) === undefined) {
+        return yield* notFound(`no webhook delivery ${deliveryId}`)
+      }
+      const now = yield* Clock.currentTimeMillis
+      if (!(yield* retryDelivery(sql, deliveryId, now))) {
+        return yield* new AdminConflict({ detail: `webhook delivery ${deliveryId} is being sent` })
+      }
+      const row = yield* selectDelivery(sql, deliveryId)
+      if (row === undefined) return yield* notFound(`no webhook delivery ${deliveryId}`)
+      return toDeliveryView(row)
+    })
+
 /** The service over the database, and the dispatcher its loop runs. */
 export const makeService = (sql: SqlClient.SqlClient, cipher: CipherService, settings: WebhookSettings) =>
   Effect.gen(function* () {
@@ -50,41 +111,9 @@ export const makeService = (sql: SqlClient.SqlClient, cipher: CipherService, set
       owner: `rep_${randomBytes(9).toString("base64url")}`,
       settings: { timeout: settings.timeout, backoffScale: settings.backoffScale, batchSize: BATCH_SIZE }
     }
-    const requireProject = (projectId: string) =>
-      Effect.flatMap(projectExists(sql, projectId), (exists) =>
-        exists ? Effect.void : Effect.fail(notFound(`no project ${projectId}`))
-      )
-    const checkUrl = (url: string) => {
-      const issues = urlIssues(url, settings)
-      return issues.length === 0 ? Effect.void : Effect.fail(new InvalidRequest({ status: 400, issues }))
-    }
-
-    const create: WebhooksService["create"] = (projectId, body) =>
-      Effect.gen(function* () {
-        yield* checkUrl(body.url)
-        yield* requireProject(projectId)
-        const existing = yield* selectProjectWebhooks(sql, projectId)
-        if (existing.length >= MAX_WEBHOOKS_PER_PROJECT) {
-          return yield* new AdminConflict({
-            detail: `project ${projectId} has ${MAX_WEBHOOKS_PER_PROJECT} webhooks already`
-          })
-        }
-        const id = body.id ?? newId(WEBHOOK_ID_PREFIX)
-        if ((yield* selectWebhook(sql, id)) !== undefined) {
-          return yield* new AdminConflict({ detail: `a webhook ${id} exists already` })
-        }
-        const secret = body.secret ?? Redacted.make(generateSecret())
-        const now = yield* Clock.currentTimeMillis
-        const input = { id, projectId, url: body.url, secret, kinds: body.events ?? [], source: "api" as const }
-        yield* upsertWebhook(sql, sealer, input, now)
-        const row = yield* selectWebhook(sql, id)
-        if (row === undefined) return yield* notFound(`no webhook ${id}`)
-        return { ...toView(row), secret }
-      })
-
     const put: WebhooksService["put"] = (projectId, webhook) =>
       Effect.gen(function* () {
-        yield* checkUrl(webhook.url)
+        yield* checkUrl(webhook.url, settings)
         const now = yield* Clock.currentTimeMillis
         const input = { ...webhook, projectId, kinds: webhook.events, source: "config" as const }
         yield* upsertWebhook(sql, sealer, input, now)
@@ -92,7 +121,7 @@ export const makeService = (sql: SqlClient.SqlClient, cipher: CipherService, set
 
     const list: WebhooksService["list"] = (projectId) =>
       Effect.zipRight(
-        requireProject(projectId),
+        requireProject(sql, projectId),
         Effect.map(selectProjectWebhooks(sql, projectId), (rows) => rows.map(toView))
       )
 
@@ -107,27 +136,14 @@ export const makeService = (sql: SqlClient.SqlClient, cipher: CipherService, set
         return yield* selectDeliveries(sql, webhookId, options)
       })
 
-    const retry: WebhooksService["retry"] = (deliveryId) =>
-      Effect.gen(function* () {
-        if ((yield* selectDelivery(sql, deliveryId)) === undefined) {
-          return yield* notFound(`no webhook delivery ${deliveryId}`)
-        }
-        const now = yield* Clock.currentTimeMillis
-        if (!(yield* retryDelivery(sql, deliveryId, now))) {
-          return yield* new AdminConflict({ detail: `webhook delivery ${deliveryId} is being sent` })
-        }
-        const row = yield* selectDelivery(sql, deliveryId)
-        if (row === undefined) return yield* notFound(`no webhook delivery ${deliveryId}`)
-        return toDeliveryView(row)
-      })
-
+    const context: Context = { sql, sealer, settings }
     const service: WebhooksService = {
-      create,
+      create: create(context),
       put,
       list,
       remove,
       deliveries,
-      retry,
+      retry: retry(context),
       dispatch: dispatchDue(dispatcher)
     }
     return { service, dispatcher }
