@@ -333,18 +333,20 @@ describe("unknown and irregular error answers", () => {
     ["nothing of the protocol at 404", "Not Found", [404], "no Connect server answers there"],
     ["an empty 404", "", [404], "no Connect server answers there"]
   ]
-  it.effect.each(foreign)("an error answer with %s is InvalidResponse naming the URL called", ([, body, statuses, what]) =>
-    Effect.gen(function* () {
-      for (const status of statuses) {
-        const error = yield* answerWith(status, body)
-        expectWellFormed(error, InvalidResponse, "InvalidResponse")
-        if (!(error instanceof InvalidResponse)) return expect.unreachable()
-        expect(error.status).toBe(status)
-        expect(error.url).toBe(`${TEST_BASE_URL}/v1/connect/token/${encodeURIComponent(CONNECTOR)}`)
-        expect(error.message).toContain(what)
-        expect(error.message).toContain("check CONNECT_URL")
-      }
-    })
+  it.effect.each(foreign)(
+    "an error answer with %s is InvalidResponse naming the URL called",
+    ([, body, statuses, what]) =>
+      Effect.gen(function* () {
+        for (const status of statuses) {
+          const error = yield* answerWith(status, body)
+          expectWellFormed(error, InvalidResponse, "InvalidResponse")
+          if (!(error instanceof InvalidResponse)) return expect.unreachable()
+          expect(error.status).toBe(status)
+          expect(error.url).toBe(`${TEST_BASE_URL}/v1/connect/token/${encodeURIComponent(CONNECTOR)}`)
+          expect(error.message).toContain(what)
+          expect(error.message).toContain("check CONNECT_URL")
+        }
+      })
   )
 
   it.effect("a 5xx answer with a non-JSON body is ServiceUnavailable with the status", () =>

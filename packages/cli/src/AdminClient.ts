@@ -153,13 +153,13 @@ const transportReason = (error: { readonly reason: string; readonly cause?: unkn
   return code === undefined ? what : `${what} (${code})`
 }
 
-interface Options {
+interface Target {
   readonly baseUrl: string
   readonly token: Redacted.Redacted<string>
 }
 
 /** Sends one admin request and decodes its answer; every failure is an `AdminRequestError` that names the broker. */
-const makeSend = (http: HttpClient.HttpClient, options: Options) => {
+const makeSend = (http: HttpClient.HttpClient, options: Target) => {
   const unreachable = (reason: string) =>
     new AdminRequestError({
       code: "unreachable",
@@ -218,7 +218,7 @@ const makeSend = (http: HttpClient.HttpClient, options: Options) => {
   return send
 }
 
-const make = (options: Options) =>
+const make = (options: Target) =>
   Effect.map(HttpClient.HttpClient, (http): AdminApi => {
     const send = makeSend(http, options)
     return {
