@@ -5,6 +5,8 @@ export default defineConfig({
   resolve: { alias },
   test: {
     include: ["test/**/*.test.ts", "packages/*/test/**/*.test.ts"],
+    // Asks the test Postgres once whether it answers; its cases are skipped, said in one line, when it does not.
+    globalSetup: ["packages/broker/test/support/postgresSetup.ts"],
     // Most suites wait on sockets and child processes, not the CPU: two files at a time on a 2-core machine.
     maxWorkers: 2,
     testTimeout: 30_000,

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type Context, Effect, FastCheck as fc, Layer, Logger, ManagedRuntime, TestClock } from "effect"
 import * as PgRateLimiter from "../src/PgRateLimiter.js"
 import { make as makeInMemory, type RateDecision, RateLimiter } from "../src/RateLimiter.js"
-import { layerOf, postgres, sqlite, type TestDatabase } from "./support/databases.js"
+import { layerOf, postgres, postgresAvailable, sqlite, type TestDatabase } from "./support/databases.js"
 
 /** A key no other test uses, so that no test sees another's bucket. */
 const freshKey = () => `prj_${Math.random().toString(36).slice(2, 12)}`
@@ -24,7 +24,7 @@ const collectLogs = () => {
   return { messages, layer: Logger.replace(Logger.defaultLogger, logger) }
 }
 
-describe("PgRateLimiter on Postgres", () => {
+describe.skipIf(!postgresAvailable)("PgRateLimiter on Postgres", () => {
   let database: TestDatabase
   let runtime: ManagedRuntime.ManagedRuntime<SqlClient.SqlClient, never>
   let context: Context.Context<SqlClient.SqlClient>
@@ -206,7 +206,7 @@ describe("PgRateLimiter.layerConfig", () => {
     }
   }
 
-  it("shares the limit through the table on Postgres", async () => {
+  it.skipIf(!postgresAvailable)("shares the limit through the table on Postgres", async () => {
     expect(await rowsAfterTakes(await postgres())).toEqual({ allowed: 3, keys: ["prj_web"] })
   })
 

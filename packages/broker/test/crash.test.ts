@@ -23,7 +23,7 @@ import { Effect, Redacted } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { generateKey } from "../src/Cipher.js"
 import { freePort } from "./support/broker.js"
-import { postgres } from "./support/databases.js"
+import { postgres, postgresAvailable } from "./support/databases.js"
 import { type FaultyProvider, startFaultyProvider } from "./support/faultyProvider.js"
 
 /** better-sqlite3 (the driver of the broker's SQLite client), as much of it as the test reads with. */
@@ -308,7 +308,7 @@ describe("kill -9 of the broker during refreshes, on SQLite", () => {
   })
 })
 
-describe("kill -9 of the broker during refreshes, on Postgres", () => {
+describe.skipIf(!postgresAvailable)("kill -9 of the broker during refreshes, on Postgres", () => {
   it(`with a grace-period provider: 0 lost grants in ${TRIALS} trials`, { timeout: 420_000 }, async () => {
     const provider = await startFaultyProvider({ graceMs: 600_000 })
     const backend = await postgresBackend()

@@ -8,7 +8,7 @@ import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
 import { Effect } from "effect"
 import { newEncryptionKey, type RunningBroker, startBroker } from "./support/broker.js"
-import { backends, layerOf, postgres, sqlite, type TestDatabase } from "./support/databases.js"
+import { backends, layerOf, postgres, postgresAvailable, sqlite, type TestDatabase } from "./support/databases.js"
 import { type FaultyProvider, startFaultyProvider } from "./support/faultyProvider.js"
 import { postJson } from "./support/http.js"
 
@@ -233,7 +233,7 @@ describe("a provider with a grace period for rotated refresh tokens", () => {
   })
 })
 
-describe("12 stalled refreshes on Postgres", () => {
+describe.skipIf(!postgresAvailable)("12 stalled refreshes on Postgres", () => {
   let database: TestDatabase
   let provider: FaultyProvider
   let broker: RunningBroker
@@ -269,7 +269,7 @@ describe("12 stalled refreshes on Postgres", () => {
   })
 })
 
-describe("app tokens on two brokers sharing one Postgres database", () => {
+describe.skipIf(!postgresAvailable)("app tokens on two brokers sharing one Postgres database", () => {
   let database: TestDatabase
   let provider: FaultyProvider
   let replicas: ReadonlyArray<RunningBroker> = []

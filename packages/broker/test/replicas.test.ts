@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { newEncryptionKey } from "./support/broker.js"
 import { type BrokerProcess, spawnBroker } from "./support/brokerProcess.js"
 import { oauthClientOf } from "./support/brokerWithProvider.js"
-import { postgres, type TestDatabase } from "./support/databases.js"
+import { postgres, postgresAvailable, type TestDatabase } from "./support/databases.js"
 import { postJson } from "./support/http.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "./support/oauthProvider.js"
 
@@ -49,7 +49,7 @@ const admin = (broker: BrokerProcess, method: string, path: string, body?: unkno
     ...(body === undefined ? {} : { body: JSON.stringify(body) })
   }).then(read)
 
-describe("two broker processes on one Postgres database", () => {
+describe.skipIf(!postgresAvailable)("two broker processes on one Postgres database", () => {
   let provider: OAuthProviderHarness
   let database: TestDatabase
   let a: BrokerProcess

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { ConfigProvider, Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
 import { ConnectClient, TokenCache } from "effect-connect"
 import { layerServices } from "../../src/Broker.js"
 import { generateKey } from "../../src/Cipher.js"
@@ -29,6 +29,15 @@ export const freePort = (): Promise<number> =>
       probe.close(() => resolve(port))
     })
   })
+
+/**
+ * What an in-process broker logs: warnings and errors, unless
+ * `CONNECT_TEST_LOG_LEVEL` asks for more (`info`, `debug`, `all`).
+ */
+const testLogLevel =
+  LogLevel.allLevels.find(
+    (level) => level._tag.toLowerCase() === (process.env.CONNECT_TEST_LOG_LEVEL ?? "warning").toLowerCase()
+  ) ?? LogLevel.Warning
 
 /**
  * Starts a broker as `npm run broker` would, with its environment given here
@@ -59,7 +68,8 @@ export const startBroker = async (options: {
   const layer = HttpServer.serve(app).pipe(
     Layer.provide(layerServices),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })),
-    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env)))
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))),
+    Layer.provide(Logger.minimumLogLevel(testLogLevel))
   )
   const runtime = ManagedRuntime.make(layer)
   const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (server) => server.address))

@@ -4,14 +4,17 @@ import { join } from "node:path"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
+import { inject } from "vitest"
 import * as Database from "../../src/Database.js"
+import { POSTGRES_URL } from "./postgresUrl.js"
+
+export { POSTGRES_URL }
 
 /**
- * The Postgres server the tests use: `CONNECT_TEST_DATABASE_URL`, by default
- * the local server's `test` database. Each test run creates databases of its
- * own there and drops them afterwards.
+ * Whether the test Postgres answered at the start of the run (see
+ * `postgresSetup.ts`); suites that need it are skipped without it.
  */
-export const POSTGRES_URL = process.env.CONNECT_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+export const postgresAvailable: boolean = inject("postgres")
 
 /** A database for one suite: its location, and how to remove it afterwards. */
 export interface TestDatabase {
@@ -54,10 +57,10 @@ export const postgres = async (): Promise<TestDatabase> => {
   }
 }
 
-/** Both backends, for suites that must hold on each. */
+/** Both backends, for suites that must hold on each (SQLite alone when Postgres does not answer). */
 export const backends: ReadonlyArray<{ readonly name: string; readonly make: () => Promise<TestDatabase> }> = [
   { name: "sqlite", make: async () => sqlite() },
-  { name: "postgres", make: postgres }
+  ...(postgresAvailable ? [{ name: "postgres", make: postgres }] : [])
 ]
 
 /** The database as a migrated `SqlClient` layer. */

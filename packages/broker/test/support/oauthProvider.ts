@@ -343,6 +343,24 @@ const decodeHtml = (value: string): string =>
 /** One request of the user's browser: a GET, or a POST of `form`. */
 type PageRequest = { readonly url: URL; readonly form?: URLSearchParams }
 
+/**
+ * Runs `make` without oidc-provider's warning, printed at every start, that
+ * `devInteractions` is for development only: this harness is exactly that,
+ * and the warning would be the only noise of a test run.
+ */
+const withoutDevInteractionsWarning = <A>(make: () => A): A => {
+  const warn = console.warn
+  console.warn = (...args: Array<unknown>) => {
+    if (typeof args[0] === "string" && args[0].includes("feature devInteractions is enabled")) return
+    warn(...args)
+  }
+  try {
+    return make()
+  } finally {
+    console.warn = warn
+  }
+}
+
 /** Just enough of a browser's cookie store for the authorization flow: name, path, expiry. */
 class CookieJar {
   readonly #cookies = new Map<string, { name: string; value: string; path: string }>()
@@ -496,7 +514,7 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     }
   }
 
-  const provider = new Provider(issuer, configuration)
+  const provider = withoutDevInteractionsWarning(() => new Provider(issuer, configuration))
 
   // --- counters and events ---------------------------------------------------------------------------------------
   const log: Array<TokenRequestRecord> = []

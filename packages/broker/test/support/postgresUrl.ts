@@ -1,0 +1,6 @@
+/**
+ * The Postgres server the tests use: `CONNECT_TEST_DATABASE_URL`, by default
+ * the local server's `test` database. Each test run creates databases of its
+ * own there and drops them afterwards.
+ */
+export const POSTGRES_URL = process.env.CONNECT_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
