@@ -174,35 +174,39 @@ describe("webhooks", () => {
     expect(first.output() + second.output()).not.toContain(SECRET.slice("whsec_".length, 20))
   }, 60_000)
 
-  it.skipIf(!postgresAvailable)("two replicas on one Postgres deliver each event once", async () => {
-    const target = await receiver()
-    const db = await database(postgres)
-    const encryptionKey = newEncryptionKey()
-    const env = { CONNECT_WEBHOOK_POLL_MS: "50" }
-    const replicas: Array<BrokerProcess> = []
-    for (let i = 0; i < 2; i++) {
-      const replica = await spawnBroker({ database: db, config: config(target), encryptionKey, env })
-      cleanups.push(replica.stop)
-      replicas.push(replica)
-    }
-    const count = 60
-    await record(
-      db,
-      Array.from({ length: count }, (_, i) => ({
-        kind: "token.issued" as const,
-        projectId: PROJECT,
-        subject: `user:${i}`
-      }))
-    )
-    await target.waitFor(count, 30_000)
-    // Time for a second copy to arrive, if one were sent.
-    await new Promise((wake) => setTimeout(wake, 1_000))
-    const ids = target.receipts.map((receipt) => String(receipt.headers["webhook-id"]))
-    expect(ids).toHaveLength(count)
-    expect(new Set(ids).size).toBe(count)
-    for (const receipt of target.receipts) {
-      expect(() => new Webhook(SECRET).verify(receipt.body, webhookHeaders(receipt))).not.toThrow()
-    }
-    for (const replica of replicas) expect(replica.output()).not.toContain(SECRET.slice("whsec_".length, 20))
-  }, 90_000)
+  it.skipIf(!postgresAvailable)(
+    "two replicas on one Postgres deliver each event once",
+    async () => {
+      const target = await receiver()
+      const db = await database(postgres)
+      const encryptionKey = newEncryptionKey()
+      const env = { CONNECT_WEBHOOK_POLL_MS: "50" }
+      const replicas: Array<BrokerProcess> = []
+      for (let i = 0; i < 2; i++) {
+        const replica = await spawnBroker({ database: db, config: config(target), encryptionKey, env })
+        cleanups.push(replica.stop)
+        replicas.push(replica)
+      }
+      const count = 60
+      await record(
+        db,
+        Array.from({ length: count }, (_, i) => ({
+          kind: "token.issued" as const,
+          projectId: PROJECT,
+          subject: `user:${i}`
+        }))
+      )
+      await target.waitFor(count, 30_000)
+      // Time for a second copy to arrive, if one were sent.
+      await new Promise((wake) => setTimeout(wake, 1_000))
+      const ids = target.receipts.map((receipt) => String(receipt.headers["webhook-id"]))
+      expect(ids).toHaveLength(count)
+      expect(new Set(ids).size).toBe(count)
+      for (const receipt of target.receipts) {
+        expect(() => new Webhook(SECRET).verify(receipt.body, webhookHeaders(receipt))).not.toThrow()
+      }
+      for (const replica of replicas) expect(replica.output()).not.toContain(SECRET.slice("whsec_".length, 20))
+    },
+    90_000
+  )
 })

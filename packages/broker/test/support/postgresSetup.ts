@@ -38,7 +38,8 @@ export default async function setup(project: TestProject): Promise<void> {
   const available = await answers(POSTGRES_URL)
   if (!available) {
     const line = `Postgres does not answer at ${shown(POSTGRES_URL)}`
-    if (process.env.CONNECT_TEST_REQUIRE_POSTGRES === "1") throw new Error(`${line}, and CONNECT_TEST_REQUIRE_POSTGRES=1`)
+    if (process.env.CONNECT_TEST_REQUIRE_POSTGRES === "1")
+      throw new Error(`${line}, and CONNECT_TEST_REQUIRE_POSTGRES=1`)
     console.warn(
       `${line}: the Postgres cases are skipped. To run them, start one or set CONNECT_TEST_DATABASE_URL=postgres://user@host:port/database`
     )
