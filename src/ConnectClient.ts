@@ -7,7 +7,7 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import {
   type AuthorizationOptions,
   AuthorizationOptions as AuthorizationOptionsSchema,
@@ -34,7 +34,7 @@ import {
   type TokenResponse,
   TokenResponse as TokenResponseSchema
 } from "./Token.js"
-import { TokenCache, type TokenCacheService } from "./TokenCache.js"
+import { make as makeTokenCache, TokenCache, type TokenCacheService } from "./TokenCache.js"
 
 /**
  * The base URL of Vercel Connect.
@@ -550,6 +550,18 @@ export const resolveOptions = (read: {
   )
 }
 
+/** Runs `effect` with the `TokenCache` in context, or with a new one that lives as long as the scope. */
+const withCache = <A, E, R>(
+  effect: Effect.Effect<A, E, R | TokenCache>
+): Effect.Effect<A, E, Exclude<R, TokenCache> | Scope.Scope> =>
+  Effect.flatMap(
+    Effect.serviceOption(TokenCache),
+    Option.match({
+      onSome: (cache) => Effect.provideService(effect, TokenCache, cache),
+      onNone: () => Effect.flatMap(makeTokenCache(), (cache) => Effect.provideService(effect, TokenCache, cache))
+    })
+  )
+
 /**
  * The Connect client service.
  *
@@ -558,20 +570,24 @@ export const resolveOptions = (read: {
  */
 export class ConnectClient extends Context.Tag("effect-connect/ConnectClient")<ConnectClient, ConnectClientService>() {
   /**
-   * A client for the given server and credential. Needs an `HttpClient` and a
-   * `TokenCache`.
+   * A client for the given server and credential. Needs an `HttpClient`; it
+   * uses the `TokenCache` in context, and a cache of its own
+   * (`TokenCache.DEFAULT_CAPACITY` entries) when there is none.
    */
   static readonly layer = (
     options: ConnectClientOptions
-  ): Layer.Layer<ConnectClient, ConfigurationError, HttpClient.HttpClient | TokenCache> =>
-    Layer.effect(ConnectClient, make(options))
+  ): Layer.Layer<ConnectClient, ConfigurationError, HttpClient.HttpClient> =>
+    Layer.scoped(ConnectClient, withCache(make(options)))
 
   /**
    * A client configured from the environment (`CONNECT_URL` + `CONNECT_TOKEN`,
-   * or `VERCEL_OIDC_TOKEN`). Needs an `HttpClient` and a `TokenCache`.
+   * or `VERCEL_OIDC_TOKEN`). Needs an `HttpClient`; it uses the `TokenCache`
+   * in context, or a cache of its own.
    */
-  static readonly layerConfig: Layer.Layer<ConnectClient, ConfigurationError, HttpClient.HttpClient | TokenCache> =
-    Layer.effect(ConnectClient, Effect.flatMap(optionsFromConfig, make))
+  static readonly layerConfig: Layer.Layer<ConnectClient, ConfigurationError, HttpClient.HttpClient> = Layer.scoped(
+    ConnectClient,
+    withCache(Effect.flatMap(optionsFromConfig, make))
+  )
 
   /**
    * Everything needed, from the environment: the client, a token cache sized by
