@@ -1,34 +1,94 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { adminRoutes } from "@effect-connect/broker/AdminApi"
+import { type Method, type Route, routes } from "effect-connect/Protocol"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningBroker, startBroker } from "../../broker/test/support/broker.js"
+import { oauthClientOf } from "../../broker/test/support/brokerWithProvider.js"
 import { cleanEnv, type Run, run } from "../../broker/test/support/cli.js"
 import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
+import { sendJson } from "../../broker/test/support/http.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../../broker/test/support/oauthProvider.js"
 
 const ADMIN_TOKEN = "adm_cli_token_never_printed_8830"
 
 const oneLine = (text: string) => text.trim().split("\n")
 
-// Every command is a process of its own (about a second each on a busy machine).
+// Every command is a process of its own (about a second each on a busy machine). Each test makes the connectors,
+// projects and keys it needs itself (over the admin API, without a process), under names no other test uses, so the
+// tests pass in any order; the tests about a whole listing run against an empty broker of their own.
 describe("the connect admin commands", { timeout: 90_000 }, () => {
   let provider: OAuthProviderHarness
   let database: TestDatabase
   let broker: RunningBroker
   let env: Record<string, string>
   let directory: string
-  let callerKey = ""
-  const all: Array<Run> = []
-  const connect = async (...args: ReadonlyArray<string>): Promise<Run> => {
-    const result = await run(args, env)
-    all.push(result)
+
+  /** Runs the command in `runEnv`; every run is checked as it ends: it never prints the admin token or the client secret. */
+  const connectWith = async (runEnv: Record<string, string>, ...args: ReadonlyArray<string>): Promise<Run> => {
+    const result = await run(args, runEnv)
+    for (const secret of [ADMIN_TOKEN, provider.clients.broker.clientSecret]) {
+      expect(result.stdout, `connect ${args.join(" ")}`).not.toContain(secret)
+      expect(result.stderr, `connect ${args.join(" ")}`).not.toContain(secret)
+    }
     return result
   }
+  const connect = (...args: ReadonlyArray<string>): Promise<Run> => connectWith(env, ...args)
   const failsWithOneLine = (result: Run) => {
     expect(result.code).toBe(2)
     expect(result.stdout).toBe("")
     expect(oneLine(result.stderr)).toHaveLength(1)
+  }
+
+  /** A call of the admin API over HTTP with the admin token (at the shared broker unless `at` says); its JSON answer. */
+  const admin = async <P extends `/${string}`>(
+    route: Route<Method, P>,
+    params: Parameters<Route<Method, P>["path"]>[0],
+    body?: unknown,
+    at = broker.url
+  ): Promise<unknown> => {
+    const answer = await sendJson(route.method, `${at}${route.path(params)}`, body, ADMIN_TOKEN)
+    const text = await answer.text()
+    if (!answer.ok) throw new Error(`${route.method} ${route.pattern} answered ${answer.status}: ${text}`)
+    return JSON.parse(text)
+  }
+  /** An OAuth connector for the provider's client, with app scopes and the provider's revocation endpoint. */
+  const createConnector = (uid: string, fields: Record<string, unknown> = {}, at = broker.url) =>
+    admin(
+      adminRoutes.createConnector,
+      {},
+      {
+        uid,
+        name: uid,
+        ...oauthClientOf(provider),
+        revocationEndpoint: provider.revocationEndpoint,
+        defaultScopes: { app: ["api:read"] },
+        ...fields
+      },
+      at
+    )
+  /** A project, with the fields `fields` gives (a name, return URLs). */
+  const createProject = (id: string, fields: Record<string, unknown> = {}) =>
+    admin(adminRoutes.createProject, {}, { id, ...fields })
+  /** A new production caller key of `project`. */
+  const createKey = async (project: string): Promise<string> => {
+    const created = await admin(adminRoutes.createKey, { project }, { environment: "production" })
+    return (created as { readonly key: string }).key
+  }
+  /** Starts an empty broker of the test's own, gives `use` its URL, and stops it (and drops its database) after. */
+  const withOwnBroker = async (use: (url: string) => Promise<void>): Promise<void> => {
+    const ownDatabase = sqlite()
+    try {
+      const own = await startBroker({ database: ownDatabase, config: {}, env: { CONNECT_ADMIN_TOKEN: ADMIN_TOKEN } })
+      try {
+        await use(own.url)
+      } finally {
+        await own.close()
+      }
+    } finally {
+      await ownDatabase.drop()
+    }
   }
 
   beforeAll(async () => {
@@ -51,8 +111,10 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
   })
 
   it("lists no connectors at first", async () => {
-    const result = await connect("connectors", "list")
-    expect(result).toMatchObject({ code: 0, stdout: "No connectors.\n" })
+    await withOwnBroker(async (url) => {
+      const result = await connectWith({ ...env, CONNECT_URL: url }, "connectors", "list")
+      expect(result).toMatchObject({ code: 0, stdout: "No connectors.\n" })
+    })
   })
 
   it("creates a connector from flags, the client secret read from the variable --client-secret-env names", async () => {
@@ -60,7 +122,7 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
       "connectors",
       "create",
       "--uid",
-      "acme/cli",
+      "acme/flags",
       "--name",
       "Acme CLI",
       "--client-id",
@@ -75,7 +137,7 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
       "api:read"
     )
     expect(result.code).toBe(0)
-    expect(result.stdout).toMatch(/^Created connector acme\/cli \(conn_[\w-]+\)\n$/)
+    expect(result.stdout).toMatch(/^Created connector acme\/flags \(conn_[\w-]+\)\n$/)
   })
 
   it("creates a connector from a file, resolving { env } there, and prints it as JSON", async () => {
@@ -98,11 +160,12 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
   })
 
   it("fails with one line: a duplicate, no client secret, bad fields, a missing file", async () => {
+    await createConnector("acme/duplicate")
     const duplicate = await connect(
       "connectors",
       "create",
       "--uid",
-      "acme/cli",
+      "acme/duplicate",
       "--client-id",
       "x",
       "--client-secret-env",
@@ -149,35 +212,41 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
   })
 
   it("lists and shows connectors, without their secrets", async () => {
-    const plain = await connect("connectors", "list")
-    expect(plain.code).toBe(0)
-    const lines = oneLine(plain.stdout)
-    expect(lines[0]).toMatch(/^UID\s+NAME\s+TYPE\s+SERVICE\s+ID$/)
-    expect(lines.some((line) => line.startsWith("acme/cli ") && line.includes("Acme CLI"))).toBe(true)
-    const json = await connect("connectors", "list", "--format", "json")
-    expect(JSON.parse(json.stdout).connectors.map((c: { uid: string }) => c.uid)).toEqual(["acme/cli", "acme/file"])
+    await withOwnBroker(async (url) => {
+      // Created out of order: the listing is sorted by uid.
+      await createConnector("acme/file", { name: "Acme from a file" }, url)
+      await createConnector("acme/cli", { name: "Acme CLI" }, url)
+      const own = { ...env, CONNECT_URL: url }
+      const plain = await connectWith(own, "connectors", "list")
+      expect(plain.code).toBe(0)
+      const lines = oneLine(plain.stdout)
+      expect(lines[0]).toMatch(/^UID\s+NAME\s+TYPE\s+SERVICE\s+ID$/)
+      expect(lines.some((line) => line.startsWith("acme/cli ") && line.includes("Acme CLI"))).toBe(true)
+      const json = await connectWith(own, "connectors", "list", "--format", "json")
+      expect(JSON.parse(json.stdout).connectors.map((c: { uid: string }) => c.uid)).toEqual(["acme/cli", "acme/file"])
 
-    const show = await connect("connectors", "show", "acme/cli")
-    expect(show.code).toBe(0)
-    expect(show.stdout).toContain("uid:                    acme/cli")
-    expect(show.stdout).toContain(`client id:              ${provider.clients.broker.clientId}`)
-    expect(show.stdout).toContain("default scopes (app):   api:read")
-    expect(show.stdout).toContain("private key:            no")
-    expect(show.stdout).toContain("links: none")
+      const show = await connectWith(own, "connectors", "show", "acme/cli")
+      expect(show.code).toBe(0)
+      expect(show.stdout).toContain("uid:                    acme/cli")
+      expect(show.stdout).toContain(`client id:              ${provider.clients.broker.clientId}`)
+      expect(show.stdout).toContain("default scopes (app):   api:read")
+      expect(show.stdout).toContain("private key:            no")
+      expect(show.stdout).toContain("links: none")
+    })
   })
 
   it("creates and lists projects", async () => {
     const created = await connect(
       "projects",
       "create",
-      "prj_cli",
+      "prj_created",
       "--name",
       "CLI",
       "--return-url",
       "https://app.example/x"
     )
-    expect(created).toMatchObject({ code: 0, stdout: "Created project prj_cli\n" })
-    const again = await connect("projects", "create", "prj_cli")
+    expect(created).toMatchObject({ code: 0, stdout: "Created project prj_created\n" })
+    const again = await connect("projects", "create", "prj_created")
     failsWithOneLine(again)
     expect(again.stderr).toContain("conflict")
     const bad = await connect("projects", "create", "prj_bad", "--return-url", "not a url")
@@ -186,22 +255,32 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
   })
 
   it("creates a caller key and prints it once, alone on stdout", async () => {
-    const result = await connect("keys", "create", "--project", "prj_cli", "--environment", "production")
+    await createProject("prj_keys", { name: "CLI" })
+    const result = await connect("keys", "create", "--project", "prj_keys", "--environment", "production")
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/^ck_[A-Za-z0-9_-]{43}\n$/)
-    callerKey = result.stdout.trim()
+    const callerKey = result.stdout.trim()
     expect(oneLine(result.stderr)).toHaveLength(1)
     expect(result.stderr).toContain("shown only now")
     expect(result.stderr).not.toContain(callerKey)
 
     const list = await connect("projects", "list")
     expect(list.code).toBe(0)
-    expect(list.stdout).toMatch(/prj_cli\s+CLI\s+production:1/)
+    expect(list.stdout).toMatch(/prj_keys\s+CLI\s+production:1/)
     expect(list.stdout).not.toContain(callerKey)
 
-    const json = await connect("keys", "create", "--project", "prj_cli", "--environment", "preview", "--format", "json")
+    const json = await connect(
+      "keys",
+      "create",
+      "--project",
+      "prj_keys",
+      "--environment",
+      "preview",
+      "--format",
+      "json"
+    )
     expect(json.code).toBe(0)
-    expect(JSON.parse(json.stdout)).toMatchObject({ project: "prj_cli", environment: "preview" })
+    expect(JSON.parse(json.stdout)).toMatchObject({ project: "prj_keys", environment: "preview" })
 
     const unknown = await connect("keys", "create", "--project", "prj_nope", "--environment", "production")
     failsWithOneLine(unknown)
@@ -209,29 +288,34 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
   })
 
   it("attaches and detaches, and the new key's token requests follow", async () => {
+    await createConnector("acme/attach")
+    await createProject("prj_attach")
+    const callerKey = await createKey("prj_attach")
     const token = () =>
-      run(["token", "acme/cli", "--subject", "app"], {
-        ...cleanEnv(),
-        CONNECT_URL: broker.url,
-        CONNECT_TOKEN: callerKey
-      })
+      connectWith(
+        { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: callerKey },
+        "token",
+        "acme/attach",
+        "--subject",
+        "app"
+      )
 
-    const none = await connect("attach", "acme/cli", "--project", "prj_cli")
+    const none = await connect("attach", "acme/attach", "--project", "prj_attach")
     failsWithOneLine(none)
     expect(none.stderr).toContain("--environment")
 
     const attached = await connect(
       "attach",
-      "acme/cli",
+      "acme/attach",
       "--project",
-      "prj_cli",
+      "prj_attach",
       "--environment",
       "production",
       "--environment",
       "preview"
     )
     expect(attached.code).toBe(0)
-    expect(attached.stdout).toBe("Connector acme/cli is linked to project prj_cli for: preview, production\n")
+    expect(attached.stdout).toBe("Connector acme/attach is linked to project prj_attach for: preview, production\n")
 
     const issued = await token()
     expect(issued.code).toBe(0)
@@ -240,9 +324,9 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
 
     const detached = await connect(
       "detach",
-      "acme/cli",
+      "acme/attach",
       "--project",
-      "prj_cli",
+      "prj_attach",
       "--environment",
       "production",
       "--format",
@@ -250,36 +334,29 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
     )
     expect(detached.code).toBe(0)
     expect(JSON.parse(detached.stdout)).toEqual({
-      connector: "acme/cli",
-      project: "prj_cli",
+      connector: "acme/attach",
+      project: "prj_attach",
       environments: ["preview"]
     })
     const refused = await token()
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain("not enabled for this environment")
 
-    const whole = await connect("detach", "acme/cli", "--project", "prj_cli")
-    expect(whole).toMatchObject({ code: 0, stdout: "Connector acme/cli is no longer linked to project prj_cli\n" })
-    const notLinked = await connect("detach", "acme/cli", "--project", "prj_cli")
+    const whole = await connect("detach", "acme/attach", "--project", "prj_attach")
+    expect(whole).toMatchObject({
+      code: 0,
+      stdout: "Connector acme/attach is no longer linked to project prj_attach\n"
+    })
+    const notLinked = await connect("detach", "acme/attach", "--project", "prj_attach")
     failsWithOneLine(notLinked)
     expect(notLinked.stderr).toContain("not linked")
   })
 
   it("lists and removes installations", async () => {
-    const file = join(directory, "acme-inst.json")
-    writeFileSync(
-      file,
-      JSON.stringify({
-        uid: "acme/inst",
-        name: "Acme with installations",
-        type: "oauth",
-        clientId: provider.clients.broker.clientId,
-        clientSecret: { env: "ACME_SECRET" },
-        tokenEndpoint: provider.tokenEndpoint,
-        installations: { items: [{ id: "T1", tenantId: "tenant-1", default: true }] }
-      })
-    )
-    expect((await connect("connectors", "create", "--file", file)).code).toBe(0)
+    await createConnector("acme/inst", {
+      name: "Acme with installations",
+      installations: { items: [{ id: "T1", tenantId: "tenant-1", default: true }] }
+    })
     const listed = await connect("installations", "list", "acme/inst")
     expect(listed.code).toBe(0)
     expect(listed.stdout).toMatch(/ID\s+TENANT\s+DEFAULT\s+SOURCE\nT1\s+tenant-1\s+yes\s+config\n/)
@@ -307,53 +384,70 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
   })
 
   it("removes a connector only with --yes when stdin is not a terminal", async () => {
-    const refused = await connect("connectors", "remove", "acme/file")
+    await createConnector("acme/unused")
+    // A connector that has issued a token, which its removal revokes at the provider.
+    await createConnector("acme/used")
+    await createProject("prj_remove")
+    const key = await createKey("prj_remove")
+    await admin(adminRoutes.attach, { connector: "acme/used", project: "prj_remove" }, { environments: ["production"] })
+    const issued = await sendJson(
+      "POST",
+      `${broker.url}${routes.token.path({ connector: "acme/used" })}`,
+      {
+        subject: { type: "app" }
+      },
+      key
+    )
+    expect(issued.status).toBe(200)
+
+    const refused = await connect("connectors", "remove", "acme/unused")
     failsWithOneLine(refused)
     expect(refused.stderr).toContain("--yes")
-    expect((await connect("connectors", "show", "acme/file")).code).toBe(0)
+    expect((await connect("connectors", "show", "acme/unused")).code).toBe(0)
 
-    const removed = await connect("connectors", "remove", "acme/file", "--yes")
+    const removed = await connect("connectors", "remove", "acme/unused", "--yes")
     expect(removed.code).toBe(0)
-    expect(removed.stdout).toContain("Removed connector acme/file\ntokens found: 0")
+    expect(removed.stdout).toContain("Removed connector acme/unused\ntokens found: 0")
 
-    const json = await connect("connectors", "remove", "acme/cli", "--yes", "--format", "json")
+    const json = await connect("connectors", "remove", "acme/used", "--yes", "--format", "json")
     expect(json.code).toBe(0)
     expect(JSON.parse(json.stdout)).toMatchObject({
-      removed: "acme/cli",
+      removed: "acme/used",
       tokens: { tokensFound: 1, providerRevoked: 1 }
     })
 
-    const gone = await connect("connectors", "show", "acme/cli")
+    const gone = await connect("connectors", "show", "acme/used")
     failsWithOneLine(gone)
     expect(gone.stderr).toContain("not_found")
   })
 
   it("exits 2 with one line on a wrong or missing admin token, or no broker", async () => {
-    const wrong = await run(["connectors", "list"], { ...env, CONNECT_ADMIN_TOKEN: "adm_wrong_token_0001" })
+    const wrong = await connectWith({ ...env, CONNECT_ADMIN_TOKEN: "adm_wrong_token_0001" }, "connectors", "list")
     failsWithOneLine(wrong)
     expect(wrong.stderr).toContain("unauthorized")
     expect(wrong.stderr).not.toContain("adm_wrong_token_0001")
 
-    const viaFlag = await run(["connectors", "list", "--token", ADMIN_TOKEN], {
-      ...cleanEnv(),
-      CONNECT_URL: broker.url
-    })
-    all.push(viaFlag)
+    const viaFlag = await connectWith(
+      { ...cleanEnv(), CONNECT_URL: broker.url },
+      "connectors",
+      "list",
+      "--token",
+      ADMIN_TOKEN
+    )
     expect(viaFlag.code).toBe(0)
 
-    const fallback = await run(["projects", "list"], {
-      ...cleanEnv(),
-      CONNECT_URL: broker.url,
-      CONNECT_TOKEN: ADMIN_TOKEN
-    })
-    all.push(fallback)
+    const fallback = await connectWith(
+      { ...cleanEnv(), CONNECT_URL: broker.url, CONNECT_TOKEN: ADMIN_TOKEN },
+      "projects",
+      "list"
+    )
     expect(fallback.code).toBe(0)
 
-    const missing = await run(["projects", "list"], { ...cleanEnv(), CONNECT_URL: broker.url })
+    const missing = await connectWith({ ...cleanEnv(), CONNECT_URL: broker.url }, "projects", "list")
     failsWithOneLine(missing)
     expect(missing.stderr).toContain("CONNECT_ADMIN_TOKEN")
 
-    const noUrl = await run(["projects", "list"], { ...cleanEnv(), CONNECT_ADMIN_TOKEN: ADMIN_TOKEN })
+    const noUrl = await connectWith({ ...cleanEnv(), CONNECT_ADMIN_TOKEN: ADMIN_TOKEN }, "projects", "list")
     failsWithOneLine(noUrl)
     expect(noUrl.stderr).toContain("CONNECT_URL")
   })
@@ -379,16 +473,6 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
       const result = await connect(...args)
       expect(result.code, args.join(" ")).toBe(0)
       expect(result.stdout, args.join(" ")).toContain(`Example: connect ${args[0]}`)
-    }
-  })
-
-  it("never prints the admin token or the client secret", () => {
-    expect(all.length).toBeGreaterThan(20)
-    for (const result of all) {
-      for (const secret of [ADMIN_TOKEN, provider.clients.broker.clientSecret]) {
-        expect(result.stdout).not.toContain(secret)
-        expect(result.stderr).not.toContain(secret)
-      }
     }
   })
 })

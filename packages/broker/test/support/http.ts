@@ -10,10 +10,13 @@ export const visit = async (
   return { status: response.status, location: response.headers.get("location"), text: await response.text() }
 }
 
-/** POSTs `body` as JSON with `key` as the bearer token, as a caller of the broker does; the answer, unread. */
-export const postJson = (url: string, body: unknown, key: string): Promise<Response> =>
+/** Sends `body` (if any) as JSON with `method` and `key` as the bearer token; the answer, unread. */
+export const sendJson = (method: string, url: string, body: unknown, key: string): Promise<Response> =>
   fetch(url, {
-    method: "POST",
+    method,
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify(body)
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
   })
+
+/** POSTs `body` as JSON with `key` as the bearer token, as a caller of the broker does; the answer, unread. */
+export const postJson = (url: string, body: unknown, key: string): Promise<Response> => sendJson("POST", url, body, key)
