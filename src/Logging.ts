@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Config, type ConfigError, Effect, Layer, Logger } from "effect"
+import { Config, type ConfigError, Effect, FiberRef, HashSet, Layer, Logger } from "effect"
 
 /**
  * The formats of a log line.
@@ -74,12 +74,22 @@ export const formatConfig: Config.Config<LogFormat> = Config.literal(
 )(LOG_FORMAT_VARIABLE).pipe(Config.withDefault(defaultFormat()))
 
 /**
- * Replaces the default logger with the logger of `format`.
+ * Replaces the default logger with the logger of `format`; also the pretty
+ * logger that `runMain` of @effect/platform puts in its place.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (format: LogFormat): Layer.Layer<never> => Logger.replace(Logger.defaultLogger, logger(format))
+export const layer = (format: LogFormat): Layer.Layer<never> =>
+  Layer.scopedDiscard(
+    Effect.locallyScopedWith(FiberRef.currentLoggers, (loggers) =>
+      loggers.pipe(
+        HashSet.remove(Logger.defaultLogger),
+        HashSet.remove(Logger.prettyLoggerDefault),
+        HashSet.add(logger(format))
+      )
+    )
+  )
 
 /**
  * Replaces the default logger with the one `CONNECT_LOG_FORMAT` chooses.
