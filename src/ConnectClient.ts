@@ -293,6 +293,7 @@ const withGetTokenSpan = <A>(
     Effect.tapError((error) => Effect.annotateCurrentSpan("error.type", error._tag)),
     Effect.withSpan(GET_TOKEN_SPAN, {
       kind: "internal",
+      captureStackTrace: false,
       attributes: {
         ...(typeof connector === "string" ? { "connect.connector": connector } : {}),
         ...(subjectType === undefined ? {} : { "connect.subject.type": subjectType }),

@@ -269,6 +269,7 @@ const withAttemptSpan =
       }),
       Effect.withSpan("connect.http.attempt", {
         kind: "internal",
+        captureStackTrace: false,
         attributes: {
           "connect.connector": call.connector,
           "connect.attempt": attemptNumber,

@@ -305,18 +305,19 @@ export const router = HttpRouter.empty.pipe(
   serve(routes.callback, handle(callback)),
   serve(routes.health, healthz.pipe(Effect.catchAll(() => Effect.succeed(json(503, { status: "unavailable" }))))),
   // The admin API (`/v1/admin/…`), behind CONNECT_ADMIN_TOKEN.
-  HttpRouter.concat(AdminRoutes.router),
-  HttpRouter.concat(MetricsRoutes.router)
+  HttpRouter.concat(AdminRoutes.router)
 )
 
 /**
- * The broker as an HTTP app: the routes, with unknown paths answered 404 in
- * the protocol's envelope.
+ * The broker as an HTTP app: the routes and `GET /metrics`, with unknown
+ * paths answered 404 in the protocol's envelope.
  *
  * @since 0.1.0
  * @category routes
  */
 export const app = router.pipe(
+  // `GET /metrics` (behind the admin token): not part of the protocol, so not in `router`.
+  HttpRouter.concat(MetricsRoutes.router),
   // Past the router's own bound on a parameter (100 by default) a path is a 404: let the routes refuse it by name.
   HttpRouter.withRouterConfig({ maxParamLength: MAX_PATH_PARAM_LENGTH }),
   Effect.catchTag("RouteNotFound", (error) =>
