@@ -139,7 +139,7 @@ const scrape = async (broker: BrokerProcess) => {
   }
 }
 
-describe("telemetry", () => {
+describe("observability", () => {
   let receiver: Receiver
   let provider: OAuthProviderHarness
   let database: TestDatabase
@@ -148,11 +148,13 @@ describe("telemetry", () => {
   let requestIdSeen = ""
   let output = ""
   let port = 0
+  let metricsPort = 0
 
   beforeAll(async () => {
     receiver = await startReceiver()
     database = sqlite()
     port = await freePort()
+    metricsPort = await freePort()
     provider = await startOAuthProvider({
       accessTokenTtl: 1,
       redirectUris: [`http://127.0.0.1:${port}/v1/connect/callback`]
@@ -184,7 +186,8 @@ describe("telemetry", () => {
         OTEL_SERVICE_NAME: "connect-broker-test",
         OTEL_METRIC_EXPORT_INTERVAL: "300",
         CONNECT_LOG_FORMAT: "json",
-        CONNECT_ADMIN_TOKEN: ADMIN_TOKEN
+        CONNECT_ADMIN_TOKEN: ADMIN_TOKEN,
+        CONNECT_METRICS_PORT: String(metricsPort)
       }
     })
   }, 60_000)
@@ -275,6 +278,10 @@ describe("telemetry", () => {
 
     // GET /metrics: behind the admin token, counters moved.
     expect((await fetch(`${broker.url}/metrics`)).status).toBe(401)
+    // On CONNECT_METRICS_PORT, without authentication.
+    const open = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+    expect(open.status).toBe(200)
+    expect(await open.text()).toContain("# TYPE connect_token_requests_total counter")
     const after = await scrape(broker)
     const moved = (name: string, labels: Readonly<Record<string, string>> = {}) =>
       after(name, labels) - before(name, labels)
