@@ -13,7 +13,6 @@ import {
   HashMap,
   Metric,
   MetricBoundaries,
-  type MetricKeyType,
   MetricLabel,
   type MetricPair,
   MetricState,
@@ -229,7 +228,7 @@ const labelText = (labels: ReadonlyArray<readonly [string, string]>) =>
 /** A metric name Prometheus accepts: letters, digits, `_` and `:`. */
 const metricName = (name: string) => name.replace(/[^a-zA-Z0-9_:]/g, "_").replace(/^([0-9])/, "_$1")
 
-const typeOf = (keyType: MetricKeyType.MetricKeyType<unknown, unknown>, state: unknown) =>
+const typeOf = (state: unknown) =>
   MetricState.isCounterState(state)
     ? "counter"
     : MetricState.isGaugeState(state)
@@ -238,9 +237,7 @@ const typeOf = (keyType: MetricKeyType.MetricKeyType<unknown, unknown>, state: u
         ? "histogram"
         : MetricState.isSummaryState(state)
           ? "summary"
-          : keyType === undefined
-            ? "untyped"
-            : "counter"
+          : "untyped"
 
 /** The sample lines of one metric's state under its labels. */
 const samples = (name: string, labels: ReadonlyArray<readonly [string, string]>, state: unknown): Array<string> => {
@@ -290,7 +287,7 @@ export const renderPrometheus = (pairs: Iterable<MetricPair.MetricPair.Untyped>)
     const labels = pair.metricKey.tags.map((tag) => [tag.key, tag.value] as const)
     const entry = byName.get(name) ?? {
       help: Option.getOrElse(pair.metricKey.description, () => name),
-      type: typeOf(pair.metricKey.keyType, pair.metricState),
+      type: typeOf(pair.metricState),
       lines: []
     }
     entry.lines.push(...samples(name, labels, pair.metricState))
