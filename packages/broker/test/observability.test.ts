@@ -211,12 +211,11 @@ describe("observability", () => {
       )
     )
 
-  it("traces, meters and logs a run, and no secret leaves the processes", { timeout: 120_000 }, async () => {
-    const before = await scrape(broker)
+  /** The SDK's part: an app token (a miss, then a hit), a user authorization, a refresh, a revocation. */
+  const sdkRun = () => {
     const app = { subject: { type: "app" }, scopes: ["api:read"] } as const
     const ada = { subject: { type: "user", id: "ada" } } as const
-
-    await Effect.runPromise(
+    return Effect.runPromise(
       traced(
         Effect.gen(function* () {
           // An app token: a miss, then a hit.
@@ -246,8 +245,10 @@ describe("observability", () => {
         })
       )
     )
+  }
 
-    // A grant the provider refuses: a provider failure, and the grant becomes invalid.
+  /** A grant the provider refuses: a provider failure, and the grant becomes invalid. Gives the request id. */
+  const refusedGrant = async (): Promise<string> => {
     const imported = await postJson(
       `${broker.url}/v1/connect/token/${encodeURIComponent(CONNECTOR)}/import`,
       {
@@ -276,34 +277,11 @@ describe("observability", () => {
     const mine = await fetch(`${broker.url}/healthz`, { headers: { "x-request-id": "req-from-caller.1" } })
     expect(mine.headers.get("x-request-id")).toBe("req-from-caller.1")
 
-    // GET /metrics: behind the admin token, counters moved.
-    expect((await fetch(`${broker.url}/metrics`)).status).toBe(401)
-    // On CONNECT_METRICS_PORT, without authentication.
-    const open = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
-    expect(open.status).toBe(200)
-    expect(await open.text()).toContain("# TYPE connect_token_requests_total counter")
-    const after = await scrape(broker)
-    const moved = (name: string, labels: Readonly<Record<string, string>> = {}) =>
-      after(name, labels) - before(name, labels)
-    expect(moved("connect_token_requests_total", { connector: CONNECTOR, outcome: "issued" })).toBeGreaterThanOrEqual(3)
-    expect(moved("connect_token_requests_total", { outcome: "user_authorization_required" })).toBeGreaterThanOrEqual(2)
-    expect(moved("connect_grant_refreshes_total", { connector: CONNECTOR, outcome: "ok" })).toBe(1)
-    expect(moved("connect_grant_refreshes_total", { connector: CONNECTOR, outcome: "invalid_grant" })).toBe(1)
-    expect(moved("connect_provider_requests_total", { kind: "client_credentials", outcome: "ok" })).toBe(1)
-    expect(moved("connect_provider_request_duration_seconds", { kind: "refresh_token" })).toBe(2)
-    // Each user_authorization_required answer starts one (its link): ada's, and bob's after his grant was refused.
-    expect(moved("connect_authorizations_started_total", { flow: "authorization_code" })).toBe(2)
-    expect(moved("connect_authorizations_completed_total", { outcome: "completed" })).toBe(1)
-    expect(after("connect_grants", { status: "invalid" })).toBe(1)
-    expect(after("connect_grants", { status: "active" })).toBe(1)
-    expect(moved("connect_token_time_left_seconds", { connector: CONNECTOR })).toBeGreaterThanOrEqual(3)
+    return requestIdSeen
+  }
 
-    // The broker flushes its spans and metrics when stopped.
-    await until("the broker's metrics", () => metricNamesOf(receiver).has("connect_token_requests_total"))
-    output = broker.output()
-    await broker.stop()
-    await until("the broker's server spans", () => spansOf(receiver).some((s) => s.service === "connect-broker-test"))
-
+  /** The spans of the run, as the receiver got them from both processes. */
+  const checkSpans = () => {
     const spans = spansOf(receiver)
     const sdkSpans = spans.filter((s) => s.service === "connect-sdk-test")
     const brokerSpans = spans.filter((s) => s.service === "connect-broker-test")
@@ -349,7 +327,10 @@ describe("observability", () => {
     ).toBe(true)
     const refusedSpan = brokerSpans.find((s) => attribute(s, "connect.request_id") === requestIdSeen)
     expect(attribute(refusedSpan, "http.response.status_code")).toBe(403)
+  }
 
+  /** The broker's JSON log lines. */
+  const checkLogs = () => {
     // Logs: every line is JSON; the refused request's lines carry its id; the failure and the invalid grant are there.
     const lines = output.split("\n").filter((line) => line.trim() !== "")
     const logs = lines.map((line) => JSON.parse(line) as { message: unknown; annotations: Record<string, unknown> })
@@ -370,6 +351,43 @@ describe("observability", () => {
     expect(ofRequest.find((log) => String(log.message).includes("grant invalid"))?.annotations.reason).toContain(
       "refused"
     )
+  }
+
+  it("traces, meters and logs a run, and no secret leaves the processes", { timeout: 120_000 }, async () => {
+    const before = await scrape(broker)
+    await sdkRun()
+    await refusedGrant()
+
+    // GET /metrics: behind the admin token, counters moved.
+    expect((await fetch(`${broker.url}/metrics`)).status).toBe(401)
+    // On CONNECT_METRICS_PORT, without authentication.
+    const open = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+    expect(open.status).toBe(200)
+    expect(await open.text()).toContain("# TYPE connect_token_requests_total counter")
+    const after = await scrape(broker)
+    const moved = (name: string, labels: Readonly<Record<string, string>> = {}) =>
+      after(name, labels) - before(name, labels)
+    expect(moved("connect_token_requests_total", { connector: CONNECTOR, outcome: "issued" })).toBeGreaterThanOrEqual(3)
+    expect(moved("connect_token_requests_total", { outcome: "user_authorization_required" })).toBeGreaterThanOrEqual(2)
+    expect(moved("connect_grant_refreshes_total", { connector: CONNECTOR, outcome: "ok" })).toBe(1)
+    expect(moved("connect_grant_refreshes_total", { connector: CONNECTOR, outcome: "invalid_grant" })).toBe(1)
+    expect(moved("connect_provider_requests_total", { kind: "client_credentials", outcome: "ok" })).toBe(1)
+    expect(moved("connect_provider_request_duration_seconds", { kind: "refresh_token" })).toBe(2)
+    // Each user_authorization_required answer starts one (its link): ada's, and bob's after his grant was refused.
+    expect(moved("connect_authorizations_started_total", { flow: "authorization_code" })).toBe(2)
+    expect(moved("connect_authorizations_completed_total", { outcome: "completed" })).toBe(1)
+    expect(after("connect_grants", { status: "invalid" })).toBe(1)
+    expect(after("connect_grants", { status: "active" })).toBe(1)
+    expect(moved("connect_token_time_left_seconds", { connector: CONNECTOR })).toBeGreaterThanOrEqual(3)
+
+    // The broker flushes its spans and metrics when stopped.
+    await until("the broker's metrics", () => metricNamesOf(receiver).has("connect_token_requests_total"))
+    output = broker.output()
+    await broker.stop()
+    await until("the broker's server spans", () => spansOf(receiver).some((s) => s.service === "connect-broker-test"))
+
+    checkSpans()
+    checkLogs()
 
     // No secret in any payload or log line.
     const everything = [output, ...receiver.payloads.map((p) => p.text)].join("\n")
