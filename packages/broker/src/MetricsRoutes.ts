@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { createServer } from "node:http"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -53,6 +54,8 @@ export const layerPort = Layer.unwrapEffect(
     if (Option.isNone(port)) return Layer.empty
     const { host } = yield* listenConfig
     return HttpServer.serve(HttpRouter.empty.pipe(HttpRouter.get(METRICS_PATH, metrics))).pipe(
+      // A scrape is not worth a trace.
+      HttpMiddleware.withTracerDisabledWhen(() => true),
       HttpServer.withLogAddress,
       Layer.provide(NodeHttpServer.layer(createServer, { host, port: port.value }))
     )
