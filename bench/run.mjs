@@ -4,13 +4,16 @@
 // process against a local HTTP server that speaks the token endpoint of the
 // Connect wire protocol, so both clients are measured in the same run:
 //
-//   1. cache-hit cost of getToken (warm cache), per call;
+//   1. cache-hit cost of getToken (warm cache), per call; the Effect API also with
+//      an OpenTelemetry tracer (spans batched to an exporter that drops them);
 //   2. a hit whose scopes are written in another order (request counts);
 //   3. a stampede: 1000 concurrent getToken calls on a cold cache (request counts).
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { availableParallelism, cpus } from "node:os"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { FetchHttpClient } from "@effect/platform"
+import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Official from "@vercel/connect"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import { Bench } from "tinybench"
@@ -131,11 +134,31 @@ const main = async () => {
     )
   )
 
-  // Warm the three caches (one request each), and check what they answer.
+  // The same client under an OpenTelemetry tracer: a span per getToken, batched to an exporter that drops them.
+  const droppingExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: () => Promise.resolve() }
+  const tracedRuntime = ManagedRuntime.make(
+    ConnectClient.layer({ baseUrl, token: Redacted.make(CALLER_KEY) }).pipe(
+      Layer.provide(TokenCache.layer()),
+      Layer.provide(FetchHttpClient.layer),
+      Layer.provideMerge(
+        NodeSdk.layer(() => ({
+          resource: { serviceName: "bench" },
+          spanProcessor: new BatchSpanProcessor(droppingExporter)
+        }))
+      )
+    )
+  )
+
+  // Warm the caches (one request each), and check what they answer.
   const warm = {
     official: await countRequests(() => Official.getToken(CONNECTOR, params, officialOptions)),
     promise: await countRequests(() => promiseGetToken(CONNECTOR, params, promiseOptions)),
-    effect: await countRequests(() => runtime.runPromise(Effect.map(effectGetToken(CONNECTOR, params), Redacted.value)))
+    effect: await countRequests(() =>
+      runtime.runPromise(Effect.map(effectGetToken(CONNECTOR, params), Redacted.value))
+    ),
+    traced: await countRequests(() =>
+      tracedRuntime.runPromise(Effect.map(effectGetToken(CONNECTOR, params), Redacted.value))
+    )
   }
   for (const [name, warmed] of Object.entries(warm)) {
     if (warmed.requests !== 1 || !String(warmed.value).startsWith("tok_")) {
@@ -174,6 +197,7 @@ const main = async () => {
       for (let i = 0; i < OPS; i++) await promiseGetToken(CONNECTOR, reordered, promiseOptions)
     })
     .add("ours, Effect getToken, scopes reordered", () => runtime.runPromise(effectHitsReordered))
+    .add("ours, Effect getToken, OpenTelemetry tracer on", () => tracedRuntime.runPromise(effectHits))
   await bench.warmup()
   await bench.run()
   const hitRequests = requests - requestsBeforeHits
@@ -206,6 +230,7 @@ const main = async () => {
   }
 
   await runtime.dispose()
+  await tracedRuntime.dispose()
   globalThis.fetch = realFetch
   server.closeAllConnections()
   await new Promise((resolve) => server.close(resolve))
@@ -252,6 +277,13 @@ const main = async () => {
   )
   console.log(
     `* p99 of the per-iteration mean (${OPS} calls per iteration). Requests during the hit runs: ${hitRequests}`
+  )
+  const meanOf = (name) => results.find((r) => r.name === name)?.result.mean ?? Number.NaN
+  console.log(
+    `Tracing on vs off (Effect getToken, same run): ${fmt(
+      meanOf("ours, Effect getToken, OpenTelemetry tracer on") / meanOf("ours, Effect getToken (N in one program)"),
+      2
+    )}x`
   )
   console.log("")
   console.log("Scopes in another order than the cached request (first call)")

@@ -13,6 +13,7 @@ import {
   type TokenResponse,
   UserAuthorizationRequired
 } from "../src/index.js"
+import * as Logging from "../src/Logging.js"
 
 // oidc-provider warns that its development login pages are not for production: true, and nothing to act on here.
 const writeStderr = process.stderr.write.bind(process.stderr)
@@ -161,7 +162,11 @@ const program = Effect.gen(function* () {
   yield* Console.log(`the preview key, an environment the link does not include: ${failure(unlinked)}`)
 
   yield* Console.log("\nEvery step behaved as described (exit 0).")
-}).pipe(Effect.provide(sdkClient(broker, PRODUCTION_KEY)))
+}).pipe(
+  Effect.provide(sdkClient(broker, PRODUCTION_KEY)),
+  // Logs as the broker writes them: CONNECT_LOG_FORMAT, on stderr.
+  Effect.provide(Logging.layerConfig)
+)
 
 const exit = await Effect.runPromiseExit(program)
 await broker.close()

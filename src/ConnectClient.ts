@@ -7,7 +7,20 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema, type Scope } from "effect"
+import {
+  Clock,
+  Config,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Redacted,
+  Schema,
+  type Scope,
+  Tracer
+} from "effect"
 import {
   type AuthorizationOptions,
   AuthorizationOptions as AuthorizationOptionsSchema,
@@ -23,6 +36,7 @@ import { ConfigurationError, type ConnectError, InvalidRequest } from "./Connect
 import { ConnectorMetadata } from "./Connector.js"
 import { bufferOf, type CacheKey, cacheKey, scopeId, subjectId } from "./internal/cacheKey.js"
 import { describeParseError } from "./internal/schema.js"
+import { cacheHits, GET_TOKEN_SPAN, type GetTokenOutcome, nativeTracer } from "./internal/telemetry.js"
 import { makeTransport, type Transport } from "./internal/transport.js"
 import type * as Protocol from "./Protocol.js"
 import { routes } from "./Protocol.js"
@@ -273,6 +287,35 @@ const fetchThroughCache = (ctx: ClientContext, connector: unknown, params: unkno
     })
   })
 
+/** The subject type of a request, when it has a well-formed one (a span attribute: never the subject's id). */
+const subjectTypeOf = (params: unknown): string | undefined => {
+  const subject = typeof params === "object" && params !== null ? (params as { subject?: unknown }).subject : undefined
+  const type = typeof subject === "object" && subject !== null ? (subject as { type?: unknown }).type : undefined
+  return typeof type === "string" ? type : undefined
+}
+
+/** The span of one token request: connector, subject type, outcome (`hit`, `miss`, `joined`) and error tag. */
+const withGetTokenSpan = <A>(
+  effect: Effect.Effect<A, ConnectError>,
+  connector: unknown,
+  params: unknown,
+  outcome: GetTokenOutcome | undefined
+): Effect.Effect<A, ConnectError> => {
+  const subjectType = subjectTypeOf(params)
+  return effect.pipe(
+    Effect.tapError((error) => Effect.annotateCurrentSpan("error.type", error._tag)),
+    Effect.withSpan(GET_TOKEN_SPAN, {
+      kind: "internal",
+      captureStackTrace: false,
+      attributes: {
+        ...(typeof connector === "string" ? { "connect.connector": connector } : {}),
+        ...(subjectType === undefined ? {} : { "connect.subject.type": subjectType }),
+        ...(outcome === undefined ? {} : { "connect.outcome": outcome })
+      }
+    })
+  )
+}
+
 /**
  * The token operations of a client. Closures over the context's fields, not
  * module-level functions: the cache hit is the benchmarked path.
@@ -290,21 +333,30 @@ const tokenOperations = (
   }
 
   // The one fast path of getToken and getTokenResponse: a fresh hit is answered
-  // without validation or a fiber; `project` picks what the caller returns.
+  // without validation or a fiber; `project` picks what the caller returns. No
+  // span either while the tracer is Effect's own (no tracing layer provided).
   const throughCache = <A>(
     connector: string,
     params: TokenParams,
     getOptions: GetTokenOptions | undefined,
     project: (response: TokenResponse) => A
   ): Effect.Effect<A, ConnectError> =>
-    getOptions?.forceRefresh === true
-      ? Effect.map(fetchThroughCache(ctx, connector, params, true), project)
-      : Effect.clockWith((clock) => {
-          const hit = unsafeCachedResponse(connector, params, clock.unsafeCurrentTimeMillis())
-          return hit === undefined
-            ? Effect.map(fetchThroughCache(ctx, connector, params, false), project)
+    Effect.withFiberRuntime((fiber) => {
+      const services = fiber.currentDefaultServices
+      const traced = Context.get(services, Tracer.Tracer) !== nativeTracer
+      if (getOptions?.forceRefresh !== true) {
+        const nowMs = Context.get(services, Clock.Clock).unsafeCurrentTimeMillis()
+        const hit = unsafeCachedResponse(connector, params, nowMs)
+        if (hit !== undefined) {
+          cacheHits.unsafeUpdate(1, [])
+          return traced
+            ? withGetTokenSpan(Effect.succeed(project(hit)), connector, params, "hit")
             : Effect.succeed(project(hit))
-        })
+        }
+      }
+      const fetched = Effect.map(fetchThroughCache(ctx, connector, params, getOptions?.forceRefresh === true), project)
+      return traced ? withGetTokenSpan(fetched, connector, params, undefined) : fetched
+    })
 
   return {
     getTokenResponse: (connector, params, getOptions) => throughCache(connector, params, getOptions, identity),

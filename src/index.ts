@@ -27,6 +27,7 @@ export {
 } from "./ConnectClient.js"
 export * from "./ConnectError.js"
 export * as Connector from "./Connector.js"
+export * as Logging from "./Logging.js"
 export * as Revocation from "./Revocation.js"
 export * as Subject from "./Subject.js"
 export type { TokenParams, TokenParamsEncoded, TokenResponse } from "./Token.js"

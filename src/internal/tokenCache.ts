@@ -1,6 +1,7 @@
 import { Deferred, Effect, Exit, FiberId, type Scope } from "effect"
 import type { TokenResponse } from "../Token.js"
 import type { CacheKey } from "./cacheKey.js"
+import { recordOutcome } from "./telemetry.js"
 
 /** A cached token and what it was cached under. */
 export interface Entry {
@@ -77,7 +78,7 @@ export class TokenCacheImpl {
     return Effect.clockWith((clock) => {
       if (options.forceRefresh !== true) {
         const hit = this.unsafeGetFresh(key.id, clock.unsafeCurrentTimeMillis(), options.bufferMs)
-        if (hit !== undefined) return Effect.succeed(hit)
+        if (hit !== undefined) return Effect.as(recordOutcome("hit"), hit)
       }
       return this.join(key, lookup, options.forceRefresh === true)
     })
@@ -99,7 +100,10 @@ export class TokenCacheImpl {
         if (force) this.entries.delete(key.id)
         const existing = this.flights.get(key.id)
         if (existing !== undefined) {
-          return restore(Deferred.await(existing.deferred as Deferred.Deferred<TokenResponse, E>))
+          return Effect.zipRight(
+            recordOutcome("joined"),
+            restore(Deferred.await(existing.deferred as Deferred.Deferred<TokenResponse, E>))
+          )
         }
         const deferred = Deferred.unsafeMake<TokenResponse, E>(FiberId.none)
         // Flights of one key come from one client, so they share an error type.
@@ -119,7 +123,9 @@ export class TokenCacheImpl {
             })
           )
         )
-        return Effect.forkIn(run, this.scope).pipe(Effect.zipRight(restore(Deferred.await(deferred))))
+        return Effect.zipRight(recordOutcome("miss"), Effect.forkIn(run, this.scope)).pipe(
+          Effect.zipRight(restore(Deferred.await(deferred)))
+        )
       })
     )
   }

@@ -13,6 +13,7 @@ import {
 } from "../ConnectError.js"
 import { isRecord } from "./json.js"
 import { describeParseError } from "./schema.js"
+import { requestsSent } from "./telemetry.js"
 
 /** How the client talks to a Connect server. */
 export interface TransportOptions {
@@ -279,6 +280,40 @@ const finalError = (baseUrl: string, failure: AttemptFailure, attempts: number):
   })
 }
 
+/** The span of one HTTP attempt; the HTTP client's own span (which carries `traceparent`) is its child. */
+const withAttemptSpan =
+  (call: Call<unknown, unknown>, attemptNumber: number) =>
+  <R>(effect: Effect.Effect<Answer, AttemptFailure, R>): Effect.Effect<Answer, AttemptFailure, R> =>
+    effect.pipe(
+      Effect.tapBoth({
+        onSuccess: (answer) => Effect.annotateCurrentSpan("http.response.status_code", answer.status),
+        onFailure: (failure) =>
+          Effect.annotateCurrentSpan(
+            failure._tag === "Final"
+              ? { "error.type": failure.error._tag, ...statusOf(failure.error) }
+              : {
+                  "error.type": failure.reason,
+                  ...(failure.status === undefined ? {} : { "http.response.status_code": failure.status })
+                }
+          )
+      }),
+      Effect.withSpan("connect.http.attempt", {
+        kind: "internal",
+        captureStackTrace: false,
+        attributes: {
+          "connect.connector": call.connector,
+          "connect.attempt": attemptNumber,
+          "http.request.method": call.method,
+          "url.path": call.path
+        }
+      })
+    )
+
+const statusOf = (error: ConnectError): { readonly "http.response.status_code"?: number } => {
+  const status: unknown = "status" in error ? error.status : undefined
+  return typeof status === "number" ? { "http.response.status_code": status } : {}
+}
+
 /**
  * Sends calls to a Connect server: bearer credential, JSON bodies, a timeout on
  * each attempt, retries with exponential backoff and jitter for transient
@@ -298,7 +333,10 @@ export const makeTransport = (http: HttpClient.HttpClient, options: TransportOpt
       const req = requestOf(options, call as Call<unknown, unknown>)
       return Effect.suspend(() => {
         attempts++
-        return attempt(http, options, timeoutText, call as Call<unknown, unknown>, req)
+        requestsSent.unsafeUpdate(1, [])
+        return attempt(http, options, timeoutText, call as Call<unknown, unknown>, req).pipe(
+          withAttemptSpan(call as Call<unknown, unknown>, attempts)
+        )
       }).pipe(
         Effect.retry(schedule),
         Effect.mapError((failure) => finalError(options.baseUrl, failure, attempts)),

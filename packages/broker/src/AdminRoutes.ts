@@ -60,6 +60,16 @@ const authenticate = Effect.gen(function* () {
   if (!matches(expected.value, token.value)) return yield* unauthorized("wrong admin token")
 })
 
+/**
+ * Checks `Authorization: Bearer <admin token>`, in constant time: the admin
+ * API's check, also used by `GET /metrics`.
+ *
+ * @since 0.1.0
+ * @category authentication
+ */
+export const requireAdmin: Effect.Effect<void, Unauthorized, AdminToken | HttpServerRequest.HttpServerRequest> =
+  authenticate
+
 /** The JSON body, a JSON object decoded strictly with `schema` and checked against `bounds`; failures name each field. */
 const body = <A, I>(schema: Schema.Schema<A, I>, bounds: ReadonlyArray<Bound>) => decodeBody(schema, { bounds })
 

@@ -5,13 +5,15 @@
  * (`CONNECT_HOST`, `CONNECT_PORT`, `CONNECT_PUBLIC_URL`, `CONNECT_DATABASE_URL`,
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
  * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`,
- * `CONNECT_EVENT_RETENTION_DAYS`, `CONNECT_MAX_BODY_BYTES`, the `CONNECT_WEBHOOK_…` settings of `Webhooks`), opens and migrates the
+ * `CONNECT_EVENT_RETENTION_DAYS`, `CONNECT_MAX_BODY_BYTES`, the `CONNECT_WEBHOOK_…` settings of `Webhooks`,
+ * `CONNECT_METRICS_PORT`, and the `OTEL_*` variables of `Telemetry`), opens and migrates the
  * database, applies the configuration file, and serves the Connect wire protocol
  * and, with an admin token, the admin API.
  *
  * @since 0.1.0
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -26,12 +28,15 @@ import { Events } from "./Events.js"
 import * as Housekeeping from "./Housekeeping.js"
 import { gatedServer } from "./internal/gatedServer.js"
 import { MaxBodyBytes } from "./internal/limits.js"
+import { isServerRequest, withRequestTelemetry } from "./internal/requestTelemetry.js"
+import * as MetricsRoutes from "./MetricsRoutes.js"
 import * as PgRateLimiter from "./PgRateLimiter.js"
 import { ProviderClient } from "./ProviderClient.js"
 import { listenConfig, PublicUrl } from "./PublicUrl.js"
 import { app } from "./Routes.js"
 import * as Setup from "./Setup.js"
 import { Store } from "./Store.js"
+import * as Telemetry from "./Telemetry.js"
 import { Tokens } from "./Tokens.js"
 import { WebhookSignal, Webhooks } from "./Webhooks.js"
 
@@ -103,14 +108,19 @@ export const layerServices = Layer.mergeAll(
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = HttpServer.serve(app).pipe(
+export const layerConfig = HttpServer.serve(withRequestTelemetry(app)).pipe(
+  // The broker makes its own server span (see internal/requestTelemetry.ts); the platform's stays for outgoing calls.
+  HttpMiddleware.withTracerDisabledWhen(isServerRequest),
   HttpServer.withLogAddress,
+  Layer.merge(MetricsRoutes.layerPort),
   Layer.merge(
     Layer.effectDiscard(
       Effect.flatMap(PublicUrl, (url) => Effect.logInfo(`public URL ${url} (set CONNECT_PUBLIC_URL to change it)`))
     )
   ),
   Layer.provide(Layer.unwrapEffect(Effect.map(listenConfig, (listen) => NodeHttpServer.layer(gatedServer, listen)))),
+  // Traces and metrics (OTEL_* variables): built before the server, so its requests see the tracer.
+  Layer.provide(Telemetry.layerConfig),
   Layer.provide(layerServices)
 )
 

@@ -37,7 +37,21 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Clock, Context, Duration, Effect, Either, Layer, type ParseResult, Redacted, Schema } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FiberRef,
+  Layer,
+  Option,
+  type ParseResult,
+  Redacted,
+  Schema
+} from "effect"
 import { isRecord, optionalNullable } from "effect-connect/Json"
 import { describeParseError, parseRetryAfter, retrySchedule } from "effect-connect/Protocol"
 import { allowedHttpHosts } from "./internal/endpoints.js"
@@ -55,6 +69,7 @@ import {
   readBody
 } from "./internal/oauthResponse.js"
 import { forbiddenAddresses, type Lookup, systemLookup } from "./internal/resolvedHost.js"
+import * as Metrics from "./Metrics.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Models
@@ -597,6 +612,7 @@ const exchangeOf = (
     const response = yield* http.execute(request)
     const text = yield* response.text
     const receivedAt = yield* Clock.currentTimeMillis
+    yield* Effect.annotateCurrentSpan("http.response.status_code", response.status)
     return {
       status: response.status,
       text,
@@ -612,6 +628,42 @@ const exchangeOf = (
       onTimeout: (): Problem => ({ kind: "transient", reason: `timed out after ${Duration.format(timeout)}` })
     })
   )
+
+/**
+ * One attempt, observed: a span (attempt number, HTTP status, the provider's
+ * error code), the call counted and timed by connector, kind and outcome.
+ */
+const observed = <A>(call: Call<A>, attempt: number, effect: Effect.Effect<A, Problem>): Effect.Effect<A, Problem> => {
+  const kind = call.subject.grantType ?? call.subject.operation
+  return Effect.flatMap(
+    Effect.zip(FiberRef.get(Metrics.currentConnector), Clock.currentTimeMillis),
+    ([connector, start]) =>
+      effect.pipe(
+        Effect.tapError((problem) =>
+          Effect.annotateCurrentSpan({
+            "oauth.error_kind": problem.kind,
+            ...(problem.status === undefined ? {} : { "http.response.status_code": problem.status }),
+            ...(problem.code === undefined ? {} : { "oauth.error": cleanText(problem.code, call.secrets, CODE_LIMIT) })
+          })
+        ),
+        Effect.onExit((exit) =>
+          Effect.flatMap(Clock.currentTimeMillis, (end) => {
+            const outcome = Exit.isSuccess(exit)
+              ? "ok"
+              : Option.match(Cause.failureOption(exit.cause), { onNone: () => "interrupted", onSome: (p) => p.kind })
+            return Effect.zipRight(
+              Metrics.count(Metrics.providerRequests, { connector, kind, outcome }),
+              Metrics.observe(Metrics.providerDuration, { connector, kind }, (end - start) / 1000)
+            )
+          })
+        ),
+        Effect.withSpan("ProviderClient.attempt", {
+          kind: "client",
+          attributes: { "connect.connector": connector, "oauth.grant_type": kind, "connect.attempt": attempt }
+        })
+      )
+  )
+}
 
 /** Sends a call, with a timeout on each attempt and retries of transient failures. */
 const send =
@@ -643,7 +695,7 @@ const send =
       let attempts = 0
       return yield* Effect.suspend(() => {
         attempts++
-        return Effect.flatMap(exchange, call.interpret)
+        return observed(call, attempts, Effect.flatMap(exchange, call.interpret))
       }).pipe(
         Effect.retry(schedule(settings)),
         Effect.mapError((problem) => toError(problem, attempts))

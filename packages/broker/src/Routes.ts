@@ -10,7 +10,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
+import { Cause, Clock, Effect, Exit, FiberRef, Option, Schema } from "effect"
 import {
   AuthorizationConfirmation,
   AuthorizationRequest,
@@ -26,7 +26,9 @@ import {
   ConnectorInstallationRequired,
   ConnectorNotFound,
   InvalidRequest,
+  isConnectError,
   RateLimited,
+  toWire,
   Unauthorized,
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
@@ -40,6 +42,8 @@ import * as Http from "./internal/http.js"
 import { answerFailures, bearerToken, decodeBody, json, pathName, serve } from "./internal/http.js"
 import { checkImportEnvironments } from "./internal/importPolicy.js"
 import { type Bound, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
+import * as Metrics from "./Metrics.js"
+import * as MetricsRoutes from "./MetricsRoutes.js"
 import * as Pages from "./Pages.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
@@ -63,7 +67,11 @@ const authenticate = Effect.gen(function* () {
   const caller = yield* store.findCaller(key.value)
   return yield* Option.match(caller, {
     onNone: () => Effect.fail(new Unauthorized({ connector: "", detail: "unknown project key" })),
-    onSome: Effect.succeed
+    onSome: (found) =>
+      Effect.as(
+        Effect.annotateCurrentSpan({ "connect.project": found.projectId, "connect.environment": found.environment }),
+        found
+      )
   })
 })
 
@@ -77,6 +85,7 @@ const linkedConnector = (caller: Caller) =>
     const store = yield* Store
     const connector = yield* store.findConnector(name)
     if (Option.isNone(connector)) return yield* new ConnectorNotFound({ connector: name })
+    yield* Metrics.setConnector(connector.value.uid)
     const link = yield* store.findLink(connector.value.id, caller.projectId)
     if (Option.isNone(link)) return yield* new ClientNotLinkedToProject({ connector: connector.value.uid })
     if (!link.value.includes(caller.environment)) {
@@ -114,6 +123,7 @@ const rateLimited = (caller: Caller, what: string) =>
   Effect.gen(function* () {
     const decision = yield* Effect.flatMap(RateLimiter, (limiter) => limiter.take(caller.projectId))
     if (!decision.allowed) {
+      yield* Metrics.count(Metrics.rateLimited, { route: what === "token requests" ? "token" : "start" })
       return yield* new RateLimited({
         connector: "",
         retryAfterMs: decision.retryAfterMs,
@@ -146,8 +156,29 @@ const token = Effect.gen(function* () {
       )
     )
   )
+  yield* Metrics.observe(
+    Metrics.tokenTimeLeft,
+    { connector: connector.uid },
+    Math.max(0, issued.expiresAt - (yield* Clock.currentTimeMillis)) / 1000
+  )
   return json(200, yield* Schema.encode(TokenResponse)(issued))
 })
+
+/** Counts a token request by connector and outcome: `issued`, or the code of the error answered. */
+const countTokenRequest = <R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>) =>
+  Effect.onExit(route, (exit) =>
+    Effect.flatMap(FiberRef.get(Metrics.currentConnector), (connector) =>
+      Metrics.count(Metrics.tokenRequests, {
+        connector,
+        outcome: Exit.isSuccess(exit)
+          ? "issued"
+          : Option.match(Cause.failureOption(exit.cause), {
+              onNone: () => "internal_error",
+              onSome: (error) => (isConnectError(error) ? String(toWire(error).body.error.code) : "internal_error")
+            })
+      })
+    )
+  )
 
 const revoke = Effect.gen(function* () {
   const caller = yield* authenticate
@@ -262,7 +293,7 @@ const healthz = Effect.gen(function* () {
  * @category routes
  */
 export const router = HttpRouter.empty.pipe(
-  serve(routes.token, handle(token)),
+  serve(routes.token, handle(countTokenRequest(token))),
   serve(routes.importTokens, handle(importTokens)),
   serve(routes.revokeTokens, handle(revoke)),
   serve(routes.connector, handle(metadata)),
@@ -278,13 +309,15 @@ export const router = HttpRouter.empty.pipe(
 )
 
 /**
- * The broker as an HTTP app: the routes, with unknown paths answered 404 in
- * the protocol's envelope.
+ * The broker as an HTTP app: the routes and `GET /metrics`, with unknown
+ * paths answered 404 in the protocol's envelope.
  *
  * @since 0.1.0
  * @category routes
  */
 export const app = router.pipe(
+  // `GET /metrics` (behind the admin token): not part of the protocol, so not in `router`.
+  HttpRouter.concat(MetricsRoutes.router),
   // Past the router's own bound on a parameter (100 by default) a path is a 404: let the routes refuse it by name.
   HttpRouter.withRouterConfig({ maxParamLength: MAX_PATH_PARAM_LENGTH }),
   Effect.catchTag("RouteNotFound", (error) =>

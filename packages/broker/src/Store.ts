@@ -38,6 +38,8 @@ import { makeProjects } from "./internal/store/projects.js"
 import { makeSealer } from "./internal/store/sealer.js"
 import { makeTokenLeases } from "./internal/store/tokenLeases.js"
 
+import { traced } from "./internal/store/traced.js"
+
 export { hashKey, newId } from "./internal/store/common.js"
 export * from "./internal/store/models.js"
 
@@ -139,6 +141,11 @@ export interface ProjectStore {
 export interface GrantStore {
   /** The grants made within an installation (`""`: the connector's default), or all of the connector's. */
   readonly listGrants: (connectorId: string, installationId?: string) => Effect.Effect<Array<Grant>, StoreError>
+  /** How many grants there are of each status (for the metrics). */
+  readonly countGrantsByStatus: Effect.Effect<
+    ReadonlyArray<{ readonly status: string; readonly count: number }>,
+    StoreError
+  >
   /** The grant of a subject within an installation of a connector. */
   readonly findGrant: (
     connectorId: string,
@@ -402,5 +409,8 @@ const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Cipher> = E
  */
 export class Store extends Context.Tag("effect-connect/broker/Store")<Store, StoreService>() {
   /** The store over the `SqlClient` in context, sealing with the `Cipher`. */
-  static readonly layer: Layer.Layer<Store, never, SqlClient.SqlClient | Cipher> = Layer.effect(Store, make)
+  static readonly layer: Layer.Layer<Store, never, SqlClient.SqlClient | Cipher> = Layer.effect(
+    Store,
+    Effect.map(make, traced)
+  )
 }

@@ -10,10 +10,13 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect } from "effect"
+import * as Logging from "effect-connect/Logging"
 import { serve } from "./Broker.js"
 import { describeStartupFailure } from "./internal/startupFailure.js"
 
 const main = serve.pipe(
+  // One log format for the broker, the CLI and the SDK: CONNECT_LOG_FORMAT, on stderr.
+  Effect.provide(Logging.layerConfig),
   Effect.tapErrorCause((cause) =>
     Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(describeStartupFailure(cause))
   )

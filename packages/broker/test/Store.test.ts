@@ -181,6 +181,25 @@ describe.each(backends)("Store on $name", ({ make }) => {
     expect(Option.map(unchanged, (g) => [g.status, g.version])).toEqual(Option.some(["active", 2]))
   })
 
+  it("counts grants by status, as numbers", async () => {
+    const saved = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("count/acme"))))
+    const put = (subject: string) =>
+      run(
+        Effect.flatMap(Store, (store) =>
+          store.putGrant({ connectorId: saved.id, installationId: "", subject, refreshToken: undefined })
+        )
+      )
+    const before = await run(Effect.flatMap(Store, (store) => store.countGrantsByStatus))
+    const countOf = (rows: typeof before, status: string) => rows.find((row) => row.status === status)?.count ?? 0
+    await put("user:c1")
+    const lost = await put("user:c2")
+    await run(Effect.flatMap(Store, (store) => store.updateGrant(lost, { status: "lost" })))
+    const after = await run(Effect.flatMap(Store, (store) => store.countGrantsByStatus))
+    expect(countOf(after, "active") - countOf(before, "active")).toBe(1)
+    expect(countOf(after, "lost") - countOf(before, "lost")).toBe(1)
+    expect(after.every((row) => typeof row.count === "number")).toBe(true)
+  })
+
   it("records issued tokens, reuses only active ones valid beyond the buffer, and marks them revoked", async () => {
     const saved = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("linear/acme"))))
     const base = {

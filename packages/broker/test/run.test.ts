@@ -157,8 +157,12 @@ describe("the built broker, run as a user runs it", () => {
     expect(exit).not.toBe("still running")
     expect(exit === "still running" ? undefined : exit.code).toBe(1)
 
+    // The log shares stderr (a line about the generated key may come first): the message starts a line of its own.
     const stderr = broker.stderr()
-    expect(stderr.split("\n")[0]).toBe("The broker could not start: Invalid connector configuration in ./connect.json:")
+    const lines = stderr.split("\n")
+    const first = lines.findIndex((line) => line.startsWith("The broker could not start:"))
+    expect(lines[first]).toBe("The broker could not start: Invalid connector configuration in ./connect.json:")
+    expect(lines.slice(0, first).every((line) => line.startsWith("timestamp="))).toBe(true)
     expect(stderr).toContain(
       'links[0].connector: no connector "acme/nope" is declared: declare it in connectors, or fix the uid'
     )

@@ -10,6 +10,7 @@ import * as Command from "@effect/cli/Command"
 import { listenConfig } from "@effect-connect/broker/PublicUrl"
 import { dataDirConfig, describeStartupFailure } from "@effect-connect/broker/Startup"
 import { Cause, Config, ConfigProvider, Console, Effect, Layer, Option } from "effect"
+import * as Logging from "effect-connect/Logging"
 import { CliExit, ExitCode } from "./Exit.js"
 import * as Flags from "./Flags.js"
 
@@ -79,7 +80,11 @@ export const command = Command.make(
       yield* Layer.build(broker.layerConfig)
       yield* Console.log(yield* describeStart(database))
       return yield* Effect.never
-    }).pipe(Effect.scoped)
+    }).pipe(
+      Effect.scoped,
+      // The log goes to stderr (CONNECT_LOG_FORMAT), apart from the status lines above on stdout.
+      Effect.provide(Logging.layerConfig)
+    )
     return run.pipe(
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause)

@@ -23,6 +23,7 @@ import { Clock, Effect, Either, Option, Redacted } from "effect"
 import { type ConnectError, NoValidToken } from "effect-connect/ConnectError"
 import type { EventsService } from "../Events.js"
 import { grantOwner } from "../internal/tokenKeys.js"
+import * as Metrics from "../Metrics.js"
 import { ProviderClientConfig, type ProviderError, type ProviderToken } from "../ProviderClient.js"
 import type { Connector, Grant, StoreError } from "../Store.js"
 import {
@@ -172,6 +173,10 @@ const refreshClaimed = <A>(
         )
       )
       const durationMs = (yield* Clock.currentTimeMillis) - startedAt
+      yield* Metrics.count(Metrics.grantRefreshes, {
+        connector: connector.uid,
+        outcome: Either.isLeft(answer) ? answer.left.kind : "ok"
+      })
       if (Either.isLeft(answer)) return yield* failed(context, grant, handlers, answer.left, durationMs)
       const token = answer.right
       // The rotated refresh token first: durable before anything else happens.

@@ -21,6 +21,7 @@ import { jwtBearerGrant } from "../grants/jwtBearer.js"
 import { refreshGrant } from "../grants/refreshToken.js"
 import { REUSE_BUFFER_MS } from "../grants/reuse.js"
 import { tokenExchangeGrant } from "../grants/tokenExchange.js"
+import * as Metrics from "../Metrics.js"
 import type { Grant, ProviderEndpoint, ProviderToken } from "../ProviderClient.js"
 import type { Caller, Connector, Installation, Grant as StoredGrant, StoreError } from "../Store.js"
 import { installationKey, resolveInstallation } from "./installationResolution.js"
@@ -301,6 +302,7 @@ export const issue = (
     const reusable = (now: number) => reusableAt(context, caller, connector, requestKey, now)
     const stored = yield* reusable(yield* Clock.currentTimeMillis)
     if (Option.isSome(stored)) {
+      yield* Metrics.count(Metrics.tokenReuses, { connector: connector.uid })
       const reused = answer(connector, installation, stored.value)
       yield* recordIssued(context, caller, request, reused)
       return reused

@@ -43,16 +43,18 @@ const waitUntilHealthy = async (child: ChildProcess, url: string, output: () => 
 
 /**
  * Starts the built broker on `database` with `config` as its configuration file and the encryption key given (every
- * replica must share it), plus `env`; resolves once it answers `/healthz`.
+ * replica must share it), plus `env`, on `port` or a free one; resolves once it answers `/healthz`.
  */
 export const spawnBroker = async (options: {
   readonly database: TestDatabase
   readonly config: unknown
   readonly encryptionKey: string
   readonly env?: Readonly<Record<string, string>>
+  /** The port to serve on (default: a free one), when a provider must know the broker's URL first. */
+  readonly port?: number
 }): Promise<BrokerProcess> => {
   if (!existsSync(MAIN)) throw new Error("packages/broker/dist/main.js is missing: run `npm run build` first")
-  const port = await freePort()
+  const port = options.port ?? (await freePort())
   const url = `http://127.0.0.1:${port}`
   const directory = mkdtempSync(join(tmpdir(), "connect-replica-"))
   const configFile = join(directory, "connect.json")

@@ -66,6 +66,16 @@ const listGrants =
       Effect.mapError(fail("list grants"))
     )
 
+/** How many grants there are of each status: one grouped count, for the broker's metrics. */
+const countGrantsByStatus = ({ sql }: Repository): GrantStore["countGrantsByStatus"] =>
+  sql<{
+    readonly status: string
+    readonly n: number | string
+  }>`SELECT status, COUNT(*) AS n FROM grants GROUP BY status`.pipe(
+    Effect.map((rows) => rows.map((row) => ({ status: row.status, count: num(row.n) }))),
+    Effect.mapError(fail("count grants"))
+  )
+
 const findGrant =
   ({ sql, sealer }: Repository): GrantStore["findGrant"] =>
   (connectorId, installationId, subject) =>
@@ -242,6 +252,7 @@ const listUnfinishedRefreshes =
 /** The grants repository over the database, sealing with `sealer`. */
 export const makeGrants = (repository: Repository): GrantStore => ({
   listGrants: listGrants(repository),
+  countGrantsByStatus: countGrantsByStatus(repository),
   findGrant: findGrant(repository),
   findGrantById: findGrantById(repository),
   putGrant: putGrant(repository),
