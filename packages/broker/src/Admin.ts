@@ -27,7 +27,7 @@ import type {
   ProjectView
 } from "./AdminApi.js"
 import * as ConfigFile from "./ConfigFile.js"
-import { type BrokerEvent, type EventFilter, Events, type EventsService } from "./Events.js"
+import { type BrokerEvent, concerns, type EventFilter, Events, type EventsService } from "./Events.js"
 import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
 import * as Setup from "./Setup.js"
 import { type Connector, type Project, Store, type StoreError, type StoreService } from "./Store.js"
@@ -399,12 +399,7 @@ const eventViewOf = (event: BrokerEvent): EventView => ({
   kind: event.kind,
   occurredAt: event.occurredAt,
   time: new Date(event.occurredAt).toISOString(),
-  ...(event.connector === undefined ? {} : { connector: event.connector }),
-  ...(event.projectId === undefined ? {} : { project: event.projectId }),
-  ...(event.environment === undefined ? {} : { environment: event.environment }),
-  ...(event.subject === undefined ? {} : { subject: event.subject }),
-  ...(event.installationId === undefined ? {} : { installationId: event.installationId }),
-  ...(event.requestId === undefined ? {} : { requestId: event.requestId }),
+  ...concerns(event),
   data: event.data
 })
 

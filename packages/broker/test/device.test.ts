@@ -1,7 +1,19 @@
 import { existsSync, readFileSync } from "node:fs"
 import { HttpClient, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Either, type Fiber, Layer, Option, Redacted, Supervisor, TestClock, TestServices } from "effect"
+import {
+  Clock,
+  Effect,
+  Either,
+  type Fiber,
+  Layer,
+  LogLevel,
+  Option,
+  Redacted,
+  Supervisor,
+  TestClock,
+  TestServices
+} from "effect"
 import { getToken, startAuthorization } from "effect-connect"
 import { Cipher, generateKey } from "../src/Cipher.js"
 import { DeviceAuthorizations } from "../src/DeviceAuthorizations.js"
@@ -67,6 +79,8 @@ describe.each(backends)("the device authorization grant on $name", ({ make }) =>
     database = await make()
     const started = await startBrokerWithProvider({
       database,
+      // Its log lines (info) are among what is checked for the device code.
+      logLevel: LogLevel.Info,
       provider: { deviceInterval: 1 },
       config: (provider) => {
         const oauth = {

@@ -51,6 +51,8 @@ export const startBroker = async (options: {
   readonly encryptionKey?: string
   /** Listen on this port (default: any free one); its URL is the broker's public URL. */
   readonly port?: number
+  /** What the broker logs (default: warnings and errors, or `CONNECT_TEST_LOG_LEVEL`). */
+  readonly logLevel?: LogLevel.LogLevel
 }): Promise<RunningBroker> => {
   const port = options.port ?? 0
   const directory = mkdtempSync(join(tmpdir(), "connect-broker-"))
@@ -69,7 +71,7 @@ export const startBroker = async (options: {
     Layer.provide(layerServices),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))),
-    Layer.provide(Logger.minimumLogLevel(testLogLevel))
+    Layer.provide(Logger.minimumLogLevel(options.logLevel ?? testLogLevel))
   )
   const runtime = ManagedRuntime.make(layer)
   const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (server) => server.address))

@@ -1,3 +1,4 @@
+import type { LogLevel } from "effect"
 /**
  * A broker wired to the OAuth test provider: the fields of its connectors, its project and links, and the
  * two started together so that the provider knows the broker's callback.
@@ -43,6 +44,7 @@ export const startBrokerWithProvider = async (options: {
   readonly provider?: Omit<OAuthProviderOptions, "redirectUris">
   readonly config: (provider: OAuthProviderHarness) => unknown
   readonly env?: Readonly<Record<string, string>>
+  readonly logLevel?: LogLevel.LogLevel
 }): Promise<{ readonly provider: OAuthProviderHarness; readonly broker: RunningBroker }> => {
   const port = await freePort()
   const provider = await startOAuthProvider({
@@ -54,7 +56,8 @@ export const startBrokerWithProvider = async (options: {
       database: options.database,
       port,
       config: options.config(provider),
-      ...(options.env === undefined ? {} : { env: options.env })
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel })
     })
     return { provider, broker }
   } catch (error) {

@@ -4,17 +4,18 @@ import { join } from "node:path"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
-import { inject } from "vitest"
 import * as Database from "../../src/Database.js"
-import { POSTGRES_URL } from "./postgresUrl.js"
+import { POSTGRES_AVAILABLE, POSTGRES_URL } from "./postgresUrl.js"
 
 export { POSTGRES_URL }
 
 /**
  * Whether the test Postgres answered at the start of the run (see
- * `postgresSetup.ts`); suites that need it are skipped without it.
+ * `postgresSetup.ts`); suites that need it are skipped without it. Outside a
+ * test run (the `npm start` walkthrough, on SQLite) there is none. Read from
+ * the environment, not from vitest: this module is loaded outside vitest too.
  */
-export const postgresAvailable: boolean = inject("postgres")
+export const postgresAvailable: boolean = process.env[POSTGRES_AVAILABLE] === "1"
 
 /** A database for one suite: its location, and how to remove it afterwards. */
 export interface TestDatabase {

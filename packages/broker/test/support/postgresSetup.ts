@@ -1,21 +1,13 @@
 /**
  * Vitest's global setup: asks the test Postgres (`CONNECT_TEST_DATABASE_URL`)
- * once whether it answers, and tells the test files (`inject("postgres")`).
+ * once whether it answers, and tells the test files (`CONNECT_TEST_POSTGRES_AVAILABLE`).
  * Without it the Postgres cases are skipped, said in one line; CI sets
  * `CONNECT_TEST_REQUIRE_POSTGRES=1`, and then a missing Postgres fails the run.
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
-import type { TestProject } from "vitest/node"
-import { POSTGRES_URL } from "./postgresUrl.js"
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    /** Whether the test Postgres answered at the start of the run. */
-    readonly postgres: boolean
-  }
-}
+import { POSTGRES_AVAILABLE, POSTGRES_URL } from "./postgresUrl.js"
 
 /** The URL without its password, to print. */
 const shown = (url: string) => {
@@ -34,7 +26,7 @@ const answers = (url: string) =>
     )
   )
 
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(): Promise<void> {
   const available = await answers(POSTGRES_URL)
   if (!available) {
     const line = `Postgres does not answer at ${shown(POSTGRES_URL)}`
@@ -44,5 +36,6 @@ export default async function setup(project: TestProject): Promise<void> {
       `${line}: the Postgres cases are skipped. To run them, start one or set CONNECT_TEST_DATABASE_URL=postgres://user@host:port/database`
     )
   }
-  project.provide("postgres", available)
+  // The test files' workers start after this, with this environment.
+  process.env[POSTGRES_AVAILABLE] = available ? "1" : "0"
 }

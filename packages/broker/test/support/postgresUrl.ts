@@ -4,3 +4,6 @@
  * own there and drops them afterwards.
  */
 export const POSTGRES_URL = process.env.CONNECT_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+
+/** The variable the global setup sets to `1` when that Postgres answered, before the test files are loaded. */
+export const POSTGRES_AVAILABLE = "CONNECT_TEST_POSTGRES_AVAILABLE"

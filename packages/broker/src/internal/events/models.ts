@@ -111,3 +111,33 @@ export interface EventFilter {
   readonly afterSeq?: number | undefined
   readonly limit: number
 }
+
+/**
+ * Who an event concerns, as the admin API and webhooks show it (`project`
+ * for the project id), the fields it does not have left out.
+ *
+ * @since 0.1.0
+ * @category views
+ */
+export const concerns = (event: {
+  readonly connector?: string | undefined
+  readonly projectId?: string | undefined
+  readonly environment?: string | undefined
+  readonly subject?: string | undefined
+  readonly installationId?: string | undefined
+  readonly requestId?: string | undefined
+}): {
+  readonly connector?: string
+  readonly project?: string
+  readonly environment?: string
+  readonly subject?: string
+  readonly installationId?: string
+  readonly requestId?: string
+} => ({
+  ...(event.connector === undefined ? {} : { connector: event.connector }),
+  ...(event.projectId === undefined ? {} : { project: event.projectId }),
+  ...(event.environment === undefined ? {} : { environment: event.environment }),
+  ...(event.subject === undefined ? {} : { subject: event.subject }),
+  ...(event.installationId === undefined ? {} : { installationId: event.installationId }),
+  ...(event.requestId === undefined ? {} : { requestId: event.requestId })
+})

@@ -7,7 +7,7 @@
 import type { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import type { DeliveryAttemptView, DeliveryView } from "../../AdminApi.js"
-import type { EventInput } from "../events/models.js"
+import { concerns, type EventInput } from "../events/models.js"
 import { fail, newId, num, optionalNum } from "../store/common.js"
 import { DELIVERY_ID_PREFIX, deliverable, MAX_LOGGED_ATTEMPTS, takes } from "./policy.js"
 import { kindsOf } from "./table.js"
@@ -59,12 +59,7 @@ export const payloadOf = (event: OutboxEvent): string =>
     timestamp: new Date(event.occurredAt).toISOString(),
     data: {
       id: event.id,
-      ...(event.connector === undefined ? {} : { connector: event.connector }),
-      ...(event.projectId === undefined ? {} : { project: event.projectId }),
-      ...(event.environment === undefined ? {} : { environment: event.environment }),
-      ...(event.subject === undefined ? {} : { subject: event.subject }),
-      ...(event.installationId === undefined ? {} : { installationId: event.installationId }),
-      ...(event.requestId === undefined ? {} : { requestId: event.requestId }),
+      ...concerns(event),
       details: event.data ?? {}
     }
   })
