@@ -21,7 +21,7 @@ import { FieldIssue } from "effect-connect/ConnectError"
 import { isRecord, JsonObject } from "effect-connect/Json"
 import { allowedHttpHosts, ENDPOINT_FIELDS, endpointProblem } from "./internal/endpoints.js"
 import { tenantIdProblem } from "./internal/limits.js"
-import { EventPattern, secretProblem } from "./internal/webhooks/policy.js"
+import { EventPattern, secretProblem, webhookUrlProblem } from "./internal/webhooks/policy.js"
 
 // A message that replaces those of the schema's parts (a union otherwise
 // reports one line per member).
@@ -813,7 +813,7 @@ const endpointIssues = (json: unknown, allowed: ReadonlySet<string>): ReadonlyAr
   ...list(at(json, "projects")).flatMap((project, p) =>
     list(at(project, "webhooks")).flatMap((webhook, w) => {
       const url = at(webhook, "url")
-      const problem = typeof url === "string" ? endpointProblem(url, allowed) : undefined
+      const problem = typeof url === "string" ? webhookUrlProblem(url, allowed) : undefined
       return problem === undefined ? [] : [{ path: `projects[${p}].webhooks[${w}].url`, message: problem }]
     })
   )

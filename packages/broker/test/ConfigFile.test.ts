@@ -379,6 +379,72 @@ describe("ConfigFile", () => {
     })
   )
 
+  describe("webhooks", () => {
+    // Distinctive, well-formed secrets: never in an error either.
+    const HOOK_SECRET = `whsec_${Buffer.from("hook-secret-bytes-Kp31Vd-0123456789ab").toString("base64")}`
+    const HOOK_ENV_SECRET = `whsec_${Buffer.from("hook-env-secret-bytes-Rt77Qe-01234567").toString("base64")}`
+    const project = (webhooks: ReadonlyArray<unknown>) => ({ projects: [{ id: "prj_web", keys: [], webhooks }] })
+    const hook = (fields: Readonly<Record<string, unknown>> = {}) => ({
+      url: "https://app.example/hooks/connect",
+      secret: HOOK_SECRET,
+      ...fields
+    })
+    const expectNoHookSecret = (error: ConfigFileError) => {
+      const rendered = [error.message, JSON.stringify(error.issues), String(error)].join("\n")
+      for (const secret of [HOOK_SECRET, HOOK_ENV_SECRET]) {
+        expect(rendered).not.toContain(secret.slice("whsec_".length))
+      }
+    }
+
+    it.effect("a declared webhook is decoded with its secret resolved, written or from the environment", () =>
+      Effect.gen(function* () {
+        const setup = yield* decode(
+          project([
+            hook({ events: ["token.*", "grant.revoked"] }),
+            hook({ id: "wh_env", url: "http://127.0.0.1:8080/in", secret: { env: "HOOK_SECRET" } })
+          ])
+        ).pipe(withEnv({ HOOK_SECRET: HOOK_ENV_SECRET }))
+        const webhooks = setup.projects[0]?.webhooks ?? []
+        expect(webhooks.map(({ secret, ...rest }) => ({ ...rest, secret: Redacted.value(secret) }))).toEqual([
+          { url: "https://app.example/hooks/connect", secret: HOOK_SECRET, events: ["token.*", "grant.revoked"] },
+          { id: "wh_env", url: "http://127.0.0.1:8080/in", secret: HOOK_ENV_SECRET }
+        ])
+      })
+    )
+
+    it.effect("an unknown field, a bad secret, a missing variable and a bad URL each name their path", () =>
+      Effect.gen(function* () {
+        const error = yield* decodeFails(
+          project([
+            hook({ colour: "blue" }),
+            hook({ secret: "whsec_short" }),
+            hook({ secret: "hook-secret-without-prefix" }),
+            hook({ secret: { env: "UNSET_HOOK_SECRET" } }),
+            hook({ secret: { env: "BAD_HOOK_SECRET" } }),
+            hook({ url: "not a url" }),
+            hook({ url: "http://hooks.example.com/in" }),
+            hook({ url: "http://169.254.169.254/latest" }),
+            hook({ events: ["token.minted"] })
+          ]),
+          { BAD_HOOK_SECRET: "whsec_not*base64" }
+        )
+        const expected = "Expected whsec_ followed by the base64 of 24 to 64 bytes"
+        expect(lines(error)).toEqual([
+          "projects[0].webhooks[0].colour: is not a known field (check its spelling)",
+          `projects[0].webhooks[1].secret: ${expected}`,
+          `projects[0].webhooks[2].secret: ${expected}`,
+          "projects[0].webhooks[3].secret: environment variable UNSET_HOOK_SECRET is not set",
+          `projects[0].webhooks[4].secret: ${expected}`,
+          "projects[0].webhooks[5].url: Expected an absolute http(s) URL",
+          "projects[0].webhooks[6].url: Expected an https:// URL (http:// only on loopback, or on a host listed in CONNECT_ALLOWED_HTTP_HOSTS)",
+          "projects[0].webhooks[7].url: Expected a public URL: link-local and cloud metadata addresses are refused",
+          'projects[0].webhooks[8].events[0]: Expected an event kind (token.issued) or a group of kinds (token.*), not "token.minted"'
+        ])
+        expectNoHookSecret(error)
+      })
+    )
+  })
+
   describe("checks across the file", () => {
     const cases: ReadonlyArray<readonly [string, unknown, string, string]> = [
       [

@@ -11,6 +11,7 @@ import * as SdkWebhook from "effect-connect/Webhook"
 import { Webhook } from "standardwebhooks"
 import { afterEach, describe, expect, it } from "vitest"
 import { type EventInput, Events } from "../src/Events.js"
+import { declaredWebhookId } from "../src/internal/webhooks/service.js"
 import { newEncryptionKey, type RunningBroker, startBroker } from "./support/broker.js"
 import { type BrokerProcess, spawnBroker } from "./support/brokerProcess.js"
 import { layerOf, postgres, postgresAvailable, sqlite, type TestDatabase } from "./support/databases.js"
@@ -141,6 +142,62 @@ describe("webhooks", () => {
     expect((await call("GET", base)).body.webhooks).toEqual([])
     // Only the answer of its creation held the secret.
     expect(answers.filter((answer) => answer.text.includes(secret))).toEqual([created])
+  }, 60_000)
+
+  it("declared in the configuration file: applied twice, the same webhook (its derived id), which delivers", async () => {
+    const target = await receiver()
+    const db = await database(sqlite)
+    const encryptionKey = newEncryptionKey()
+    // No id: one is derived from the project and the URL. The secret comes from the environment.
+    const declared = {
+      projects: [
+        {
+          id: PROJECT,
+          keys: [],
+          webhooks: [{ url: target.url, secret: { env: "HOOK_SECRET" }, events: ["grant.*"] }]
+        }
+      ]
+    }
+    const env = { CONNECT_ADMIN_TOKEN: ADMIN_TOKEN, CONNECT_WEBHOOK_POLL_MS: "100", HOOK_SECRET: SECRET }
+    const listed = async (broker: RunningBroker) => {
+      const answer = await admin(broker, "GET", `/v1/admin/projects/${PROJECT}/webhooks`)
+      expect(answer.status).toBe(200)
+      expect(answer.text).not.toContain(SECRET.slice("whsec_".length))
+      return answer.body.webhooks
+    }
+
+    const first = await startBroker({ database: db, config: declared, encryptionKey, env })
+    const before = await listed(first)
+    await first.close()
+    const id = declaredWebhookId(PROJECT, target.url)
+    expect(id).toMatch(/^wh_[\w-]{16}$/)
+    expect(before).toEqual([
+      expect.objectContaining({ id, url: target.url, events: ["grant.*"], enabled: true, source: "config" })
+    ])
+
+    const second = await startBroker({ database: db, config: declared, encryptionKey, env })
+    cleanups.push(second.close)
+    expect(await listed(second)).toEqual(before)
+
+    await record(db, [
+      { kind: "token.issued", projectId: PROJECT, subject: "user:ada" },
+      { kind: "grant.revoked", projectId: PROJECT, subject: "user:ada" }
+    ])
+    await target.waitFor(1)
+    const [receipt] = target.receipts
+    if (receipt === undefined) throw new Error("no receipt")
+    const payload = new Webhook(SECRET).verify(receipt.body, webhookHeaders(receipt))
+    expect(payload).toMatchObject({ type: "grant.revoked", data: { project: PROJECT, subject: "user:ada" } })
+    const deliveries = await admin(second, "GET", `/v1/admin/webhooks/${id}/deliveries`)
+    expect(deliveries.body.deliveries).toEqual([
+      expect.objectContaining({
+        status: "delivered",
+        eventKind: "grant.revoked",
+        eventId: receipt.headers["webhook-id"]
+      })
+    ])
+    // Only the grant event: the token one is not of a kind the webhook takes.
+    expect(target.receipts).toHaveLength(1)
   }, 60_000)
 
   it("a broker killed (kill -9) while sending delivers the event after it restarts", async () => {

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { Duration, Schema } from "effect"
+import { endpointProblem } from "../endpoints.js"
 import { EventKind } from "../events/models.js"
 
 /** The prefix of a webhook's id. */
@@ -104,7 +105,24 @@ const GROUPS = [...new Set(EventKind.literals.map((kind) => kind.slice(0, kind.i
  * @since 0.1.0
  * @category schemas
  */
-export const EventPattern = Schema.Literal(...EventKind.literals, ...GROUPS.map((group) => `${group}.*` as const))
+export const EventPattern = Schema.Literal(
+  ...EventKind.literals,
+  ...GROUPS.map((group) => `${group}.*` as const)
+).annotations({
+  // One line instead of one per kind and group.
+  message: (issue) => ({
+    message: `Expected an event kind (token.issued) or a group of kinds (token.*), not ${JSON.stringify(issue.actual)}`,
+    override: true
+  })
+})
+
+/**
+ * What is wrong with a webhook's URL under the policy of connectors' endpoints
+ * (https, or http to loopback and allowed hosts; never link-local or
+ * metadata), in a webhook's words; `undefined` when it is fine.
+ */
+export const webhookUrlProblem = (url: string, allowedHttpHosts: ReadonlySet<string>): string | undefined =>
+  endpointProblem(url, allowedHttpHosts)?.replace("a provider's URL", "a public URL")
 
 /** Whether a webhook with the filter `patterns` (every kind when empty) takes events of `kind`. */
 export const takes = (patterns: ReadonlyArray<string>, kind: string): boolean =>

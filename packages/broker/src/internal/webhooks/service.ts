@@ -11,13 +11,12 @@ import { InvalidRequest } from "effect-connect/ConnectError"
 import { AdminConflict, AdminNotFound } from "../../Admin.js"
 import type { CipherService } from "../../Cipher.js"
 import type { WebhookSettings, WebhooksService } from "../../Webhooks.js"
-import { endpointProblem } from "../endpoints.js"
 import { newId } from "../store/common.js"
 import type { Sealer } from "../store/sealer.js"
 import { makeSealer } from "../store/sealer.js"
 import { retryDelivery, selectDeliveries, selectDelivery, toDeliveryView } from "./deliveries.js"
 import { type Dispatcher, dispatchDue } from "./dispatcher.js"
-import { generateSecret, MAX_WEBHOOKS_PER_PROJECT, WEBHOOK_ID_PREFIX } from "./policy.js"
+import { generateSecret, MAX_WEBHOOKS_PER_PROJECT, WEBHOOK_ID_PREFIX, webhookUrlProblem } from "./policy.js"
 import type { WebhookSignalService } from "./signal.js"
 import { deleteWebhook, projectExists, selectProjectWebhooks, selectWebhook, toView, upsertWebhook } from "./table.js"
 
@@ -34,8 +33,8 @@ export const declaredWebhookId = (projectId: string, url: string): string =>
 
 /** The URL policy of connectors' endpoints, for webhooks: https, or http to loopback and allowed hosts. */
 const urlIssues = (url: string, settings: WebhookSettings) => {
-  const problem = endpointProblem(url, settings.allowedHttpHosts)
-  return problem === undefined ? [] : [{ path: "url", message: problem.replace("a provider's URL", "a public URL") }]
+  const problem = webhookUrlProblem(url, settings.allowedHttpHosts)
+  return problem === undefined ? [] : [{ path: "url", message: problem }]
 }
 
 const notFound = (detail: string) => new AdminNotFound({ detail })
