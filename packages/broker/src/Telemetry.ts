@@ -13,6 +13,7 @@
  * | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes, `key=value,key=value` |
  * | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between metric exports (default 60000) |
  * | `OTEL_EXPORTER_OTLP_HEADERS` | headers of every export, read by the exporters |
+ * | `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/json` or `http/protobuf` (bodies are sent as JSON, which OTLP/HTTP receivers take); `grpc` is refused at start |
  *
  * Spans are batched; the layer's release flushes them (and the last metrics),
  * so a broker stopped by SIGTERM loses none.
@@ -24,7 +25,7 @@ import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Config, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
 import { refreshGrantGauge } from "./Metrics.js"
 import { Store } from "./Store.js"
 
@@ -59,6 +60,9 @@ const signalUrl = (
     ? Option.none()
     : Option.orElse(own, () => Option.map(base, (url) => `${url.replace(/\/+$/, "")}${path}`))
 
+/** The OTLP protocols the broker's exporters speak: OTLP/HTTP (bodies in JSON). gRPC is not one. */
+const OTLP_PROTOCOLS: ReadonlyArray<string> = ["http/json", "http/protobuf"]
+
 /**
  * The settings from the OTEL variables.
  *
@@ -73,6 +77,18 @@ export const settingsConfig: Config.Config<TelemetrySettings> = Config.all({
   tracesExporter: optionalText("OTEL_TRACES_EXPORTER"),
   metricsExporter: optionalText("OTEL_METRICS_EXPORTER"),
   serviceName: optionalText("OTEL_SERVICE_NAME"),
+  protocol: optionalText("OTEL_EXPORTER_OTLP_PROTOCOL").pipe(
+    Config.mapOrFail((protocol) =>
+      Option.isNone(protocol) || OTLP_PROTOCOLS.includes(protocol.value.toLowerCase())
+        ? Either.right(protocol)
+        : Either.left(
+            ConfigError.InvalidData(
+              ["OTEL_EXPORTER_OTLP_PROTOCOL"],
+              `the broker exports OTLP over HTTP (JSON bodies, which OTLP/HTTP receivers take as they take protobuf): use ${OTLP_PROTOCOLS.join(" or ")}, or leave it unset, with the collector's HTTP port (4318), got ${JSON.stringify(protocol.value)}`
+            )
+          )
+    )
+  ),
   interval: Config.integer("OTEL_METRIC_EXPORT_INTERVAL").pipe(
     Config.validate({ message: "Expected a number of milliseconds of at least 1", validation: (n) => n >= 1 }),
     Config.withDefault(60_000)
@@ -136,6 +152,6 @@ export const layer = (settings: TelemetrySettings): Layer.Layer<never, never, St
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<never, never, Store> = Layer.unwrapEffect(
-  Effect.map(Effect.orDie(settingsConfig), layer)
+export const layerConfig: Layer.Layer<never, ConfigError.ConfigError, Store> = Layer.unwrapEffect(
+  Effect.map(settingsConfig, layer)
 )

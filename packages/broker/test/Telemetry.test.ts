@@ -34,4 +34,23 @@ describe("Telemetry.settingsConfig", () => {
     expect(Option.isNone(none.tracesUrl)).toBe(true)
     expect(Option.isNone(none.metricsUrl)).toBe(true)
   })
+
+  it("takes OTLP over HTTP and refuses gRPC at start, naming the variable", () => {
+    expect(
+      Option.isSome(
+        settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" })
+          .tracesUrl
+      )
+    ).toBe(true)
+    const refused = Effect.runSync(
+      Effect.flip(
+        Effect.withConfigProvider(
+          settingsConfig,
+          ConfigProvider.fromMap(new Map([["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"]]))
+        )
+      )
+    )
+    expect(String(refused)).toContain("OTEL_EXPORTER_OTLP_PROTOCOL")
+    expect(String(refused)).toContain("4318")
+  })
 })
