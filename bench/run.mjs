@@ -7,7 +7,9 @@
 //   1. cache-hit cost of getToken (warm cache), per call; the Effect API also with
 //      an OpenTelemetry tracer (spans batched to an exporter that drops them);
 //   2. a hit whose scopes are written in another order (request counts);
-//   3. a stampede: 1000 concurrent getToken calls on a cold cache (request counts).
+//   3. a stampede: 1000 concurrent getToken calls on a cold cache (request counts);
+//   4. refresh-ahead: 100,000 calls spread over three lifetimes of a short token,
+//      the slowest call with refresh-ahead and without (wall clock).
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { availableParallelism, cpus } from "node:os"
@@ -26,6 +28,14 @@ const OPS = 1000
 const STAMPEDE = 1000
 /** Simulated server latency of one token request. */
 const LATENCY_MS = 20
+/** Refresh-ahead: a short-lived token's connector, lifetime, latency and client buffer. */
+const SHORT_CONNECTOR = "bench/short-lived"
+const SHORT_LIFETIME_MS = 3_000
+const SHORT_LATENCY_MS = 30
+const SHORT_BUFFER_MS = 500
+/** Refresh-ahead: calls spread evenly over three lifetimes. */
+const SPREAD_CALLS = 100_000
+const SPREAD_MS = 3 * SHORT_LIFETIME_MS
 const TIME_MS = 1500
 const WARMUP_MS = 300
 
@@ -47,6 +57,7 @@ const version = (pkg) =>
 // --- the server -------------------------------------------------------------
 
 let requests = 0
+let shortRequests = 0
 let issued = 0
 
 const server = createServer((req, res) => {
@@ -56,19 +67,24 @@ const server = createServer((req, res) => {
     return
   }
   requests++
+  const connector = decodeURIComponent(match[1])
+  const short = connector === SHORT_CONNECTOR
+  if (short) shortRequests++
   req.resume()
   req.on("end", () => {
-    setTimeout(() => {
-      issued++
-      const connector = decodeURIComponent(match[1])
-      const body = JSON.stringify({
-        token: `tok_${issued}`,
-        tokenId: `tid_${issued}`,
-        expiresAt: Date.now() + 3_600_000,
-        connector: { id: `conn_${connector.replace(/\W/g, "_")}`, uid: connector, type: "oauth" }
-      })
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body)
-    }, LATENCY_MS)
+    setTimeout(
+      () => {
+        issued++
+        const body = JSON.stringify({
+          token: `tok_${issued}`,
+          tokenId: `tid_${issued}`,
+          expiresAt: Date.now() + (short ? SHORT_LIFETIME_MS : 3_600_000),
+          connector: { id: `conn_${connector.replace(/\W/g, "_")}`, uid: connector, type: "oauth" }
+        })
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body)
+      },
+      short ? SHORT_LATENCY_MS : LATENCY_MS
+    )
   })
 })
 
@@ -93,6 +109,37 @@ const countRequests = async (action) => {
   const started = performance.now()
   const value = await action()
   return { requests: requests - before, ms: performance.now() - started, value }
+}
+
+/**
+ * Starts `SPREAD_CALLS` calls spread evenly over `SPREAD_MS` of wall clock (a
+ * batch each millisecond), after one warming call; each call's wait is the
+ * time from its start to its answer.
+ */
+const spreadCalls = async (call) => {
+  await call()
+  const before = shortRequests
+  let slowest = 0
+  let waited = 0
+  let started = 0
+  const pending = []
+  const begin = performance.now()
+  while (started < SPREAD_CALLS) {
+    const due = Math.min(SPREAD_CALLS, Math.ceil(((performance.now() - begin) / SPREAD_MS) * SPREAD_CALLS))
+    for (; started < due; started++) {
+      const t0 = performance.now()
+      pending.push(
+        call().then(() => {
+          const wait = performance.now() - t0
+          slowest = Math.max(slowest, wait)
+          if (wait >= SHORT_LATENCY_MS) waited++
+        })
+      )
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+  await Promise.all(pending)
+  return { slowest, waited, requests: shortRequests - before, ms: performance.now() - begin }
 }
 
 // --- formatting ---------------------------------------------------------------
@@ -229,6 +276,31 @@ const main = async () => {
     )
   }
 
+  // --- refresh-ahead: short tokens, calls spread over three lifetimes ---
+  const shortClient = (refreshAhead) =>
+    ManagedRuntime.make(
+      ConnectClient.layer({
+        baseUrl,
+        token: Redacted.make(CALLER_KEY),
+        validityBufferMs: SHORT_BUFFER_MS,
+        ...(refreshAhead ? {} : { refreshAhead: false })
+      }).pipe(Layer.provide(TokenCache.layer()), Layer.provide(FetchHttpClient.layer))
+    )
+  const spreads = []
+  for (const [name, refreshAhead] of [
+    ["ours, Effect getToken, refresh-ahead (default)", true],
+    ["ours, Effect getToken, refreshAhead: false", false]
+  ]) {
+    const client = shortClient(refreshAhead)
+    spreads.push([name, await spreadCalls(() => client.runPromise(effectGetToken(SHORT_CONNECTOR, params)))])
+    await client.dispose()
+  }
+  const shortParams = { ...params, validityBufferMs: SHORT_BUFFER_MS }
+  spreads.push([
+    "ours, Promise getToken, refresh-ahead (default)",
+    await spreadCalls(() => promiseGetToken(SHORT_CONNECTOR, shortParams, promiseOptions))
+  ])
+
   await runtime.dispose()
   await tracedRuntime.dispose()
   globalThis.fetch = realFetch
@@ -307,6 +379,17 @@ const main = async () => {
         ["ours, Promise getToken (Promise.all)", stampedes.promise],
         ["ours, Effect getToken (Effect.all, unbounded)", stampedes.effect]
       ].map(([name, s]) => [name, fmt(s.requests), fmt(s.tokens), fmt(s.ms, 1)])
+    )
+  )
+  console.log("")
+  console.log(
+    `Refresh-ahead: ${fmt(SPREAD_CALLS)} calls over ${fmt(SPREAD_MS)} ms (three lifetimes of a ` +
+      `${fmt(SHORT_LIFETIME_MS)} ms token, buffer ${SHORT_BUFFER_MS} ms), server latency ${SHORT_LATENCY_MS} ms`
+  )
+  console.log(
+    table(
+      ["client", "slowest call ms", `calls waiting >= ${SHORT_LATENCY_MS} ms`, "server requests", "wall ms"],
+      spreads.map(([name, s]) => [name, fmt(s.slowest, 1), fmt(s.waited), fmt(s.requests), fmt(s.ms, 0)])
     )
   )
 }

@@ -10,6 +10,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import {
   Clock,
   Config,
+  ConfigError,
   Context,
   Duration,
   Effect,
@@ -48,7 +49,7 @@ import {
   type TokenResponse,
   TokenResponse as TokenResponseSchema
 } from "./Token.js"
-import { make as makeTokenCache, TokenCache, type TokenCacheService } from "./TokenCache.js"
+import { DEFAULT_REFRESH_AHEAD_MS, make as makeTokenCache, TokenCache, type TokenCacheService } from "./TokenCache.js"
 
 /**
  * The base URL of Vercel Connect.
@@ -88,6 +89,12 @@ export interface ConnectClientOptions {
   readonly maxRetryAfter?: Duration.DurationInput | undefined
   /** The validity buffer when a call gives none (default 30 000 ms). */
   readonly validityBufferMs?: number | undefined
+  /**
+   * How long before the validity buffer a hit renews its token in the
+   * background (default 5 minutes, and at most a quarter of the token's
+   * lifetime); `false` turns refresh-ahead off.
+   */
+  readonly refreshAhead?: Duration.DurationInput | false | undefined
 }
 
 /**
@@ -237,6 +244,8 @@ interface ClientContext {
   readonly scope: string
   /** The validity buffer when a call gives none. */
   readonly defaultBuffer: number
+  /** The longest refresh-ahead window (0: off). */
+  readonly refreshAheadMs: number
 }
 
 /** The checked options of a client: its server, retries and default buffer. */
@@ -251,8 +260,19 @@ const checkOptions = (options: ConnectClientOptions) =>
     if (!Number.isFinite(defaultBuffer) || defaultBuffer < 0) {
       return yield* new ConfigurationError({ detail: `validityBufferMs must be at least 0, got ${defaultBuffer}` })
     }
-    return { baseUrl, retries, defaultBuffer }
+    const refreshAheadMs = yield* refreshAheadOf(options.refreshAhead)
+    return { baseUrl, retries, defaultBuffer, refreshAheadMs }
   })
+
+/** The refresh-ahead window of the options in milliseconds (0: off). */
+const refreshAheadOf = (refreshAhead: ConnectClientOptions["refreshAhead"]) => {
+  if (refreshAhead === false) return Effect.succeed(0)
+  if (refreshAhead === undefined) return Effect.succeed(DEFAULT_REFRESH_AHEAD_MS)
+  const decoded = Duration.decodeUnknown(refreshAhead)
+  return decoded._tag === "Some"
+    ? Effect.succeed(Duration.toMillis(decoded.value))
+    : Effect.fail(new ConfigurationError({ detail: `refreshAhead must be a duration or false, got ${refreshAhead}` }))
+}
 
 /** Asks the server for a token. */
 const fetchToken = (transport: Transport, connector: string, params: TokenParams) =>
@@ -283,7 +303,8 @@ const fetchThroughCache = (ctx: ClientContext, connector: unknown, params: unkno
     }
     return yield* ctx.cache.get(key, fetchToken(ctx.transport, validConnector, validParams), {
       bufferMs: validParams.validityBufferMs ?? ctx.defaultBuffer,
-      forceRefresh
+      forceRefresh,
+      refreshAheadMs: ctx.refreshAheadMs
     })
   })
 
@@ -294,7 +315,10 @@ const subjectTypeOf = (params: unknown): string | undefined => {
   return typeof type === "string" ? type : undefined
 }
 
-/** The span of one token request: connector, subject type, outcome (`hit`, `miss`, `joined`) and error tag. */
+/**
+ * The span of one token request: connector, subject type, outcome (`hit`,
+ * `refreshed_ahead`, `miss`, `joined`) and error tag.
+ */
 const withGetTokenSpan = <A>(
   effect: Effect.Effect<A, ConnectError>,
   connector: unknown,
@@ -323,13 +347,13 @@ const withGetTokenSpan = <A>(
 const tokenOperations = (
   ctx: ClientContext
 ): Pick<ConnectClientService, "getTokenResponse" | "getToken" | "unsafeCachedResponse"> => {
-  const { scope, cache, defaultBuffer } = ctx
+  const { scope, cache, defaultBuffer, refreshAheadMs } = ctx
 
   const unsafeCachedResponse = (connector: unknown, params: unknown, nowMs: number): TokenResponse | undefined => {
     const key = cacheKey(scope, connector, params)
     if (key === undefined) return undefined
     const buffer = bufferOf(params, defaultBuffer)
-    return buffer === undefined ? undefined : cache.unsafeGetFresh(key.id, nowMs, buffer)
+    return buffer === undefined ? undefined : cache.unsafeGetFresh(key.id, nowMs, buffer, refreshAheadMs)
   }
 
   // The one fast path of getToken and getTokenResponse: a fresh hit is answered
@@ -350,7 +374,12 @@ const tokenOperations = (
         if (hit !== undefined) {
           cacheHits.unsafeUpdate(1, [])
           return traced
-            ? withGetTokenSpan(Effect.succeed(project(hit)), connector, params, "hit")
+            ? withGetTokenSpan(
+                Effect.succeed(project(hit)),
+                connector,
+                params,
+                cache.lastHitRefreshedAhead ? "refreshed_ahead" : "hit"
+              )
             : Effect.succeed(project(hit))
         }
       }
@@ -507,7 +536,7 @@ export const make = (
   options: ConnectClientOptions
 ): Effect.Effect<ConnectClientService, ConfigurationError, HttpClient.HttpClient | TokenCache> =>
   Effect.gen(function* () {
-    const { baseUrl, retries, defaultBuffer } = yield* checkOptions(options)
+    const { baseUrl, retries, defaultBuffer, refreshAheadMs } = yield* checkOptions(options)
     const http = yield* HttpClient.HttpClient
     const cache = yield* TokenCache
     const transport = makeTransport(http, {
@@ -522,7 +551,8 @@ export const make = (
       transport,
       cache,
       scope: scopeId(baseUrl, Redacted.value(options.token)),
-      defaultBuffer
+      defaultBuffer,
+      refreshAheadMs
     }
     const tokens = tokenOperations(ctx)
 
@@ -547,9 +577,40 @@ const nonEmpty = (name: string) =>
   )
 
 /**
+ * `CONNECT_REFRESH_AHEAD`: a duration (`"2 minutes"`, or milliseconds), or
+ * `false`/`off` to turn refresh-ahead off; unset keeps the default.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const refreshAheadConfig: Config.Config<Option.Option<Duration.Duration | false>> = nonEmpty(
+  "CONNECT_REFRESH_AHEAD"
+).pipe(
+  Config.mapOrFail(
+    Option.match({
+      onNone: () => Either.right(Option.none()),
+      onSome: (value) => {
+        if (/^(false|off)$/i.test(value)) return Either.right(Option.some(false as const))
+        const duration = /^\d+$/.test(value)
+          ? Option.some(Duration.millis(Number(value)))
+          : Duration.decodeUnknown(value)
+        return Option.isSome(duration)
+          ? Either.right(Option.some(duration.value))
+          : Either.left(
+              ConfigError.InvalidData(
+                ["CONNECT_REFRESH_AHEAD"],
+                `Expected a duration ("2 minutes", or milliseconds) or false, got ${value}`
+              )
+            )
+      }
+    })
+  )
+)
+
+/**
  * The client options from the environment: `CONNECT_URL` and `CONNECT_TOKEN`
  * for a self-hosted broker; otherwise `VERCEL_OIDC_TOKEN` with Vercel Connect
- * (`https://api.vercel.com`, or `CONNECT_URL` when set).
+ * (`https://api.vercel.com`, or `CONNECT_URL` when set); `CONNECT_REFRESH_AHEAD`.
  *
  * @since 0.1.0
  * @category config
@@ -558,13 +619,15 @@ export const optionsFromConfig: Effect.Effect<ConnectClientOptions, Configuratio
   const read = yield* Config.all({
     url: nonEmpty("CONNECT_URL"),
     token: nonEmpty("CONNECT_TOKEN"),
-    oidc: nonEmpty("VERCEL_OIDC_TOKEN")
+    oidc: nonEmpty("VERCEL_OIDC_TOKEN"),
+    refreshAhead: refreshAheadConfig
   }).pipe(Effect.mapError((error) => new ConfigurationError({ detail: String(error) })))
-  return yield* resolveOptions({
+  const resolved = yield* resolveOptions({
     url: Option.getOrUndefined(read.url),
     token: Option.getOrUndefined(read.token),
     oidc: Option.getOrUndefined(read.oidc)
   })
+  return Option.isSome(read.refreshAhead) ? { ...resolved, refreshAhead: read.refreshAhead.value } : resolved
 })
 
 /**

@@ -10,17 +10,34 @@
  * - Concurrent misses on one key send one request; interrupting one waiter does
  *   not cancel it for the others; failures are never cached; an invalidation
  *   that lands while a request is under way keeps its result out.
+ * - Refresh-ahead (when a read asks for it): a hit shortly before the buffer is
+ *   served at once and starts one background request for the key, so callers
+ *   do not wait at expiry; a failed one is retried after a cool-down, and the
+ *   old token is served until its buffer, never after.
  * - Time comes from Effect's `Clock`, so tests drive expiry with `TestClock`.
  *
  * @since 0.1.0
  */
 import { Config, type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import type { CacheKey } from "./internal/cacheKey.js"
-import { type GetOptions, TokenCacheImpl } from "./internal/tokenCache.js"
+import {
+  type GetOptions,
+  DEFAULT_REFRESH_AHEAD_MS as internalDefaultRefreshAhead,
+  TokenCacheImpl
+} from "./internal/tokenCache.js"
 import type { TokenResponse } from "./Token.js"
 
 export type { CacheKey } from "./internal/cacheKey.js"
 export type { GetOptions } from "./internal/tokenCache.js"
+
+/**
+ * The longest refresh-ahead window by default (5 minutes); a token's window is
+ * also at most a quarter of its lifetime.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_REFRESH_AHEAD_MS: number = internalDefaultRefreshAhead
 
 /**
  * The default number of entries.
@@ -48,9 +65,21 @@ export interface TokenCacheService {
   ) => Effect.Effect<TokenResponse, E>
   /**
    * The fresh cached token for a key id at `nowMs`, synchronously, for adapters
-   * that answer a hit without entering the Effect runtime.
+   * that answer a hit without entering the Effect runtime. A hit within
+   * `refreshAheadMs` (default 0: off) of the buffer also starts a background
+   * refresh of the entry.
    */
-  readonly unsafeGetFresh: (id: string, nowMs: number, bufferMs: number) => TokenResponse | undefined
+  readonly unsafeGetFresh: (
+    id: string,
+    nowMs: number,
+    bufferMs: number,
+    refreshAheadMs?: number
+  ) => TokenResponse | undefined
+  /**
+   * Whether the last `unsafeGetFresh` started a background refresh (read right
+   * after the call: it is how a hit reports `refreshed_ahead`).
+   */
+  readonly lastHitRefreshedAhead: boolean
   /**
    * Drops matching entries and keeps the results of matching requests under way
    * out of the cache. `response` is `undefined` for a request under way.
@@ -79,11 +108,14 @@ export const make = (options?: {
     if (!Number.isInteger(capacity) || capacity < 1) {
       return yield* Effect.dieMessage(`TokenCache capacity must be a whole number of at least 1, got ${capacity}`)
     }
-    const impl = new TokenCacheImpl(capacity, yield* Effect.scope)
+    const impl = new TokenCacheImpl(capacity, yield* Effect.scope, yield* Effect.runtime<never>())
     return {
       capacity,
       get: (key, lookup, getOptions) => impl.get(key, lookup, getOptions),
-      unsafeGetFresh: (id, nowMs, bufferMs) => impl.unsafeGetFresh(id, nowMs, bufferMs),
+      unsafeGetFresh: (id, nowMs, bufferMs, refreshAheadMs) => impl.unsafeGetFresh(id, nowMs, bufferMs, refreshAheadMs),
+      get lastHitRefreshedAhead() {
+        return impl.lastHitRefreshedAhead
+      },
       invalidate: (predicate) => Effect.sync(() => impl.invalidate(predicate)),
       size: Effect.sync(() => impl.size),
       keys: Effect.sync(() => impl.keys())

@@ -32,4 +32,10 @@ export * as Revocation from "./Revocation.js"
 export * as Subject from "./Subject.js"
 export type { TokenParams, TokenParamsEncoded, TokenResponse } from "./Token.js"
 export * as Token from "./Token.js"
-export { type CacheKey, DEFAULT_CAPACITY, TokenCache, type TokenCacheService } from "./TokenCache.js"
+export {
+  type CacheKey,
+  DEFAULT_CAPACITY,
+  DEFAULT_REFRESH_AHEAD_MS,
+  TokenCache,
+  type TokenCacheService
+} from "./TokenCache.js"

@@ -11,7 +11,7 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Cause, Effect, Exit, Layer, ManagedRuntime, Redacted, Schema } from "effect"
+import { Cause, type Duration, Effect, Exit, Layer, ManagedRuntime, Option, Redacted, Schema } from "effect"
 import {
   AuthorizationOptions as AuthorizationOptionsSchema,
   type AuthorizationOptions as AuthorizationOptionsType,
@@ -19,7 +19,13 @@ import {
   type AuthorizationStatus,
   InstallationOptions as InstallationOptionsSchema
 } from "./Authorization.js"
-import { type ConnectClientService, make, resolveOptions } from "./ConnectClient.js"
+import {
+  type ConnectClientOptions,
+  type ConnectClientService,
+  make,
+  refreshAheadConfig,
+  resolveOptions
+} from "./ConnectClient.js"
 import { ConfigurationError, InvalidRequest } from "./ConnectError.js"
 import type { ConnectorMetadata } from "./Connector.js"
 import { describeParseError } from "./internal/schema.js"
@@ -157,6 +163,17 @@ let last:
     }
   | undefined
 
+/** `CONNECT_REFRESH_AHEAD`, read when a client is made. */
+const refreshAhead = refreshAheadConfig.pipe(
+  Effect.mapError((error) => new ConfigurationError({ detail: String(error) }))
+)
+
+/** The client options with `CONNECT_REFRESH_AHEAD` when it is set. */
+const withRefreshAhead = ([options, ahead]: readonly [
+  ConnectClientOptions,
+  Option.Option<Duration.Duration | false>
+]): ConnectClientOptions => (Option.isSome(ahead) ? { ...options, refreshAhead: ahead.value } : options)
+
 /** The client for a call's options, made once per server and credential. */
 const clientFor = (options: ConnectOptions | undefined): ConnectClientService => {
   const url =
@@ -172,7 +189,11 @@ const clientFor = (options: ConnectOptions | undefined): ConnectClientService =>
   const id = `${url}\n${token}\n${oidc}`
   let client = clients.get(id)
   if (client === undefined) {
-    client = runSync(Effect.flatMap(resolveOptions({ url, token, oidc }), make))
+    client = runSync(
+      Effect.flatMap(Effect.zip(resolveOptions({ url, token, oidc }), refreshAhead), (read) =>
+        make(withRefreshAhead(read))
+      )
+    )
     if (clients.size >= MAX_CLIENTS) {
       const oldest = clients.keys().next()
       if (oldest.done !== true) clients.delete(oldest.value)

@@ -1,6 +1,6 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Layer, Metric, Redacted, TestClock } from "effect"
 import { make as makeClient } from "../src/ConnectClient.js"
 import {
   deleteTokenCacheEntry,
@@ -13,6 +13,7 @@ import {
   type TokenParams
 } from "../src/index.js"
 import { subjectId } from "../src/internal/cacheKey.js"
+import { GET_TOKEN_SPAN, refreshesAhead } from "../src/internal/telemetry.js"
 import { make as makeTokenCache } from "../src/TokenCache.js"
 import { ConnectTest, type RecordedRequest, raw, type ScriptedToken } from "../src/testing.js"
 
@@ -68,7 +69,8 @@ describe("TokenCache", () => {
         yield* TestClock.adjust(1)
         expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-3")
         expect(yield* tokenRequests()).toBe(3)
-      }).pipe(Effect.provide(ConnectTest.layer()))
+        // Without refresh-ahead, which renews the token before the buffer.
+      }).pipe(Effect.provide(ConnectTest.layer({ client: { refreshAhead: false } })))
     )
 
     it.effect("a per-call validityBufferMs decides when one shared entry is fetched again", () =>
@@ -838,5 +840,289 @@ describe("TokenCache", () => {
         expect(seen).toEqual(["connect.test key-a", "connect.test key-b", "other.test key-a", "connect.test key-b"])
       }).pipe(Effect.provide(Layer.merge(TokenCache.layer(), Layer.succeed(HttpClient.HttpClient, http))))
     })
+  })
+
+  describe("refresh-ahead", () => {
+    // A 60 s token with the default 30 s buffer: its window is a quarter of its
+    // lifetime (15 s), so hits with 30 000 < left <= 45 000 ms renew it.
+    const LIFETIME = 60_000
+    const WINDOW_OPENS = 15_000
+    const BUFFER_REACHED = 30_000
+
+    /** How many background refreshes were started, by the counter. */
+    const refreshesStarted = Effect.map(Metric.value(refreshesAhead), (state) => state.count)
+
+    /** Lets fibers started outside the test's (background refreshes) run. */
+    const settle = Effect.repeatN(Effect.yieldNow(), 20)
+
+    it.effect("a hit in the window is served at once and sends one background request; then the new token", () =>
+      Effect.gen(function* () {
+        const connect = yield* ConnectTest
+        const cache = yield* TokenCache
+        const token = numbered("tok", LIFETIME)
+        yield* connect.script(CONNECTOR, { token })
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        yield* connect.script(CONNECTOR, { token, latency: "200 millis" })
+
+        yield* TestClock.adjust(WINDOW_OPENS - 1)
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        yield* settle
+        expect(yield* tokenRequests()).toBe(1)
+
+        const before = yield* refreshesStarted
+        yield* TestClock.adjust(1)
+        // Answered without moving the clock: the server takes 200 ms.
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        yield* connect.awaitRequests(2, { operation: "token" })
+        expect(yield* refreshesStarted).toBe(before + 1)
+
+        yield* TestClock.adjust("200 millis")
+        yield* settle
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-2")
+        expect(yield* tokenRequests()).toBe(2)
+        expect(yield* cache.size).toBe(1)
+      }).pipe(Effect.provide(ConnectTest.layer()))
+    )
+
+    it.effect("TokenCache.get reports refreshed_ahead on the getToken span, and callers at the buffer join", () =>
+      Effect.gen(function* () {
+        const cache = yield* TokenCache
+        const key = { id: "k", connector: CONNECTOR, subject: "app", installationId: undefined }
+        let lookups = 0
+        const lookup = Effect.gen(function* () {
+          lookups++
+          yield* Effect.sleep("20 seconds") // callers reach the buffer while a refresh runs
+          const now = yield* Clock.currentTimeMillis
+          return {
+            token: Redacted.make(`direct-${lookups}`),
+            expiresAt: now + LIFETIME,
+            connector: { id: "conn_1", uid: CONNECTOR, type: "oauth" }
+          }
+        })
+        const options = { bufferMs: BUFFER_REACHED, refreshAheadMs: 300_000 }
+        const outcome = Effect.gen(function* () {
+          const response = yield* cache.get(key, lookup, options)
+          const span = yield* Effect.currentSpan
+          return [Redacted.value(response.token), span.attributes.get("connect.outcome")] as const
+        }).pipe(Effect.withSpan(GET_TOKEN_SPAN))
+
+        const first = yield* Effect.fork(outcome)
+        yield* TestClock.adjust("20 seconds") // cached at 20 000, expires at 80 000
+        expect(yield* Fiber.join(first)).toEqual(["direct-1", "miss"])
+        yield* TestClock.adjust(WINDOW_OPENS - 1)
+        expect(yield* outcome).toEqual(["direct-1", "hit"])
+        yield* TestClock.adjust(1) // 45 000 ms left
+        expect(yield* outcome).toEqual(["direct-1", "refreshed_ahead"])
+        expect(yield* outcome).toEqual(["direct-1", "hit"]) // a refresh is under way
+        expect(lookups).toBe(2)
+
+        yield* TestClock.adjust(WINDOW_OPENS) // at the buffer, the refresh still runs: join it
+        const atBuffer = yield* Effect.fork(outcome)
+        yield* TestClock.adjust("5 seconds")
+        expect(yield* Fiber.join(atBuffer)).toEqual(["direct-2", "joined"])
+        expect(lookups).toBe(2)
+      }).pipe(Effect.provide(TokenCache.layer()))
+    )
+
+    /**
+     * `calls` token calls spread evenly over `spanMs` of test clock, in steps of
+     * the server's latency; each call's wait is the test-clock time between its
+     * start and its answer. The cache is warm when the first one starts.
+     */
+    const slowestOf = (calls: number, spanMs: number, latencyMs: number) =>
+      Effect.gen(function* () {
+        const connect = yield* ConnectTest
+        const token = numbered("tok", LIFETIME)
+        yield* connect.script(CONNECTOR, { token })
+        yield* tokenOf(CONNECTOR, app)
+        yield* connect.script(CONNECTOR, { token, latency: latencyMs })
+        // Steps of a second: the clock stops at each sleeper's instant on the way.
+        const steps = spanMs / 1_000
+        const perStep = Math.ceil(calls / steps)
+        const timed = Effect.gen(function* () {
+          const start = yield* Clock.currentTimeMillis
+          yield* getToken(CONNECTOR, app)
+          return (yield* Clock.currentTimeMillis) - start
+        })
+        let slowest = 0
+        for (let step = 0; step < steps; step++) {
+          const batch = yield* Effect.fork(
+            Effect.all(
+              Array.from({ length: perStep }, () => timed),
+              { concurrency: 32 }
+            )
+          )
+          yield* settle
+          yield* TestClock.adjust(1_000)
+          const waits = yield* Fiber.join(batch)
+          for (const wait of waits) slowest = Math.max(slowest, wait)
+        }
+        return { slowest, requests: yield* tokenRequests() }
+      })
+
+    it.effect("calls over three token lifetimes with a 200 ms server: the slowest waits 0", () =>
+      Effect.gen(function* () {
+        const { slowest, requests } = yield* slowestOf(30_000, 3 * LIFETIME, 200)
+        expect(slowest).toBe(0)
+        expect(requests).toBeGreaterThanOrEqual(6) // renewed about every 15 s
+      }).pipe(Effect.provide(ConnectTest.layer()))
+    )
+
+    it.effect("the same calls without refresh-ahead: callers at the buffer wait the full latency", () =>
+      Effect.gen(function* () {
+        const { slowest } = yield* slowestOf(30_000, 3 * LIFETIME, 200)
+        expect(slowest).toBe(200)
+      }).pipe(Effect.provide(ConnectTest.layer({ client: { refreshAhead: false } })))
+    )
+
+    it.effect(
+      "a failed background refresh: the old token until the buffer, never after; retried after a cool-down",
+      () =>
+        Effect.gen(function* () {
+          const connect = yield* ConnectTest
+          yield* connect.script(CONNECTOR, { token: numbered("tok", LIFETIME) })
+          expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+          yield* connect.script(CONNECTOR, { token: raw(503, "") })
+
+          // Hits at these instants, and the requests sent by then: the cool-down
+          // doubles from 1 s after each failure.
+          const schedule: ReadonlyArray<readonly [number, number]> = [
+            [WINDOW_OPENS, 2],
+            [WINDOW_OPENS + 999, 2],
+            [WINDOW_OPENS + 1_000, 3],
+            [WINDOW_OPENS + 2_999, 3],
+            [WINDOW_OPENS + 3_000, 4],
+            [WINDOW_OPENS + 6_999, 4],
+            [WINDOW_OPENS + 7_000, 5],
+            [BUFFER_REACHED - 1, 5]
+          ]
+          for (const [at, requests] of schedule) {
+            yield* TestClock.setTime(at)
+            expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+            yield* settle
+            expect(yield* tokenRequests()).toBe(requests)
+          }
+
+          // At the buffer the old token is not served: the caller gets the error.
+          yield* TestClock.setTime(BUFFER_REACHED)
+          expect(yield* Effect.flip(getToken(CONNECTOR, app))).toBeInstanceOf(ServiceUnavailable)
+          yield* connect.script(CONNECTOR, { token: { token: "recovered" } })
+          expect(yield* tokenOf(CONNECTOR, app)).toBe("recovered")
+        }).pipe(Effect.provide(ConnectTest.layer()))
+    )
+
+    it.effect("a refresh that brings no later token cools down instead of asking on every hit", () =>
+      Effect.gen(function* () {
+        const connect = yield* ConnectTest
+        // The server hands out the same stored token every time.
+        yield* connect.script(CONNECTOR, { token: { token: "same", expiresAt: LIFETIME } })
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("same")
+        const schedule: ReadonlyArray<readonly [number, number]> = [
+          [WINDOW_OPENS, 2],
+          [WINDOW_OPENS + 500, 2],
+          [WINDOW_OPENS + 1_000, 3],
+          [WINDOW_OPENS + 2_000, 3],
+          [WINDOW_OPENS + 3_000, 4]
+        ]
+        for (const [at, requests] of schedule) {
+          yield* TestClock.setTime(at)
+          expect(yield* tokenOf(CONNECTOR, app)).toBe("same")
+          yield* settle
+          expect(yield* tokenRequests()).toBe(requests)
+        }
+      }).pipe(Effect.provide(ConnectTest.layer()))
+    )
+
+    /** Hits at 1 ms steps from `from` to `to`: how many token requests were sent by then. */
+    const requestsAfterHits = (from: number, to: number) =>
+      Effect.gen(function* () {
+        const connect = yield* ConnectTest
+        yield* connect.script(CONNECTOR, { token: numbered("tok", LIFETIME) })
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        for (const at of [from, to]) {
+          yield* TestClock.setTime(at)
+          expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        }
+        yield* settle
+        return yield* tokenRequests()
+      })
+
+    it.effect("refreshAhead: false turns it off", () =>
+      Effect.gen(function* () {
+        expect(yield* requestsAfterHits(WINDOW_OPENS, BUFFER_REACHED - 1)).toBe(1)
+        yield* TestClock.setTime(BUFFER_REACHED)
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-2")
+      }).pipe(Effect.provide(ConnectTest.layer({ client: { refreshAhead: false } })))
+    )
+
+    it.effect("a shorter refreshAhead narrows the window", () =>
+      Effect.gen(function* () {
+        expect(yield* requestsAfterHits(WINDOW_OPENS, BUFFER_REACHED - 5_001)).toBe(1)
+        yield* TestClock.setTime(BUFFER_REACHED - 5_000)
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        yield* settle
+        expect(yield* tokenRequests()).toBe(2)
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-2")
+      }).pipe(Effect.provide(ConnectTest.layer({ client: { refreshAhead: "5 seconds" } })))
+    )
+
+    it.effect("an invalidation during a background refresh wins: its answer is not cached", () =>
+      Effect.gen(function* () {
+        const connect = yield* ConnectTest
+        const cache = yield* TokenCache
+        const token = numbered("tok", LIFETIME)
+        yield* connect.script(CONNECTOR, { token })
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        yield* connect.script(CONNECTOR, { token, latency: "1 second" })
+
+        yield* TestClock.setTime(WINDOW_OPENS)
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-1")
+        yield* connect.awaitRequests(2, { operation: "token" })
+        yield* deleteTokenCacheEntry(CONNECTOR, app)
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        expect(yield* cache.size).toBe(0)
+
+        yield* connect.script(CONNECTOR, { token })
+        expect(yield* tokenOf(CONNECTOR, app)).toBe("tok-3")
+        expect(yield* tokenRequests()).toBe(3)
+      }).pipe(Effect.provide(ConnectTest.layer()))
+    )
+
+    it.effect("closing the cache's scope interrupts a background refresh under way", () =>
+      Effect.gen(function* () {
+        const key = { id: "k", connector: CONNECTOR, subject: "app", installationId: undefined }
+        const response = {
+          token: Redacted.make("direct-1"),
+          expiresAt: LIFETIME,
+          connector: { id: "conn_1", uid: CONNECTOR, type: "oauth" }
+        }
+        let lookups = 0
+        let interrupted = false
+        // The refresh never answers: only the interruption ends it.
+        const lookup = Effect.suspend(() =>
+          ++lookups === 1
+            ? Effect.succeed(response)
+            : Effect.onInterrupt(Effect.never, () =>
+                Effect.sync(() => {
+                  interrupted = true
+                })
+              )
+        )
+        const options = { bufferMs: BUFFER_REACHED, refreshAheadMs: 300_000 }
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const cache = yield* makeTokenCache()
+            yield* cache.get(key, lookup, options)
+            yield* TestClock.setTime(WINDOW_OPENS)
+            yield* cache.get(key, lookup, options)
+            yield* settle
+            expect(lookups).toBe(2)
+          })
+        )
+        expect(interrupted).toBe(true)
+      })
+    )
   })
 })

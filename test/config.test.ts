@@ -1,6 +1,6 @@
 import { HttpClient, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Duration, Effect, Layer, Redacted } from "effect"
 import { optionsFromConfig } from "../src/ConnectClient.js"
 import {
   ConfigurationError,
@@ -263,6 +263,36 @@ describe("configuration errors", () => {
       )
       expect(error._tag).toBe("ConfigurationError")
       expect(sent).toEqual([])
+    })
+  )
+})
+
+describe("CONNECT_REFRESH_AHEAD", () => {
+  const broker = { CONNECT_URL: "http://127.0.0.1:4100", CONNECT_TOKEN: BROKER_TOKEN }
+
+  it.effect("a duration, milliseconds, or false/off; unset leaves the default", () =>
+    Effect.gen(function* () {
+      const refreshAheadOf = (value: string | undefined) =>
+        Effect.map(
+          optionsOf(value === undefined ? broker : { ...broker, CONNECT_REFRESH_AHEAD: value }),
+          (options) => options.refreshAhead
+        )
+      expect(yield* refreshAheadOf("2 minutes")).toEqual(Duration.minutes(2))
+      expect(yield* refreshAheadOf("90000")).toEqual(Duration.millis(90_000))
+      expect(yield* refreshAheadOf("false")).toBe(false)
+      expect(yield* refreshAheadOf("OFF")).toBe(false)
+      expect(yield* refreshAheadOf(undefined)).toBeUndefined()
+      expect(yield* refreshAheadOf(" ")).toBeUndefined()
+    })
+  )
+
+  it.effect("anything else is a ConfigurationError that names the variable", () =>
+    Effect.gen(function* () {
+      const [fromOptions, fromLayer] = yield* configurationError({ ...broker, CONNECT_REFRESH_AHEAD: "soon" })
+      for (const error of [fromOptions, fromLayer]) {
+        expect(error.message).toContain("CONNECT_REFRESH_AHEAD")
+        expectNoCredential(error)
+      }
     })
   )
 })

@@ -122,6 +122,15 @@ const deferred = <A>() => {
   return { promise, resolve }
 }
 
+/** Waits, a turn of the event loop at a time (at most 5 s), until `done` holds. */
+const until = async (done: () => boolean | Promise<boolean>): Promise<void> => {
+  const deadline = Date.now() + 5_000
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error("gave up waiting")
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Environment
 // ---------------------------------------------------------------------------
@@ -309,6 +318,44 @@ describe("getToken / getTokenResponse", () => {
     expect(await ConnectPromise.getToken(connector, params, options())).toBe("short-2")
     expect(await ConnectPromise.getToken(connector, { ...params, validityBufferMs: 1_000 }, options())).toBe("short-2")
     expect(requestsFor(connector)).toHaveLength(2)
+  })
+
+  it("a hit shortly before the buffer is answered at once and renews the token in the background", async () => {
+    const connector = "p/refresh-ahead"
+    const held = deferred<void>()
+    // 36 s left: 6 s before the 30-second buffer, inside the window of a
+    // quarter of the lifetime (9 s). The renewal is held until the test lets it go.
+    scripts.set(connector, async (_request, count) => {
+      if (count === 2) await held.promise
+      return { status: 200, body: tokenBody(connector, `ahead-${count}`, Date.now() + 36_000) }
+    })
+    const params = { subject: { type: "app" } } as const
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("ahead-1")
+    // Answered while the server holds the renewal.
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("ahead-1")
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("ahead-1")
+    await until(() => requestsFor(connector).length === 2)
+    held.resolve()
+    await until(async () => (await ConnectPromise.getToken(connector, params, options())) === "ahead-2")
+    expect(requestsFor(connector)).toHaveLength(2)
+  })
+
+  it("CONNECT_REFRESH_AHEAD=false turns refresh-ahead off for the clients it makes", async () => {
+    const connector = "p/refresh-ahead-off"
+    scripts.set(connector, (_request, count) => ({
+      status: 200,
+      body: tokenBody(connector, `off-${count}`, Date.now() + 36_000)
+    }))
+    const params = { subject: { type: "app" } } as const
+    // A credential of its own: the client is made under the variable.
+    const caller = { baseUrl, token: "refresh-ahead-off-caller" }
+    await withEnv({ CONNECT_REFRESH_AHEAD: "false" }, async () => {
+      expect(await ConnectPromise.getToken(connector, params, caller)).toBe("off-1")
+      expect(await ConnectPromise.getToken(connector, params, caller)).toBe("off-1")
+    })
+    // A request would have arrived by the time a local round trip answers.
+    await ConnectPromise.getToken("p/refresh-ahead-probe", params, caller)
+    expect(requestsFor(connector)).toHaveLength(1)
   })
 
   it("entries are kept per caller credential", async () => {

@@ -11,10 +11,10 @@ export const nativeTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
 export const GET_TOKEN_SPAN = "connect.getToken"
 
 /**
- * How a `getToken` was answered. Refresh-ahead, when it comes, adds
- * `refreshed_ahead` (a hit whose entry was renewed in the background).
+ * How a `getToken` was answered: `refreshed_ahead` is a hit that also started
+ * the background refresh of its entry (it counts as a hit too).
  */
-export type GetTokenOutcome = "hit" | "miss" | "joined"
+export type GetTokenOutcome = "hit" | "refreshed_ahead" | "miss" | "joined"
 
 /** Cache hits (no label: the hit path reads a pre-bound counter). */
 export const cacheHits = Metric.counter("connect_client_cache_hits_total", {
@@ -34,6 +34,12 @@ export const stampedesJoined = Metric.counter("connect_client_stampedes_joined_t
   incremental: true
 })
 
+/** Background refreshes started by a hit inside the refresh-ahead window. */
+export const refreshesAhead = Metric.counter("connect_client_refreshes_ahead_total", {
+  description: "background token refreshes the SDK started ahead of expiry",
+  incremental: true
+})
+
 /** HTTP attempts sent to the Connect server. */
 export const requestsSent = Metric.counter("connect_client_requests_total", {
   description: "HTTP attempts the SDK sent to its Connect server",
@@ -47,7 +53,12 @@ export const requestsSent = Metric.counter("connect_client_requests_total", {
  */
 export const recordOutcome = (outcome: GetTokenOutcome): Effect.Effect<void> =>
   Effect.suspend(() => {
-    ;(outcome === "hit" ? cacheHits : outcome === "joined" ? stampedesJoined : cacheMisses).unsafeUpdate(1, [])
+    ;(outcome === "hit" || outcome === "refreshed_ahead"
+      ? cacheHits
+      : outcome === "joined"
+        ? stampedesJoined
+        : cacheMisses
+    ).unsafeUpdate(1, [])
     return Effect.flatMap(Effect.option(Effect.currentSpan), (span) => {
       if (span._tag === "Some" && span.value.name === GET_TOKEN_SPAN) span.value.attribute("connect.outcome", outcome)
       return Effect.void
