@@ -6,9 +6,9 @@ import { type Method, type Route, routes } from "effect-connect/Protocol"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningBroker, startBroker } from "../../broker/test/support/broker.js"
 import { oauthClientOf } from "../../broker/test/support/brokerWithProvider.js"
-import { cleanEnv, type Run, run } from "../../broker/test/support/cli.js"
+import { cleanEnv, failsWithOneLine, type Run, runPrintingNone } from "../../broker/test/support/cli.js"
 import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
-import { sendJson } from "../../broker/test/support/http.js"
+import { adminRequest, sendJson } from "../../broker/test/support/http.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../../broker/test/support/oauthProvider.js"
 
 const ADMIN_TOKEN = "adm_cli_token_never_printed_8830"
@@ -26,33 +26,17 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
   let directory: string
 
   /** Runs the command in `runEnv`; every run is checked as it ends: it never prints the admin token or the client secret. */
-  const connectWith = async (runEnv: Record<string, string>, ...args: ReadonlyArray<string>): Promise<Run> => {
-    const result = await run(args, runEnv)
-    for (const secret of [ADMIN_TOKEN, provider.clients.broker.clientSecret]) {
-      expect(result.stdout, `connect ${args.join(" ")}`).not.toContain(secret)
-      expect(result.stderr, `connect ${args.join(" ")}`).not.toContain(secret)
-    }
-    return result
-  }
+  const connectWith = (runEnv: Record<string, string>, ...args: ReadonlyArray<string>): Promise<Run> =>
+    runPrintingNone([ADMIN_TOKEN, provider.clients.broker.clientSecret], args, runEnv)
   const connect = (...args: ReadonlyArray<string>): Promise<Run> => connectWith(env, ...args)
-  const failsWithOneLine = (result: Run) => {
-    expect(result.code).toBe(2)
-    expect(result.stdout).toBe("")
-    expect(oneLine(result.stderr)).toHaveLength(1)
-  }
 
   /** A call of the admin API over HTTP with the admin token (at the shared broker unless `at` says); its JSON answer. */
-  const admin = async <P extends `/${string}`>(
+  const admin = <P extends `/${string}`>(
     route: Route<Method, P>,
     params: Parameters<Route<Method, P>["path"]>[0],
     body?: unknown,
     at = broker.url
-  ): Promise<unknown> => {
-    const answer = await sendJson(route.method, `${at}${route.path(params)}`, body, ADMIN_TOKEN)
-    const text = await answer.text()
-    if (!answer.ok) throw new Error(`${route.method} ${route.pattern} answered ${answer.status}: ${text}`)
-    return JSON.parse(text)
-  }
+  ): Promise<unknown> => adminRequest(at, ADMIN_TOKEN, route, params, body)
   /** An OAuth connector for the provider's client, with app scopes and the provider's revocation endpoint. */
   const createConnector = (uid: string, fields: Record<string, unknown> = {}, at = broker.url) =>
     admin(

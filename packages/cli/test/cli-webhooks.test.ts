@@ -5,9 +5,9 @@ import { Webhook } from "standardwebhooks"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningBroker, startBroker } from "../../broker/test/support/broker.js"
 import { oauthClientOf } from "../../broker/test/support/brokerWithProvider.js"
-import { cleanEnv, type Run, run, sleep } from "../../broker/test/support/cli.js"
+import { cleanEnv, failsWithOneLine, type Run, runPrintingNone, sleep } from "../../broker/test/support/cli.js"
 import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
-import { sendJson } from "../../broker/test/support/http.js"
+import { adminRequest, sendJson } from "../../broker/test/support/http.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../../broker/test/support/oauthProvider.js"
 import { startReceiver, type WebhookReceiver, webhookHeaders } from "../../broker/test/support/webhookReceiver.js"
 
@@ -35,33 +35,20 @@ describe("connect webhooks", { timeout: 90_000 }, () => {
   const secrets: Array<string> = []
 
   /** Runs `connect` with `args`; every run is checked as it ends: no admin token, no webhook secret (unless `shows`). */
-  const connectShowing = async (shows: string | undefined, ...args: ReadonlyArray<string>): Promise<Run> => {
-    const result = await run(args, env)
-    for (const secret of [ADMIN_TOKEN, ...secrets]) {
-      if (secret === shows) continue
-      expect(result.stdout, `connect ${args.join(" ")}`).not.toContain(secret)
-      expect(result.stderr, `connect ${args.join(" ")}`).not.toContain(secret)
-    }
-    return result
-  }
+  const connectShowing = (shows: string | undefined, ...args: ReadonlyArray<string>): Promise<Run> =>
+    runPrintingNone(
+      [ADMIN_TOKEN, ...secrets].filter((secret) => secret !== shows),
+      args,
+      env
+    )
   const connect = (...args: ReadonlyArray<string>): Promise<Run> => connectShowing(undefined, ...args)
-  const failsWithOneLine = (result: Run) => {
-    expect(result.code).toBe(2)
-    expect(result.stdout).toBe("")
-    expect(oneLine(result.stderr)).toHaveLength(1)
-  }
 
   /** A call of the admin API over HTTP with the admin token; its JSON answer. */
-  const admin = async <P extends `/${string}`>(
+  const admin = <P extends `/${string}`>(
     route: Route<Method, P>,
     params: Parameters<Route<Method, P>["path"]>[0],
     body?: unknown
-  ): Promise<unknown> => {
-    const answer = await sendJson(route.method, `${broker.url}${route.path(params)}`, body, ADMIN_TOKEN)
-    const text = await answer.text()
-    if (!answer.ok) throw new Error(`${route.method} ${route.pattern} answered ${answer.status}: ${text}`)
-    return JSON.parse(text)
-  }
+  ): Promise<unknown> => adminRequest(broker.url, ADMIN_TOKEN, route, params, body)
   const createProject = (id: string) => admin(adminRoutes.createProject, {}, { id })
   const receiver = async () => {
     const started = await startReceiver()

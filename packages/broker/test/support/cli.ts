@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { expect } from "vitest"
 
 /** The built command line. */
 export const BIN = fileURLToPath(new URL("../../../cli/dist/main.js", import.meta.url))
@@ -77,6 +78,27 @@ export const start = (
 /** Runs the built binary to its end as a user would, with stdin a closed pipe (not a terminal). */
 export const run = (args: ReadonlyArray<string>, env: Record<string, string>, cwd?: string): Promise<Run> =>
   start(args, env, cwd === undefined ? {} : { cwd }).done
+
+/** Runs the built binary as `run` does, and checks as it ends that it printed none of `secrets` (naming the command). */
+export const runPrintingNone = async (
+  secrets: ReadonlyArray<string>,
+  args: ReadonlyArray<string>,
+  env: Record<string, string>
+): Promise<Run> => {
+  const result = await run(args, env)
+  for (const secret of secrets) {
+    expect(result.stdout, `connect ${args.join(" ")}`).not.toContain(secret)
+    expect(result.stderr, `connect ${args.join(" ")}`).not.toContain(secret)
+  }
+  return result
+}
+
+/** Asserts a refusal: exit code 2, nothing on stdout, one line on stderr. */
+export const failsWithOneLine = (result: Run): void => {
+  expect(result.code).toBe(2)
+  expect(result.stdout).toBe("")
+  expect(result.stderr.trim().split("\n")).toHaveLength(1)
+}
 
 /** Ends a run that is still going after `ms`, so a broken wait fails the test instead of hanging it. */
 export const within = async (running: Running, ms: number): Promise<Run> => {

@@ -1,6 +1,7 @@
 /**
  * HTTP as the tests' callers and browsers speak it to a broker, over plain `fetch`.
  */
+import type { Method, Route } from "effect-connect/Protocol"
 
 /** What a browser does with one request: the answer, its redirect not followed. */
 export const visit = async (
@@ -20,3 +21,20 @@ export const sendJson = (method: string, url: string, body: unknown, key: string
 
 /** POSTs `body` as JSON with `key` as the bearer token, as a caller of the broker does; the answer, unread. */
 export const postJson = (url: string, body: unknown, key: string): Promise<Response> => sendJson("POST", url, body, key)
+
+/**
+ * A call of the admin API at `baseUrl` with the admin `token`: its JSON answer,
+ * or an error naming the route and the answer.
+ */
+export const adminRequest = async <P extends `/${string}`>(
+  baseUrl: string,
+  token: string,
+  route: Route<Method, P>,
+  params: Parameters<Route<Method, P>["path"]>[0],
+  body?: unknown
+): Promise<unknown> => {
+  const answer = await sendJson(route.method, `${baseUrl}${route.path(params)}`, body, token)
+  const text = await answer.text()
+  if (!answer.ok) throw new Error(`${route.method} ${route.pattern} answered ${answer.status}: ${text}`)
+  return JSON.parse(text)
+}
