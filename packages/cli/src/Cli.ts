@@ -110,8 +110,8 @@ export interface Output {
 }
 
 /**
- * The options of an in-process run: its output streams, and the environment
- * it reads its settings from (in place of `process.env`).
+ * The options of an in-process run: its output streams, the environment it
+ * reads its settings from (in place of `process.env`), and what stops it.
  *
  * @since 0.1.0
  * @category running
@@ -120,6 +120,8 @@ export interface RunOptions {
   readonly stdout: Output
   readonly stderr: Output
   readonly env: Readonly<Record<string, string | undefined>>
+  /** Interrupts the run when aborted, as Ctrl+C does the binary's. */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** A stream over `output`, written at once (Node's console wants a stream). */
@@ -174,7 +176,7 @@ export const run = async (args: ReadonlyArray<string>, options: RunOptions): Pro
     Effect.withConfigProvider(ConfigProvider.fromMap(env, { pathDelim: "_", seqDelim: "," })),
     Console.withConsole(consoleOf(console)),
     Effect.provide(NodeContext.layer),
-    Effect.runPromiseExit
+    (effect) => Effect.runPromiseExit(effect, options.signal === undefined ? {} : { signal: options.signal })
   )
   if (Exit.isSuccess(exit)) return exit.value
   if (Cause.isInterruptedOnly(exit.cause)) return interruptedExitCode()

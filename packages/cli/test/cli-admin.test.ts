@@ -6,17 +6,18 @@ import { type Method, type Route, routes } from "effect-connect/Protocol"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningBroker, startBroker } from "../../broker/test/support/broker.js"
 import { oauthClientOf } from "../../broker/test/support/brokerWithProvider.js"
-import { cleanEnv, failsWithOneLine, type Run, runPrintingNone } from "../../broker/test/support/cli.js"
+import { cleanEnv, failsWithOneLine, type Run } from "../../broker/test/support/cli.js"
 import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
 import { adminRequest, sendJson } from "../../broker/test/support/http.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../../broker/test/support/oauthProvider.js"
+import { runInProcessPrintingNone } from "./support/inProcess.js"
 
 const ADMIN_TOKEN = "adm_cli_token_never_printed_8830"
 
 const oneLine = (text: string) => text.trim().split("\n")
 
-// Every command is a process of its own (about a second each on a busy machine). Each test makes the connectors,
-// projects and keys it needs itself (over the admin API, without a process), under names no other test uses, so the
+// Every command runs in the test's process (a process of its own costs about a second on a busy machine). Each test
+// makes the connectors, projects and keys it needs itself (over the admin API), under names no other test uses, so the
 // tests pass in any order; the tests about a whole listing run against an empty broker of their own.
 describe("the connect admin commands", { timeout: 90_000 }, () => {
   let provider: OAuthProviderHarness
@@ -27,7 +28,7 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
 
   /** Runs the command in `runEnv`; every run is checked as it ends: it never prints the admin token or the client secret. */
   const connectWith = (runEnv: Record<string, string>, ...args: ReadonlyArray<string>): Promise<Run> =>
-    runPrintingNone([ADMIN_TOKEN, provider.clients.broker.clientSecret], args, runEnv)
+    runInProcessPrintingNone([ADMIN_TOKEN, provider.clients.broker.clientSecret], args, runEnv)
   const connect = (...args: ReadonlyArray<string>): Promise<Run> => connectWith(env, ...args)
 
   /** A call of the admin API over HTTP with the admin token (at the shared broker unless `at` says); its JSON answer. */

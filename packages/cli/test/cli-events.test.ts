@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningBroker, startBroker } from "../../broker/test/support/broker.js"
-import { cleanEnv, run, start, waitForOutput } from "../../broker/test/support/cli.js"
+import { cleanEnv, start, waitForOutput } from "../../broker/test/support/cli.js"
 import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../../broker/test/support/oauthProvider.js"
+import { runInProcess } from "./support/inProcess.js"
 
 const ADMIN_TOKEN = "adm_cli_events_token_6618"
 const KEY = "ck_cli_events_key_2207"
 
-// Every command is a process of its own (about a second each on a busy machine).
+// The commands run in the test's process (a process of its own costs about a second on a busy machine); --follow,
+// stopped by a signal, runs the binary.
 describe("connect events", { timeout: 90_000 }, () => {
   let provider: OAuthProviderHarness
   let database: TestDatabase
@@ -56,7 +58,7 @@ describe("connect events", { timeout: 90_000 }, () => {
   it("lists events as a table, oldest first, and as the broker's JSON", async () => {
     await appToken("acme/listed")
     await appToken("acme/listed")
-    const table = await run(["events", "--connector", "acme/listed", "--kind", "token.issued"], env)
+    const table = await runInProcess(["events", "--connector", "acme/listed", "--kind", "token.issued"], env)
     expect(table.code).toBe(0)
     const lines = table.stdout.trim().split("\n")
     expect(lines[0]?.split(/\s{2,}/)).toEqual(["TIME", "KIND", "CONNECTOR", "PROJECT/ENV", "SUBJECT", "DATA"])
@@ -65,15 +67,15 @@ describe("connect events", { timeout: 90_000 }, () => {
     expect(lines[1]).toContain("source=provider grant=client_credentials")
     expect(lines[2]).toContain("source=stored")
 
-    const json = await run(["events", "--connector", "acme/listed", "--since", "1h", "--format", "json"], env)
+    const json = await runInProcess(["events", "--connector", "acme/listed", "--since", "1h", "--format", "json"], env)
     expect(json.code).toBe(0)
     const answer = JSON.parse(json.stdout) as { events: ReadonlyArray<{ kind: string; connector: string }> }
     expect(answer.events.map((event) => event.kind)).toEqual(["token.issued", "token.issued", "connector.created"])
     expect(answer.events.every((event) => event.connector === "acme/listed")).toBe(true)
 
-    const none = await run(["events", "--connector", "acme/listed", "--until", "2000-01-01T00:00:00Z"], env)
+    const none = await runInProcess(["events", "--connector", "acme/listed", "--until", "2000-01-01T00:00:00Z"], env)
     expect(none).toMatchObject({ code: 0, stdout: "No events.\n" })
-    const bad = await run(["events", "--kind", "token.stolen"], env)
+    const bad = await runInProcess(["events", "--kind", "token.stolen"], env)
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain("kind: Unknown kind token.stolen")
   })

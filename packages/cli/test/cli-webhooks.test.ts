@@ -5,11 +5,12 @@ import { Webhook } from "standardwebhooks"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningBroker, startBroker } from "../../broker/test/support/broker.js"
 import { oauthClientOf } from "../../broker/test/support/brokerWithProvider.js"
-import { cleanEnv, failsWithOneLine, type Run, runPrintingNone, sleep } from "../../broker/test/support/cli.js"
+import { cleanEnv, failsWithOneLine, type Run, sleep } from "../../broker/test/support/cli.js"
 import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
 import { adminRequest, sendJson } from "../../broker/test/support/http.js"
 import { type OAuthProviderHarness, startOAuthProvider } from "../../broker/test/support/oauthProvider.js"
 import { startReceiver, type WebhookReceiver, webhookHeaders } from "../../broker/test/support/webhookReceiver.js"
+import { runInProcessPrintingNone } from "./support/inProcess.js"
 
 const ADMIN_TOKEN = "adm_cli_webhooks_token_4471"
 
@@ -23,8 +24,8 @@ interface DeliveryJson {
   readonly attemptLog: ReadonlyArray<{ readonly status?: number; readonly error?: string }>
 }
 
-// Every command is a process of its own (about a second each on a busy machine). Each test makes the project (and
-// connector) it needs over the admin API, under names no other test uses, so the tests pass in any order.
+// Every command runs in the test's process (a process of its own costs about a second on a busy machine). Each test
+// makes the project (and connector) it needs over the admin API, under names no other test uses, so the tests pass in any order.
 describe("connect webhooks", { timeout: 90_000 }, () => {
   let provider: OAuthProviderHarness
   let database: TestDatabase
@@ -36,7 +37,7 @@ describe("connect webhooks", { timeout: 90_000 }, () => {
 
   /** Runs `connect` with `args`; every run is checked as it ends: no admin token, no webhook secret (unless `shows`). */
   const connectShowing = (shows: string | undefined, ...args: ReadonlyArray<string>): Promise<Run> =>
-    runPrintingNone(
+    runInProcessPrintingNone(
       [ADMIN_TOKEN, ...secrets].filter((secret) => secret !== shows),
       args,
       env

@@ -111,11 +111,11 @@ export const within = async (running: Running, ms: number): Promise<Run> => {
 }
 
 /**
- * Reads the output of a run every `interval` ms, at most `attempts` times, until `read` finds what it looks for;
- * `undefined` when it never does, or when the process ends without having printed it.
+ * Reads the output of a run (of the binary, or in the test's process) every `interval` ms, at most `attempts` times,
+ * until `read` finds what it looks for; `undefined` when it never does, or when the run ends without having printed it.
  */
 export const waitForOutput = async <A>(
-  running: Running,
+  running: Pick<Running, "output" | "exited">,
   read: (output: { readonly stdout: string; readonly stderr: string }) => A | undefined,
   { attempts, interval }: { readonly attempts: number; readonly interval: number }
 ): Promise<A | undefined> => {
