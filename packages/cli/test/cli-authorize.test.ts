@@ -1,7 +1,8 @@
 /**
- * `connect authorize`, as a user runs it: the built binary in its own process,
- * against a real broker on 127.0.0.1 and a real OAuth provider (oidc-provider),
- * with the test playing the user's browser from the URL the command prints.
+ * `connect authorize`, as a user runs it: the command in the test's process (the
+ * built binary in its own for Ctrl+C), against a real broker on
+ * 127.0.0.1 and a real OAuth provider (oidc-provider), with the test playing the
+ * user's browser from the URL the command prints.
  *
  * The command talks to the broker through a recording proxy, so the tests know
  * each verifier the broker handed out and can check that none is printed.
@@ -21,12 +22,13 @@ import { sqlite, type TestDatabase } from "../../broker/test/support/databases.j
 import { visit } from "../../broker/test/support/http.js"
 import type { OAuthProviderHarness } from "../../broker/test/support/oauthProvider.js"
 import { parseExpiresIn } from "../src/Consent.js"
+import { type InProcess, startInProcess, withinInProcess } from "./support/inProcess.js"
 
 const KEY = "ck_cli_authorize_key_3391"
 const URL_PATTERN = /^(http:\/\/\S+\/v1\/connect\/authorize\/\S+\/start)$/m
 
 /** A run of `connect authorize`, with the URL it prints for the user to open. */
-const authorizing = (running: Running) => ({
+const authorizing = <R extends Running | InProcess>(running: R) => ({
   ...running,
   url: async () => {
     const found = await waitForOutput(running, (output) => URL_PATTERN.exec(output.stderr)?.[1], {
@@ -86,22 +88,24 @@ describe("connect authorize", () => {
   /** The verifiers the status reads carried. */
   const polled: Array<string> = []
 
-  /** Starts the command against the proxy, noting how far the proxy's records go, so that its run's own are known. */
-  const command = (...args: ReadonlyArray<string>) => {
-    const since = { verifiers: verifiers.length, polled: polled.length }
-    return { ...start(args, env), since }
-  }
+  /** How far the proxy's records go, so that a run's own are known. */
+  const records = () => ({ verifiers: verifiers.length, polled: polled.length })
+  /** Starts the command against the proxy in the test's process. */
+  const command = (...args: ReadonlyArray<string>) => ({ ...startInProcess(args, env), since: records() })
   const authorize = (...args: ReadonlyArray<string>) => {
     const running = command("authorize", ...args)
     return { ...authorizing(running), since: running.since }
   }
   /**
-   * Waits for a run's end (it is killed after `ms`) and checks it: it read the status with the verifiers it was
+   * Waits for a run's end (it is stopped after `ms`) and checks it: it read the status with the verifiers it was
    * given, and printed none of them, nor the caller key.
    */
-  const finish = async (running: ReturnType<typeof command>, ms = 25_000): Promise<Run> => {
-    const result = await within(running, ms)
-    const label = running.child.spawnargs.slice(2).join(" ")
+  const finish = async (
+    running: (InProcess | Running) & { readonly since: ReturnType<typeof records> },
+    ms = 25_000
+  ): Promise<Run> => {
+    const result = "child" in running ? await within(running, ms) : await withinInProcess(running, ms)
+    const label = "child" in running ? running.child.spawnargs.slice(2).join(" ") : running.args.join(" ")
     expect(new Set(polled.slice(running.since.polled)), label).toEqual(
       new Set(verifiers.slice(running.since.verifiers))
     )
@@ -192,7 +196,7 @@ describe("connect authorize", () => {
     const before = polled.length
     for (let attempt = 0; attempt < 300 && polled.length < before + 2 && !running.exited(); attempt++) await sleep(50)
     expect(polled.length).toBeGreaterThanOrEqual(before + 2)
-    expect(running.child.exitCode).toBeNull()
+    expect(running.exited()).toBe(false)
     const landed = await browse(url, "ada")
     expect(landed.status).toBe(200)
 
@@ -268,7 +272,9 @@ describe("connect authorize", () => {
 
   it("stops cleanly on Ctrl+C with exit code 130", async () => {
     const before = polled.length
-    const running = authorize("acme/api", "--user-id", "barbara")
+    // The binary, for a signal as a shell sends it and the exit code the shell sees.
+    const since = records()
+    const running = { ...authorizing(start(["authorize", "acme/api", "--user-id", "barbara"], env)), since }
     await running.url()
     // Once it waits: it has read the status at least once.
     for (let attempt = 0; attempt < 200 && polled.length === before; attempt++) await sleep(50)
@@ -311,6 +317,8 @@ describe("connect authorize", () => {
 
 describe("connect authorize --device", () => {
   const setup = useBrokerWithProvider({
+    // The broker polls the provider every second, not every 5 (RFC 8628's default).
+    provider: { deviceInterval: 1 },
     config: (provider) => ({
       connectors: [
         {
@@ -326,7 +334,10 @@ describe("connect authorize --device", () => {
   })
 
   it("shows the user code and the provider's page, and exits 0 once the user has entered it", async () => {
-    const running = start(["authorize", "acme/device", "--user-id", "ada", "--device", "--format", "json"], setup.env)
+    const running = startInProcess(
+      ["authorize", "acme/device", "--user-id", "ada", "--device", "--format", "json"],
+      setup.env
+    )
     const shown = await waitForOutput(
       running,
       (output) => {
@@ -343,10 +354,10 @@ describe("connect authorize --device", () => {
     expect(url?.startsWith(`${setup.provider.issuer}/device`)).toBe(true)
     expect(code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/)
     await setup.provider.completeDeviceAuthorization(url ?? "", { accountId: "ada", userCode: code ?? "" })
-    const result = await within(running, 25_000)
+    const result = await withinInProcess(running, 25_000)
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({ status: "completed", connector: "acme/device", userId: "ada" })
-    const token = await within(start(["token", "acme/device", "--user-id", "ada"], setup.env), 20_000)
+    const token = await withinInProcess(startInProcess(["token", "acme/device", "--user-id", "ada"], setup.env), 20_000)
     expect(token.code).toBe(0)
     expect(await setup.provider.introspect(token.stdout.trim())).toMatchObject({ active: true, sub: "ada" })
   })
@@ -383,18 +394,18 @@ describe("connect install", () => {
   })
 
   it("waits while the tenant's admin installs, prints the installation, exits 0; then app tokens work for it", async () => {
-    const running = authorizing(start(["install", "chat/bot"], setup.env))
+    const running = authorizing(startInProcess(["install", "chat/bot"], setup.env))
     const url = await running.url()
     expect(running.output.stderr).toContain('To install connector "chat/bot", an admin of the tenant opens this URL')
     const toProvider = await visit(url)
     const back = await setup.provider.completeAuthorization(toProvider.location ?? "", { accountId: "workspace-admin" })
     expect((await visit(back)).status).toBe(200)
-    const result = await within(running, 25_000)
+    const result = await withinInProcess(running, 25_000)
     expect(result.code).toBe(0)
     expect(result.stdout).toBe('Installed: connector "chat/bot" for installation "T123".\n')
 
-    const token = await within(
-      start(["token", "chat/bot", "--subject", "app", "--installation-id", "T123"], setup.env),
+    const token = await withinInProcess(
+      startInProcess(["token", "chat/bot", "--subject", "app", "--installation-id", "T123"], setup.env),
       20_000
     )
     expect(token.code).toBe(0)
@@ -402,12 +413,12 @@ describe("connect install", () => {
   })
 
   it("a connector installed per tenant needs --tenant-id: one line, exit 2", async () => {
-    const result = await within(start(["install", "directory/app", "--no-open"], setup.env), 20_000)
+    const result = await withinInProcess(startInProcess(["install", "directory/app", "--no-open"], setup.env), 20_000)
     expect(result.code).toBe(2)
     expect(result.stdout).toBe("")
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
     expect(result.stderr).toContain("tenantId")
-    const help = await within(start(["install", "--help"], setup.env), 20_000)
+    const help = await withinInProcess(startInProcess(["install", "--help"], setup.env), 20_000)
     expect(help.code).toBe(0)
     expect(help.stdout).toContain("Example: connect install slack/acme")
   })
@@ -453,14 +464,20 @@ describe("connect authorize, for a project that confirms its users", () => {
   })
 
   it("stops waiting on awaiting_confirmation, says the application must confirm the user, and exits 3", async () => {
-    const plain = await within(start(["authorize", "acme/api", "--user-id", "ada", "--no-open"], env), 20_000)
+    const plain = await withinInProcess(
+      startInProcess(["authorize", "acme/api", "--user-id", "ada", "--no-open"], env),
+      20_000
+    )
     expect(plain.code).toBe(3)
     expect(plain.stdout).toBe("")
     expect(plain.stderr.trim().split("\n").at(-1)).toContain("awaits the application's confirmation")
     expect(plain.stderr).not.toContain("vrf_confirm_secret_5512")
 
     reads = 0
-    const json = await within(start(["authorize", "acme/api", "--user-id", "ada", "--format", "json"], env), 20_000)
+    const json = await withinInProcess(
+      startInProcess(["authorize", "acme/api", "--user-id", "ada", "--format", "json"], env),
+      20_000
+    )
     expect(json.code).toBe(3)
     expect(JSON.parse(json.stdout)).toEqual({
       request: "req_confirm",

@@ -12,6 +12,7 @@ import { cleanEnv, type Run, run, sleep, start, waitForOutput, within } from "..
 import { sqlite, type TestDatabase } from "../../broker/test/support/databases.js"
 import { postJson } from "../../broker/test/support/http.js"
 import type { OAuthProviderHarness } from "../../broker/test/support/oauthProvider.js"
+import { runInProcess } from "./support/inProcess.js"
 
 const KEY = "ck_cli_production_key_6120"
 const RESOURCE = "https://api.test/orders"
@@ -21,14 +22,19 @@ describe("the connect command line", () => {
   let database: TestDatabase
   let broker: RunningBroker
   let env: Record<string, string>
-  /** Runs the command in `runEnv`; every run is checked as it ends: it never prints the caller key. */
-  const connectWith = async (runEnv: Record<string, string>, ...args: ReadonlyArray<string>): Promise<Run> => {
-    const result = await run(args, runEnv)
+  /** Checks a run as it ends: it never prints the caller key. */
+  const printsNoKey = (args: ReadonlyArray<string>, result: Run): Run => {
     expect(result.stdout, `connect ${args.join(" ")}`).not.toContain(KEY)
     expect(result.stderr, `connect ${args.join(" ")}`).not.toContain(KEY)
     return result
   }
+  /** Runs the command in the test's process in `runEnv`. */
+  const connectWith = async (runEnv: Record<string, string>, ...args: ReadonlyArray<string>): Promise<Run> =>
+    printsNoKey(args, await runInProcess(args, runEnv))
   const connect = (...args: ReadonlyArray<string>): Promise<Run> => connectWith(env, ...args)
+  /** Runs the built binary, for what a shell sees: its exit code, its output on a pipe. */
+  const connectBinary = async (runEnv: Record<string, string>, ...args: ReadonlyArray<string>): Promise<Run> =>
+    printsNoKey(args, await run(args, runEnv))
 
   beforeAll(async () => {
     database = sqlite()
@@ -100,14 +106,14 @@ describe("the connect command line", () => {
 
   it("exits 2 on a wrong caller key, without printing it", async () => {
     const wrong = "ck_wrong_key_that_must_not_show_4412"
-    const result = await connectWith({ ...env, CONNECT_TOKEN: wrong }, "token", "acme/api", "--subject", "app")
+    const result = await connectBinary({ ...env, CONNECT_TOKEN: wrong }, "token", "acme/api", "--subject", "app")
     expect(result.code).toBe(2)
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
     expect(`${result.stdout}${result.stderr}`).not.toContain(wrong)
   })
 
   it("exits 1 with the URL to open when the user has not authorized", async () => {
-    const result = await connect("token", "acme/api", "--user-id", "nobody")
+    const result = await connectBinary(env, "token", "acme/api", "--user-id", "nobody")
     expect(result.code).toBe(1)
     expect(result.stdout).toBe("")
     expect(result.stderr).toContain(`${broker.url}/v1/connect/authorize/`)
@@ -174,8 +180,9 @@ describe("the connect command line", () => {
   })
 
   it("shows help with an example, and exits 0", async () => {
+    // The binary's top-level help (its output is a pipe), the others in the test's process.
     for (const args of [["--help"], ["token", "--help"], ["revoke-tokens", "--help"], ["serve", "--help"]]) {
-      const result = await connect(...args)
+      const result = args.length === 1 ? await connectBinary(env, ...args) : await connect(...args)
       expect(result.code).toBe(0)
       expect(result.stdout).toContain("Example: connect")
       // Not a terminal: no colour codes, which would garble a file or a pipe.
