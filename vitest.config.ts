@@ -9,6 +9,10 @@ export default defineConfig({
     globalSetup: ["packages/broker/test/support/postgresSetup.ts"],
     // Most suites wait on sockets and child processes, not the CPU: two files at a time on a 2-core machine.
     maxWorkers: 2,
+    // The files of a worker share its process and the modules they import (effect, the SDK, the broker): imported
+    // afresh in a new process for every file, they cost more than most files' tests. A file restores what it changes
+    // (globalThis.fetch, process.env, the working directory) and names its connectors, users and ports its own.
+    isolate: false,
     testTimeout: 30_000,
     hookTimeout: 30_000
   }
