@@ -162,7 +162,9 @@ const consoleOf = (unsafe: Console.UnsafeConsole): Console.Console => ({
 /**
  * Runs `connect` with `args` (what follows the command name) in this process,
  * printing to `options.stdout` and `options.stderr` and reading its settings
- * from `options.env`; resolves with the exit code it would exit with.
+ * from `options.env`; resolves with the exit code it would exit with. Whether
+ * it may prompt, draw a spinner or open a browser still depends on this
+ * process's own stdin, stdout and stderr being terminals.
  *
  * @since 0.1.0
  * @category running
