@@ -276,28 +276,30 @@ const listEvents = Effect.gen(function* () {
  * @since 0.1.0
  * @category routes
  */
-export const router = HttpRouter.empty.pipe(
-  serve(adminRoutes.listConnectors, handle(listConnectors)),
-  serve(adminRoutes.createConnector, handle(createConnector)),
-  serve(adminRoutes.showConnector, handle(showConnector)),
-  serve(adminRoutes.removeConnector, handle(removeConnector)),
-  serve(adminRoutes.listInstallations, handle(listInstallations)),
-  serve(adminRoutes.removeInstallation, handle(removeInstallation)),
-  // The grants and tokens of a connector.
-  serve(adminRoutes.listGrants, handle(listGrants)),
-  serve(adminRoutes.revokeGrant, handle(revokeGrant)),
-  serve(adminRoutes.listTokens, handle(listTokens)),
-  serve(adminRoutes.revokeToken, handle(revokeToken))
-).pipe(
-  serve(adminRoutes.attach, handle(attach)),
-  serve(adminRoutes.detach, handle(detach)),
-  serve(adminRoutes.listProjects, handle(listProjects)),
-  serve(adminRoutes.createProject, handle(createProject)),
-  serve(adminRoutes.createKey, handle(createKey)),
-  serve(adminRoutes.listWebhooks, handle(listWebhooks)),
-  serve(adminRoutes.createWebhook, handle(createWebhook)),
-  serve(adminRoutes.removeWebhook, handle(removeWebhook)),
-  serve(adminRoutes.listDeliveries, handle(listDeliveries)),
-  serve(adminRoutes.retryDelivery, handle(retryDelivery)),
-  serve(adminRoutes.listEvents, handle(listEvents))
-)
+export const router = HttpRouter.empty
+  .pipe(
+    serve(adminRoutes.listConnectors, handle(listConnectors)),
+    serve(adminRoutes.createConnector, handle(createConnector)),
+    serve(adminRoutes.showConnector, handle(showConnector)),
+    serve(adminRoutes.removeConnector, handle(removeConnector)),
+    serve(adminRoutes.listInstallations, handle(listInstallations)),
+    serve(adminRoutes.removeInstallation, handle(removeInstallation)),
+    // The grants and tokens of a connector.
+    serve(adminRoutes.listGrants, handle(listGrants)),
+    serve(adminRoutes.revokeGrant, handle(revokeGrant)),
+    serve(adminRoutes.listTokens, handle(listTokens)),
+    serve(adminRoutes.revokeToken, handle(revokeToken))
+  )
+  .pipe(
+    serve(adminRoutes.attach, handle(attach)),
+    serve(adminRoutes.detach, handle(detach)),
+    serve(adminRoutes.listProjects, handle(listProjects)),
+    serve(adminRoutes.createProject, handle(createProject)),
+    serve(adminRoutes.createKey, handle(createKey)),
+    serve(adminRoutes.listWebhooks, handle(listWebhooks)),
+    serve(adminRoutes.createWebhook, handle(createWebhook)),
+    serve(adminRoutes.removeWebhook, handle(removeWebhook)),
+    serve(adminRoutes.listDeliveries, handle(listDeliveries)),
+    serve(adminRoutes.retryDelivery, handle(retryDelivery)),
+    serve(adminRoutes.listEvents, handle(listEvents))
+  )

@@ -130,7 +130,9 @@ export interface ProjectStore {
   /** Every project, by id, with how many caller keys each has per environment. */
   readonly listProjects: Effect.Effect<Array<Project>, StoreError>
   /** A project's caller keys by environment, each as the prefix kept to tell it apart (none for short keys). */
-  readonly listProjectKeys: (projectId: string) => Effect.Effect<
+  readonly listProjectKeys: (
+    projectId: string
+  ) => Effect.Effect<
     ReadonlyArray<{ readonly environment: string; readonly prefix: string | undefined; readonly createdAt: number }>,
     StoreError
   >
