@@ -124,7 +124,7 @@ describe.skipIf(!browserAvailable)(`the dashboard in a browser${browserAvailable
     // A grant the provider no longer honours: the next request finds it invalid, and says why.
     await seedUser("bob", "made-up-refresh-token-of-bob-0001", Date.now() - 1000)
     expect((await tokenFor({ type: "user", id: "bob" })).body.error?.code).toBe("user_authorization_required")
-    expect((await grantOf("bob"))?.status).toBe("invalid")
+    expect(await grantOf("bob")).toMatchObject({ status: "invalid", lostReason: expect.stringContaining("invalid_grant") })
 
     browser = await launchBrowser()
     tab = browser.context.pages()[0] ?? (await browser.context.newPage())
@@ -194,7 +194,7 @@ describe.skipIf(!browserAvailable)(`the dashboard in a browser${browserAvailable
     for (const user of ["ada", "grace", "bob"]) await expectText(grantsTable, user)
     await expectText(grantsTable, "invalid")
     await expectText(tab.locator("dl"), "set (never shown)")
-    await shoot("connector")
+    await tab.screenshot({ path: join(screenshots, "connector.png"), fullPage: true })
     await tab.getByLabel("User id").fill("ada")
     await tab.getByRole("button", { name: "Search" }).click()
     await tab.waitForURL(/user=ada/)

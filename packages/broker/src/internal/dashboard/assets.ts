@@ -39,7 +39,8 @@ a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,.b
 .notice{padding:.75rem 1rem;border:1px solid var(--line);border-left:4px solid var(--accent);background:var(--panel);border-radius:4px;margin:1rem 0}
 .notice.bad{border-left-color:var(--bad)}
 .secret{font-family:ui-monospace,monospace;background:var(--panel);padding:.5rem;border:1px dashed var(--line);overflow-wrap:anywhere}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(15rem,1fr));gap:1rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,26rem),1fr));gap:1rem}
+figure{margin:0}
 .card{border:1px solid var(--line);border-radius:6px;padding:.75rem}
 .card h3{margin:0 0 .5rem;font-size:1rem}
 .chart{width:100%;height:auto;max-width:40rem}
