@@ -118,7 +118,7 @@ export interface AdminService {
     name: string,
     grantId: string
   ) => Effect.Effect<Revoked, AdminNotFound | StoreError | ConnectError>
-  /** A connector's active issued tokens, oldest first, without their values. */
+  /** A connector's active issued tokens not yet expired, oldest first, without their values. */
   readonly listTokens: (name: string) => Effect.Effect<ReadonlyArray<TokenView>, AdminNotFound | StoreError>
   /** Revokes one active issued token. */
   readonly revokeToken: (
@@ -545,9 +545,13 @@ const make = Effect.gen(function* () {
     revokeGrant: (name, grantId) =>
       revokeOne(store, name, "grant", grantId, (connector) => tokens.revokeGrant(connector, grantId)),
     listTokens: (name) =>
-      Effect.flatMap(connectorNamed(store, name), (connector) =>
-        Effect.map(store.listActiveTokens({ connectorId: connector.id }), (found) => found.map(tokenViewOf))
-      ),
+      Effect.gen(function* () {
+        const connector = yield* connectorNamed(store, name)
+        const now = yield* Clock.currentTimeMillis
+        // Expired tokens stay active in the store until housekeeping prunes them: they are not worth showing.
+        const found = yield* store.listActiveTokens({ connectorId: connector.id })
+        return found.filter((token) => token.expiresAt > now).map(tokenViewOf)
+      }),
     revokeToken: (name, tokenId) =>
       revokeOne(store, name, "token", tokenId, (connector) => tokens.revokeToken(connector, tokenId)),
     attach: (name, projectId, environments) => attach(store, name, projectId, environments),

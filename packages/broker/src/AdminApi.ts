@@ -437,7 +437,7 @@ export interface TokenView extends Schema.Schema.Type<typeof TokenView> {}
 
 /**
  * The answer of `GET /v1/admin/connectors/{connector}/tokens`: the active
- * tokens, oldest first.
+ * tokens not yet expired, oldest first.
  *
  * @since 0.2.0
  * @category schemas

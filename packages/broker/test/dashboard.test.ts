@@ -121,6 +121,8 @@ describe.skipIf(!browserAvailable)(`the dashboard in a browser${browserAvailable
       const refresh = await provider.seedUserRefreshToken({ accountId: user, scope: "openid offline_access api:read" })
       await seedUser(user, refresh, Date.now() + HOUR)
     }
+    // Some traffic for the charts: tokens handed out again from the store.
+    for (const user of ["ada", "grace", "grace"]) expect((await tokenFor({ type: "user", id: user })).status).toBe(200)
     // A grant the provider no longer honours: the next request finds it invalid, and says why.
     await seedUser("bob", "made-up-refresh-token-of-bob-0001", Date.now() - 1000)
     expect((await tokenFor({ type: "user", id: "bob" })).body.error?.code).toBe("user_authorization_required")
