@@ -37,7 +37,8 @@ const expectText = async (locator: Locator, text: string) => {
   while (Date.now() < deadline) {
     last = await locator
       .first()
-      .innerText({ timeout: 1_000 })
+      .textContent({ timeout: 1_000 })
+      .then((text) => text ?? "")
       .catch(() => "")
     if (last.includes(text)) return
     await new Promise((resolve) => setTimeout(resolve, 100))
@@ -126,7 +127,10 @@ describe.skipIf(!browserAvailable)(`the dashboard in a browser${browserAvailable
     // A grant the provider no longer honours: the next request finds it invalid, and says why.
     await seedUser("bob", "made-up-refresh-token-of-bob-0001", Date.now() - 1000)
     expect((await tokenFor({ type: "user", id: "bob" })).body.error?.code).toBe("user_authorization_required")
-    expect(await grantOf("bob")).toMatchObject({ status: "invalid", lostReason: expect.stringContaining("invalid_grant") })
+    expect(await grantOf("bob")).toMatchObject({
+      status: "invalid",
+      lostReason: expect.stringContaining("invalid_grant")
+    })
 
     browser = await launchBrowser()
     tab = browser.context.pages()[0] ?? (await browser.context.newPage())
@@ -201,7 +205,7 @@ describe.skipIf(!browserAvailable)(`the dashboard in a browser${browserAvailable
     await tab.getByRole("button", { name: "Search" }).click()
     await tab.waitForURL(/user=ada/)
     await expectText(grantsTable, "ada")
-    expect(await grantsTable.innerText()).not.toContain("grace")
+    expect(await grantsTable.textContent()).not.toContain("grace")
 
     expect((await tokenFor({ type: "user", id: "ada" })).status).toBe(200)
     await tab.getByRole("link", { name: /Revoke grant of ada/ }).click()
@@ -265,7 +269,7 @@ describe.skipIf(!browserAvailable)(`the dashboard in a browser${browserAvailable
     const callback = await provider.completeAuthorization(toProvider.location ?? "", { accountId: "tess" })
     expect((await visit(callback)).status).toBe(200)
     await tab.locator('[data-state="completed"]').waitFor({ timeout: 15_000 })
-    expect(await tab.locator("output[data-status]").innerText()).toBe("completed")
+    expect(await tab.locator("output[data-status]").textContent()).toBe("completed")
     expect((await grantOf("tess"))?.status).toBe("active")
     await shoot("try-authorization")
 
