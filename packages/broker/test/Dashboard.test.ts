@@ -3,6 +3,8 @@
  * expiring, bound to the admin token), its checks of where a change comes
  * from, and its escaping of everything a page shows.
  */
+
+import * as Headers from "@effect/platform/Headers"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted, TestClock } from "effect"
 import * as Cipher from "../src/Cipher.js"
@@ -37,11 +39,12 @@ describe("Dashboard", () => {
 
   it("takes a change only from its own origin, with the session's CSRF token", () => {
     const same = { host: "127.0.0.1:4100", origin: "http://127.0.0.1:4100", "sec-fetch-site": "same-origin" }
-    expect(crossSiteProblem(same)).toBeUndefined()
-    expect(crossSiteProblem({ ...same, origin: "http://127.0.0.1:9999", "sec-fetch-site": "same-site" })).toBeDefined()
-    expect(crossSiteProblem({ ...same, origin: "http://127.0.0.1:9999" })).toBeDefined()
-    expect(crossSiteProblem({ ...same, origin: "null" })).toBeDefined()
-    expect(crossSiteProblem({ host: same.host })).toBeDefined()
+    const problem = (headers: Record<string, string>) => crossSiteProblem(Headers.fromInput(headers))
+    expect(problem(same)).toBeUndefined()
+    expect(problem({ ...same, origin: "http://127.0.0.1:9999", "sec-fetch-site": "same-site" })).toBeDefined()
+    expect(problem({ ...same, origin: "http://127.0.0.1:9999" })).toBeDefined()
+    expect(problem({ ...same, origin: "null" })).toBeDefined()
+    expect(problem({ host: same.host })).toBeDefined()
     const session = newSession(TOKEN, 0, HOUR)
     expect(csrfMatches(session, session.csrf)).toBe(true)
     expect(csrfMatches(session, `${session.csrf}x`)).toBe(false)
