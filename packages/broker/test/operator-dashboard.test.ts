@@ -151,6 +151,21 @@ describe.skipIf(!browserAvailable)(`the dashboard in a browser${browserAvailable
     await database?.drop()
   })
 
+  it("the admin API lists grants with their status and why, searches and pages them, refuses unknown parameters", async () => {
+    const url = `${broker.url}/v1/admin/connectors/acme%2Fapi/grants`
+    const get = async (query: string) => {
+      const answer = await fetch(`${url}${query}`, { headers: { authorization: `Bearer ${ADMIN}` } })
+      return { status: answer.status, body: (await answer.json()) as Record<string, unknown> }
+    }
+    const bob = await get("?user=bob")
+    expect(bob.body).toMatchObject({ total: 1, grants: [{ user: "bob", status: "invalid", project: "prj_web" }] })
+    expect((await get("?limit=1&offset=1")).body).toMatchObject({ total: 3, offset: 1, limit: 1 })
+    const unknown = await get("?usr=bob")
+    expect(unknown.status).toBe(400)
+    expect(JSON.stringify(unknown.body)).toContain("usr")
+    expect((await get("?limit=0")).status).toBe(400)
+  })
+
   it("shows nothing and changes nothing without a session", async () => {
     const overview = await visit(`${broker.url}/dashboard`)
     expect(overview.status).toBe(401)
