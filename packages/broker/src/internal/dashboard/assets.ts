@@ -44,6 +44,7 @@ figure{margin:0}
 .card{border:1px solid var(--line);border-radius:6px;padding:.75rem}
 .card h3{margin:0 0 .5rem;font-size:1rem}
 .chart{width:100%;height:auto;max-width:40rem}
+.swatch-issued{color:#0b5cad}
 .chart .issued{fill:#0b5cad}.chart .failed{fill:#b42318}.chart .axis{stroke:#8c959f}.chart text{font-size:10px;fill:#57606a}
 .pager{display:flex;gap:1rem;margin:.5rem 0}
 .row{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end}

@@ -62,5 +62,5 @@ export const barChart = (title: string, series: HourlySeries): Html => {
 <text x="0" y="12">${max}</text><text x="0" y="${plot}">0</text>
 ${bars}
 <text x="${LEFT}" y="${HEIGHT - 4}">${firstHour} UTC</text><text x="${WIDTH - 40}" y="${HEIGHT - 4}">now</text>
-</svg><figcaption class="muted">${summary}. <span class="ok">■</span> issued <span class="bad">■</span> failed</figcaption></figure>`
+</svg><figcaption class="muted">${summary}. <span class="swatch-issued">■</span> issued <span class="bad">■</span> failed</figcaption></figure>`
 }
