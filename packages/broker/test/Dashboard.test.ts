@@ -21,7 +21,8 @@ const cipher = (key = Cipher.generateKey()) => Cipher.make(Redacted.make(key)).p
 describe("Dashboard", () => {
   it.effect("a session opens with the same key and admin token until it expires, and never after", () =>
     Effect.gen(function* () {
-      const sealer = yield* cipher()
+      const key = Cipher.generateKey()
+      const sealer = yield* cipher(key)
       const session = newSession(TOKEN, 0, 8 * HOUR)
       const cookie = yield* seal(sealer, session)
       expect(cookie).not.toContain(session.csrf)
@@ -31,6 +32,8 @@ describe("Dashboard", () => {
       // Another admin token (it was changed), another broker's key, a tampered cookie: no session.
       expect(yield* open(sealer, cookie, Redacted.make("the-new-admin-token"), yield* now())).toEqual(Option.none())
       expect(yield* open(yield* cipher(), cookie, TOKEN, yield* now())).toEqual(Option.none())
+      // Another replica, with the same key, reads it.
+      expect(Option.isSome(yield* open(yield* cipher(key), cookie, TOKEN, yield* now()))).toBe(true)
       expect(yield* open(sealer, `${cookie.slice(0, -2)}AA`, TOKEN, yield* now())).toEqual(Option.none())
       yield* TestClock.adjust(1)
       expect(yield* open(sealer, cookie, TOKEN, yield* now())).toEqual(Option.none())

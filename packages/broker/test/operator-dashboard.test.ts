@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import type { BrowserContext, Locator, Page } from "playwright-core"
 import { adminRoutes } from "../src/AdminApi.js"
-import type { RunningBroker } from "./support/broker.js"
+import { type RunningBroker, startBroker } from "./support/broker.js"
 import { oauthClientOf, productionProject, startBrokerWithProvider } from "./support/brokerWithProvider.js"
 import { browserAvailable, browserRequired, launchBrowser, NO_BROWSER } from "./support/browser.js"
 import { sqlite, type TestDatabase } from "./support/databases.js"
@@ -45,6 +45,46 @@ const expectText = async (locator: Locator, text: string) => {
   }
   throw new Error(`expected "${text}" on the page, found: ${last.slice(0, 500)}`)
 }
+
+describe("the dashboard without an admin token", () => {
+  it("says how to enable it, and shows or does nothing else", async () => {
+    const database = sqlite()
+    const broker = await startBroker({
+      database,
+      config: {
+        connectors: [
+          {
+            uid: "acme/hidden",
+            name: "Hidden",
+            type: "oauth",
+            clientId: "c",
+            clientSecret: "s",
+            tokenEndpoint: "https://auth.example.test/token"
+          }
+        ]
+      }
+    })
+    try {
+      for (const path of ["/dashboard", "/dashboard/projects", "/dashboard/connectors/acme%2Fhidden"]) {
+        const answer = await visit(`${broker.url}${path}`)
+        expect(answer.status).toBe(404)
+        expect(answer.text).toContain("CONNECT_ADMIN_TOKEN")
+        expect(answer.text).not.toContain("acme/hidden")
+        expect(answer.text).not.toContain("<form")
+      }
+      const signIn = await fetch(`${broker.url}/dashboard/sign-in`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: broker.url },
+        body: "token=anything"
+      })
+      expect(signIn.status).toBe(404)
+      expect(signIn.headers.get("set-cookie")).toBeNull()
+    } finally {
+      await broker.close()
+      await database.drop()
+    }
+  })
+})
 
 if (!browserAvailable && browserRequired) {
   describe("the dashboard in a browser", () => {
