@@ -271,7 +271,22 @@ describe.skipIf(!browserAvailable)(`the dashboard in a browser${browserAvailable
     expect((await grantOf("ada"))?.status).toBe("revoked")
     const after = await tokenFor({ type: "user", id: "ada" })
     expect(after.body.error?.code).toBe("user_authorization_required")
-    expect((await tokenFor({ type: "user", id: "grace" })).status).toBe(200)
+    const graceToken = (await tokenFor({ type: "user", id: "grace" })).body.token
+    expect(graceToken).toBeDefined()
+
+    // Revoking one token: it is not handed out again; the next request gets a new one by the grant.
+    await tab.goto(`${broker.url}/dashboard/connectors/acme%2Fapi`)
+    await tab
+      .getByRole("link", { name: /Revoke token/ })
+      .first()
+      .click()
+    await expectText(tab.getByRole("heading", { level: 1 }), "Revoke token")
+    await tab.getByRole("button", { name: "Revoke the token" }).click()
+    await expectText(tab.locator("main"), "Done: ")
+    const renewed = await tokenFor({ type: "user", id: "grace" })
+    expect(renewed.status).toBe(200)
+    expect(renewed.body.token).not.toBe(graceToken)
+    secrets.add(renewed.body.token ?? "missing")
   }, 60_000)
 
   it("refuses a forged cross-site form, even one with the session's CSRF token", async () => {
