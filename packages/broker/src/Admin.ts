@@ -20,17 +20,31 @@ import type {
   CreatedKey,
   EventList,
   EventView,
+  GrantList,
+  GrantView,
   InstallationRemoved,
   InstallationView,
   LinkChanged,
   ProjectBody,
-  ProjectView
+  ProjectView,
+  Revoked,
+  TokenView
 } from "./AdminApi.js"
 import * as ConfigFile from "./ConfigFile.js"
 import { type BrokerEvent, concerns, type EventFilter, Events, type EventsService } from "./Events.js"
 import { isPathName, PATH_NAME_RULE } from "./internal/limits.js"
+import { grantOwner } from "./internal/tokenKeys.js"
 import * as Setup from "./Setup.js"
-import { type Connector, type Project, Store, type StoreError, type StoreService } from "./Store.js"
+import {
+  type Connector,
+  type GrantPageQuery,
+  type GrantSummary,
+  type IssuedToken,
+  type Project,
+  Store,
+  type StoreError,
+  type StoreService
+} from "./Store.js"
 import { Tokens, type TokensService } from "./Tokens.js"
 
 /**
@@ -97,6 +111,20 @@ export interface AdminService {
     name: string,
     installationId: string
   ) => Effect.Effect<InstallationRemoved, AdminNotFound | StoreError | ConnectError>
+  /** A page of a connector's grants (their subject containing `query.search`), newest first, with why any is lost. */
+  readonly listGrants: (name: string, query: GrantPageQuery) => Effect.Effect<GrantList, AdminNotFound | StoreError>
+  /** Revokes a grant and the tokens issued from it; the next request of its subject needs a new authorization. */
+  readonly revokeGrant: (
+    name: string,
+    grantId: string
+  ) => Effect.Effect<Revoked, AdminNotFound | StoreError | ConnectError>
+  /** A connector's active issued tokens not yet expired, oldest first, without their values. */
+  readonly listTokens: (name: string) => Effect.Effect<ReadonlyArray<TokenView>, AdminNotFound | StoreError>
+  /** Revokes one active issued token. */
+  readonly revokeToken: (
+    name: string,
+    tokenId: string
+  ) => Effect.Effect<Revoked, AdminNotFound | StoreError | ConnectError>
   /** Adds environments to the link of a connector and a project (creating it). */
   readonly attach: (
     name: string,
@@ -300,6 +328,70 @@ const removeConnector = (
     return { removed: connector.uid, tokens: { ...revoked, deleted: revoked.tokensFound }, grantsFound }
   })
 
+/** The user's id in a subject as the broker keys it (`user:[issuer, id]`), for a user's grant. */
+const userOf = (subject: string): string | undefined => {
+  if (!subject.startsWith("user:")) return undefined
+  try {
+    const parsed: unknown = JSON.parse(subject.slice("user:".length))
+    return Array.isArray(parsed) && typeof parsed[1] === "string" ? parsed[1] : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A grant as the admin API shows it. */
+const grantViewOf = (grant: GrantSummary): GrantView => {
+  const owner = grantOwner(grant.subject)
+  const user = userOf(owner.subject)
+  return {
+    id: grant.id,
+    ...(grant.installationId === "" ? {} : { installationId: grant.installationId }),
+    ...(owner.projectId === undefined ? {} : { project: owner.projectId }),
+    subject: owner.subject,
+    ...(user === undefined ? {} : { user }),
+    status: grant.status,
+    ...(grant.lostReason === undefined ? {} : { lostReason: grant.lostReason }),
+    ...(grant.scope === undefined ? {} : { scope: grant.scope }),
+    hasRefreshToken: grant.hasRefreshToken,
+    ...(grant.refreshExpiresAt === undefined ? {} : { refreshExpiresAt: grant.refreshExpiresAt }),
+    ...(grant.accessExpiresAt === undefined ? {} : { accessExpiresAt: grant.accessExpiresAt }),
+    createdAt: grant.createdAt,
+    updatedAt: grant.updatedAt
+  }
+}
+
+/** An issued token as the admin API shows it: never its value. */
+const tokenViewOf = (token: IssuedToken): TokenView => ({
+  id: token.id,
+  project: token.projectId,
+  environment: token.environment,
+  subject: token.subject,
+  ...(token.installationId === "" ? {} : { installationId: token.installationId }),
+  ...(token.grantId === undefined ? {} : { grantId: token.grantId }),
+  expiresAt: token.expiresAt,
+  createdAt: token.createdAt
+})
+
+/** Revokes one grant or token of a connector through `revoke`; not found when the connector has none of that id. */
+const revokeOne = (
+  store: StoreService,
+  name: string,
+  what: "grant" | "token",
+  id: string,
+  revoke: (connector: Connector) => Effect.Effect<Option.Option<Omit<Revoked, "revoked">>, ConnectError>
+): Effect.Effect<Revoked, AdminNotFound | StoreError | ConnectError> =>
+  Effect.gen(function* () {
+    const connector = yield* connectorNamed(store, name)
+    const done = yield* revoke(connector)
+    if (Option.isNone(done)) {
+      return yield* new AdminNotFound({
+        detail: `connector "${connector.uid}" has no ${what === "grant" ? "grant" : "active token"} "${id}"`
+      })
+    }
+    yield* Effect.logInfo(`admin: revoked ${what} ${id} of ${connector.uid}`)
+    return { revoked: id, ...done.value }
+  })
+
 /** Adds environments to the link of a connector and a project (creating it). */
 const attach = (
   store: StoreService,
@@ -441,6 +533,27 @@ const make = Effect.gen(function* () {
     listInstallations: (name) =>
       Effect.flatMap(connectorNamed(store, name), (connector) => installationViews(store, connector)),
     removeInstallation: (name, installationId) => removeInstallation(store, tokens, name, installationId),
+    listGrants: (name, query) =>
+      Effect.flatMap(connectorNamed(store, name), (connector) =>
+        Effect.map(store.listGrantPage(connector.id, query), (page) => ({
+          grants: page.grants.map(grantViewOf),
+          total: page.total,
+          offset: query.offset,
+          limit: query.limit
+        }))
+      ),
+    revokeGrant: (name, grantId) =>
+      revokeOne(store, name, "grant", grantId, (connector) => tokens.revokeGrant(connector, grantId)),
+    listTokens: (name) =>
+      Effect.gen(function* () {
+        const connector = yield* connectorNamed(store, name)
+        const now = yield* Clock.currentTimeMillis
+        // Expired tokens stay active in the store until housekeeping prunes them: they are not worth showing.
+        const found = yield* store.listActiveTokens({ connectorId: connector.id })
+        return found.filter((token) => token.expiresAt > now).map(tokenViewOf)
+      }),
+    revokeToken: (name, tokenId) =>
+      revokeOne(store, name, "token", tokenId, (connector) => tokens.revokeToken(connector, tokenId)),
     attach: (name, projectId, environments) => attach(store, name, projectId, environments),
     detach: (name, projectId, environments) => detach(store, name, projectId, environments),
     listProjects: store.listProjects,

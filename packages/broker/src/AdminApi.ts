@@ -343,6 +343,129 @@ export const EventList = Schema.Struct({
 export interface EventList extends Schema.Schema.Type<typeof EventList> {}
 
 /**
+ * A grant as the admin API shows it: whom it is for (the project and the
+ * subject as the broker keys it, `user:[issuer, id]`), its status and, for
+ * `invalid` and `lost`, why (`lostReason`); whether it holds a refresh token,
+ * never the token.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const GrantView = Schema.Struct({
+  id: Schema.String,
+  installationId: Schema.optional(Schema.String),
+  project: Schema.optional(Schema.String),
+  subject: Schema.String,
+  /** The user's id, for a user's grant. */
+  user: Schema.optional(Schema.String),
+  status: Schema.Literal("active", "revoked", "invalid", "lost"),
+  lostReason: Schema.optional(Schema.String),
+  scope: Schema.optional(Schema.String),
+  hasRefreshToken: Schema.Boolean,
+  refreshExpiresAt: Schema.optional(Schema.Number),
+  accessExpiresAt: Schema.optional(Schema.Number),
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number
+}).annotations({ identifier: "GrantView" })
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface GrantView extends Schema.Schema.Type<typeof GrantView> {}
+
+/**
+ * The answer of `GET /v1/admin/connectors/{connector}/grants`: a page of
+ * grants, newest first, and how many match in all.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const GrantList = Schema.Struct({
+  grants: Schema.Array(GrantView),
+  total: Schema.Number,
+  offset: Schema.Number,
+  limit: Schema.Number
+}).annotations({ identifier: "GrantList" })
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface GrantList extends Schema.Schema.Type<typeof GrantList> {}
+
+/**
+ * The query of a grants' listing: `user` (a part of the subject to search
+ * for), `offset` (0 by default) and `limit` (1 to 200, 50 by default).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const GrantQuery = Schema.Struct({
+  user: Schema.optional(Schema.String.pipe(Schema.maxLength(256))),
+  offset: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 1_000_000)), {
+    default: () => 0
+  }),
+  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200)), {
+    default: () => 50
+  })
+}).annotations({ identifier: "GrantQuery" })
+
+/**
+ * An active token the broker handed out, as the admin API shows it: never
+ * its value.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const TokenView = Schema.Struct({
+  id: Schema.String,
+  project: Schema.String,
+  environment: Schema.String,
+  subject: Schema.String,
+  installationId: Schema.optional(Schema.String),
+  grantId: Schema.optional(Schema.String),
+  expiresAt: Schema.Number,
+  createdAt: Schema.Number
+}).annotations({ identifier: "TokenView" })
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface TokenView extends Schema.Schema.Type<typeof TokenView> {}
+
+/**
+ * The answer of `GET /v1/admin/connectors/{connector}/tokens`: the active
+ * tokens not yet expired, oldest first.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const TokenList = Schema.Struct({ tokens: Schema.Array(TokenView) }).annotations({ identifier: "TokenList" })
+
+/**
+ * The answer of revoking a grant or a token: what was revoked, the tokens
+ * found, and how the provider answered their revocation.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const Revoked = Schema.Struct({
+  revoked: Schema.String,
+  tokensFound: Schema.Number,
+  providerRevoked: Schema.Number,
+  providerSkipped: Schema.Number,
+  providerFailed: Schema.Number
+}).annotations({ identifier: "Revoked" })
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Revoked extends Schema.Schema.Type<typeof Revoked> {}
+
+/**
  * Every route of the admin API, as the broker serves them and the `connect`
  * admin commands call them.
  *
@@ -356,6 +479,10 @@ export const adminRoutes = {
   removeConnector: route("DELETE", "/v1/admin/connectors/:connector"),
   listInstallations: route("GET", "/v1/admin/connectors/:connector/installations"),
   removeInstallation: route("DELETE", "/v1/admin/connectors/:connector/installations/:installation"),
+  listGrants: route("GET", "/v1/admin/connectors/:connector/grants"),
+  revokeGrant: route("DELETE", "/v1/admin/connectors/:connector/grants/:grant"),
+  listTokens: route("GET", "/v1/admin/connectors/:connector/tokens"),
+  revokeToken: route("DELETE", "/v1/admin/connectors/:connector/tokens/:token"),
   attach: route("PUT", "/v1/admin/connectors/:connector/links/:project"),
   detach: route("DELETE", "/v1/admin/connectors/:connector/links/:project"),
   listProjects: route("GET", "/v1/admin/projects"),

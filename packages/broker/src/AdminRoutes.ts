@@ -28,6 +28,8 @@ import {
   DeliveryView,
   DetachBody,
   EventList,
+  GrantList,
+  GrantQuery,
   InstallationList,
   InstallationRemoved,
   KeyBody,
@@ -35,6 +37,8 @@ import {
   ProjectBody,
   ProjectList,
   ProjectView,
+  Revoked,
+  TokenList,
   WebhookBody,
   WebhookList,
   WebhookRemoved
@@ -136,6 +140,47 @@ const removeInstallation = Effect.gen(function* () {
   )
 })
 
+/** A query string decoded strictly with `schema`: unknown parameters are refused by name. */
+const queryOf = <A, I extends Readonly<Record<string, string | ReadonlyArray<string> | undefined>>>(
+  schema: Schema.Schema<A, I>
+) =>
+  HttpServerRequest.schemaSearchParams(schema, { onExcessProperty: "error" }).pipe(
+    Effect.mapError(
+      (error) =>
+        new InvalidRequest({
+          status: 400,
+          issues: error._tag === "ParseError" ? describeParseError(error) : [{ path: "", message: error.message }]
+        })
+    )
+  )
+
+const listGrants = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  const query = yield* queryOf(GrantQuery)
+  const page = yield* Effect.flatMap(Admin, (admin) =>
+    admin.listGrants(name, { search: query.user, offset: query.offset, limit: query.limit })
+  )
+  return yield* encode(GrantList)(page)
+})
+
+const revokeGrant = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  const grant = yield* pathName("grant")
+  return yield* encode(Revoked)(yield* Effect.flatMap(Admin, (admin) => admin.revokeGrant(name, grant)))
+})
+
+const listTokens = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  const tokens = yield* Effect.flatMap(Admin, (admin) => admin.listTokens(name))
+  return yield* encode(TokenList)({ tokens })
+})
+
+const revokeToken = Effect.gen(function* () {
+  const name = yield* pathName("connector")
+  const token = yield* pathName("token")
+  return yield* encode(Revoked)(yield* Effect.flatMap(Admin, (admin) => admin.revokeToken(name, token)))
+})
+
 const attach = Effect.gen(function* () {
   const name = yield* pathName("connector")
   const project = yield* pathName("project")
@@ -231,22 +276,30 @@ const listEvents = Effect.gen(function* () {
  * @since 0.1.0
  * @category routes
  */
-export const router = HttpRouter.empty.pipe(
-  serve(adminRoutes.listConnectors, handle(listConnectors)),
-  serve(adminRoutes.createConnector, handle(createConnector)),
-  serve(adminRoutes.showConnector, handle(showConnector)),
-  serve(adminRoutes.removeConnector, handle(removeConnector)),
-  serve(adminRoutes.listInstallations, handle(listInstallations)),
-  serve(adminRoutes.removeInstallation, handle(removeInstallation)),
-  serve(adminRoutes.attach, handle(attach)),
-  serve(adminRoutes.detach, handle(detach)),
-  serve(adminRoutes.listProjects, handle(listProjects)),
-  serve(adminRoutes.createProject, handle(createProject)),
-  serve(adminRoutes.createKey, handle(createKey)),
-  serve(adminRoutes.listWebhooks, handle(listWebhooks)),
-  serve(adminRoutes.createWebhook, handle(createWebhook)),
-  serve(adminRoutes.removeWebhook, handle(removeWebhook)),
-  serve(adminRoutes.listDeliveries, handle(listDeliveries)),
-  serve(adminRoutes.retryDelivery, handle(retryDelivery)),
-  serve(adminRoutes.listEvents, handle(listEvents))
-)
+export const router = HttpRouter.empty
+  .pipe(
+    serve(adminRoutes.listConnectors, handle(listConnectors)),
+    serve(adminRoutes.createConnector, handle(createConnector)),
+    serve(adminRoutes.showConnector, handle(showConnector)),
+    serve(adminRoutes.removeConnector, handle(removeConnector)),
+    serve(adminRoutes.listInstallations, handle(listInstallations)),
+    serve(adminRoutes.removeInstallation, handle(removeInstallation)),
+    // The grants and tokens of a connector.
+    serve(adminRoutes.listGrants, handle(listGrants)),
+    serve(adminRoutes.revokeGrant, handle(revokeGrant)),
+    serve(adminRoutes.listTokens, handle(listTokens)),
+    serve(adminRoutes.revokeToken, handle(revokeToken))
+  )
+  .pipe(
+    serve(adminRoutes.attach, handle(attach)),
+    serve(adminRoutes.detach, handle(detach)),
+    serve(adminRoutes.listProjects, handle(listProjects)),
+    serve(adminRoutes.createProject, handle(createProject)),
+    serve(adminRoutes.createKey, handle(createKey)),
+    serve(adminRoutes.listWebhooks, handle(listWebhooks)),
+    serve(adminRoutes.createWebhook, handle(createWebhook)),
+    serve(adminRoutes.removeWebhook, handle(removeWebhook)),
+    serve(adminRoutes.listDeliveries, handle(listDeliveries)),
+    serve(adminRoutes.retryDelivery, handle(retryDelivery)),
+    serve(adminRoutes.listEvents, handle(listEvents))
+  )

@@ -6,7 +6,7 @@
  * `CONNECT_ENCRYPTION_KEY`, `CONNECT_DATA_DIR`, `CONNECT_CONFIG`,
  * `CONNECT_RATE_LIMIT_PER_MINUTE`, `CONNECT_ADMIN_TOKEN`, `CONNECT_TOKEN_RETENTION_DAYS`,
  * `CONNECT_EVENT_RETENTION_DAYS`, `CONNECT_MAX_BODY_BYTES`, the `CONNECT_WEBHOOK_…` settings of `Webhooks`,
- * `CONNECT_METRICS_PORT`, and the `OTEL_*` variables of `Telemetry`), opens and migrates the
+ * `CONNECT_METRICS_PORT`, `CONNECT_DASHBOARD_SESSION_MINUTES`, and the `OTEL_*` variables of `Telemetry`), opens and migrates the
  * database, applies the configuration file, and serves the Connect wire protocol
  * and, with an admin token, the admin API.
  *
@@ -23,6 +23,7 @@ import { AdminToken } from "./AdminToken.js"
 import { Authorizations } from "./Authorizations.js"
 import { Cipher } from "./Cipher.js"
 import * as ConfigFile from "./ConfigFile.js"
+import { Dashboard } from "./Dashboard.js"
 import * as Database from "./Database.js"
 import { Events } from "./Events.js"
 import * as Housekeeping from "./Housekeeping.js"
@@ -85,6 +86,7 @@ export const layerServices = Layer.mergeAll(
   layerSetup,
   Admin.layer,
   AdminToken.layerConfig,
+  Dashboard.layerConfig,
   Housekeeping.layerConfig,
   MaxBodyBytes.layerConfig
 ).pipe(

@@ -38,6 +38,7 @@ import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
 import { TokenImport, TokenImportResult, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
 import { Authorizations } from "./Authorizations.js"
+import * as Dashboard from "./Dashboard.js"
 import * as Http from "./internal/http.js"
 import { answerFailures, bearerToken, decodeBody, json, pathName, serve } from "./internal/http.js"
 import { checkImportEnvironments } from "./internal/importPolicy.js"
@@ -318,6 +319,8 @@ export const router = HttpRouter.empty.pipe(
 export const app = router.pipe(
   // `GET /metrics` (behind the admin token): not part of the protocol, so not in `router`.
   HttpRouter.concat(MetricsRoutes.router),
+  // The operator's dashboard (`/dashboard`), behind the admin token too.
+  HttpRouter.concat(Dashboard.router),
   // Past the router's own bound on a parameter (100 by default) a path is a 404: let the routes refuse it by name.
   HttpRouter.withRouterConfig({ maxParamLength: MAX_PATH_PARAM_LENGTH }),
   Effect.catchTag("RouteNotFound", (error) =>

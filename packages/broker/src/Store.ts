@@ -28,6 +28,8 @@ import type {
   ConnectorLink,
   DeviceAuthorizationRecord,
   Grant,
+  GrantPage,
+  GrantPageQuery,
   Installation,
   IssuedToken,
   Project,
@@ -127,6 +129,13 @@ export interface ProjectStore {
   readonly findProject: (projectId: string) => Effect.Effect<Option.Option<Project>, StoreError>
   /** Every project, by id, with how many caller keys each has per environment. */
   readonly listProjects: Effect.Effect<Array<Project>, StoreError>
+  /** A project's caller keys by environment, each as the prefix kept to tell it apart (none for short keys). */
+  readonly listProjectKeys: (
+    projectId: string
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly environment: string; readonly prefix: string | undefined; readonly createdAt: number }>,
+    StoreError
+  >
   /** The links of a connector, by project. */
   readonly listConnectorLinks: (connectorId: string) => Effect.Effect<Array<ConnectorLink>, StoreError>
 }
@@ -144,6 +153,13 @@ export interface GrantStore {
   /** How many grants there are of each status (for the metrics). */
   readonly countGrantsByStatus: Effect.Effect<
     ReadonlyArray<{ readonly status: string; readonly count: number }>,
+    StoreError
+  >
+  /** A page of a connector's grants (whose subject contains `query.search`), newest first, without their tokens. */
+  readonly listGrantPage: (connectorId: string, query: GrantPageQuery) => Effect.Effect<GrantPage, StoreError>
+  /** How many grants each connector has of each status. */
+  readonly countGrantsByConnector: Effect.Effect<
+    ReadonlyArray<{ readonly connectorId: string; readonly status: string; readonly count: number }>,
     StoreError
   >
   /** The grant of a subject within an installation of a connector. */
@@ -265,6 +281,10 @@ export interface IssuedTokenStore {
   }) => Effect.Effect<Option.Option<IssuedToken>, StoreError>
   /** The active tokens a revocation covers, oldest first. */
   readonly listActiveTokens: (filter: TokenFilter) => Effect.Effect<Array<IssuedToken>, StoreError>
+  /** How many tokens each connector handed out (recorded) since `since`. */
+  readonly countIssuedTokensSince: (
+    since: number
+  ) => Effect.Effect<ReadonlyArray<{ readonly connectorId: string; readonly count: number }>, StoreError>
   /** Deletes the issued tokens that expired before `before`, and says how many. */
   readonly pruneIssuedTokens: (before: number) => Effect.Effect<number, StoreError>
   /** Marks issued tokens revoked or deleted. */

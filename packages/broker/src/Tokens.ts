@@ -27,7 +27,14 @@ import { recoverRefreshes } from "./grants/recovery.js"
 import { recordAuthorization, recordInstallation } from "./internal/grantRecords.js"
 import { installationOf } from "./internal/installationResolution.js"
 import { issue } from "./internal/issuance.js"
-import { removeInstallation, revoke, revokeConnector } from "./internal/revocation.js"
+import {
+  removeInstallation,
+  revoke,
+  revokeConnector,
+  revokeGrant,
+  revokeIssuedToken,
+  type SingleRevocation
+} from "./internal/revocation.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { importTokens } from "./internal/tokenImport.js"
 import type { TokensContext } from "./internal/tokensContext.js"
@@ -68,6 +75,14 @@ export interface InstallationRemoval {
   readonly providerSkipped: number
   readonly providerFailed: number
 }
+
+/**
+ * What revoking one grant or one token did.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type { SingleRevocation } from "./internal/revocation.js"
 
 /**
  * The token service: issuing, revoking and importing tokens, and keeping what
@@ -130,6 +145,16 @@ export interface TokensService {
     connector: Connector,
     installationId: string
   ) => Effect.Effect<Option.Option<InstallationRemoval>, ConnectError>
+  /** Revokes a grant (and the tokens issued from it) for an operator; none when the connector has no such grant. */
+  readonly revokeGrant: (
+    connector: Connector,
+    grantId: string
+  ) => Effect.Effect<Option.Option<SingleRevocation>, ConnectError>
+  /** Revokes one active issued token for an operator; none when the connector has no such token. */
+  readonly revokeToken: (
+    connector: Connector,
+    tokenId: string
+  ) => Effect.Effect<Option.Option<SingleRevocation>, ConnectError>
   /** Revokes everything a connector holds, before it is removed. */
   readonly revokeConnector: (
     connector: Connector
@@ -171,7 +196,9 @@ const make: Effect.Effect<TokensService, never, Store | ProviderClient | Events 
           })
         ),
       removeInstallation: (connector, installationId) => removeInstallation(context, connector, installationId),
-      revokeConnector: (connector) => revokeConnector(context, connector)
+      revokeConnector: (connector) => revokeConnector(context, connector),
+      revokeGrant: (connector, grantId) => revokeGrant(context, connector, grantId),
+      revokeToken: (connector, tokenId) => revokeIssuedToken(context, connector, tokenId)
     }
   }
 )

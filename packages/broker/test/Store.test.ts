@@ -200,6 +200,62 @@ describe.each(backends)("Store on $name", ({ make }) => {
     expect(after.every((row) => typeof row.count === "number")).toBe(true)
   })
 
+  it("pages a connector's grants newest first, searching subjects literally, without their tokens", async () => {
+    const saved = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("page/acme"))))
+    const other = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("page/other"))))
+    const subjects = ["user:ada", "user:adam", "user:grace", "user:50%_off", "user:500Xoff"]
+    for (const subject of subjects) {
+      await run(
+        Effect.flatMap(Store, (store) =>
+          store.putGrant({
+            connectorId: saved.id,
+            installationId: "",
+            subject,
+            refreshToken: Redacted.make(REFRESH_TOKEN)
+          })
+        )
+      )
+    }
+    await run(
+      Effect.flatMap(Store, (store) =>
+        store.putGrant({ connectorId: other.id, installationId: "", subject: "user:ada", refreshToken: undefined })
+      )
+    )
+    const page = (search: string | undefined, offset = 0, limit = 10) =>
+      run(Effect.flatMap(Store, (store) => store.listGrantPage(saved.id, { search, offset, limit })))
+    const all = await page(undefined)
+    expect(all.total).toBe(5)
+    expect(all.grants.every((grant) => grant.hasRefreshToken && typeof grant.createdAt === "number")).toBe(true)
+    expect(JSON.stringify(all)).not.toContain(REFRESH_TOKEN)
+    expect((await page("ada")).grants.map((grant) => grant.subject).sort()).toEqual(["user:ada", "user:adam"])
+    // `%` and `_` are the user's characters, not wildcards.
+    expect((await page("50%_")).grants.map((grant) => grant.subject)).toEqual(["user:50%_off"])
+    const second = await page(undefined, 2, 2)
+    expect(second.total).toBe(5)
+    expect(second.grants.map((grant) => grant.subject)).toEqual(all.grants.slice(2, 4).map((grant) => grant.subject))
+
+    const counts = await run(Effect.flatMap(Store, (store) => store.countGrantsByConnector))
+    expect(counts.find((row) => row.connectorId === saved.id && row.status === "active")?.count).toBe(5)
+    expect(counts.find((row) => row.connectorId === other.id && row.status === "active")?.count).toBe(1)
+  })
+
+  it("keeps a prefix of long caller keys, to tell them apart, and none of short ones", async () => {
+    await run(Effect.flatMap(Store, (store) => store.putProject({ id: "prj_prefix", name: "Prefix" })))
+    await run(
+      Effect.flatMap(Store, (store) =>
+        Effect.zipRight(
+          store.putProjectKey("prj_prefix", "production", Redacted.make("ck_0123456789abcdefghijklmnopqrstuv")),
+          store.putProjectKey("prj_prefix", "preview", Redacted.make("short-key"))
+        )
+      )
+    )
+    const keys = await run(Effect.flatMap(Store, (store) => store.listProjectKeys("prj_prefix")))
+    expect(keys.map((key) => [key.environment, key.prefix])).toEqual([
+      ["preview", undefined],
+      ["production", "ck_01234"]
+    ])
+  })
+
   it("records issued tokens, reuses only active ones valid beyond the buffer, and marks them revoked", async () => {
     const saved = await run(Effect.flatMap(Store, (store) => store.putConnector(connector("linear/acme"))))
     const base = {

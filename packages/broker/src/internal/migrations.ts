@@ -265,5 +265,7 @@ export const migrations = {
   "0008_authorization_hardening": migration(authorizationHardening),
   "0009_shared_rate_limit": migration(sharedRateLimit),
   "0010_events": migration(events),
-  "0011_webhooks": migration(webhooks)
+  "0011_webhooks": migration(webhooks),
+  // The first characters of a caller key, so that an operator can tell keys apart (the key itself is only hashed).
+  "0012_project_key_prefix": migration((sql) => [sql`ALTER TABLE project_keys ADD COLUMN prefix TEXT`])
 }

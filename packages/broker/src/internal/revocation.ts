@@ -13,7 +13,7 @@ import type { RevocationSummary } from "effect-connect/Revocation"
 import type { Subject } from "effect-connect/Subject"
 import type { Caller, Connector, IssuedToken, Grant as StoredGrant, StoreService } from "../Store.js"
 import type { InstallationRemoval } from "../Tokens.js"
-import { INSTALLATION_SUBJECT, subjectKey } from "./tokenKeys.js"
+import { grantOwner, INSTALLATION_SUBJECT, subjectKey } from "./tokenKeys.js"
 import { storeFailure, type TokensContext } from "./tokensContext.js"
 
 /** How the provider answered one revocation, as a summary counts it. */
@@ -241,3 +241,97 @@ export const revokeConnector = (
   connector: Connector
 ): Effect.Effect<Omit<InstallationRemoval, "installationId">, ConnectError> =>
   revokeWithin(context, connector, undefined).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+
+/**
+ * What revoking one grant or one token did: the tokens found, and how the
+ * provider answered their revocation.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SingleRevocation {
+  readonly tokensFound: number
+  readonly providerRevoked: number
+  readonly providerSkipped: number
+  readonly providerFailed: number
+}
+
+/**
+ * Revokes a user's (or an installation's) grant, for an operator: its refresh
+ * and access tokens and the tokens issued from it are revoked at the provider,
+ * the issued tokens are no longer handed out, and the grant is marked
+ * `revoked`, so that the next request for its subject needs a new
+ * authorization. None when the connector has no such grant.
+ *
+ * @since 0.2.0
+ * @category revocation
+ */
+export const revokeGrant = (
+  context: TokensContext,
+  connector: Connector,
+  grantId: string
+): Effect.Effect<Option.Option<SingleRevocation>, ConnectError> =>
+  Effect.gen(function* () {
+    const { store } = context
+    const grant = yield* store.findGrantById(grantId)
+    if (Option.isNone(grant) || grant.value.connectorId !== connector.id) return Option.none()
+    const tokens = (yield* store.listActiveTokens({ connectorId: connector.id })).filter((t) => t.grantId === grantId)
+    const summary = { tokensFound: tokens.length, providerRevoked: 0, providerSkipped: 0, providerFailed: 0 }
+    for (const { token, hint } of distinctValues(tokens, [grant.value]))
+      summary[yield* revokeAtProvider(context, connector, token, hint)]++
+    yield* store.transaction(
+      Effect.zipRight(
+        store.markTokens(
+          tokens.map((token) => token.id),
+          connector.settings.revocationEndpoint === undefined ? "deleted" : "revoked"
+        ),
+        store.updateGrant(grantId, { status: "revoked" })
+      )
+    )
+    const owner = grantOwner(grant.value.subject)
+    yield* context.events.record({
+      kind: "grant.revoked",
+      connector: connector.uid,
+      projectId: owner.projectId,
+      subject: owner.subject,
+      installationId: grant.value.installationId === "" ? undefined : grant.value.installationId,
+      data: { grantId, source: "admin", tokensRevoked: tokens.length }
+    })
+    return Option.some(summary)
+  }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
+
+/**
+ * Revokes one issued token, for an operator: at the provider, and in the
+ * store so that it is not handed out again. None when the connector has no
+ * such active token.
+ *
+ * @since 0.2.0
+ * @category revocation
+ */
+export const revokeIssuedToken = (
+  context: TokensContext,
+  connector: Connector,
+  tokenId: string
+): Effect.Effect<Option.Option<SingleRevocation>, ConnectError> =>
+  Effect.gen(function* () {
+    const { store } = context
+    const token = (yield* store.listActiveTokens({ connectorId: connector.id })).find((t) => t.id === tokenId)
+    if (token === undefined) return Option.none()
+    const summary = { tokensFound: 1, providerRevoked: 0, providerSkipped: 0, providerFailed: 0 }
+    const spent = yield* revokeIssuedAtProvider(context, connector, [token], summary)
+    yield* store.transaction(
+      Effect.zipRight(
+        store.markTokens([token.id], connector.settings.revocationEndpoint === undefined ? "deleted" : "revoked"),
+        Effect.forEach(spent, (grantId) => store.updateGrant(grantId, { status: "revoked" }), { discard: true })
+      )
+    )
+    yield* recordRevocation(
+      context,
+      { projectId: token.projectId, environment: token.environment },
+      connector,
+      { installationId: token.installationId === "" ? undefined : token.installationId },
+      { ...summary, deleted: 1 },
+      spent
+    )
+    return Option.some(summary)
+  }).pipe(Effect.catchTag("StoreError", storeFailure(connector)))

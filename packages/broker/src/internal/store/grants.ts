@@ -8,7 +8,7 @@
 import { Clock, Effect } from "effect"
 import type { GrantStore } from "../../Store.js"
 import { fail, firstRow, newId, num, optionalNum, type Repository } from "./common.js"
-import { type Grant, StoreError } from "./models.js"
+import { type Grant, type GrantSummary, StoreError } from "./models.js"
 import type { Sealer } from "./sealer.js"
 
 interface GrantRow {
@@ -74,6 +74,74 @@ const countGrantsByStatus = ({ sql }: Repository): GrantStore["countGrantsByStat
   }>`SELECT status, COUNT(*) AS n FROM grants GROUP BY status`.pipe(
     Effect.map((rows) => rows.map((row) => ({ status: row.status, count: num(row.n) }))),
     Effect.mapError(fail("count grants"))
+  )
+
+/** The columns of a grant an operator may see: never its tokens. */
+interface GrantSummaryRow {
+  readonly id: string
+  readonly connector_id: string
+  readonly installation_id: string
+  readonly subject: string
+  readonly status: string
+  readonly lost_reason: string | null
+  readonly scope: string | null
+  readonly has_refresh_token: number | string | boolean
+  readonly refresh_expires_at: number | string | null
+  readonly access_expires_at: number | string | null
+  readonly created_at: number | string
+  readonly updated_at: number | string
+}
+
+const toGrantSummary = (row: GrantSummaryRow): GrantSummary => ({
+  id: row.id,
+  connectorId: row.connector_id,
+  installationId: row.installation_id,
+  subject: row.subject,
+  status: row.status as Grant["status"],
+  lostReason: row.lost_reason ?? undefined,
+  scope: row.scope ?? undefined,
+  hasRefreshToken: row.has_refresh_token === true || num(row.has_refresh_token as number | string) === 1,
+  refreshExpiresAt: optionalNum(row.refresh_expires_at),
+  accessExpiresAt: optionalNum(row.access_expires_at),
+  createdAt: num(row.created_at),
+  updatedAt: num(row.updated_at)
+})
+
+/**
+ * The text of a `LIKE … ESCAPE '!'` that finds `search` anywhere: its own
+ * `%`, `_` and `!` are matched as themselves.
+ */
+export const containsPattern = (search: string): string => `%${search.replace(/[!%_]/g, (c) => `!${c}`)}%`
+
+/** A page of a connector's grants, newest first, without their tokens, and how many match. */
+const listGrantPage =
+  ({ sql }: Repository): GrantStore["listGrantPage"] =>
+  (connectorId, query) =>
+    Effect.gen(function* () {
+      const matching =
+        query.search === undefined || query.search === ""
+          ? sql``
+          : sql`AND subject LIKE ${containsPattern(query.search)} ESCAPE '!'`
+      const rows = yield* sql<GrantSummaryRow>`SELECT id, connector_id, installation_id, subject, status, lost_reason,
+        scope, CASE WHEN refresh_token IS NULL THEN 0 ELSE 1 END AS has_refresh_token, refresh_expires_at,
+        access_expires_at, created_at, updated_at
+      FROM grants WHERE connector_id = ${connectorId} ${matching}
+      ORDER BY created_at DESC, id LIMIT ${query.limit} OFFSET ${query.offset}`
+      const total = yield* sql<{
+        readonly n: number | string
+      }>`SELECT COUNT(*) AS n FROM grants WHERE connector_id = ${connectorId} ${matching}`
+      return { grants: rows.map(toGrantSummary), total: num(total[0]?.n ?? 0) }
+    }).pipe(Effect.mapError(fail("list a page of grants")))
+
+/** How many grants each connector has of each status: one grouped count. */
+const countGrantsByConnector = ({ sql }: Repository): GrantStore["countGrantsByConnector"] =>
+  sql<{
+    readonly connector_id: string
+    readonly status: string
+    readonly n: number | string
+  }>`SELECT connector_id, status, COUNT(*) AS n FROM grants GROUP BY connector_id, status`.pipe(
+    Effect.map((rows) => rows.map((row) => ({ connectorId: row.connector_id, status: row.status, count: num(row.n) }))),
+    Effect.mapError(fail("count grants by connector"))
   )
 
 const findGrant =
@@ -253,6 +321,8 @@ const listUnfinishedRefreshes =
 export const makeGrants = (repository: Repository): GrantStore => ({
   listGrants: listGrants(repository),
   countGrantsByStatus: countGrantsByStatus(repository),
+  listGrantPage: listGrantPage(repository),
+  countGrantsByConnector: countGrantsByConnector(repository),
   findGrant: findGrant(repository),
   findGrantById: findGrantById(repository),
   putGrant: putGrant(repository),

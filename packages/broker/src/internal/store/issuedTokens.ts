@@ -106,6 +106,18 @@ const listActiveTokens =
       Effect.mapError(fail("list issued tokens"))
     )
 
+/** How many tokens each connector handed out from the provider since `since`: one grouped count. */
+const countIssuedTokensSince =
+  ({ sql }: Repository): IssuedTokenStore["countIssuedTokensSince"] =>
+  (since) =>
+    sql<{
+      readonly connector_id: string
+      readonly n: number | string
+    }>`SELECT connector_id, COUNT(*) AS n FROM issued_tokens WHERE created_at >= ${since} GROUP BY connector_id`.pipe(
+      Effect.map((rows) => rows.map((row) => ({ connectorId: row.connector_id, count: num(row.n) }))),
+      Effect.mapError(fail("count issued tokens"))
+    )
+
 /** Deletes the issued tokens that expired before `before`, and says how many. */
 const pruneIssuedTokens =
   ({ sql }: Repository): IssuedTokenStore["pruneIssuedTokens"] =>
@@ -129,6 +141,7 @@ export const makeIssuedTokens = (repository: Repository): IssuedTokenStore => ({
   insertIssuedToken: insertIssuedToken(repository),
   findReusableToken: findReusableToken(repository),
   listActiveTokens: listActiveTokens(repository),
+  countIssuedTokensSince: countIssuedTokensSince(repository),
   pruneIssuedTokens: pruneIssuedTokens(repository),
   markTokens: markTokens(repository)
 })

@@ -223,6 +223,56 @@ export interface DeviceAuthorizationRecord {
 }
 
 /**
+ * A grant as an operator sees it: its identity, status and times, and whether
+ * it holds a refresh token, never the token itself.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GrantSummary {
+  readonly id: string
+  readonly connectorId: string
+  /** `""` for the connector's default. */
+  readonly installationId: string
+  /** The stored subject: the project and the user, as `grantSubject` writes them. */
+  readonly subject: string
+  readonly status: Grant["status"]
+  /** Why the grant is `lost` or `invalid`. */
+  readonly lostReason: string | undefined
+  readonly scope: string | undefined
+  readonly hasRefreshToken: boolean
+  readonly refreshExpiresAt: number | undefined
+  readonly accessExpiresAt: number | undefined
+  readonly createdAt: number
+  /** When the grant last changed: its last refresh, or its last change of status. */
+  readonly updatedAt: number
+}
+
+/**
+ * Which grants of a connector a page shows: those whose subject contains
+ * `search` (as typed: `%` and `_` are not wildcards), newest first.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GrantPageQuery {
+  readonly search?: string | undefined
+  readonly offset: number
+  readonly limit: number
+}
+
+/**
+ * A page of grants and how many match in all.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GrantPage {
+  readonly grants: ReadonlyArray<GrantSummary>
+  readonly total: number
+}
+
+/**
  * Which issued tokens a revocation covers.
  *
  * @since 0.1.0

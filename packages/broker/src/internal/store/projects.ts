@@ -6,7 +6,7 @@
  */
 import { timingSafeEqual } from "node:crypto"
 import type { SqlClient } from "@effect/sql"
-import { Clock, Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Redacted, Schema } from "effect"
 import type { ProjectStore } from "../../Store.js"
 import { fail, hashKey, num, type Repository } from "./common.js"
 import type { Caller } from "./models.js"
@@ -62,9 +62,39 @@ const putProjectKey =
         key_hash: keyHash,
         project_id: projectId,
         environment,
+        prefix: keyPrefix(key),
         created_at: now
       })}`
     }).pipe(sql.withTransaction, Effect.mapError(fail("save a project key")))
+
+/** How many characters of a caller key are kept in the clear, to tell keys apart: too few to guess the rest. */
+export const KEY_PREFIX_LENGTH = 8
+
+/** The first characters of a caller key, as kept and shown; none of a key too short to give any away. */
+export const keyPrefix = (key: Redacted.Redacted<string>): string | null => {
+  const value = Redacted.value(key)
+  return value.length >= KEY_PREFIX_LENGTH * 3 ? value.slice(0, KEY_PREFIX_LENGTH) : null
+}
+
+/** The caller keys of a project, by environment, as their prefixes: never the keys or their hashes. */
+const listProjectKeys =
+  ({ sql }: Repository): ProjectStore["listProjectKeys"] =>
+  (projectId) =>
+    sql<{
+      readonly environment: string
+      readonly prefix: string | null
+      readonly created_at: number | string
+    }>`SELECT environment, prefix, created_at FROM project_keys WHERE project_id = ${projectId}
+    ORDER BY environment, created_at`.pipe(
+      Effect.map((rows) =>
+        rows.map((row) => ({
+          environment: row.environment,
+          prefix: row.prefix ?? undefined,
+          createdAt: num(row.created_at)
+        }))
+      ),
+      Effect.mapError(fail("list project keys"))
+    )
 
 const findCaller =
   ({ sql }: Repository): ProjectStore["findCaller"] =>
@@ -207,5 +237,6 @@ export const makeProjects = (repository: Repository): ProjectStore => ({
   findProjectReturnUrls: findProjectReturnUrls(repository),
   findProject: findProject(repository),
   listProjects: listProjects(repository),
+  listProjectKeys: listProjectKeys(repository),
   listConnectorLinks: listConnectorLinks(repository)
 })
