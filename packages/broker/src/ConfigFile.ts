@@ -220,6 +220,20 @@ export const SigningAlgorithm = Schema.Literal("RS256", "ES256").annotations({
 })
 
 /**
+ * App tokens of an installation from a GitHub App: the app's JWT (RS256, signed
+ * with the connector's `privateKey`, `iss` = `appId`) is sent to
+ * `tokenEndpoint`, where `{tenantId}` is the installation's id at GitHub.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const AppTokensDeclaration = Schema.Struct({
+  type: Schema.Literal("github_app"),
+  appId: Schema.NonEmptyString,
+  tokenEndpoint: HttpUrlTemplate
+}).annotations({ identifier: "AppTokensDeclaration" })
+
+/**
  * A connector: an OAuth client of one provider, registered with the broker.
  *
  * @since 0.1.0
@@ -263,7 +277,17 @@ export const ConnectorDeclaration = Schema.Struct({
   data: Schema.optional(JsonObject),
   installations: Schema.optionalWith(InstallationsDeclaration, {
     default: () => ({ required: false, crossInstallation: false, items: [] })
-  })
+  }),
+  /** A provider preset (`providers/Presets.ts`): its settings apply under the connector's own. */
+  provider: Schema.optional(Schema.NonEmptyString),
+  /** The connector's tenant at its provider (a Zendesk subdomain, a Shopify shop): fills a preset's `{tenantId}`. */
+  tenantId: Schema.optional(TenantId),
+  /** The issuer of the `oidc` preset, whose discovery document gives the endpoints. */
+  issuer: Schema.optional(HttpUrl),
+  /** Where a user's token is in the code exchange's answer when not at its top level (Slack: `authed_user`). */
+  userTokenMember: Schema.optional(Schema.Literal("authed_user")),
+  /** App tokens of installations from a GitHub App (with `privateKey` and `signingAlgorithm: "RS256"`). */
+  appTokens: Schema.optional(AppTokensDeclaration)
 }).annotations({ identifier: "ConnectorDeclaration" })
 
 /**
