@@ -22,6 +22,7 @@ import { isRecord, JsonObject } from "effect-connect/Json"
 import { allowedHttpHosts, ENDPOINT_FIELDS, endpointProblem } from "./internal/endpoints.js"
 import { tenantIdProblem } from "./internal/limits.js"
 import { EventPattern, secretProblem, webhookUrlProblem } from "./internal/webhooks/policy.js"
+import { expandPresets } from "./providers/PresetExpansion.js"
 
 // A message that replaces those of the schema's parts (a union otherwise
 // reports one line per member).
@@ -602,13 +603,18 @@ const parseJson = (text: string, path: string): Effect.Effect<unknown, ConfigFil
 // ---------------------------------------------------------------------------
 // decoding
 
-const decodeWith = (json: unknown, path: string | undefined): Effect.Effect<BrokerSetup, ConfigFileError> =>
+const decodeWith = (written: unknown, path: string | undefined): Effect.Effect<BrokerSetup, ConfigFileError> =>
   Effect.gen(function* () {
+    // Presets first: what they supply is checked as if the connector had written it.
+    const presets = yield* expandPresets(written)
+    const json = presets.json
     const decoded = Schema.decodeUnknownEither(ConfigFile)(json, { errors: "all", onExcessProperty: "error" })
     const secrets = yield* resolveSecrets(json)
     const allowed = yield* allowedHttpHosts
+    const presetPaths = new Set(presets.covered)
     const issues = [
-      ...(Either.isLeft(decoded) ? formatParseError(decoded.left) : []),
+      ...presets.issues,
+      ...(Either.isLeft(decoded) ? formatParseError(decoded.left).filter((issue) => !presetPaths.has(issue.path)) : []),
       ...crossCheck(json),
       ...endpointIssues(json, allowed),
       ...secrets.issues,
