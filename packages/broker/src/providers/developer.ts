@@ -8,10 +8,10 @@ import type { AnswerShape, Preset } from "./Presets.js"
 
 const standard: AnswerShape = { body: "json", errors: "oauth", expiresIn: "number" }
 
-const atlassian = (name: string, title: string, scopes: ReadonlyArray<string>): Preset => ({
+const atlassian = (name: string, title: string, docs: string, scopes: ReadonlyArray<string>): Preset => ({
   name,
   title,
-  docs: "https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/",
+  docs,
   grants: ["authorization_code", "refresh_token"],
   accept: "application/json",
   rotation: "always",
@@ -133,8 +133,16 @@ export const developer: ReadonlyArray<Preset> = [
       defaultTokenLifetimeSeconds: 86400
     }
   },
-  atlassian("jira", "Jira (Atlassian)", ["read:jira-work", "read:jira-user"]),
-  atlassian("confluence", "Confluence (Atlassian)", ["read:confluence-content.summary"]),
+  atlassian("jira", "Jira (Atlassian)", "https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/", [
+    "read:jira-work",
+    "read:jira-user"
+  ]),
+  atlassian(
+    "confluence",
+    "Confluence (Atlassian)",
+    "https://developer.atlassian.com/cloud/confluence/oauth-2-3lo-apps/",
+    ["read:confluence-content.summary"]
+  ),
   {
     name: "figma",
     title: "Figma",
