@@ -217,3 +217,42 @@ describe("every preset against the quirk provider in its mode", () => {
     30_000
   )
 })
+
+describe("the admin API", () => {
+  const ADMIN = "admin_presets_token_4410"
+
+  it("creates a connector from a preset with only its own fields; an unknown preset is refused by name", async () => {
+    const database = sqlite()
+    const broker = await startBroker({ database, config: {}, env: { CONNECT_ADMIN_TOKEN: ADMIN } })
+    try {
+      const created = await sendJson(
+        "POST",
+        `${broker.url}/v1/admin/connectors`,
+        { uid: "github/acme", provider: "github", clientId: "Iv1.acme", clientSecret: "gh-secret-Tq61" },
+        ADMIN
+      )
+      const view = (await created.json()) as Record<string, unknown>
+      expect(created.status, JSON.stringify(view)).toBe(201)
+      expect(view).toMatchObject({
+        provider: "github",
+        name: "GitHub",
+        tokenEndpoint: "https://github.com/login/oauth/access_token",
+        tokenEndpointAuthMethod: "client_secret_post"
+      })
+      const refused = await sendJson(
+        "POST",
+        `${broker.url}/v1/admin/connectors`,
+        { uid: "x/acme", provider: "githib", clientId: "c", clientSecret: "gh-secret-Tq61" },
+        ADMIN
+      )
+      const body = await refused.text()
+      expect(refused.status).toBe(400)
+      expect(body).toContain('"path":"provider"')
+      expect(body).toContain('unknown provider \\"githib\\"')
+      expect(body).not.toContain("gh-secret-Tq61")
+    } finally {
+      await broker.close()
+      await database.drop()
+    }
+  })
+})
