@@ -16,8 +16,11 @@
  * - Requests are form-encoded (`application/x-www-form-urlencoded`) with
  *   `Accept: application/json`; the client authenticates with HTTP Basic
  *   (`client_secret_basic`, id and secret form-encoded before base64 as RFC
- *   6749 section 2.3.1 requires) or in the body (`client_secret_post`).
- * - Every answer is validated before it is trusted. Errors sent with HTTP 200
+ *   6749 section 2.3.1 requires) or in the body (`client_secret_post`). A
+ *   GitHub App's installation token is the exception: an empty `POST` with
+ *   the app's JWT as bearer, answered `{token, expires_at}`.
+ * - Every answer is validated before it is trusted; a user's token may be a
+ *   member of the answer (Slack's `authed_user`). Errors sent with HTTP 200
  *   (Slack's `{"ok": false}`, GitHub's `{"error": ...}`) are errors, never
  *   tokens; non-standard error codes are mapped to the standard kinds.
  * - Transport failures, timeouts, 408, 429 and 5xx are retried a bounded number

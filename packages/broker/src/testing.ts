@@ -266,10 +266,11 @@ const tokenEndpoint = async (state: State, req: IncomingMessage, res: ServerResp
   }
   if (!authenticated(state, req, form)) return sendError(state, res, 401, "invalid_client")
   const accept = String(req.headers.accept ?? "")
-  const form_ = state.preset.answer.body === "form" && (state.options.ignoreAccept === true || !accept.includes("json"))
+  const asForm =
+    state.preset.answer.body === "form" && (state.options.ignoreAccept === true || !accept.includes("json"))
   const answer = (body: Record<string, unknown> | undefined, error = "invalid_grant") => {
     if (body === undefined) return sendError(state, res, 400, error)
-    send(res, 200, body, form_)
+    send(res, 200, body, asForm)
     return 200
   }
   switch (form.grant_type) {
