@@ -4,7 +4,8 @@
  * links between them.
  *
  * The file is JSON. It is decoded with the schemas of this module, then checked
- * as a whole (unique uids and ids, links to declared connectors and projects,
+ * as a whole, after each connector's provider preset is applied
+ * (`providers/PresetExpansion.ts`): unique uids and ids, links to declared connectors and projects,
  * one secret per key, endpoints `https:` except on loopback or
  * `CONNECT_ALLOWED_HTTP_HOSTS`, never link-local or metadata), and every secret is resolved: a literal string, or
  * `{ "env": "NAME" }` read through `Config`. Every problem is reported at once,
@@ -519,7 +520,8 @@ export const tokenEndpointFor = (
 
 /**
  * Decodes and checks configuration data that is already parsed (no file), and
- * resolves its secrets.
+ * resolves its secrets. Connectors that name a `provider` get its preset
+ * first (the `oidc` preset reads its issuer's discovery document).
  *
  * @since 0.1.0
  * @category constructors

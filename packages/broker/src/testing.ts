@@ -24,7 +24,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { importSPKI, jwtVerify } from "jose"
-import { findPreset, type Preset } from "./providers/Presets.js"
+import { type AnswerShape, findPreset, type Preset } from "./providers/Presets.js"
 
 /**
  * How the next token request fails: an OAuth error (in the preset's error
@@ -71,6 +71,8 @@ export interface QuirkProviderOptions {
   readonly app?: { readonly appId: string; readonly publicKey: string }
   /** The tenant id installations are made for (default `T0001`, or `4242` for a GitHub App). */
   readonly tenantId?: string
+  /** Another answer shape than the preset's, in part (`{ expiresIn: "string" }`, as Azure AD v1 answers). */
+  readonly answer?: Partial<AnswerShape>
 }
 
 /**
@@ -442,8 +444,9 @@ const connectorFields = (state: State): Record<string, unknown> => {
  * @category constructors
  */
 export const startQuirkProvider = async (options: QuirkProviderOptions): Promise<QuirkProvider> => {
-  const preset = typeof options.preset === "string" ? findPreset(options.preset) : options.preset
-  if (preset === undefined) throw new Error(`no preset named ${JSON.stringify(options.preset)}`)
+  const named = typeof options.preset === "string" ? findPreset(options.preset) : options.preset
+  if (named === undefined) throw new Error(`no preset named ${JSON.stringify(options.preset)}`)
+  const preset: Preset = { ...named, answer: { ...named.answer, ...options.answer } }
   let base = ""
   const state: State = {
     preset,
