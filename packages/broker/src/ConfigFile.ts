@@ -7,7 +7,7 @@
  * as a whole, after each connector's provider preset is applied
  * (`providers/PresetExpansion.ts`): unique uids and ids, links to declared connectors and projects,
  * one secret per key, endpoints `https:` except on loopback or
- * `CONNECT_ALLOWED_HTTP_HOSTS`, never link-local or metadata), and every secret is resolved: a literal string, or
+ * `CONNECT_ALLOWED_HTTP_HOSTS`, never link-local or metadata; and every secret is resolved: a literal string, or
  * `{ "env": "NAME" }` read through `Config`. Every problem is reported at once,
  * each with its path (`connectors[0].tokenEndpoint`); no error ever contains a
  * secret.
