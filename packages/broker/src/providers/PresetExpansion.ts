@@ -44,8 +44,15 @@ interface Expanded {
   readonly covered?: ReadonlyArray<string>
 }
 
+/** Settings a step of the expansion supplies, with its problems. */
+interface Part {
+  readonly settings: Json
+  readonly issues: ReadonlyArray<FieldIssue>
+  readonly covered: ReadonlyArray<string>
+}
+
 /** The preset's connector endpoints the declaration does not replace, with `{tenantId}` filled. */
-const tenantEndpoints = (preset: Preset, declaration: Json, path: string): Expanded => {
+const tenantEndpoints = (preset: Preset, declaration: Json, path: string): Part => {
   const settings: Record<string, unknown> = { ...preset.settings }
   const tenantId = typeof declaration.tenantId === "string" ? declaration.tenantId : preset.tenant?.default
   const issues: Array<FieldIssue> = []
@@ -64,18 +71,20 @@ const tenantEndpoints = (preset: Preset, declaration: Json, path: string): Expan
       settings[field] = value.replaceAll(TENANT_ID, encodeURIComponent(tenantId))
     }
   }
-  return { declaration: settings, issues, covered }
+  return { settings, issues, covered }
 }
 
 /** The `oidc` preset's endpoints and authentication method, from its issuer's discovery document. */
-const discovered = (declaration: Json, path: string): Effect.Effect<Expanded> => {
+const discovered = (declaration: Json, path: string): Effect.Effect<Part> => {
   const issuer = declaration.issuer
-  if (typeof issuer !== "string") return Effect.succeed({ declaration: {}, issues: [] })
+  // Without the document there are no endpoints: the issuer's problem is the one reported.
+  const covered = [`${path}.tokenEndpoint`, `${path}.issuer`]
+  if (typeof issuer !== "string") return Effect.succeed({ settings: {}, issues: [], covered })
   return discover(issuer).pipe(
-    Effect.map((document): Expanded => {
+    Effect.map((document): Part => {
       const methods = document.token_endpoint_auth_methods_supported ?? ["client_secret_basic"]
       return {
-        declaration: {
+        settings: {
           tokenEndpoint: document.token_endpoint,
           ...(document.authorization_endpoint === undefined
             ? {}
@@ -88,11 +97,12 @@ const discovered = (declaration: Json, path: string): Effect.Effect<Expanded> =>
             ? "client_secret_basic"
             : "client_secret_post"
         },
-        issues: []
+        issues: [],
+        covered: []
       }
     }),
     Effect.catchAll((reason) =>
-      Effect.succeed({ declaration: {}, issues: [{ path: `${path}.issuer`, message: reason }] })
+      Effect.succeed({ settings: {}, issues: [{ path: `${path}.issuer`, message: reason }], covered })
     )
   )
 }
@@ -115,9 +125,9 @@ export const expandConnector = (declaration: unknown, path: string): Effect.Effe
       return { declaration, issues: [{ path: `${path}.provider`, message }] }
     }
     const tenant = tenantEndpoints(preset, declaration, path)
-    const discovery = preset.discovery === true ? yield* discovered(declaration, path) : { declaration: {}, issues: [] }
-    const base = merge(tenant.declaration as Json, discovery.declaration as Json)
-    const merged = merge(base, declaration)
+    const none: Part = { settings: {}, issues: [], covered: [] }
+    const discovery = preset.discovery === true ? yield* discovered(declaration, path) : none
+    const merged = merge(merge(tenant.settings, discovery.settings), declaration)
     const missing = (preset.requires ?? [])
       .filter((required) => at(merged, required.field) === undefined)
       .map((required) => ({
@@ -127,7 +137,7 @@ export const expandConnector = (declaration: unknown, path: string): Effect.Effe
     return {
       declaration: merged,
       issues: [...tenant.issues, ...discovery.issues, ...missing],
-      covered: tenant.covered ?? []
+      covered: [...tenant.covered, ...discovery.covered]
     }
   })
 
