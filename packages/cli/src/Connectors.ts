@@ -44,6 +44,8 @@ export const formatConnector = (connector: ConnectorView): string => {
     ["client id", connector.clientId],
     ["token endpoint", connector.tokenEndpoint]
   ]
+  // After `service`: the preset the connector was declared with.
+  if (connector.provider !== undefined) lines.splice(5, 0, ["provider", connector.provider])
   if (connector.authorizationEndpoint !== undefined)
     lines.push(["authorization endpoint", connector.authorizationEndpoint])
   if (connector.revocationEndpoint !== undefined) lines.push(["revocation endpoint", connector.revocationEndpoint])
