@@ -172,6 +172,7 @@ const viewOf = (connector: Connector): ConnectorView => {
     name: connector.name,
     type: connector.type,
     service: connector.service,
+    ...(settings.provider === undefined ? {} : { provider: settings.provider }),
     clientId: connector.clientId,
     tokenEndpoint: settings.tokenEndpoint,
     ...(settings.revocationEndpoint === undefined ? {} : { revocationEndpoint: settings.revocationEndpoint }),

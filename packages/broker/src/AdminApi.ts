@@ -119,6 +119,8 @@ export const ConnectorView = Schema.Struct({
   name: Schema.String,
   type: Schema.String,
   service: Schema.String,
+  /** The provider preset the connector was declared with. */
+  provider: Schema.optional(Schema.String),
   clientId: Schema.String,
   tokenEndpoint: Schema.String,
   revocationEndpoint: Schema.optional(Schema.String),

@@ -4,9 +4,10 @@
  * links between them.
  *
  * The file is JSON. It is decoded with the schemas of this module, then checked
- * as a whole (unique uids and ids, links to declared connectors and projects,
+ * as a whole, after each connector's provider preset is applied
+ * (`providers/PresetExpansion.ts`): unique uids and ids, links to declared connectors and projects,
  * one secret per key, endpoints `https:` except on loopback or
- * `CONNECT_ALLOWED_HTTP_HOSTS`, never link-local or metadata), and every secret is resolved: a literal string, or
+ * `CONNECT_ALLOWED_HTTP_HOSTS`, never link-local or metadata; and every secret is resolved: a literal string, or
  * `{ "env": "NAME" }` read through `Config`. Every problem is reported at once,
  * each with its path (`connectors[0].tokenEndpoint`); no error ever contains a
  * secret.
@@ -22,6 +23,7 @@ import { isRecord, JsonObject } from "effect-connect/Json"
 import { allowedHttpHosts, ENDPOINT_FIELDS, endpointProblem } from "./internal/endpoints.js"
 import { tenantIdProblem } from "./internal/limits.js"
 import { EventPattern, secretProblem, webhookUrlProblem } from "./internal/webhooks/policy.js"
+import { expandPresets } from "./providers/PresetExpansion.js"
 
 // A message that replaces those of the schema's parts (a union otherwise
 // reports one line per member).
@@ -220,6 +222,20 @@ export const SigningAlgorithm = Schema.Literal("RS256", "ES256").annotations({
 })
 
 /**
+ * App tokens of an installation from a GitHub App: the app's JWT (RS256, signed
+ * with the connector's `privateKey`, `iss` = `appId`) is sent to
+ * `tokenEndpoint`, where `{tenantId}` is the installation's id at GitHub.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const AppTokensDeclaration = Schema.Struct({
+  type: Schema.Literal("github_app"),
+  appId: Schema.NonEmptyString,
+  tokenEndpoint: HttpUrlTemplate
+}).annotations({ identifier: "AppTokensDeclaration" })
+
+/**
  * A connector: an OAuth client of one provider, registered with the broker.
  *
  * @since 0.1.0
@@ -263,7 +279,17 @@ export const ConnectorDeclaration = Schema.Struct({
   data: Schema.optional(JsonObject),
   installations: Schema.optionalWith(InstallationsDeclaration, {
     default: () => ({ required: false, crossInstallation: false, items: [] })
-  })
+  }),
+  /** A provider preset (`providers/Presets.ts`): its settings apply under the connector's own. */
+  provider: Schema.optional(Schema.NonEmptyString),
+  /** The connector's tenant at its provider (a Zendesk subdomain, a Shopify shop): fills a preset's `{tenantId}`. */
+  tenantId: Schema.optional(TenantId),
+  /** The issuer of the `oidc` preset, whose discovery document gives the endpoints. */
+  issuer: Schema.optional(HttpUrl),
+  /** Where a user's token is in the code exchange's answer when not at its top level (Slack: `authed_user`). */
+  userTokenMember: Schema.optional(Schema.Literal("authed_user")),
+  /** App tokens of installations from a GitHub App (with `privateKey` and `signingAlgorithm: "RS256"`). */
+  appTokens: Schema.optional(AppTokensDeclaration)
 }).annotations({ identifier: "ConnectorDeclaration" })
 
 /**
@@ -494,7 +520,8 @@ export const tokenEndpointFor = (
 
 /**
  * Decodes and checks configuration data that is already parsed (no file), and
- * resolves its secrets.
+ * resolves its secrets. Connectors that name a `provider` get its preset
+ * first (the `oidc` preset reads its issuer's discovery document).
  *
  * @since 0.1.0
  * @category constructors
@@ -578,13 +605,18 @@ const parseJson = (text: string, path: string): Effect.Effect<unknown, ConfigFil
 // ---------------------------------------------------------------------------
 // decoding
 
-const decodeWith = (json: unknown, path: string | undefined): Effect.Effect<BrokerSetup, ConfigFileError> =>
+const decodeWith = (written: unknown, path: string | undefined): Effect.Effect<BrokerSetup, ConfigFileError> =>
   Effect.gen(function* () {
+    // Presets first: what they supply is checked as if the connector had written it.
+    const presets = yield* expandPresets(written)
+    const json = presets.json
     const decoded = Schema.decodeUnknownEither(ConfigFile)(json, { errors: "all", onExcessProperty: "error" })
     const secrets = yield* resolveSecrets(json)
     const allowed = yield* allowedHttpHosts
+    const presetPaths = new Set(presets.covered)
     const issues = [
-      ...(Either.isLeft(decoded) ? formatParseError(decoded.left) : []),
+      ...presets.issues,
+      ...(Either.isLeft(decoded) ? formatParseError(decoded.left).filter((issue) => !presetPaths.has(issue.path)) : []),
       ...crossCheck(json),
       ...endpointIssues(json, allowed),
       ...secrets.issues,

@@ -16,8 +16,11 @@
  * - Requests are form-encoded (`application/x-www-form-urlencoded`) with
  *   `Accept: application/json`; the client authenticates with HTTP Basic
  *   (`client_secret_basic`, id and secret form-encoded before base64 as RFC
- *   6749 section 2.3.1 requires) or in the body (`client_secret_post`).
- * - Every answer is validated before it is trusted. Errors sent with HTTP 200
+ *   6749 section 2.3.1 requires) or in the body (`client_secret_post`). A
+ *   GitHub App's installation token is the exception: an empty `POST` with
+ *   the app's JWT as bearer, answered `{token, expires_at}`.
+ * - Every answer is validated before it is trusted; a user's token may be a
+ *   member of the answer (Slack's `authed_user`). Errors sent with HTTP 200
  *   (Slack's `{"ok": false}`, GitHub's `{"error": ...}`) are errors, never
  *   tokens; non-standard error codes are mapped to the standard kinds.
  * - Transport failures, timeouts, 408, 429 and 5xx are retried a bounded number
@@ -168,6 +171,11 @@ export interface AuthorizationCodeGrant {
   readonly codeVerifier: Redacted.Redacted<string>
   /** The resources the token is for (RFC 8707 section 2.2), as the authorization request named them. */
   readonly resource?: ReadonlyArray<string>
+  /**
+   * The member of the answer that holds the user's token, when it is not the
+   * answer itself: Slack's `authed_user` (its top level is the bot's token).
+   */
+  readonly tokenMember?: "authed_user"
 }
 
 /**
@@ -209,6 +217,20 @@ export interface DeviceCodeGrant {
 }
 
 /**
+ * A GitHub App's installation access token: `POST` to the installation's
+ * `access_tokens` endpoint with the app's JWT as bearer, no client
+ * credentials; the answer's `token` and `expires_at` (an ISO date) are the token.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface AppInstallationGrant {
+  readonly type: "app_installation"
+  /** The app's JWT (RS256, `iss` the app id), signed by the caller. */
+  readonly appJwt: Redacted.Redacted<string>
+}
+
+/**
  * What the broker asks a token endpoint for.
  *
  * @since 0.1.0
@@ -221,6 +243,7 @@ export type Grant =
   | JwtBearerGrant
   | TokenExchangeGrant
   | DeviceCodeGrant
+  | AppInstallationGrant
 
 /**
  * A token as a provider issued it, validated.
@@ -485,6 +508,8 @@ interface Call<A> {
   /** Every secret the request carries, blanked out of any text that reaches an error. */
   readonly secrets: ReadonlyArray<string>
   readonly interpret: (answer: Answer) => Effect.Effect<A, Problem>
+  /** A request of its own instead of the form authenticated as the client (GitHub App installation tokens). */
+  readonly build?: (url: URL) => HttpClientRequest.HttpClientRequest
 }
 
 const optional = <K extends string, V>(key: K, value: V | undefined): { readonly [P in K]?: V } =>
@@ -590,6 +615,7 @@ const errorFor =
 
 /** The form request of a call, authenticated as the client's method says. */
 const requestOf = <A>(call: Call<A>, url: URL): HttpClientRequest.HttpClientRequest => {
+  if (call.build !== undefined) return call.build(url)
   const params: Array<readonly [string, string]> = [...call.params]
   let request = HttpClientRequest.post(url).pipe(HttpClientRequest.acceptJson)
   const secret = Redacted.value(call.client.clientSecret)
@@ -712,7 +738,8 @@ const GRANT_TYPES: { readonly [K in Grant["type"]]: string } = {
   authorization_code: "authorization_code",
   jwt_bearer: "urn:ietf:params:oauth:grant-type:jwt-bearer",
   token_exchange: "urn:ietf:params:oauth:grant-type:token-exchange",
-  device_code: "urn:ietf:params:oauth:grant-type:device_code"
+  device_code: "urn:ietf:params:oauth:grant-type:device_code",
+  app_installation: "app_installation"
 }
 
 /** The form parameters of a grant and the secrets among them. */
@@ -774,6 +801,10 @@ const grantParams = (
       break
     case "device_code":
       addSecret("device_code", grant.deviceCode)
+      break
+    case "app_installation":
+      // Sent as a bearer header, not in a form.
+      secrets.push(Redacted.value(grant.appJwt))
       break
   }
   return { params, secrets }
@@ -879,12 +910,25 @@ const successObject = (
   return Either.right({ body, invalid: (reason) => Effect.fail(problem(reason)) })
 }
 
+/** The part of an answer that is the token: the answer, or its `member` (Slack's `authed_user`). */
+const tokenPart = (
+  body: Record<string, unknown>,
+  member: string | undefined
+): Either.Either<Record<string, unknown>, string> => {
+  if (member === undefined) return Either.right(body)
+  const part = body[member]
+  return isRecord(part) ? Either.right(part) : Either.left(`not a token response: ${member} is missing`)
+}
+
 const interpretToken =
-  (endpoint: ProviderEndpoint) =>
+  (endpoint: ProviderEndpoint, member?: string) =>
   (answer: Answer): Effect.Effect<ProviderToken, Problem> => {
     const checked = successObject(answer)
     if (Either.isLeft(checked)) return Effect.fail(checked.left)
-    const { body, invalid } = checked.right
+    const { invalid } = checked.right
+    const part = tokenPart(checked.right.body, member)
+    if (Either.isLeft(part)) return invalid(part.left)
+    const body = part.right
     const decoded = decodeTokenResponse(body)
     if (decoded._tag === "Left") {
       return invalid(`not a token response: ${describeIssues(decoded.left)}`)
@@ -912,6 +956,58 @@ const interpretToken =
       fields: publicFields(body)
     }
     return Effect.succeed(token)
+  }
+
+/** A GitHub App installation token's answer (`expires_at` an ISO 8601 date). */
+const InstallationTokenResponse = Schema.Struct({
+  token: NonBlankString,
+  expires_at: Schema.String.pipe(
+    Schema.filter((text) => !Number.isNaN(Date.parse(text)) || "Expected an ISO 8601 date")
+  )
+})
+
+const decodeInstallationToken = Schema.decodeUnknownEither(InstallationTokenResponse, { errors: "all" })
+
+const interpretInstallationToken = (answer: Answer): Effect.Effect<ProviderToken, Problem> => {
+  const checked = successObject(answer)
+  if (Either.isLeft(checked)) return Effect.fail(checked.left)
+  const { body, invalid } = checked.right
+  const decoded = decodeInstallationToken(body)
+  if (decoded._tag === "Left") return invalid(`not an installation token: ${describeIssues(decoded.left)}`)
+  return Effect.succeed({
+    accessToken: Redacted.make(decoded.right.token),
+    tokenType: "Bearer",
+    expiresAt: Date.parse(decoded.right.expires_at),
+    refreshToken: undefined,
+    expiresInSent: true,
+    fields: publicFields(body)
+  })
+}
+
+/**
+ * A GitHub App installation token: `POST` with the app's JWT as bearer and
+ * GitHub's media type, no body, no client credentials.
+ */
+const requestInstallationToken =
+  (transport: Transport) =>
+  (endpoint: ProviderEndpoint, grant: AppInstallationGrant): Effect.Effect<ProviderToken, ProviderError> => {
+    const jwt = Redacted.value(grant.appJwt)
+    return send(transport)({
+      subject: { operation: "token", grantType: grant.type },
+      endpoint: endpoint.tokenEndpoint,
+      client: endpoint,
+      params: [],
+      secrets: [jwt],
+      interpret: interpretInstallationToken,
+      build: (url) =>
+        HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders({
+            accept: "application/vnd.github+json",
+            authorization: `Bearer ${jwt}`,
+            "x-github-api-version": "2022-11-28"
+          })
+        )
+    }).pipe(Effect.withSpan("ProviderClient.requestInstallationToken", { kind: "client" }))
   }
 
 /**
@@ -942,8 +1038,9 @@ const refusedRefresh = (problem: Problem): ProviderErrorKind => {
 const requestToken =
   (transport: Transport) =>
   (endpoint: ProviderEndpoint, grant: Grant): Effect.Effect<ProviderToken, ProviderError> => {
+    if (grant.type === "app_installation") return requestInstallationToken(transport)(endpoint, grant)
     const { params, secrets } = grantParams(grant)
-    const interpret = interpretToken(endpoint)
+    const interpret = interpretToken(endpoint, grant.type === "authorization_code" ? grant.tokenMember : undefined)
     return send(transport)({
       subject: { operation: "token", grantType: grant.type },
       endpoint: endpoint.tokenEndpoint,

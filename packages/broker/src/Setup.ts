@@ -24,6 +24,16 @@ const keyIssues = (
     const issues: Array<{ readonly path: string; readonly message: string }> = []
     for (const [index, connector] of connectors.entries()) {
       const path = `connectors[${index}]`
+      if (
+        connector.appTokens !== undefined &&
+        (connector.privateKey === undefined || connector.signingAlgorithm !== "RS256")
+      ) {
+        issues.push({
+          path: `${path}.appTokens`,
+          message:
+            'a GitHub App signs its JWT with RS256: give privateKey (the app\'s PEM) and signingAlgorithm "RS256"'
+        })
+      }
       if ((connector.privateKey === undefined) !== (connector.signingAlgorithm === undefined)) {
         issues.push({ path: `${path}.signingAlgorithm`, message: "privateKey and signingAlgorithm go together" })
       } else if (connector.privateKey !== undefined && connector.signingAlgorithm !== undefined) {
@@ -70,7 +80,10 @@ const settingsOf = (connector: DeclaredConnector) => ({
   installationsRequired: connector.installations.required,
   crossInstallation: connector.installations.crossInstallation,
   install: installSettingsOf(connector),
-  data: connector.data ?? {}
+  data: connector.data ?? {},
+  ...(connector.provider === undefined ? {} : { provider: connector.provider }),
+  ...(connector.userTokenMember === undefined ? {} : { userTokenMember: connector.userTokenMember }),
+  ...(connector.appTokens === undefined ? {} : { appTokens: connector.appTokens })
 })
 
 /**

@@ -490,6 +490,64 @@ describe("requestToken: success answers", () => {
     })
   )
 
+  it.effect("Slack user tokens: the user's token is read from authed_user, not the bot's top level", () =>
+    Effect.gen(function* () {
+      const CODE_GRANT: Grant = {
+        type: "authorization_code",
+        code: Redacted.make(CODE),
+        redirectUri: "https://broker.example/cb",
+        codeVerifier: Redacted.make(CODE_VERIFIER),
+        tokenMember: "authed_user"
+      }
+      answerWith(
+        json(200, {
+          ok: true,
+          access_token: "xoxb-bot",
+          token_type: "bot",
+          team: { id: "T1" },
+          authed_user: {
+            id: "U1",
+            access_token: ACCESS_TOKEN,
+            token_type: "user",
+            expires_in: 43200,
+            refresh_token: REFRESH_TOKEN,
+            scope: "search:read"
+          }
+        })
+      )
+      const result = yield* token(CODE_GRANT)
+      expect(Redacted.value(result.accessToken)).toBe(ACCESS_TOKEN)
+      expect(result.refreshToken === undefined ? undefined : Redacted.value(result.refreshToken)).toBe(REFRESH_TOKEN)
+      expect(result).toMatchObject({ scope: "search:read", expiresAt: NOW + 43_200_000 })
+      answerWith(json(200, { ok: true, access_token: "xoxb-bot", token_type: "bot" }))
+      const missing = yield* tokenError(CODE_GRANT)
+      expect(missing).toMatchObject({
+        kind: "invalid_response",
+        reason: "not a token response: authed_user is missing"
+      })
+    })
+  )
+
+  it.effect("GitHub App installation token: the app's JWT as bearer, no client credentials; token and expires_at", () =>
+    Effect.gen(function* () {
+      const JWT = "eyJhbGciOiJSUzI1NiJ9.app-SECRET.sig"
+      answerWith(
+        json(201, { token: ACCESS_TOKEN, expires_at: "2023-11-14T23:13:20Z", permissions: { contents: "read" } })
+      )
+      const result = yield* token({ type: "app_installation", appJwt: Redacted.make(JWT) })
+      const request = only()
+      expect(request.headers.authorization).toBe(`Bearer ${JWT}`)
+      expect(request.headers.accept).toBe("application/vnd.github+json")
+      expect(request.body).toBe("")
+      expect(Redacted.value(result.accessToken)).toBe(ACCESS_TOKEN)
+      expect(result.expiresAt).toBe(Date.parse("2023-11-14T23:13:20Z"))
+      answerWith(json(401, { message: `A JSON web token could not be decoded: ${JWT}` }))
+      const refused = yield* tokenError({ type: "app_installation", appJwt: Redacted.make(JWT) })
+      expect(refused.kind).toBe("invalid_client")
+      expect(refused.message).not.toContain(JWT)
+    })
+  )
+
   it.effect("a scope sent as an array is joined with spaces", () =>
     Effect.gen(function* () {
       answerWith(json(200, { access_token: ACCESS_TOKEN, token_type: "Bearer", scope: ["a", "b"] }))

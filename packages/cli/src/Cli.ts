@@ -24,6 +24,7 @@ import * as Install from "./Install.js"
 import * as Installations from "./Installations.js"
 import * as Links from "./Links.js"
 import * as Projects from "./Projects.js"
+import * as Providers from "./Providers.js"
 import * as RevokeTokens from "./RevokeTokens.js"
 import * as Serve from "./Serve.js"
 import * as Token from "./Token.js"
@@ -45,6 +46,7 @@ const connect = Command.make("connect").pipe(
     RevokeTokens.command,
     Serve.command,
     Connectors.command,
+    Providers.command,
     Installations.command,
     Links.attach,
     Links.detach,

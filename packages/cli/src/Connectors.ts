@@ -44,6 +44,8 @@ export const formatConnector = (connector: ConnectorView): string => {
     ["client id", connector.clientId],
     ["token endpoint", connector.tokenEndpoint]
   ]
+  // After `service`: the preset the connector was declared with.
+  if (connector.provider !== undefined) lines.splice(5, 0, ["provider", connector.provider])
   if (connector.authorizationEndpoint !== undefined)
     lines.push(["authorization endpoint", connector.authorizationEndpoint])
   if (connector.revocationEndpoint !== undefined) lines.push(["revocation endpoint", connector.revocationEndpoint])
@@ -169,6 +171,11 @@ const create = Command.make(
       "A JSON file with the connector's declaration, as in the broker's configuration file"
     ),
     uid: Flags.optionalText("uid", "The connector's uid, e.g. acme/api"),
+    provider: Flags.optionalText(
+      "provider",
+      "A provider preset (connect providers list): its endpoints, scopes and quirks apply under the flags"
+    ),
+    tenantId: Flags.optionalText("tenant-id", "The connector's tenant at the provider, for a preset's {tenantId}"),
     name: Flags.optionalText("name", "A name for people (default: the uid)"),
     type: Flags.optionalText("type", "The connector's type (default: oauth)"),
     service: Flags.optionalText("service", "The provider (default: the uid's part before /)"),
@@ -226,6 +233,8 @@ const create = Command.make(
         if (Option.isSome(value)) declaration[key] = value.value
       }
       set("uid", input.uid)
+      set("provider", input.provider)
+      set("tenantId", input.tenantId)
       set("name", input.name)
       set("type", input.type)
       set("service", input.service)
@@ -252,8 +261,11 @@ const create = Command.make(
           ...(input.crossInstallation ? { crossInstallation: true } : {})
         }
       }
-      if (declaration.type === undefined) declaration.type = "oauth"
-      if (declaration.name === undefined && typeof declaration.uid === "string") declaration.name = declaration.uid
+      // A preset names the connector and its type itself.
+      if (declaration.provider === undefined) {
+        if (declaration.type === undefined) declaration.type = "oauth"
+        if (declaration.name === undefined && typeof declaration.uid === "string") declaration.name = declaration.uid
+      }
 
       // The secrets: from the environment, the file, or a prompt; never from a flag's value.
       if (Option.isSome(input.clientSecretEnv)) {
@@ -291,7 +303,9 @@ const create = Command.make(
       "",
       "Example: ACME_SECRET=... connect connectors create --uid acme/api --client-id broker \\",
       "  --client-secret-env ACME_SECRET --token-endpoint https://auth.acme.example/token --scopes-app api:read",
-      "Example: connect connectors create --file ./acme-api.json"
+      "Example: connect connectors create --file ./acme-api.json",
+      "Example: GITHUB_SECRET=... connect connectors create --uid github/acme --provider github \\",
+      "  --client-id Iv1.abc --client-secret-env GITHUB_SECRET"
     ].join("\n")
   )
 )

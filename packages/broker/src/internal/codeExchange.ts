@@ -36,6 +36,10 @@ export const exchange = (
           code: Redacted.make(code),
           redirectUri: context.callbackUrl,
           codeVerifier: record.codeVerifier,
+          // A user's token may be a member of the answer (Slack's `authed_user`); an install's is the answer.
+          ...(record.kind !== "install" && connector.settings.userTokenMember !== undefined
+            ? { tokenMember: connector.settings.userTokenMember }
+            : {}),
           // The token is for the resources the user consented to (RFC 8707 section 2.2).
           ...(request.resources === undefined ? {} : { resource: request.resources })
         }

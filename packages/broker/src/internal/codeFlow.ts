@@ -202,7 +202,9 @@ const providerUrl = (
   params.set("state", Redacted.value(record.state))
   params.set("code_challenge", sha256(Redacted.value(record.codeVerifier)))
   params.set("code_challenge_method", "S256")
-  if (scopes.length > 0) params.set("scope", scopes.join(" "))
+  // Slack asks for a user's scopes in `user_scope`; `scope` would ask for the bot's.
+  const scopeParam = !isInstall && connector.settings.userTokenMember === "authed_user" ? "user_scope" : "scope"
+  if (scopes.length > 0) params.set(scopeParam, scopes.join(" "))
   for (const resource of request.resources ?? []) params.append("resource", resource)
   if (request.authorizationDetails !== undefined && request.authorizationDetails.length > 0) {
     params.set("authorization_details", JSON.stringify(request.authorizationDetails))

@@ -126,5 +126,6 @@ export const ENDPOINT_FIELDS: ReadonlyArray<ReadonlyArray<string>> = [
   ["deviceAuthorizationEndpoint"],
   ["introspectionEndpoint"],
   ["installations", "authorizationEndpoint"],
-  ["installations", "tokenEndpoint"]
+  ["installations", "tokenEndpoint"],
+  ["appTokens", "tokenEndpoint"]
 ]

@@ -17,6 +17,7 @@ import type { TokenRequest, TokenResponse } from "effect-connect/Token"
 import { tokenEndpointFor } from "../ConfigFile.js"
 import { clientCredentialsGrant } from "../grants/clientCredentials.js"
 import { directGrant } from "../grants/direct.js"
+import { appInstallationGrant } from "../grants/githubApp.js"
 import { jwtBearerGrant } from "../grants/jwtBearer.js"
 import { refreshGrant } from "../grants/refreshToken.js"
 import { REUSE_BUFFER_MS } from "../grants/reuse.js"
@@ -239,6 +240,20 @@ const appToken = (issuance: Issuance) =>
             })
         )
       }
+    }
+    const app = connector.settings.appTokens
+    if (app !== undefined && Option.isSome(installation)) {
+      // A GitHub App's installation: its token comes from the app's JWT, at the installation's endpoint.
+      const tokenEndpoint = tokenEndpointFor(
+        { tokenEndpoint: app.tokenEndpoint },
+        {
+          id: installation.value.id,
+          tokenEndpoint: app.tokenEndpoint,
+          tenantId: installation.value.tenantId ?? installation.value.id
+        }
+      )
+      const endpoint = { ...issuance.endpoint, tokenEndpoint }
+      return yield* direct({ ...issuance, endpoint }, appInstallationGrant(connector, app.appId))
     }
     return yield* direct(issuance, Effect.succeed(clientCredentialsGrant(issuance.request, issuance.targets)))
   })

@@ -10,6 +10,7 @@
 import { Effect, Either } from "effect"
 import type { TokenRequest } from "effect-connect/Token"
 import { tokenEndpointFor } from "../ConfigFile.js"
+import { appInstallationGrant } from "../grants/githubApp.js"
 import type { ProviderClientService } from "../ProviderClient.js"
 import type { Connector } from "../Store.js"
 import { scopesFor } from "../Tokens.js"
@@ -18,6 +19,43 @@ const TENANT_ID = "{tenantId}"
 
 /** Why a tenant could not be verified: the request's error code. */
 export type TenantRefusal = "unverified_tenant" | "provider_unavailable"
+
+/** A tenant refused, logged by the kind of failure. */
+const refused = (connector: Connector) => (error: { readonly kind: string }) =>
+  Effect.as(
+    Effect.logWarning(
+      `connector "${connector.uid}": the tenant of an install callback was not verified (${error.kind})`
+    ),
+    Either.left<TenantRefusal>(error.kind === "transient" ? "provider_unavailable" : "unverified_tenant")
+  )
+
+/** A GitHub App's installation is verified by getting its token with the app's JWT. */
+const verifyAppInstallation = (
+  provider: ProviderClientService,
+  connector: Connector,
+  app: NonNullable<Connector["settings"]["appTokens"]>,
+  tenantId: string
+): Effect.Effect<Either.Either<void, TenantRefusal>> =>
+  appInstallationGrant(connector, app.appId).pipe(
+    Effect.mapError(() => ({ kind: "invalid_key" })),
+    Effect.flatMap((grant) =>
+      provider.requestToken(
+        {
+          tokenEndpoint: tokenEndpointFor(
+            { tokenEndpoint: app.tokenEndpoint },
+            { tokenEndpoint: app.tokenEndpoint, tenantId }
+          ),
+          clientId: connector.clientId,
+          clientSecret: connector.clientSecret,
+          authMethod: connector.settings.tokenEndpointAuthMethod,
+          defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
+        },
+        grant
+      )
+    ),
+    Effect.as(Either.right<void>(undefined)),
+    Effect.catchAll(refused(connector))
+  )
 
 /**
  * Verifies `tenantId` for `connector` with a client-credentials token at the
@@ -31,6 +69,8 @@ export const verifyTenant = (
   tenantId: string,
   request: TokenRequest
 ): Effect.Effect<Either.Either<void, TenantRefusal>> => {
+  const app = connector.settings.appTokens
+  if (app !== undefined) return verifyAppInstallation(provider, connector, app, tenantId)
   const template = connector.settings.install?.tokenEndpoint
   if (template === undefined || !template.includes(TENANT_ID)) {
     return Effect.as(
@@ -52,15 +92,5 @@ export const verifyTenant = (
       },
       { type: "client_credentials", ...(scopes.length === 0 ? {} : { scope: scopes }) }
     )
-    .pipe(
-      Effect.as(Either.right<void>(undefined)),
-      Effect.catchAll((error) =>
-        Effect.as(
-          Effect.logWarning(
-            `connector "${connector.uid}": the tenant of an install callback was not verified (${error.kind})`
-          ),
-          Either.left<TenantRefusal>(error.kind === "transient" ? "provider_unavailable" : "unverified_tenant")
-        )
-      )
-    )
+    .pipe(Effect.as(Either.right<void>(undefined)), Effect.catchAll(refused(connector)))
 }

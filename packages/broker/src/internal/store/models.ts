@@ -46,7 +46,15 @@ export const ConnectorSettings = Schema.Struct({
       tokenEndpoint: Schema.optional(Schema.String)
     })
   ),
-  data: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  data: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** The provider preset the connector was declared with (`github`, `slack`). */
+  provider: Schema.optional(Schema.String),
+  /** Where a user's token is in the code exchange's answer when not at its top level (Slack's `authed_user`). */
+  userTokenMember: Schema.optional(Schema.Literal("authed_user")),
+  /** App tokens of an installation from a GitHub App's `access_tokens` endpoint (`{tenantId}` = installation id). */
+  appTokens: Schema.optional(
+    Schema.Struct({ type: Schema.Literal("github_app"), appId: Schema.String, tokenEndpoint: Schema.String })
+  )
 })
 
 /**

@@ -1,0 +1,145 @@
+/**
+ * Presets of business software: Salesforce, HubSpot, Zendesk, Xero, Stripe
+ * Connect, Shopify.
+ *
+ * @since 0.2.0
+ */
+import type { AnswerShape, Preset } from "./Presets.js"
+
+const standard: AnswerShape = { body: "json", errors: "oauth", expiresIn: "number" }
+
+/**
+ * Salesforce, HubSpot, Zendesk, Xero, Stripe Connect, Shopify.
+ *
+ * @since 0.2.0
+ * @category catalogue
+ */
+export const business: ReadonlyArray<Preset> = [
+  {
+    name: "salesforce",
+    title: "Salesforce",
+    docs: "https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_web_server_flow.htm&type=5",
+    grants: ["authorization_code", "refresh_token", "client_credentials"],
+    accept: "application/json",
+    rotation: "optional",
+    revocation: "grant",
+    answer: { body: "json", errors: "oauth", expiresIn: "absent" },
+    tenant: { description: "the org's My Domain host prefix (acme.my), or login", default: "login" },
+    notes: "Answers carry no expires_in: the session timeout of the org applies. Client credentials need My Domain.",
+    settings: {
+      type: "oauth",
+      name: "Salesforce",
+      authorizationEndpoint: "https://{tenantId}.salesforce.com/services/oauth2/authorize",
+      tokenEndpoint: "https://{tenantId}.salesforce.com/services/oauth2/token",
+      revocationEndpoint: "https://{tenantId}.salesforce.com/services/oauth2/revoke",
+      tokenEndpointAuthMethod: "client_secret_post",
+      defaultScopes: { user: ["api", "refresh_token"] },
+      defaultTokenLifetimeSeconds: 7200
+    }
+  },
+  {
+    name: "hubspot",
+    title: "HubSpot",
+    docs: "https://developers.hubspot.com/docs/api/oauth-quickstart-guide",
+    grants: ["authorization_code", "refresh_token"],
+    accept: "application/json",
+    rotation: "never",
+    revocation: "none",
+    answer: standard,
+    settings: {
+      type: "oauth",
+      name: "HubSpot",
+      authorizationEndpoint: "https://app.hubspot.com/oauth/authorize",
+      tokenEndpoint: "https://api.hubapi.com/oauth/v1/token",
+      tokenEndpointAuthMethod: "client_secret_post",
+      defaultScopes: { user: ["oauth"] },
+      defaultTokenLifetimeSeconds: 1800
+    }
+  },
+  {
+    name: "zendesk",
+    title: "Zendesk",
+    docs: "https://developer.zendesk.com/documentation/ticketing/working-with-oauth/creating-and-using-oauth-tokens-with-the-api/",
+    grants: ["authorization_code", "refresh_token"],
+    accept: "application/json",
+    rotation: "optional",
+    revocation: "none",
+    answer: { body: "json", errors: "oauth", expiresIn: "absent" },
+    tenant: { description: "the account's subdomain (acme for acme.zendesk.com)" },
+    settings: {
+      type: "oauth",
+      name: "Zendesk",
+      authorizationEndpoint: "https://{tenantId}.zendesk.com/oauth/authorizations/new",
+      tokenEndpoint: "https://{tenantId}.zendesk.com/oauth/tokens",
+      tokenEndpointAuthMethod: "client_secret_post",
+      defaultScopes: { user: ["read"] },
+      defaultTokenLifetimeSeconds: 3600
+    }
+  },
+  {
+    name: "xero",
+    title: "Xero",
+    docs: "https://developer.xero.com/documentation/guides/oauth2/auth-flow",
+    grants: ["authorization_code", "refresh_token"],
+    accept: "application/json",
+    rotation: "always",
+    revocation: "grant",
+    answer: standard,
+    notes:
+      "Refresh tokens rotate; the previous one is still accepted for 30 minutes. Tenants come from the connections API.",
+    settings: {
+      type: "oauth",
+      name: "Xero",
+      authorizationEndpoint: "https://login.xero.com/identity/connect/authorize",
+      tokenEndpoint: "https://identity.xero.com/connect/token",
+      revocationEndpoint: "https://identity.xero.com/connect/revocation",
+      tokenEndpointAuthMethod: "client_secret_basic",
+      defaultScopes: { user: ["openid", "offline_access", "accounting.transactions.read"] },
+      defaultTokenLifetimeSeconds: 1800,
+      refreshTokenGracePeriodSeconds: 1800
+    }
+  },
+  {
+    name: "stripe",
+    title: "Stripe Connect",
+    docs: "https://docs.stripe.com/connect/oauth-reference",
+    grants: ["authorization_code", "refresh_token", "install"],
+    accept: "application/json",
+    rotation: "never",
+    revocation: "none",
+    answer: { body: "json", errors: "oauth", expiresIn: "absent" },
+    notes:
+      "The client secret is the platform's secret key. The connected account (stripe_user_id) becomes the installation; disconnect it with /oauth/deauthorize.",
+    settings: {
+      type: "oauth",
+      name: "Stripe Connect",
+      authorizationEndpoint: "https://connect.stripe.com/oauth/authorize",
+      tokenEndpoint: "https://connect.stripe.com/oauth/token",
+      tokenEndpointAuthMethod: "client_secret_post",
+      defaultScopes: { user: ["read_write"] },
+      defaultTokenLifetimeSeconds: 3600,
+      installations: { tenantIdFrom: { tokenResponse: "stripe_user_id" } }
+    }
+  },
+  {
+    name: "shopify",
+    title: "Shopify",
+    docs: "https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant",
+    grants: ["authorization_code"],
+    accept: "application/json",
+    rotation: "never",
+    revocation: "none",
+    answer: { body: "json", errors: "oauth", expiresIn: "absent" },
+    tenant: { description: "the shop's subdomain (acme for acme.myshopify.com)" },
+    notes: "Offline tokens do not expire; one connector per shop.",
+    settings: {
+      type: "oauth",
+      name: "Shopify",
+      authorizationEndpoint: "https://{tenantId}.myshopify.com/admin/oauth/authorize",
+      tokenEndpoint: "https://{tenantId}.myshopify.com/admin/oauth/access_token",
+      tokenEndpointAuthMethod: "client_secret_post",
+      defaultScopes: { user: ["read_products"] },
+      defaultTokenLifetimeSeconds: 86400
+    }
+  }
+]

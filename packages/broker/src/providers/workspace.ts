@@ -1,0 +1,160 @@
+/**
+ * Presets of workspace tools: Slack, Discord, Notion, Zoom, Intercom, Dropbox, Box.
+ *
+ * @since 0.2.0
+ */
+import type { AnswerShape, Preset } from "./Presets.js"
+
+const standard: AnswerShape = { body: "json", errors: "oauth", expiresIn: "number" }
+
+/**
+ * Slack, Discord, Notion, Zoom, Intercom, Dropbox, Box.
+ *
+ * @since 0.2.0
+ * @category catalogue
+ */
+export const workspace: ReadonlyArray<Preset> = [
+  {
+    name: "slack",
+    title: "Slack",
+    docs: "https://docs.slack.dev/authentication/installing-with-oauth",
+    grants: ["authorization_code", "refresh_token", "install"],
+    accept: "application/json",
+    rotation: "optional",
+    revocation: "token",
+    answer: { body: "json", errors: "ok_false", expiresIn: "number", userToken: "authed_user" },
+    notes:
+      "A workspace installs the bot (its id, team.id, is the installation); a user's scopes go in user_scope and their token comes under authed_user. Tokens expire (12 hours) and refresh tokens rotate only with token rotation on.",
+    settings: {
+      type: "oauth",
+      name: "Slack",
+      authorizationEndpoint: "https://slack.com/oauth/v2/authorize",
+      tokenEndpoint: "https://slack.com/api/oauth.v2.access",
+      revocationEndpoint: "https://slack.com/api/auth.revoke",
+      tokenEndpointAuthMethod: "client_secret_basic",
+      defaultScopes: { app: ["chat:write"], user: ["users:read"] },
+      defaultTokenLifetimeSeconds: 43200,
+      userTokenMember: "authed_user",
+      installations: { required: true, tenantIdFrom: { tokenResponse: "team.id" } }
+    }
+  },
+  {
+    name: "discord",
+    title: "Discord",
+    docs: "https://discord.com/developers/docs/topics/oauth2",
+    grants: ["authorization_code", "refresh_token", "client_credentials"],
+    accept: "application/json",
+    rotation: "always",
+    revocation: "token",
+    answer: standard,
+    settings: {
+      type: "oauth",
+      name: "Discord",
+      authorizationEndpoint: "https://discord.com/oauth2/authorize",
+      tokenEndpoint: "https://discord.com/api/oauth2/token",
+      revocationEndpoint: "https://discord.com/api/oauth2/token/revoke",
+      tokenEndpointAuthMethod: "client_secret_basic",
+      defaultScopes: { app: ["identify"], user: ["identify"] },
+      defaultTokenLifetimeSeconds: 604800
+    }
+  },
+  {
+    name: "notion",
+    title: "Notion",
+    docs: "https://developers.notion.com/docs/authorization",
+    grants: ["authorization_code", "refresh_token", "install"],
+    accept: "application/json",
+    rotation: "optional",
+    revocation: "none",
+    answer: { body: "json", errors: "oauth", expiresIn: "absent" },
+    notes: "A token is for one workspace (workspace_id in the answer) and has no expires_in.",
+    settings: {
+      type: "oauth",
+      name: "Notion",
+      authorizationEndpoint: "https://api.notion.com/v1/oauth/authorize",
+      tokenEndpoint: "https://api.notion.com/v1/oauth/token",
+      authorizationParams: { owner: "user" },
+      tokenEndpointAuthMethod: "client_secret_basic",
+      defaultTokenLifetimeSeconds: 3600,
+      installations: { tenantIdFrom: { tokenResponse: "workspace_id" } }
+    }
+  },
+  {
+    name: "zoom",
+    title: "Zoom",
+    docs: "https://developers.zoom.us/docs/integrations/oauth/",
+    grants: ["authorization_code", "refresh_token"],
+    accept: "application/json",
+    rotation: "always",
+    revocation: "token",
+    answer: standard,
+    settings: {
+      type: "oauth",
+      name: "Zoom",
+      authorizationEndpoint: "https://zoom.us/oauth/authorize",
+      tokenEndpoint: "https://zoom.us/oauth/token",
+      revocationEndpoint: "https://zoom.us/oauth/revoke",
+      tokenEndpointAuthMethod: "client_secret_basic",
+      defaultTokenLifetimeSeconds: 3600
+    }
+  },
+  {
+    name: "intercom",
+    title: "Intercom",
+    docs: "https://developers.intercom.com/docs/build-an-integration/learn-more/authentication/setting-up-oauth",
+    grants: ["authorization_code"],
+    accept: "application/json",
+    rotation: "never",
+    revocation: "none",
+    answer: { body: "json", errors: "oauth", expiresIn: "absent" },
+    notes: "Tokens do not expire and there is no refresh token; permissions are set on the app, not as scopes.",
+    settings: {
+      type: "oauth",
+      name: "Intercom",
+      authorizationEndpoint: "https://app.intercom.com/oauth",
+      tokenEndpoint: "https://api.intercom.io/auth/eagle/token",
+      tokenEndpointAuthMethod: "client_secret_post",
+      defaultTokenLifetimeSeconds: 86400
+    }
+  },
+  {
+    name: "dropbox",
+    title: "Dropbox",
+    docs: "https://developers.dropbox.com/oauth-guide",
+    grants: ["authorization_code", "refresh_token"],
+    accept: "application/json",
+    rotation: "never",
+    revocation: "none",
+    answer: standard,
+    notes: "A refresh token comes only with token_access_type=offline, which is sent.",
+    settings: {
+      type: "oauth",
+      name: "Dropbox",
+      authorizationEndpoint: "https://www.dropbox.com/oauth2/authorize",
+      tokenEndpoint: "https://api.dropboxapi.com/oauth2/token",
+      authorizationParams: { token_access_type: "offline" },
+      tokenEndpointAuthMethod: "client_secret_basic",
+      defaultTokenLifetimeSeconds: 14400
+    }
+  },
+  {
+    name: "box",
+    title: "Box",
+    docs: "https://developer.box.com/guides/authentication/oauth2/",
+    grants: ["authorization_code", "refresh_token"],
+    accept: "application/json",
+    rotation: "always",
+    revocation: "grant",
+    answer: standard,
+    notes: "A refresh token is good once and for 60 days.",
+    settings: {
+      type: "oauth",
+      name: "Box",
+      authorizationEndpoint: "https://account.box.com/api/oauth2/authorize",
+      tokenEndpoint: "https://api.box.com/oauth2/token",
+      revocationEndpoint: "https://api.box.com/oauth2/revoke",
+      tokenEndpointAuthMethod: "client_secret_post",
+      defaultTokenLifetimeSeconds: 3600
+    }
+  }
+]

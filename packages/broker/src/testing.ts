@@ -1,0 +1,498 @@
+/**
+ * A quirk kit for tests: an OAuth provider on 127.0.0.1 (node:http, a free
+ * port) that answers as a real provider of the catalogue does, in the mode of
+ * one preset: its answer shape (JSON or form-encoded, errors with HTTP 200,
+ * `expires_in` as a number, a string or absent, Slack's `authed_user`), its
+ * client authentication, its refresh token rotation (with a grace period),
+ * what revoking means there, its installation callbacks, and GitHub App
+ * installation tokens with the app's JWT verified (signature, `iss`, `exp`).
+ * Faults are injected per request.
+ *
+ * ```ts
+ * const provider = await startQuirkProvider({ preset: "slack" })
+ * const connector = { uid: "slack/acme", ...provider.connector() } // for the broker's configuration
+ * provider.fail({ error: "invalid_grant" }) // the next token request is refused, as Slack refuses
+ * await provider.close()
+ * ```
+ *
+ * It is a stand-in, not a specification: it reproduces what the broker
+ * depends on, as the providers' documentation describes it.
+ *
+ * @since 0.2.0
+ */
+import { createHash, randomBytes } from "node:crypto"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { importSPKI, jwtVerify } from "jose"
+import { type AnswerShape, findPreset, type Preset } from "./providers/Presets.js"
+
+/**
+ * How the next token request fails: an OAuth error (in the preset's error
+ * shape), or an HTTP status with an empty JSON body.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type QuirkFault = { readonly error: string } | { readonly status: number }
+
+/**
+ * One request as the provider saw it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface QuirkRequest {
+  readonly method: string
+  readonly path: string
+  readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+  readonly form: Readonly<Record<string, string>>
+  /** The status answered. */
+  status: number
+}
+
+/**
+ * How the provider is started.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface QuirkProviderOptions {
+  /** The preset whose quirks are reproduced, by name or as a preset. */
+  readonly preset: string | Preset
+  readonly clientId?: string
+  readonly clientSecret?: string
+  /** The lifetime of access tokens, in seconds (default 3600). */
+  readonly lifetimeSeconds?: number
+  /** Answer form-encoded even when `Accept` asks for JSON (for a preset whose body is `form`). */
+  readonly ignoreAccept?: boolean
+  /** The grace period of a rotated refresh token, in seconds (default: the preset's). */
+  readonly graceSeconds?: number
+  /** A GitHub App's id and public key (SPKI PEM): its JWTs are verified with them. */
+  readonly app?: { readonly appId: string; readonly publicKey: string }
+  /** The tenant id installations are made for (default `T0001`, or `4242` for a GitHub App). */
+  readonly tenantId?: string
+  /** Another answer shape than the preset's, in part (`{ expiresIn: "string" }`, as Azure AD v1 answers). */
+  readonly answer?: Partial<AnswerShape>
+}
+
+/**
+ * A running quirk provider.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface QuirkProvider {
+  readonly url: string
+  readonly preset: Preset
+  readonly clientId: string
+  readonly clientSecret: string
+  /** The tenant its installations are for. */
+  readonly tenantId: string
+  /** The connector fields that point a connector with this preset at this provider. */
+  readonly connector: () => Readonly<Record<string, unknown>>
+  /** Every request so far, in order. */
+  readonly requests: ReadonlyArray<QuirkRequest>
+  /** The token requests of a grant type (`refresh_token`, ...), at the token endpoint or a tenant's. */
+  readonly tokenRequests: (grantType: string) => ReadonlyArray<QuirkRequest>
+  /** The tokens revoked so far. */
+  readonly revoked: ReadonlySet<string>
+  /** The access tokens issued so far, in order. */
+  readonly accessTokens: ReadonlyArray<string>
+  /** Fails the next token request (faults queue up). */
+  readonly fail: (fault: QuirkFault) => void
+  readonly close: () => Promise<void>
+}
+
+interface Code {
+  readonly challenge: string
+  readonly scope: string
+  readonly userScope: string
+}
+
+interface RefreshToken {
+  readonly grant: string
+  spentAt: number | undefined
+}
+
+/** What the server holds while it runs. */
+interface State {
+  readonly preset: Preset
+  readonly options: QuirkProviderOptions
+  readonly clientId: string
+  readonly clientSecret: string
+  readonly tenantId: string
+  readonly url: () => string
+  readonly requests: Array<QuirkRequest>
+  readonly faults: Array<QuirkFault>
+  readonly codes: Map<string, Code>
+  readonly refreshTokens: Map<string, RefreshToken>
+  readonly accessTokens: Array<string>
+  readonly revoked: Set<string>
+  readonly revokedGrants: Set<string>
+}
+
+const token = (prefix: string): string => `${prefix}-${randomBytes(12).toString("hex")}`
+
+/** Answers, and says with which status. */
+const send = (res: ServerResponse, status: number, body: unknown, form = false): number => {
+  if (form && typeof body === "object" && body !== null) {
+    const params = new URLSearchParams()
+    for (const [key, value] of Object.entries(body)) if (value !== undefined) params.set(key, String(value))
+    res.writeHead(status, { "content-type": "application/x-www-form-urlencoded; charset=utf-8" })
+    res.end(params.toString())
+    return status
+  }
+  res.writeHead(status, { "content-type": "application/json" })
+  res.end(JSON.stringify(body))
+  return status
+}
+
+/** An OAuth error as the preset's provider sends it. */
+const sendError = (state: State, res: ServerResponse, status: number, error: string): number => {
+  switch (state.preset.answer.errors) {
+    case "ok_false":
+      send(res, 200, { ok: false, error })
+      return 200
+    case "error_200":
+      send(res, 200, { error, error_description: `The ${error} error`, error_uri: "https://docs.example/errors" })
+      return 200
+    default:
+      send(res, status, { error, error_description: `The ${error} error` })
+      return status
+  }
+}
+
+const readForm = (req: IncomingMessage): Promise<Record<string, string>> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    req.on("error", reject)
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8")
+      resolve(Object.fromEntries(new URLSearchParams(text)))
+    })
+  })
+
+/** Whether the client authenticated as the preset's method says, with the right id and secret. */
+const authenticated = (state: State, req: IncomingMessage, form: Record<string, string>): boolean => {
+  if (state.preset.settings.tokenEndpointAuthMethod === "client_secret_post") {
+    return form.client_id === state.clientId && form.client_secret === state.clientSecret
+  }
+  const header = req.headers.authorization ?? ""
+  if (!header.startsWith("Basic ")) return false
+  const decoded = Buffer.from(header.slice(6), "base64").toString("utf8")
+  const colon = decoded.indexOf(":")
+  const formDecode = (text: string) => decodeURIComponent(text.replace(/\+/g, " "))
+  return (
+    formDecode(decoded.slice(0, colon)) === state.clientId &&
+    formDecode(decoded.slice(colon + 1)) === state.clientSecret
+  )
+}
+
+/** The `expires_in` member in the preset's shape. */
+const expiresIn = (state: State): Record<string, unknown> => {
+  const seconds = state.options.lifetimeSeconds ?? 3600
+  switch (state.preset.answer.expiresIn) {
+    case "absent":
+      return {}
+    case "string":
+      return { expires_in: String(seconds) }
+    default:
+      return { expires_in: seconds }
+  }
+}
+
+/** Sets a dotted path (`team.id`) of an object. */
+const setPath = (target: Record<string, unknown>, path: string, value: string): void => {
+  const keys = path.split(".")
+  let current = target
+  for (const key of keys.slice(0, -1)) {
+    const next = current[key]
+    current[key] = typeof next === "object" && next !== null ? next : {}
+    current = current[key] as Record<string, unknown>
+  }
+  current[keys[keys.length - 1] ?? path] = value
+}
+
+/** A new access token (and refresh token, when the preset refreshes) for a grant. */
+const issueTokens = (state: State, grant: string, withRefresh: boolean, scope: string): Record<string, unknown> => {
+  const access = token("at")
+  state.accessTokens.push(access)
+  const answer: Record<string, unknown> = { access_token: access, token_type: "bearer", ...expiresIn(state) }
+  if (scope !== "") answer.scope = scope
+  if (withRefresh && state.preset.grants.includes("refresh_token")) {
+    const refresh = token("rt")
+    state.refreshTokens.set(refresh, { grant, spentAt: undefined })
+    answer.refresh_token = refresh
+  }
+  return answer
+}
+
+/** The answer to a code: the preset's shape, the installation's tenant where the preset reads it. */
+const codeAnswer = (state: State, code: Code): Record<string, unknown> => {
+  const grant = token("grant")
+  const slack = state.preset.answer.userToken === "authed_user"
+  const tenantPath = state.preset.settings.installations?.tenantIdFrom
+  const answer: Record<string, unknown> = slack && code.scope === "" ? {} : issueTokens(state, grant, true, code.scope)
+  if (slack) {
+    answer.ok = true
+    if (code.scope !== "") answer.token_type = "bot"
+    if (code.userScope !== "") {
+      answer.authed_user = { id: "U0001", ...issueTokens(state, grant, true, code.userScope), token_type: "user" }
+    }
+  }
+  if (tenantPath !== undefined && "tokenResponse" in tenantPath)
+    setPath(answer, tenantPath.tokenResponse, state.tenantId)
+  return answer
+}
+
+/** The refresh token grant: rotation as the preset says, with a grace period for the spent one. */
+const refresh = (state: State, form: Record<string, string>, now: number): Record<string, unknown> | undefined => {
+  const held = state.refreshTokens.get(form.refresh_token ?? "")
+  if (held === undefined || state.revokedGrants.has(held.grant)) return undefined
+  const grace = (state.options.graceSeconds ?? state.preset.settings.refreshTokenGracePeriodSeconds ?? 0) * 1000
+  if (held.spentAt !== undefined && now - held.spentAt > grace) return undefined
+  // `optional` rotation is the case the broker must survive: no new refresh token, the old one kept.
+  const rotate = state.preset.rotation === "always"
+  if (rotate && held.spentAt === undefined) held.spentAt = now
+  const answer = issueTokens(state, held.grant, rotate, form.scope ?? "")
+  return state.preset.answer.userToken === "authed_user" ? { ok: true, ...answer } : answer
+}
+
+/** `POST /token`: every grant the preset offers, in its answer shape. */
+const tokenEndpoint = async (state: State, req: IncomingMessage, res: ServerResponse, form: Record<string, string>) => {
+  const fault = state.faults.shift()
+  if (fault !== undefined) {
+    if ("status" in fault) return send(res, fault.status, {})
+    return sendError(state, res, 400, fault.error)
+  }
+  if (!authenticated(state, req, form)) return sendError(state, res, 401, "invalid_client")
+  const accept = String(req.headers.accept ?? "")
+  const asForm =
+    state.preset.answer.body === "form" && (state.options.ignoreAccept === true || !accept.includes("json"))
+  const answer = (body: Record<string, unknown> | undefined, error = "invalid_grant") => {
+    if (body === undefined) return sendError(state, res, 400, error)
+    send(res, 200, body, asForm)
+    return 200
+  }
+  switch (form.grant_type) {
+    case "authorization_code": {
+      const code = state.codes.get(form.code ?? "")
+      state.codes.delete(form.code ?? "")
+      const verifier = createHash("sha256")
+        .update(form.code_verifier ?? "")
+        .digest("base64url")
+      return answer(code === undefined || code.challenge !== verifier ? undefined : codeAnswer(state, code))
+    }
+    case "refresh_token":
+      return answer(refresh(state, form, Date.now()))
+    case "client_credentials":
+      if (!state.preset.grants.includes("client_credentials"))
+        return sendError(state, res, 400, "unsupported_grant_type")
+      return answer(issueTokens(state, token("app"), false, form.scope ?? ""))
+    default:
+      return sendError(state, res, 400, "unsupported_grant_type")
+  }
+}
+
+/** `POST /revoke` (RFC 7009): a token, or its whole grant where the preset says revoking means that. */
+const revokeEndpoint = (state: State, req: IncomingMessage, res: ServerResponse, form: Record<string, string>) => {
+  if (!authenticated(state, req, form)) return sendError(state, res, 401, "invalid_client")
+  const value = form.token ?? ""
+  state.revoked.add(value)
+  const held = state.refreshTokens.get(value)
+  if (held !== undefined) state.revokedGrants.add(held.grant)
+  send(res, 200, state.preset.answer.errors === "ok_false" ? { ok: true, revoked: true } : {})
+  return 200
+}
+
+/** `GET /authorize` and `GET /install`: the user (or admin) consents at once; back to `redirect_uri`. */
+const consent = (state: State, url: URL, res: ServerResponse, install: boolean): number => {
+  const query = url.searchParams
+  const back = new URL(query.get("redirect_uri") ?? "http://127.0.0.1/")
+  back.searchParams.set("state", query.get("state") ?? "")
+  const tenantFrom = state.preset.settings.installations?.tenantIdFrom
+  if (install && tenantFrom !== undefined && "callback" in tenantFrom) {
+    // GitHub App installations and Entra admin consent come back with the tenant and no code.
+    back.searchParams.set(tenantFrom.callback, state.tenantId)
+    if (tenantFrom.callback === "installation_id") back.searchParams.set("setup_action", "install")
+  } else {
+    const code = token("code")
+    state.codes.set(code, {
+      challenge: query.get("code_challenge") ?? "",
+      scope: query.get("scope") ?? "",
+      userScope: query.get("user_scope") ?? ""
+    })
+    back.searchParams.set("code", code)
+  }
+  res.writeHead(302, { location: back.toString() })
+  res.end()
+  return 302
+}
+
+/** `POST /app/installations/{id}/access_tokens`: the GitHub App's JWT verified, then an installation token. */
+const installationToken = async (state: State, req: IncomingMessage, res: ServerResponse, id: string) => {
+  const app = state.options.app
+  const jwt = (req.headers.authorization ?? "").replace(/^Bearer /, "")
+  const refuse = (message: string) => send(res, 401, { message })
+  if (app === undefined) return refuse("This provider has no GitHub App")
+  try {
+    const key = await importSPKI(app.publicKey, "RS256")
+    const { payload } = await jwtVerify(jwt, key, { issuer: app.appId, algorithms: ["RS256"] })
+    const now = Math.floor(Date.now() / 1000)
+    if (payload.exp === undefined || payload.iat === undefined)
+      return refuse("'Expiration time' claim ('exp') is missing")
+    if (payload.exp - now > 600) return refuse("'Expiration time' claim ('exp') is too far in the future")
+    if (payload.iat > now + 5)
+      return refuse("'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued")
+  } catch {
+    return refuse("A JSON web token could not be decoded")
+  }
+  if (id !== state.tenantId) return send(res, 404, { message: "Not Found" })
+  const access = token("ghs")
+  state.accessTokens.push(access)
+  const expiresAt = new Date(Date.now() + (state.options.lifetimeSeconds ?? 3600) * 1000).toISOString()
+  send(res, 201, { token: access, expires_at: expiresAt.replace(/\.\d+Z$/, "Z"), permissions: { contents: "read" } })
+  return 201
+}
+
+/** The `oidc` preset's discovery document. */
+const discovery = (state: State, res: ServerResponse): number => {
+  const base = state.url()
+  send(res, 200, {
+    issuer: base,
+    authorization_endpoint: `${base}/authorize`,
+    token_endpoint: `${base}/token`,
+    revocation_endpoint: `${base}/revoke`,
+    token_endpoint_auth_methods_supported: [state.preset.settings.tokenEndpointAuthMethod]
+  })
+  return 200
+}
+
+const route = async (state: State, req: IncomingMessage, res: ServerResponse): Promise<number> => {
+  const url = new URL(req.url ?? "/", state.url())
+  const form = req.method === "POST" ? await readForm(req) : {}
+  const seen: QuirkRequest = { method: req.method ?? "GET", path: url.pathname, headers: req.headers, form, status: 0 }
+  state.requests.push(seen)
+  const installation = /^\/app\/installations\/([^/]+)\/access_tokens$/.exec(url.pathname)
+  // A tenant's own token endpoint (Entra's): only the installed tenant is known.
+  const tenant = /^\/tenants\/([^/]+)\/token$/.exec(url.pathname)
+  let status: number
+  if (req.method === "POST" && url.pathname === "/token") status = await tokenEndpoint(state, req, res, form)
+  else if (req.method === "POST" && tenant !== null)
+    status =
+      decodeURIComponent(tenant[1] ?? "") === state.tenantId
+        ? await tokenEndpoint(state, req, res, form)
+        : sendError(state, res, 400, "invalid_request")
+  else if (req.method === "POST" && url.pathname === "/revoke") status = revokeEndpoint(state, req, res, form)
+  else if (req.method === "POST" && installation !== null)
+    status = await installationToken(state, req, res, decodeURIComponent(installation[1] ?? ""))
+  else if (url.pathname === "/authorize") status = consent(state, url, res, false)
+  else if (url.pathname.startsWith("/install")) status = consent(state, url, res, true)
+  else if (url.pathname === "/.well-known/openid-configuration") status = discovery(state, res)
+  else {
+    send(res, 404, { error: "not_found" })
+    status = 404
+  }
+  seen.status = status
+  return status
+}
+
+/** The connector fields that point the preset's endpoints at the provider. */
+const connectorFields = (state: State): Record<string, unknown> => {
+  const { preset } = state
+  const base = state.url()
+  const settings = preset.settings
+  const installs = settings.installations
+  return {
+    provider: preset.name,
+    clientId: state.clientId,
+    clientSecret: state.clientSecret,
+    ...(preset.discovery === true
+      ? { issuer: base }
+      : {
+          tokenEndpoint: `${base}/token`,
+          authorizationEndpoint: `${base}/authorize`,
+          ...(settings.revocationEndpoint === undefined ? {} : { revocationEndpoint: `${base}/revoke` }),
+          ...(settings.deviceAuthorizationEndpoint === undefined
+            ? {}
+            : { deviceAuthorizationEndpoint: `${base}/device` })
+        }),
+    ...(settings.appTokens === undefined
+      ? {}
+      : {
+          appTokens: {
+            tokenEndpoint: `${base}/app/installations/{tenantId}/access_tokens`,
+            ...(state.options.app === undefined ? {} : { appId: state.options.app.appId })
+          }
+        }),
+    ...(installs === undefined
+      ? {}
+      : {
+          installations: {
+            authorizationEndpoint: `${base}/install`,
+            ...(installs.tokenEndpoint === undefined ? {} : { tokenEndpoint: `${base}/tenants/{tenantId}/token` })
+          }
+        })
+  }
+}
+
+/**
+ * Starts a quirk provider in the mode of a preset.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const startQuirkProvider = async (options: QuirkProviderOptions): Promise<QuirkProvider> => {
+  const named = typeof options.preset === "string" ? findPreset(options.preset) : options.preset
+  if (named === undefined) throw new Error(`no preset named ${JSON.stringify(options.preset)}`)
+  const preset: Preset = { ...named, answer: { ...named.answer, ...options.answer } }
+  let base = ""
+  const state: State = {
+    preset,
+    options,
+    clientId: options.clientId ?? `${preset.name}-client`,
+    clientSecret: options.clientSecret ?? `${preset.name}-secret-${randomBytes(6).toString("hex")}`,
+    tenantId: options.tenantId ?? (preset.settings.appTokens === undefined ? "T0001" : "4242"),
+    url: () => base,
+    requests: [],
+    faults: [],
+    codes: new Map(),
+    refreshTokens: new Map(),
+    accessTokens: [],
+    revoked: new Set(),
+    revokedGrants: new Set()
+  }
+  const server: Server = createServer((req, res) => {
+    route(state, req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, { error: "server_error" })
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return quirkProviderOf(state, server)
+}
+
+const quirkProviderOf = (state: State, server: Server): QuirkProvider => ({
+  url: state.url(),
+  preset: state.preset,
+  clientId: state.clientId,
+  clientSecret: state.clientSecret,
+  tenantId: state.tenantId,
+  connector: () => connectorFields(state),
+  requests: state.requests,
+  tokenRequests: (grantType) =>
+    state.requests.filter(
+      (request) => /^(\/tenants\/[^/]+)?\/token$/.test(request.path) && request.form.grant_type === grantType
+    ),
+  revoked: state.revoked,
+  accessTokens: state.accessTokens,
+  fail: (fault) => {
+    state.faults.push(fault)
+  },
+  close: () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+})

@@ -1,0 +1,258 @@
+/**
+ * Every preset of the catalogue against the quirk provider in that preset's
+ * mode: the broker declares a connector with only `provider` and the
+ * provider's own endpoints, installs it where the preset installs, gets an
+ * app token where the provider has one, authorizes a user, refreshes (with
+ * the preset's rotation), revokes, and meets the provider's error shape.
+ */
+import { generateKeyPairSync } from "node:crypto"
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import { type Preset, presets } from "../src/providers/Presets.js"
+import { type QuirkProvider, startQuirkProvider } from "../src/testing.js"
+import { freePort, type RunningBroker, startBroker } from "./support/broker.js"
+import { productionProject } from "./support/brokerWithProvider.js"
+import { sqlite, type TestDatabase } from "./support/databases.js"
+import { sendJson, visit } from "./support/http.js"
+
+const KEY = "ck_presets_key_8812"
+
+const call = async (method: string, url: string, body: unknown) => {
+  const response = await sendJson(method, url, body, KEY)
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+}
+
+/** A browser: from a broker link through the provider's consent back to the broker's callback. */
+const consent = async (link: string, quirk: QuirkProvider): Promise<URL> => {
+  const toProvider = await visit(link)
+  expect(toProvider.status).toBe(302)
+  const providerUrl = new URL(toProvider.location ?? "")
+  expect(providerUrl.origin).toBe(quirk.url)
+  const back = await visit(providerUrl)
+  expect(back.status).toBe(302)
+  await visit(back.location ?? "")
+  return providerUrl
+}
+
+const githubApp = () => {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
+  return {
+    privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    publicKey: publicKey.export({ type: "spki", format: "pem" }).toString()
+  }
+}
+
+interface Running {
+  readonly quirk: QuirkProvider
+  readonly broker: RunningBroker
+  readonly database: TestDatabase
+  readonly uid: string
+  readonly base: string
+}
+
+const started: Array<Running> = []
+
+afterEach(async () => {
+  for (const running of started.splice(0)) {
+    await running.broker.close()
+    await running.quirk.close()
+    await running.database.drop()
+  }
+})
+
+const start = async (preset: Preset): Promise<Running> => {
+  const keys = preset.settings.appTokens === undefined ? undefined : githubApp()
+  const quirk = await startQuirkProvider({
+    preset,
+    lifetimeSeconds: 30,
+    ignoreAccept: true,
+    ...(keys === undefined ? {} : { app: { appId: "31337", publicKey: keys.publicKey } })
+  })
+  const uid = `${preset.name}/acme`
+  const database = sqlite()
+  const broker = await startBroker({
+    database,
+    // Its public URL is known before it starts: the callback the provider sends browsers to.
+    port: await freePort(),
+    config: {
+      connectors: [
+        {
+          uid,
+          ...quirk.connector(),
+          // Shorter than the broker's reuse buffer: every token request refreshes.
+          defaultTokenLifetimeSeconds: 30,
+          ...(keys === undefined ? {} : { privateKey: keys.privateKey })
+        }
+      ],
+      ...productionProject({ id: "presets", key: KEY }, [uid])
+    }
+  })
+  const running = { quirk, broker, database, uid, base: `${broker.url}/v1/connect` }
+  started.push(running)
+  return running
+}
+
+/** Installs the connector where the preset installs; the installation id, if any. */
+const install = async ({ quirk, base, uid }: Running): Promise<string | undefined> => {
+  const { preset } = quirk
+  if (!preset.grants.includes("install")) return undefined
+  const startedInstall = await call("POST", `${base}/install/${encodeURIComponent(uid)}`, {})
+  expect(startedInstall.status).toBe(200)
+  await consent(String(startedInstall.body.url), quirk)
+  return quirk.tenantId
+}
+
+const tokenFor = (running: Running, subject: unknown, installationId: string | undefined, audience?: string) =>
+  call("POST", `${running.base}/token/${encodeURIComponent(running.uid)}`, {
+    subject,
+    ...(installationId === undefined ? {} : { installationId }),
+    // Another request (its own stored token): the grant is refreshed for it.
+    ...(audience === undefined ? {} : { audience: [audience] })
+  })
+
+/** A user authorizes the connector; the provider's authorization URL and the request's final status. */
+const authorize = async (running: Running, user: string, installationId: string | undefined) => {
+  const startedAuth = await call("POST", `${running.base}/authorize/${encodeURIComponent(running.uid)}`, {
+    subject: { type: "user", id: user },
+    ...(installationId === undefined ? {} : { installationId })
+  })
+  expect(startedAuth.status).toBe(200)
+  const providerUrl = await consent(String(startedAuth.body.url), running.quirk)
+  const status = await call("POST", `${running.base}/authorize/${String(startedAuth.body.request)}/status`, {
+    verifier: startedAuth.body.verifier
+  })
+  return { providerUrl, status: status.body }
+}
+
+const appToken = async (running: Running, installationId: string | undefined) => {
+  const { preset } = running.quirk
+  const hasAppToken = installationId !== undefined || preset.grants.includes("client_credentials")
+  if (!hasAppToken) return
+  const answer = await tokenFor(running, { type: "app" }, installationId)
+  expect(answer.status, JSON.stringify(answer.body)).toBe(200)
+  expect(running.quirk.accessTokens).toContain(answer.body.token)
+  if (preset.grants.includes("app_installation")) {
+    const calls = running.quirk.requests.filter((request) => request.path.startsWith("/app/installations/"))
+    expect(calls.map((request) => request.status)).toContain(201)
+  }
+}
+
+/** Two refreshes: the second sends the rotated refresh token where the preset rotates, the same one otherwise. */
+const refreshes = async (running: Running, installationId: string | undefined) => {
+  const { quirk } = running
+  const before = quirk.tokenRequests("refresh_token").length
+  for (let round = 0; round < 2; round++) {
+    const answer = await tokenFor(running, { type: "user", id: "u1" }, installationId, `https://api.example/${round}`)
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200)
+    expect(quirk.accessTokens).toContain(answer.body.token)
+  }
+  const sent = quirk.tokenRequests("refresh_token").slice(before)
+  expect(sent.length).toBeGreaterThanOrEqual(2)
+  const [first, second] = sent.slice(-2).map((request) => request.form.refresh_token)
+  if (quirk.preset.rotation === "always") expect(second).not.toBe(first)
+  else expect(second).toBe(first)
+}
+
+const userFlow = async (running: Running, installationId: string | undefined) => {
+  const { quirk } = running
+  const { preset } = quirk
+  const { providerUrl, status } = await authorize(running, "u1", installationId)
+  expect(status).toMatchObject({ status: "completed" })
+  if (preset.answer.userToken === "authed_user") {
+    expect(providerUrl.searchParams.get("user_scope")).toBe("users:read")
+    expect(providerUrl.searchParams.has("scope")).toBe(false)
+  }
+  for (const [name, value] of Object.entries(preset.settings.authorizationParams ?? {})) {
+    expect(providerUrl.searchParams.get(name)).toBe(value)
+  }
+  if (preset.grants.includes("refresh_token")) await refreshes(running, installationId)
+  else {
+    const answer = await tokenFor(running, { type: "user", id: "u1" }, installationId)
+    expect(answer.status).toBe(200)
+  }
+}
+
+/** Revoking the user's tokens calls the provider only where the preset has a revocation endpoint. */
+const revocation = async (running: Running, installationId: string | undefined) => {
+  const { quirk } = running
+  const answer = await call("DELETE", `${running.base}/connectors/${encodeURIComponent(running.uid)}/tokens`, {
+    subject: { type: "user", id: "u1" },
+    ...(installationId === undefined ? {} : { installationId })
+  })
+  expect(answer.status, JSON.stringify(answer.body)).toBe(200)
+  const revoked = quirk.requests.filter((request) => request.path === "/revoke")
+  // The oidc preset's revocation endpoint is the one its discovery document names.
+  const revocable = quirk.preset.settings.revocationEndpoint !== undefined || quirk.preset.discovery === true
+  if (!revocable) expect(revoked).toEqual([])
+  else {
+    expect(revoked.length).toBeGreaterThan(0)
+    expect(quirk.revoked.size).toBeGreaterThan(0)
+  }
+}
+
+/** The provider refuses, in its own error shape: a code, then a refresh. */
+const errors = async (running: Running, installationId: string | undefined) => {
+  const { quirk } = running
+  quirk.fail({ error: "invalid_grant" })
+  const refused = await authorize(running, "u2", installationId)
+  expect(refused.status).toMatchObject({ status: "failed", error: "provider_refused" })
+  if (!quirk.preset.grants.includes("refresh_token")) return
+  expect((await authorize(running, "u3", installationId)).status).toMatchObject({ status: "completed" })
+  quirk.fail({ error: "invalid_grant" })
+  const gone = await tokenFor(running, { type: "user", id: "u3" }, installationId, "https://api.example/gone")
+  expect(gone.status).toBe(403)
+  expect(gone.body).toMatchObject({ error: { code: "user_authorization_required" } })
+}
+
+describe("every preset against the quirk provider in its mode", () => {
+  it.each(presets.map((preset) => [preset.name, preset] as const))(
+    "%s: install, app token, user authorization with refresh and rotation, revocation, errors",
+    async (_name, preset) => {
+      const running = await start(preset)
+      const installationId = await install(running)
+      await appToken(running, installationId)
+      await userFlow(running, installationId)
+      await revocation(running, installationId)
+      await errors(running, installationId)
+    },
+    30_000
+  )
+})
+
+describe("the admin API", () => {
+  const ADMIN = "admin_presets_token_4410"
+
+  it("creates a connector from a preset with only its own fields; an unknown preset is refused by name", async () => {
+    const database = sqlite()
+    const broker = await startBroker({ database, config: {}, env: { CONNECT_ADMIN_TOKEN: ADMIN } })
+    try {
+      const created = await sendJson(
+        "POST",
+        `${broker.url}/v1/admin/connectors`,
+        { uid: "github/acme", provider: "github", clientId: "Iv1.acme", clientSecret: "gh-secret-Tq61" },
+        ADMIN
+      )
+      const view = (await created.json()) as Record<string, unknown>
+      expect(created.status, JSON.stringify(view)).toBe(201)
+      expect(view).toMatchObject({
+        provider: "github",
+        name: "GitHub",
+        tokenEndpoint: "https://github.com/login/oauth/access_token",
+        tokenEndpointAuthMethod: "client_secret_post"
+      })
+      const refused = await sendJson(
+        "POST",
+        `${broker.url}/v1/admin/connectors`,
+        { uid: "x/acme", provider: "githib", clientId: "c", clientSecret: "gh-secret-Tq61" },
+        ADMIN
+      )
+      const body = await refused.text()
+      expect(refused.status).toBe(400)
+      expect(body).toContain('"path":"provider"')
+      expect(body).toContain('unknown provider \\"githib\\"')
+      expect(body).not.toContain("gh-secret-Tq61")
+    } finally {
+      await broker.close()
+      await database.drop()
+    }
+  })
+})

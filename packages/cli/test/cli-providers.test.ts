@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest"
+import { cleanEnv, run } from "../../broker/test/support/cli.js"
+
+describe("connect providers", () => {
+  it("lists every preset, as a table and as JSON", async () => {
+    const plain = await run(["providers", "list"], cleanEnv())
+    expect(plain.code).toBe(0)
+    const lines = plain.stdout.trim().split("\n")
+    expect(lines[0]).toMatch(/^PROVIDER\s+TITLE\s+GRANTS\s+ROTATION\s+REVOCATION$/)
+    expect(lines.length).toBeGreaterThan(25)
+    expect(plain.stdout).toMatch(/^github-app\s+GitHub App\s+/m)
+    const json = await run(["providers", "list", "--format", "json"], cleanEnv())
+    const presets = JSON.parse(json.stdout) as ReadonlyArray<{ readonly name: string }>
+    expect(presets.map((preset) => preset.name)).toContain("slack")
+  })
+
+  it("shows one preset with its quirks and documentation; an unknown one exits 2 naming the known ones", async () => {
+    const slack = await run(["providers", "show", "slack"], cleanEnv())
+    expect(slack.code).toBe(0)
+    expect(slack.stdout).toMatch(/^token endpoint:\s+https:\/\/slack\.com\/api\/oauth\.v2\.access$/m)
+    expect(slack.stdout).toMatch(/^installation source:\s+token answer team\.id$/m)
+    expect(slack.stdout).toMatch(/^answer:\s+json, errors ok_false, expires_in number$/m)
+    expect(slack.stdout).toMatch(/^documentation:\s+https:\/\//m)
+    const unknown = await run(["providers", "show", "slak"], cleanEnv())
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr.trim()).toMatch(/^Unknown provider "slak": expected one of .*slack.*$/)
+  })
+})
