@@ -29,6 +29,8 @@ const CONNECTOR = "bench/api"
 const REFRESHES = 50
 const REFRESH_DELAY_MS = 500
 const MAIN = new URL("../packages/broker/dist/main.js", import.meta.url).pathname
+/** One encryption key for every broker of the run: replicas read what the others sealed. */
+const ENCRYPTION_KEY = randomBytes(32).toString("base64")
 
 // --- servers ------------------------------------------------------------------
 
@@ -131,6 +133,7 @@ const startBroker = async (provider, databaseUrl) => {
       CONNECT_DATA_DIR: directory,
       CONNECT_DATABASE_URL: databaseUrl ?? join(directory, "connect.db"),
       CONNECT_RATE_LIMIT_PER_MINUTE: "off",
+      CONNECT_ENCRYPTION_KEY: ENCRYPTION_KEY,
       CONNECT_ADMIN_TOKEN: "bench-admin-token",
       CONNECT_LOG_LEVEL: "warning"
     },
@@ -220,6 +223,71 @@ const postgresUrl = async () => {
   }
 }
 
+/** Imports `count` users whose access tokens have expired: each one's next token request refreshes. */
+const importExpiredUsers = async (broker, prefix, count) => {
+  const tokens = Array.from({ length: count }, (_, i) => ({
+    accessToken: "expired",
+    expiresAt: 1,
+    refreshToken: `rt_${prefix}_${i}`,
+    subject: { type: "user", id: `${prefix}-${i}` },
+    environment: "production"
+  }))
+  const request = tokenRequest(broker.url)
+  const response = await fetch(`${request.url}/import`, { ...request, body: JSON.stringify({ tokens }) })
+  if (response.status !== 200) throw new Error(`import answered ${response.status}: ${await response.text()}`)
+}
+
+/**
+ * The p99 of stored-token requests with REFRESHES users' refreshes under way (each held REFRESH_DELAY_MS by the
+ * provider, and asked again as soon as it is answered: a refreshed token lives a second), against the same load
+ * alone.
+ */
+const measureRefreshes = async (broker) => {
+  await load(tokenRequest(broker.url), WARMUP_SECONDS)
+  const alone = summary(await load(tokenRequest(broker.url), SECONDS))
+  await importExpiredUsers(broker, "bench", REFRESHES)
+  let running = true
+  let refreshed = 0
+  const user = async (i) => {
+    while (running) {
+      const request = tokenRequest(broker.url, { type: "user", id: `bench-${i}` })
+      const response = await fetch(request.url, request)
+      await response.text()
+      if (response.status === 200) refreshed += 1
+    }
+  }
+  const users = Array.from({ length: REFRESHES }, (_, i) => user(i))
+  const during = summary(await load(tokenRequest(broker.url), SECONDS))
+  running = false
+  await Promise.all(users)
+  return { alone, during, refreshed }
+}
+
+/**
+ * How long after a revocation answered by replica A the first request to replica B stops getting the revoked
+ * token, over `rounds` revocations.
+ */
+const measurePropagation = async (a, b, rounds) => {
+  const delays = []
+  for (let round = 0; round < rounds; round++) {
+    const request = tokenRequest(b.url)
+    const token = async () => JSON.parse(await (await fetch(request.url, request)).text()).token
+    const revoked = await token()
+    await token()
+    const revoke = await fetch(`${a.url}/v1/connect/connectors/${encodeURIComponent(CONNECTOR)}/tokens`, {
+      method: "DELETE",
+      headers: request.headers,
+      body: JSON.stringify({ subject: { type: "app" } })
+    })
+    if (revoke.status !== 200) throw new Error(`revocation answered ${revoke.status}`)
+    const answered = performance.now()
+    let seen = 0
+    while ((await token()) === revoked) seen += 1
+    delays.push({ ms: performance.now() - answered, stale: seen })
+  }
+  return delays
+}
+
 export const main = async () => {
   const provider = await startProvider()
   const sqlite = await startBroker(provider)
@@ -235,10 +303,13 @@ export const main = async () => {
     ["broker, SQLite", sqliteResult]
   ]
   const database = await postgresUrl()
+  let propagation
   if (database) {
     const broker = await startBroker(provider, database.url)
     rows.push(["broker, Postgres", await measureBroker(broker)])
-    await broker.stop()
+    const replica = await startBroker(provider, database.url)
+    propagation = await measurePropagation(broker, replica, 20)
+    await Promise.all([broker.stop(), replica.stop()])
     await database.drop()
   }
   for (const [name, r] of rows) {
@@ -249,6 +320,21 @@ export const main = async () => {
         `, non-2xx ${r.non2xx}, errors ${r.errors}${rss}`
     )
   }
+  if (propagation) {
+    const stale = propagation.filter((p) => p.stale > 0).length
+    const ms = propagation.map((p) => p.ms).sort((x, y) => x - y)
+    console.log(
+      `  revocation on replica A, then requests to replica B: ${stale} of ${propagation.length} rounds saw the` +
+        ` revoked token after A answered; B's first fresh answer after ${ms[Math.floor(ms.length / 2)]?.toFixed(1)} ms (median)`
+    )
+  }
+  const refreshBroker = await startBroker(provider)
+  const refreshes = await measureRefreshes(refreshBroker)
+  await refreshBroker.stop()
+  console.log(
+    `  stored-token p99 alone ${refreshes.alone.p99} ms (${refreshes.alone.rps} req/s); with ${REFRESHES} refreshes` +
+      ` under way ${refreshes.during.p99} ms (${refreshes.during.rps} req/s; ${refreshes.refreshed} refreshes answered)`
+  )
   provider.close()
   bare.close()
 }

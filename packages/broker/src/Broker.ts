@@ -124,12 +124,18 @@ const fastPath = Effect.gen(function* () {
   })
 })
 
-/** The HTTP server on its address, the fast path in front of its listeners. */
-const nodeServer = Layer.unwrapScoped(
-  Effect.map(Effect.all([listenConfig, fastPath]), ([listen, front]) =>
-    NodeHttpServer.layer(() => gatedServer(front), listen)
-  )
-)
+/**
+ * The HTTP server listening on `listen`, the token endpoint's fast path in
+ * front of its listeners; requests wait for the app's handler.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerNodeServer = (listen: { readonly host: string; readonly port: number }) =>
+  Layer.unwrapScoped(Effect.map(fastPath, (front) => NodeHttpServer.layer(() => gatedServer(front), listen)))
+
+/** The HTTP server on `CONNECT_HOST:CONNECT_PORT`. */
+const nodeServer = Layer.unwrapEffect(Effect.map(listenConfig, layerNodeServer))
 
 /**
  * The broker serving on `CONNECT_HOST:CONNECT_PORT` (default 127.0.0.1:4100).

@@ -15,7 +15,7 @@
 import { randomUUID } from "node:crypto"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Layer, Option, Schedule, Stream } from "effect"
 
 /**
  * What a change makes every replica forget: `all` (connectors, installations,
@@ -45,6 +45,9 @@ export const STALE_MS = 2_000
 /** Deadline of one notification. */
 const NOTIFY_TIMEOUT = Duration.seconds(2)
 
+/** How long a change waits to hear itself back before it is answered anyway. */
+const ECHO_TIMEOUT = Duration.seconds(1)
+
 /** A channel for one process: nothing to tell anyone. */
 const local = (): Invalidation => ({
   healthy: () => true,
@@ -63,6 +66,9 @@ const postgres = (pg: PgClient.PgClient) =>
     const tell = (scope: InvalidationScope) => {
       for (const listener of listeners) listener(scope)
     }
+    /** Changes sent by this replica, waiting to come back: by payload. */
+    const echoes = new Map<string, () => void>()
+    let sent = 0
     let lastBeat = 0
     const healthy = () => Date.now() - lastBeat < STALE_MS
     const hear = (payload: string) => {
@@ -75,9 +81,15 @@ const postgres = (pg: PgClient.PgClient) =>
         return
       }
       const scope = scopeOf(what)
-      if (scope !== undefined && from !== origin) tell(scope)
+      if (scope === undefined) return
+      if (from !== origin) return tell(scope)
+      // Our own change came back: every listener has been sent it by now.
+      const heard = echoes.get(payload)
+      if (heard !== undefined) heard()
     }
-    const notify = (what: string) => pg.notify(CHANNEL, `${origin}|${what}`).pipe(Effect.timeout(NOTIFY_TIMEOUT))
+    // `pg_notify` takes its payload as a parameter (NOTIFY itself does not).
+    const notify = (what: string) =>
+      pg`SELECT pg_notify(${CHANNEL}, ${`${origin}|${what}`})`.pipe(Effect.timeout(NOTIFY_TIMEOUT))
     yield* pg.listen(CHANNEL).pipe(
       Stream.runForEach((payload) => Effect.sync(() => hear(payload))),
       Effect.catchAllCause((cause) => Effect.logWarning("hot cache: the invalidation listener stopped", cause)),
@@ -85,13 +97,25 @@ const postgres = (pg: PgClient.PgClient) =>
       Effect.forkScoped
     )
     yield* notify("beat").pipe(Effect.ignore, Effect.repeat(Schedule.spaced(Duration.millis(BEAT_MS))), Effect.forkScoped)
-    const publish = (scope: InvalidationScope) =>
-      notify(scope).pipe(
-        Effect.retry(Schedule.recurs(2)),
+    // Waits for the change to come back to this replica's own listener (at most ECHO_TIMEOUT): Postgres sends a
+    // notification to every listener at once, so by then the other replicas have it too, and the change is
+    // answered only once it holds everywhere.
+    const publish = (scope: InvalidationScope) => {
+      sent += 1
+      const what = `${scope}|${sent}`
+      const payload = `${origin}|${what}`
+      return Effect.gen(function* () {
+        const back = yield* Deferred.make<void>()
+        echoes.set(payload, () => Deferred.unsafeDone(back, Exit.void))
+        yield* notify(what).pipe(Effect.retry(Schedule.recurs(2)))
+        if (healthy()) yield* Effect.timeoutOption(Deferred.await(back), ECHO_TIMEOUT)
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => echoes.delete(payload))),
         Effect.catchAllCause((cause) =>
           Effect.logError(`hot cache: could not tell the other replicas of a change (${scope})`, cause)
         )
       )
+    }
     return {
       healthy,
       subscribe: (listener: (scope: InvalidationScope) => void) => {
