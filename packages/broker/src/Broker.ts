@@ -18,6 +18,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Config, Effect, Layer, Option } from "effect"
+import { HotCache } from "./HotCache.js"
 import { Admin } from "./Admin.js"
 import { AdminToken } from "./AdminToken.js"
 import { Authorizations } from "./Authorizations.js"
@@ -27,12 +28,15 @@ import { Dashboard } from "./Dashboard.js"
 import * as Database from "./Database.js"
 import { Events } from "./Events.js"
 import * as Housekeeping from "./Housekeeping.js"
+import { withFastPath } from "./internal/fastPath.js"
 import { gatedServer } from "./internal/gatedServer.js"
+import { flushing, makeTally } from "./internal/hotCache/tally.js"
 import { MaxBodyBytes } from "./internal/limits.js"
 import { isServerRequest, withRequestTelemetry } from "./internal/requestTelemetry.js"
 import * as MetricsRoutes from "./MetricsRoutes.js"
 import * as PgRateLimiter from "./PgRateLimiter.js"
 import { ProviderClient } from "./ProviderClient.js"
+import { RateLimiter } from "./RateLimiter.js"
 import { listenConfig, PublicUrl } from "./PublicUrl.js"
 import { app } from "./Routes.js"
 import * as Setup from "./Setup.js"
@@ -101,6 +105,40 @@ export const layerServices = Layer.mergeAll(
   Layer.provide(Layer.merge(providerHttpClient, NodeFileSystem.layer))
 )
 
+/** Effect's own tracer: while it is the current one, no tracer is installed and requests need no spans. */
+const nativeTracer = Effect.runSync(Effect.tracer)
+
+/**
+ * The token endpoint's fast path (`internal/fastPath.ts`), unless
+ * `CONNECT_FAST_PATH=false` or a tracer is installed: its answers make no span.
+ */
+const fastPath = Effect.gen(function* () {
+  const enabled = yield* Config.boolean("CONNECT_FAST_PATH").pipe(Config.withDefault(true))
+  if (!enabled || (yield* Effect.tracer) !== nativeTracer) return undefined
+  const tally = makeTally(yield* Events)
+  yield* flushing(tally)
+  return withFastPath({
+    cache: yield* HotCache,
+    limiter: yield* RateLimiter,
+    tally,
+    maxBodyBytes: yield* MaxBodyBytes,
+    runtime: yield* Effect.runtime<never>()
+  })
+})
+
+/**
+ * The HTTP server listening on `listen`, the token endpoint's fast path in
+ * front of its listeners; requests wait for the app's handler.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerNodeServer = (listen: { readonly host: string; readonly port: number }) =>
+  Layer.unwrapScoped(Effect.map(fastPath, (front) => NodeHttpServer.layer(() => gatedServer(front), listen)))
+
+/** The HTTP server on `CONNECT_HOST:CONNECT_PORT`. */
+const nodeServer = Layer.unwrapEffect(Effect.map(listenConfig, layerNodeServer))
+
 /**
  * The broker serving on `CONNECT_HOST:CONNECT_PORT` (default 127.0.0.1:4100).
  * The port opens only once the broker can answer: the services first
@@ -120,7 +158,7 @@ export const layerConfig = HttpServer.serve(withRequestTelemetry(app)).pipe(
       Effect.flatMap(PublicUrl, (url) => Effect.logInfo(`public URL ${url} (set CONNECT_PUBLIC_URL to change it)`))
     )
   ),
-  Layer.provide(Layer.unwrapEffect(Effect.map(listenConfig, (listen) => NodeHttpServer.layer(gatedServer, listen)))),
+  Layer.provide(nodeServer),
   // Traces and metrics (OTEL_* variables): built before the server, so its requests see the tracer.
   Layer.provide(Telemetry.layerConfig),
   Layer.provide(layerServices)

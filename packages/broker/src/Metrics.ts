@@ -167,6 +167,18 @@ export const count = (
 ): Effect.Effect<void> => Metric.increment(Metric.taggedWithLabels(counter, labelsOf(labels)))
 
 /**
+ * Adds `n` to a counter under the given labels.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const countBy = (
+  counter: Metric.Metric.Counter<number>,
+  labels: Readonly<Record<string, string>>,
+  n: number
+): Effect.Effect<void> => Metric.incrementBy(Metric.taggedWithLabels(counter, labelsOf(labels)), n)
+
+/**
  * Records a value in a histogram under the given labels.
  *
  * @since 0.1.0

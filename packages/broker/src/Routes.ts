@@ -37,6 +37,11 @@ import { routes } from "effect-connect/Protocol"
 import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
 import { TokenImport, TokenImportResult, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
+import { HotCache } from "./HotCache.js"
+import { answerKey, connectorOf } from "./internal/fastPath.js"
+import { grantKindOf } from "./internal/issuance.js"
+import { hashKey } from "./internal/store/common.js"
+import { subjectKey } from "./internal/tokenKeys.js"
 import { Authorizations } from "./Authorizations.js"
 import * as Dashboard from "./Dashboard.js"
 import * as Http from "./internal/http.js"
@@ -65,14 +70,18 @@ const authenticate = Effect.gen(function* () {
     return yield* new Unauthorized({ connector: "", detail: "send the project key as Authorization: Bearer <key>" })
   }
   const store = yield* Store
+  const cache = yield* HotCache
+  const generation = cache.generation()
   const caller = yield* store.findCaller(key.value)
   return yield* Option.match(caller, {
     onNone: () => Effect.fail(new Unauthorized({ connector: "", detail: "unknown project key" })),
-    onSome: (found) =>
-      Effect.as(
+    onSome: (found) => {
+      cache.rememberCaller(generation, hashKey(key.value), found)
+      return Effect.as(
         Effect.annotateCurrentSpan({ "connect.project": found.projectId, "connect.environment": found.environment }),
         found
       )
+    }
   })
 })
 
@@ -133,7 +142,32 @@ const rateLimited = (caller: Caller, what: string) =>
     }
   })
 
+/**
+ * Remembers a token answer for the fast path (`internal/fastPath.ts`), keyed
+ * by the request's exact body: for app and user subjects, whose answers the
+ * broker hands out again while reusable.
+ */
+const rememberAnswer = (generation: number, caller: Caller, request: TokenRequest, issued: TokenResponse, body: unknown) =>
+  Effect.gen(function* () {
+    if (request.subject.type !== "app" && request.subject.type !== "user") return
+    const httpRequest = yield* HttpServerRequest.HttpServerRequest
+    const connector = connectorOf(httpRequest.url)
+    if (connector === undefined) return
+    const text = yield* Effect.orElseSucceed(Http.bodyText(), () => undefined)
+    if (text === undefined) return
+    const cache = yield* HotCache
+    cache.rememberAnswer(generation, answerKey(caller, connector, text), {
+      body: JSON.stringify(body),
+      expiresAt: issued.expiresAt,
+      connector: issued.connector.uid,
+      subject: subjectKey(request.subject),
+      installationId: issued.installationId,
+      grant: grantKindOf(request.subject)
+    })
+  })
+
 const token = Effect.gen(function* () {
+  const generation = (yield* HotCache).generation()
   const caller = yield* authenticate
   yield* rateLimited(caller, "token requests")
   const connector = yield* linkedConnector(caller)
@@ -162,7 +196,9 @@ const token = Effect.gen(function* () {
     { connector: connector.uid },
     Math.max(0, issued.expiresAt - (yield* Clock.currentTimeMillis)) / 1000
   )
-  return json(200, yield* Schema.encode(TokenResponse)(issued))
+  const encoded = yield* Schema.encode(TokenResponse)(issued)
+  yield* rememberAnswer(generation, caller, request, issued, encoded)
+  return json(200, encoded)
 })
 
 /** Counts a token request by connector and outcome: `issued`, or the code of the error answered. */

@@ -14,6 +14,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, type Option, type Redacted } from "effect"
 import { Cipher } from "./Cipher.js"
+import { HotCache } from "./HotCache.js"
 import { makeAuthorizationRequests } from "./internal/store/authorizationRequests.js"
 import { transaction } from "./internal/store/common.js"
 import { makeConnectors } from "./internal/store/connectors.js"
@@ -40,6 +41,7 @@ import { makeProjects } from "./internal/store/projects.js"
 import { makeSealer } from "./internal/store/sealer.js"
 import { makeTokenLeases } from "./internal/store/tokenLeases.js"
 
+import { invalidating } from "./internal/store/invalidating.js"
 import { traced } from "./internal/store/traced.js"
 
 export { hashKey, newId } from "./internal/store/common.js"
@@ -428,9 +430,12 @@ const make: Effect.Effect<StoreService, never, SqlClient.SqlClient | Cipher> = E
  * @category tags
  */
 export class Store extends Context.Tag("effect-connect/broker/Store")<Store, StoreService>() {
-  /** The store over the `SqlClient` in context, sealing with the `Cipher`. */
-  static readonly layer: Layer.Layer<Store, never, SqlClient.SqlClient | Cipher> = Layer.effect(
+  /**
+   * The store over the `SqlClient` in context, sealing with the `Cipher`, with
+   * the `HotCache` its changes empty.
+   */
+  static readonly layer: Layer.Layer<Store | HotCache, never, SqlClient.SqlClient | Cipher> = Layer.effect(
     Store,
-    Effect.map(make, traced)
-  )
+    Effect.zipWith(make, HotCache, (store, cache) => invalidating(traced(store), cache))
+  ).pipe(Layer.provideMerge(HotCache.layer))
 }

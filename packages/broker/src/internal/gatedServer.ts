@@ -8,17 +8,27 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 
-type RequestListener = (request: IncomingMessage, response: ServerResponse) => void
+/**
+ * A listener of the server's requests.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type RequestListener = (request: IncomingMessage, response: ServerResponse) => void
 
 /**
  * A server for `NodeHttpServer.layer(gatedServer, …)`: requests wait for the
  * first `request` listener, then go to it in the order they came.
  *
+ * `front`, when given, sees every request before the listeners do: it answers
+ * it, or passes it on (possibly another request object) to `next`.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const gatedServer = (): Server => {
+export const gatedServer = (front?: (next: RequestListener) => RequestListener): Server => {
   const server = createServer()
+  if (front !== undefined) inFront(server, front)
   const held: Array<readonly [IncomingMessage, ServerResponse]> = []
   const hold: RequestListener = (request, response) => {
     held.push([request, response])
@@ -35,4 +45,16 @@ export const gatedServer = (): Server => {
   server.on("request", hold)
   server.on("newListener", onNewListener)
   return server
+}
+
+/** Puts `front` before the server's `request` listeners, whichever they are when a request comes. */
+const inFront = (server: Server, front: (next: RequestListener) => RequestListener) => {
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: Array<unknown>) => boolean
+  const toListeners = front((request, response) => {
+    emit("request", request, response)
+  })
+  server.emit = ((event: string | symbol, ...args: Array<unknown>) =>
+    event === "request"
+      ? (toListeners(args[0] as IncomingMessage, args[1] as ServerResponse), true)
+      : emit(event, ...args)) as Server["emit"]
 }

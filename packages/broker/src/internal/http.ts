@@ -108,10 +108,30 @@ const readNodeBody = (source: Readable, limit: number, connector?: string) =>
     return Effect.sync(cleanup)
   })
 
-/** The body as text, refused when over the limit: by its `Content-Length` before reading, or as soon as it passes. */
-const bodyText = (connector?: string) =>
+/** The bodies read so far, by request: a body is read once, and may be asked for again. */
+const bodies = new WeakMap<object, string>()
+
+/**
+ * The body as text, refused when over the limit: by its `Content-Length`
+ * before reading, or as soon as it passes. Read once per request.
+ *
+ * @since 0.3.0
+ * @category requests
+ */
+export const bodyText = (connector?: string) =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
+    // The Node request, shared by every view of the request the router makes.
+    const source = request.source as object
+    const known = bodies.get(source)
+    if (known !== undefined) return known
+    const text = yield* readBodyText(request, connector)
+    bodies.set(source, text)
+    return text
+  })
+
+const readBodyText = (request: HttpServerRequest.HttpServerRequest, connector: string | undefined) =>
+  Effect.gen(function* () {
     const limit = yield* MaxBodyBytes
     const declared = request.headers["content-length"]
     if (declared !== undefined && /^\d+$/.test(declared.trim()) && Number(declared.trim()) > limit) {

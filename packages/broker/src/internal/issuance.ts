@@ -79,7 +79,7 @@ const minted =
   }
 
 /** The grant a subject's tokens come by, as the `token.issued` event names it. */
-const grantKindOf = (subject: TokenRequest["subject"]): string => {
+export const grantKindOf = (subject: TokenRequest["subject"]): string => {
   switch (subject.type) {
     case "app":
       return "client_credentials"

@@ -1,13 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:http"
 import { createServer as createNetServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
 import { ConnectClient, TokenCache } from "effect-connect"
-import { layerServices } from "../../src/Broker.js"
+import { layerNodeServer, layerServices } from "../../src/Broker.js"
 import { generateKey } from "../../src/Cipher.js"
 import { app } from "../../src/Routes.js"
 import type { TestDatabase } from "./databases.js"
@@ -67,9 +65,10 @@ export const startBroker = async (options: {
     ...(port === 0 ? [] : ([["CONNECT_PUBLIC_URL", `http://127.0.0.1:${port}`]] as const)),
     ...Object.entries(options.env ?? {})
   ])
+  // The server as the broker runs it: the token endpoint's fast path in front of the app.
   const layer = HttpServer.serve(app).pipe(
+    Layer.provideMerge(layerNodeServer({ port, host: "127.0.0.1" })),
     Layer.provide(layerServices),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))),
     Layer.provide(Logger.minimumLogLevel(options.logLevel ?? testLogLevel))
   )

@@ -1,0 +1,353 @@
+// Benchmark: the broker's token endpoint under load, against a bare node:http server in the same run.
+//
+// Run with `npm run bench` (all parts) or `npm run build && node bench/broker.mjs`. It starts, on 127.0.0.1:
+//   - a bare `node:http` server answering the broker's JSON body for a stored token (the ceiling);
+//   - a minimal OAuth token endpoint (client credentials, and refresh with a configurable delay);
+//   - the built broker (`packages/broker/dist/main.js`) as its own process, on SQLite (a file) and, when
+//     CONNECT_TEST_DATABASE_URL or the local server answers, on Postgres;
+// and loads each with autocannon: 10 connections, rate limit off, a stored app token. Then it measures the p99
+// of stored-token requests while 50 users' refreshes are under way against the same without them.
+//
+// Settings: BENCH_BROKER_SECONDS (default 20; the figures in docs/benchmarks.md use 60), BENCH_BROKER_CONNECTIONS
+// (10), BENCH_BROKER_POSTGRES=0 to skip Postgres.
+import { spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import autocannon from "autocannon"
+import pg from "pg"
+
+const SECONDS = Number(process.env.BENCH_BROKER_SECONDS ?? 20)
+const CONNECTIONS = Number(process.env.BENCH_BROKER_CONNECTIONS ?? 10)
+const WARMUP_SECONDS = 5
+const KEY = "ck_bench_0123456789abcdef"
+const PROJECT = "prj_bench"
+const CONNECTOR = "bench/api"
+/** Users refreshing at once in the refresh case, and how long the provider takes for each refresh. */
+const REFRESHES = 50
+const REFRESH_DELAY_MS = 500
+const MAIN = new URL("../packages/broker/dist/main.js", import.meta.url).pathname
+/** One encryption key for every broker of the run: replicas read what the others sealed. */
+const ENCRYPTION_KEY = randomBytes(32).toString("base64")
+
+// --- servers ------------------------------------------------------------------
+
+const listen = (server) =>
+  new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`)))
+
+const readBody = (request) =>
+  new Promise((resolve) => {
+    let body = ""
+    request.on("data", (chunk) => {
+      body += chunk
+    })
+    request.on("end", () => resolve(body))
+  })
+
+/** The provider: client credentials answer at once; refreshes after REFRESH_DELAY_MS, rotating the refresh token. */
+const startProvider = async () => {
+  let issued = 0
+  const server = createServer(async (request, response) => {
+    const form = new URLSearchParams(await readBody(request))
+    const grant = form.get("grant_type")
+    const answer = (body) => {
+      response.writeHead(200, { "content-type": "application/json" })
+      response.end(JSON.stringify(body))
+    }
+    issued += 1
+    const token = `at_${issued}_${randomBytes(8).toString("hex")}`
+    if (grant === "client_credentials") return answer({ access_token: token, token_type: "Bearer", expires_in: 3600 })
+    if (grant === "refresh_token") {
+      // Each refresh gives a token that lives a second: the next request refreshes again.
+      setTimeout(
+        () =>
+          answer({
+            access_token: token,
+            token_type: "Bearer",
+            expires_in: 1,
+            refresh_token: `rt_${issued}_${randomBytes(8).toString("hex")}`
+          }),
+        REFRESH_DELAY_MS
+      )
+      return
+    }
+    response.writeHead(400, { "content-type": "application/json" })
+    response.end(JSON.stringify({ error: "unsupported_grant_type" }))
+  })
+  return { url: await listen(server), close: () => server.close() }
+}
+
+/** A bare node:http server answering a body of the broker's shape and size. */
+const startBare = async (body) => {
+  const server = createServer(async (request, response) => {
+    await readBody(request)
+    response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
+    response.end(body)
+  })
+  return { url: await listen(server), close: () => server.close() }
+}
+
+const freePort = async () => {
+  const server = createServer()
+  const url = await listen(server)
+  await new Promise((done) => server.close(done))
+  return Number(new URL(url).port)
+}
+
+// --- the broker ---------------------------------------------------------------
+
+const config = (provider) => ({
+  connectors: [
+    {
+      uid: CONNECTOR,
+      name: CONNECTOR,
+      type: "oauth",
+      clientId: "bench",
+      clientSecret: "bench-secret",
+      tokenEndpoint: `${provider.url}/token`,
+      defaultScopes: { app: ["api:read"], user: ["api:read"] }
+    }
+  ],
+  projects: [{ id: PROJECT, keys: [{ environment: "production", secret: KEY }] }],
+  links: [{ connector: CONNECTOR, project: PROJECT, environments: ["production"] }]
+})
+
+const startBroker = async (provider, databaseUrl) => {
+  const directory = mkdtempSync(join(tmpdir(), "connect-bench-"))
+  writeFileSync(join(directory, "connect.json"), JSON.stringify(config(provider)))
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  // BENCH_BROKER_CPU_PROF=<dir> writes a V8 CPU profile of each broker there, when it stops.
+  const profile = process.env.BENCH_BROKER_CPU_PROF
+  const flags = profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []
+  const child = spawn(process.execPath, [...flags, MAIN], {
+    cwd: directory,
+    env: {
+      PATH: process.env.PATH,
+      CONNECT_HOST: "127.0.0.1",
+      CONNECT_PORT: String(port),
+      CONNECT_PUBLIC_URL: url,
+      CONNECT_CONFIG: join(directory, "connect.json"),
+      CONNECT_DATA_DIR: directory,
+      CONNECT_DATABASE_URL: databaseUrl ?? join(directory, "connect.db"),
+      CONNECT_RATE_LIMIT_PER_MINUTE: "off",
+      CONNECT_ENCRYPTION_KEY: ENCRYPTION_KEY,
+      CONNECT_ADMIN_TOKEN: "bench-admin-token",
+      CONNECT_LOG_LEVEL: "warning"
+    },
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.status === 200,
+      () => false
+    )
+    if (ok) break
+    await new Promise((done) => setTimeout(done, 100))
+  }
+  const stop = async () => {
+    const exited = new Promise((done) => child.once("exit", done))
+    child.kill("SIGTERM")
+    await exited
+    rmSync(directory, { recursive: true, force: true })
+  }
+  return { url, pid: child.pid, stop }
+}
+
+/** The resident set size of a process, in MB, from /proc (Linux). */
+const rssMb = async (pid) => {
+  const { readFileSync } = await import("node:fs")
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return Math.round(kb / 1024)
+}
+
+// --- load ---------------------------------------------------------------------
+
+const tokenRequest = (url, subject = { type: "app" }) => ({
+  url: `${url}/v1/connect/token/${encodeURIComponent(CONNECTOR)}`,
+  method: "POST",
+  headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+  body: JSON.stringify({ subject })
+})
+
+const load = (request, seconds) =>
+  new Promise((resolve, reject) => {
+    autocannon({ ...request, connections: CONNECTIONS, duration: seconds }, (error, result) =>
+      error ? reject(error) : resolve(result)
+    )
+  })
+
+const summary = (result) => ({
+  rps: Math.round(result.requests.average),
+  p50: result.latency.p50,
+  p99: result.latency.p99,
+  non2xx: result.non2xx,
+  errors: result.errors
+})
+
+/** Warm up, then load for SECONDS, reading the RSS at the start and the end. */
+const measureBroker = async (broker) => {
+  await load(tokenRequest(broker.url), WARMUP_SECONDS)
+  const before = await rssMb(broker.pid)
+  const result = summary(await load(tokenRequest(broker.url), SECONDS))
+  const after = await rssMb(broker.pid)
+  return { ...result, rssBefore: before, rssAfter: after }
+}
+
+const postgresUrl = async () => {
+  if (process.env.BENCH_BROKER_POSTGRES === "0") return undefined
+  const url = process.env.CONNECT_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 })
+  try {
+    await client.connect()
+    const schema = `bench_${randomBytes(4).toString("hex")}`
+    await client.query(`CREATE DATABASE ${schema}`)
+    const parsed = new URL(url)
+    parsed.pathname = `/${schema}`
+    return {
+      url: parsed.toString(),
+      drop: async () => {
+        const admin = new pg.Client({ connectionString: url })
+        await admin.connect()
+        await admin.query(`DROP DATABASE IF EXISTS ${schema} WITH (FORCE)`)
+        await admin.end()
+      }
+    }
+  } catch {
+    return undefined
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** Imports `count` users whose access tokens have expired: each one's next token request refreshes. */
+const importExpiredUsers = async (broker, prefix, count) => {
+  const tokens = Array.from({ length: count }, (_, i) => ({
+    accessToken: "expired",
+    expiresAt: 1,
+    refreshToken: `rt_${prefix}_${i}`,
+    subject: { type: "user", id: `${prefix}-${i}` },
+    environment: "production"
+  }))
+  const request = tokenRequest(broker.url)
+  const response = await fetch(`${request.url}/import`, { ...request, body: JSON.stringify({ tokens }) })
+  if (response.status !== 200) throw new Error(`import answered ${response.status}: ${await response.text()}`)
+}
+
+/**
+ * The p99 of stored-token requests with REFRESHES users' refreshes under way (each held REFRESH_DELAY_MS by the
+ * provider, and asked again as soon as it is answered: a refreshed token lives a second), against the same load
+ * alone.
+ */
+const measureRefreshes = async (broker) => {
+  await load(tokenRequest(broker.url), WARMUP_SECONDS)
+  const alone = summary(await load(tokenRequest(broker.url), SECONDS))
+  await importExpiredUsers(broker, "bench", REFRESHES)
+  let running = true
+  let refreshed = 0
+  const user = async (i) => {
+    while (running) {
+      const request = tokenRequest(broker.url, { type: "user", id: `bench-${i}` })
+      const response = await fetch(request.url, request)
+      await response.text()
+      if (response.status === 200) refreshed += 1
+    }
+  }
+  const users = Array.from({ length: REFRESHES }, (_, i) => user(i))
+  const during = summary(await load(tokenRequest(broker.url), SECONDS))
+  running = false
+  await Promise.all(users)
+  return { alone, during, refreshed }
+}
+
+/**
+ * How long after a revocation answered by replica A the first request to replica B stops getting the revoked
+ * token, over `rounds` revocations.
+ */
+const measurePropagation = async (a, b, rounds) => {
+  const delays = []
+  for (let round = 0; round < rounds; round++) {
+    const request = tokenRequest(b.url)
+    const token = async () => JSON.parse(await (await fetch(request.url, request)).text()).token
+    const revoked = await token()
+    await token()
+    const revoke = await fetch(`${a.url}/v1/connect/connectors/${encodeURIComponent(CONNECTOR)}/tokens`, {
+      method: "DELETE",
+      headers: request.headers,
+      body: JSON.stringify({ subject: { type: "app" } })
+    })
+    if (revoke.status !== 200) throw new Error(`revocation answered ${revoke.status}`)
+    const answered = performance.now()
+    let seen = 0
+    while ((await token()) === revoked) seen += 1
+    delays.push({ ms: performance.now() - answered, stale: seen })
+  }
+  return delays
+}
+
+export const main = async () => {
+  const provider = await startProvider()
+  const sqlite = await startBroker(provider)
+  const sample = await fetch(tokenRequest(sqlite.url).url, tokenRequest(sqlite.url)).then((r) => r.text())
+  const bare = await startBare(sample)
+  console.log(`broker token endpoint: ${CONNECTIONS} connections, ${SECONDS} s each after ${WARMUP_SECONDS} s warm-up`)
+  await load({ ...tokenRequest(bare.url) }, WARMUP_SECONDS)
+  const bareResult = summary(await load(tokenRequest(bare.url), SECONDS))
+  const sqliteResult = await measureBroker(sqlite)
+  await sqlite.stop()
+  const rows = [
+    ["bare node:http", bareResult],
+    ["broker, SQLite", sqliteResult]
+  ]
+  const database = await postgresUrl()
+  let propagation
+  if (database) {
+    const broker = await startBroker(provider, database.url)
+    rows.push(["broker, Postgres", await measureBroker(broker)])
+    const replica = await startBroker(provider, database.url)
+    propagation = await measurePropagation(broker, replica, 20)
+    await Promise.all([broker.stop(), replica.stop()])
+    await database.drop()
+  }
+  for (const [name, r] of rows) {
+    const ratio = ((r.rps / bareResult.rps) * 100).toFixed(1)
+    const rss = r.rssBefore === undefined ? "" : `, RSS ${r.rssBefore} → ${r.rssAfter} MB`
+    console.log(
+      `  ${name.padEnd(18)} ${String(r.rps).padStart(6)} req/s (${ratio} % of bare), p50 ${r.p50} ms, p99 ${r.p99} ms` +
+        `, non-2xx ${r.non2xx}, errors ${r.errors}${rss}`
+    )
+  }
+  if (propagation) {
+    const stale = propagation.filter((p) => p.stale > 0).length
+    const ms = propagation.map((p) => p.ms).sort((x, y) => x - y)
+    console.log(
+      `  revocation on replica A, then requests to replica B: ${stale} of ${propagation.length} rounds saw the` +
+        ` revoked token after A answered; B's first fresh answer after ${ms[Math.floor(ms.length / 2)]?.toFixed(1)} ms (median)`
+    )
+  }
+  const refreshBroker = await startBroker(provider)
+  const refreshes = await measureRefreshes(refreshBroker)
+  await refreshBroker.stop()
+  console.log(
+    `  stored-token p99 alone ${refreshes.alone.p99} ms (${refreshes.alone.rps} req/s); with ${REFRESHES} refreshes` +
+      ` under way ${refreshes.during.p99} ms (${refreshes.during.rps} req/s; ${refreshes.refreshed} refreshes answered)`
+  )
+  provider.close()
+  bare.close()
+}
+
+/** `node bench/broker.mjs serve`: the provider and a broker on SQLite, left running, for profiling by hand. */
+const serveOnly = async () => {
+  const provider = await startProvider()
+  const broker = await startBroker(provider)
+  console.log(`${broker.url} ${broker.pid}`)
+  process.once("SIGINT", async () => {
+    await broker.stop()
+    provider.close()
+  })
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await (process.argv[2] === "serve" ? serveOnly() : main())
