@@ -37,17 +37,17 @@ import { routes } from "effect-connect/Protocol"
 import { RevocationSummary, RevokeParams } from "effect-connect/Revocation"
 import { TokenImport, TokenImportResult, TokenRequest, TokenResponse } from "effect-connect/Token"
 import * as AdminRoutes from "./AdminRoutes.js"
-import { HotCache } from "./HotCache.js"
-import { answerKey, connectorOf } from "./internal/fastPath.js"
-import { grantKindOf } from "./internal/issuance.js"
-import { hashKey } from "./internal/store/common.js"
-import { subjectKey } from "./internal/tokenKeys.js"
 import { Authorizations } from "./Authorizations.js"
 import * as Dashboard from "./Dashboard.js"
+import { HotCache } from "./HotCache.js"
+import { answerKey, connectorOf } from "./internal/fastPath.js"
 import * as Http from "./internal/http.js"
 import { answerFailures, bearerToken, decodeBody, json, pathName, serve } from "./internal/http.js"
 import { checkImportEnvironments } from "./internal/importPolicy.js"
+import { grantKindOf } from "./internal/issuance.js"
 import { type Bound, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
+import { hashKey } from "./internal/store/common.js"
+import { subjectKey } from "./internal/tokenKeys.js"
 import * as Metrics from "./Metrics.js"
 import * as MetricsRoutes from "./MetricsRoutes.js"
 import * as Pages from "./Pages.js"
@@ -147,7 +147,13 @@ const rateLimited = (caller: Caller, what: string) =>
  * by the request's exact body: for app and user subjects, whose answers the
  * broker hands out again while reusable.
  */
-const rememberAnswer = (generation: number, caller: Caller, request: TokenRequest, issued: TokenResponse, body: unknown) =>
+const rememberAnswer = (
+  generation: number,
+  caller: Caller,
+  request: TokenRequest,
+  issued: TokenResponse,
+  body: unknown
+) =>
   Effect.gen(function* () {
     if (request.subject.type !== "app" && request.subject.type !== "user") return
     const httpRequest = yield* HttpServerRequest.HttpServerRequest

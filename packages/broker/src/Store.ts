@@ -20,6 +20,7 @@ import { transaction } from "./internal/store/common.js"
 import { makeConnectors } from "./internal/store/connectors.js"
 import { makeDeviceAuthorizations } from "./internal/store/deviceAuthorizations.js"
 import { makeGrants } from "./internal/store/grants.js"
+import { invalidating } from "./internal/store/invalidating.js"
 import { makeIssuedTokens } from "./internal/store/issuedTokens.js"
 import type {
   AuthorizationRequestRecord,
@@ -40,8 +41,6 @@ import type {
 import { makeProjects } from "./internal/store/projects.js"
 import { makeSealer } from "./internal/store/sealer.js"
 import { makeTokenLeases } from "./internal/store/tokenLeases.js"
-
-import { invalidating } from "./internal/store/invalidating.js"
 import { traced } from "./internal/store/traced.js"
 
 export { hashKey, newId } from "./internal/store/common.js"

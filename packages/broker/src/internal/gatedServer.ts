@@ -53,8 +53,9 @@ const inFront = (server: Server, front: (next: RequestListener) => RequestListen
   const toListeners = front((request, response) => {
     emit("request", request, response)
   })
-  server.emit = ((event: string | symbol, ...args: Array<unknown>) =>
-    event === "request"
-      ? (toListeners(args[0] as IncomingMessage, args[1] as ServerResponse), true)
-      : emit(event, ...args)) as Server["emit"]
+  server.emit = ((event: string | symbol, ...args: Array<unknown>) => {
+    if (event !== "request") return emit(event, ...args)
+    toListeners(args[0] as IncomingMessage, args[1] as ServerResponse)
+    return true
+  }) as Server["emit"]
 }

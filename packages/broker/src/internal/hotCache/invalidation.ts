@@ -96,7 +96,11 @@ const postgres = (pg: PgClient.PgClient) =>
       Effect.repeat(Schedule.spaced(Duration.seconds(1))),
       Effect.forkScoped
     )
-    yield* notify("beat").pipe(Effect.ignore, Effect.repeat(Schedule.spaced(Duration.millis(BEAT_MS))), Effect.forkScoped)
+    yield* notify("beat").pipe(
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(Duration.millis(BEAT_MS))),
+      Effect.forkScoped
+    )
     // Waits for the change to come back to this replica's own listener (at most ECHO_TIMEOUT): Postgres sends a
     // notification to every listener at once, so by then the other replicas have it too, and the change is
     // answered only once it holds everywhere.
