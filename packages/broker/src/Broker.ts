@@ -115,7 +115,9 @@ const nativeTracer = Effect.runSync(Effect.tracer)
 const fastPath = Effect.gen(function* () {
   const enabled = yield* Config.boolean("CONNECT_FAST_PATH").pipe(Config.withDefault(true))
   if (!enabled || (yield* Effect.tracer) !== nativeTracer) return undefined
-  const tally = makeTally(yield* Events)
+  const events = yield* Events
+  const tally = makeTally(events)
+  events.addSource(tally.flush)
   yield* flushing(tally)
   return withFastPath({
     cache: yield* HotCache,

@@ -35,6 +35,12 @@ export interface EventsService {
   readonly record: (event: EventInput) => Effect.Effect<void>
   /** Waits until every event recorded so far by this process is written. */
   readonly flush: Effect.Effect<void>
+  /**
+   * Adds a holder of events not yet recorded (the token endpoint's fast path
+   * counts its answers and records them once a second): `flush` tells it to
+   * record them first, so that a reader still sees its own events.
+   */
+  readonly addSource: (record: Effect.Effect<void>) => void
   /** The events that match, newest first (oldest first with `afterSeq`). */
   readonly list: (filter: EventFilter) => Effect.Effect<Array<BrokerEvent>, StoreError>
   /** Deletes the events that occurred before `before`; says how many. */

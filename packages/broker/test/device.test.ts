@@ -276,6 +276,7 @@ const DEVICE_ANSWER = {
 const discardedEvents = Layer.succeed(Events, {
   record: () => Effect.void,
   flush: Effect.void,
+  addSource: () => {},
   list: () => Effect.succeed([]),
   prune: () => Effect.succeed(0)
 })

@@ -82,7 +82,9 @@ export const make = Effect.gen(function* () {
   const signal = yield* Effect.serviceOption(WebhookSignal)
   yield* Effect.forkScoped(Effect.forever(writeNext(sql, queue, signal)))
 
+  const sources: Array<Effect.Effect<void>> = []
   const flush = Effect.gen(function* () {
+    for (const source of sources) yield* source
     const done = yield* Deferred.make<void>()
     if (yield* Queue.offer(queue, { _tag: "Marker", done })) yield* Deferred.await(done)
   })
@@ -104,6 +106,9 @@ export const make = Effect.gen(function* () {
   return {
     record,
     flush,
+    addSource: (source) => {
+      sources.push(source)
+    },
     list: (filter) => Effect.zipRight(flush, selectEvents(sql, filter)),
     prune: (before) =>
       sql<{ seq: number }>`DELETE FROM events WHERE occurred_at < ${before} RETURNING seq`.pipe(
