@@ -35,6 +35,7 @@ import { isRecord } from "effect-connect/Json"
 import type * as Protocol from "effect-connect/Protocol"
 import { describeParseError } from "effect-connect/Protocol"
 import { type CliExit, fail, report } from "./Exit.js"
+import * as Flags from "./Flags.js"
 
 /**
  * A request to the admin API failed: the broker refused it (`code` is the
@@ -288,7 +289,7 @@ export const options = {
   ),
   format: Options.choice("format", ["plain", "json"]).pipe(
     Options.withDescription("plain: for people; json: the broker's answer as JSON"),
-    Options.withDefault("plain")
+    Flags.withDefault("plain")
   )
 }
 

@@ -11,14 +11,18 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
+import * as Descriptor from "@effect/cli/CommandDescriptor"
 import { isValidationError } from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Console, Effect, Exit } from "effect"
+import { Cause, Console, Effect, Either, Exit, HashSet } from "effect"
+import * as Argv from "./Argv.js"
 import * as Authorize from "./Authorize.js"
+import * as Completions from "./Completions.js"
 import * as Connectors from "./Connectors.js"
 import * as Events from "./Events.js"
-import { CliExit, ExitCode, interruptedExitCode } from "./Exit.js"
+import { CliExit, ExitCode, interruptedExitCode, printError, setErrorFormat } from "./Exit.js"
+import * as Help from "./Help.js"
 import * as Install from "./Install.js"
 import * as Installations from "./Installations.js"
 import * as Links from "./Links.js"
@@ -28,74 +32,132 @@ import * as Serve from "./Serve.js"
 import * as Token from "./Token.js"
 import * as Webhooks from "./Webhooks.js"
 
-const connect = Command.make("connect").pipe(
-  Command.withDescription(
-    [
-      "Short-lived provider tokens from a Connect server, and the self-hosted broker.",
-      "Connection: --url/--token, or CONNECT_URL and CONNECT_TOKEN (then VERCEL_OIDC_TOKEN).",
-      "",
-      "Example: CONNECT_URL=http://127.0.0.1:4100 CONNECT_TOKEN=... connect token acme/api --subject app"
-    ].join("\n")
-  ),
-  Command.withSubcommands([
-    Token.command,
-    Authorize.command,
-    Install.command,
-    RevokeTokens.command,
-    Serve.command,
-    Connectors.command,
-    Installations.command,
-    Links.attach,
-    Links.detach,
-    Projects.projects,
-    Projects.keys,
-    Webhooks.webhooks,
-    Events.command
-  ])
+const SUMMARY = "short-lived provider tokens from a Connect server, and the self-hosted broker"
+const EXAMPLE = "CONNECT_URL=http://127.0.0.1:4100 CONNECT_TOKEN=ck_... connect token acme/api --subject app"
+const VERSION = "0.1.0"
+
+const completions = Completions.make((shell) =>
+  shell === "bash"
+    ? Command.getBashCompletions(connect, "connect")
+    : shell === "zsh"
+      ? Command.getZshCompletions(connect, "connect")
+      : Command.getFishCompletions(connect, "connect")
 )
 
-const cli = Command.run(connect, { name: "connect", version: "0.1.0" })
+const commands = [
+  Token.command,
+  Authorize.command,
+  Install.command,
+  RevokeTokens.command,
+  Serve.command,
+  Connectors.command,
+  Installations.command,
+  Links.attach,
+  Links.detach,
+  Projects.projects,
+  Projects.keys,
+  Webhooks.webhooks,
+  Events.command,
+  completions
+] as const
+
+// While @effect/cli parses the command line, what it prints is a usage error.
+let parsing = false
+
+const connect = Command.make("connect").pipe(
+  Command.withDescription(`${SUMMARY}\n\nExample: ${EXAMPLE}`),
+  Command.withSubcommands(commands),
+  Command.transformHandler((effect) =>
+    Effect.zipRight(
+      Effect.sync(() => (parsing = false)),
+      effect
+    )
+  )
+)
+
+/** What the help says of every command, for the help and for reading the command line. */
+const helpTree: Help.CommandHelp = {
+  path: [],
+  summary: SUMMARY,
+  details: [],
+  examples: [EXAMPLE],
+  args: [],
+  options: [],
+  children: commands.map((command): Help.CommandHelp => {
+    const descriptor: Descriptor.Command<unknown> = command.descriptor
+    return Help.describe(descriptor, [HashSet.values(Descriptor.getNames(descriptor)).next().value ?? ""])
+  })
+}
+
+const cli = Command.run(connect, { name: "connect", version: VERSION })
 
 let exitCode: number = ExitCode.Success
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are what it removes.
 const ansi = /\u001b\[[0-9;]*m/g
 
+const strip = (args: ReadonlyArray<unknown>) =>
+  args.map((arg) => (typeof arg === "string" ? arg.replace(ansi, "") : arg))
+
 /**
  * The console, without colours when NO_COLOR is set or the output is not a
- * terminal: @effect/cli styles its help and errors whatever the output.
+ * terminal (@effect/cli styles its errors whatever the output); with
+ * `--format json`, what @effect/cli prints before the command runs (its usage
+ * errors) is kept, to be printed as JSON.
  */
-const plainConsole = (console: Console.Console): Console.Console => {
-  const strip = (args: ReadonlyArray<unknown>) =>
-    args.map((arg) => (typeof arg === "string" ? arg.replace(ansi, "") : arg))
+const cliConsole = (console: Console.Console, colours: boolean, usage: Array<string> | undefined): Console.Console => {
+  const clean = (args: ReadonlyArray<unknown>) => (colours ? args : strip(args))
+  const error = (...args: ReadonlyArray<unknown>) => {
+    if (usage !== undefined && parsing) usage.push(strip(args).map(String).join(" "))
+    else console.unsafe.error(...clean(args))
+  }
   return {
     ...console,
-    log: (...args) => console.log(...strip(args)),
-    error: (...args) => console.error(...strip(args)),
-    unsafe: {
-      ...console.unsafe,
-      log: (...args) => console.unsafe.log(...strip(args)),
-      error: (...args) => console.unsafe.error(...strip(args))
-    }
+    log: (...args) => console.log(...clean(args)),
+    error: (...args) => Effect.sync(() => error(...args)),
+    unsafe: { ...console.unsafe, log: (...args) => console.unsafe.log(...clean(args)), error }
   }
 }
 
 const colours = process.env.NO_COLOR === undefined && process.stdout.isTTY === true
 
-const main = Effect.suspend(() => cli(process.argv)).pipe(
-  Effect.catchAll((error) => {
-    if (error instanceof CliExit) exitCode = error.code
-    // @effect/cli has printed a usage error already.
-    else if (isValidationError(error)) exitCode = ExitCode.Failure
-    else {
-      exitCode = ExitCode.Failure
-      return Console.error(error instanceof Error ? error.message : String(error))
-    }
-    return Effect.void
-  }),
-  Effect.provide(NodeContext.layer),
-  (effect) => (colours ? effect : Console.consoleWith((console) => Console.withConsole(effect, plainConsole(console))))
-)
+const run = (prepared: Argv.Prepared, usage: Array<string> | undefined) =>
+  Effect.suspend(() => {
+    parsing = true
+    return cli([...process.argv.slice(0, 2), ...prepared.args])
+  }).pipe(
+    Effect.catchAll((error) => {
+      parsing = false
+      exitCode = error instanceof CliExit ? error.code : ExitCode.Failure
+      if (error instanceof CliExit) return Effect.void
+      // @effect/cli has printed a usage error already, unless it was kept for JSON.
+      if (isValidationError(error)) {
+        return usage === undefined ? Effect.void : printError("usage", usage.join(" ").trim() || "Invalid command line")
+      }
+      return printError("error", error instanceof Error ? error.message : String(error))
+    })
+  )
+
+const main = Effect.suspend(() => {
+  const args = process.argv.slice(2)
+  const format = Argv.formatOf(args)
+  setErrorFormat(format)
+  const usage = format === "json" ? [] : undefined
+  return Either.match(Argv.prepare(helpTree, args), {
+    onLeft: (error) =>
+      Effect.sync(() => (exitCode = ExitCode.Failure)).pipe(Effect.zipRight(printError("usage", error.message))),
+    onRight: (prepared) =>
+      prepared.help
+        ? Console.log(
+            prepared.command.path.length === 0
+              ? Help.renderTop({ version: VERSION, summary: SUMMARY, commands: helpTree.children, example: EXAMPLE })
+              : Help.renderCommand(prepared.command)
+          )
+        : run(prepared, usage)
+  }).pipe(Effect.provide(NodeContext.layer), (effect) =>
+    Console.consoleWith((console) => Console.withConsole(effect, cliConsole(console, colours, usage)))
+  )
+})
 
 NodeRuntime.runMain(main, {
   disableErrorReporting: false,
