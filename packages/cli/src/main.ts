@@ -11,85 +11,28 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
-import * as Descriptor from "@effect/cli/CommandDescriptor"
 import { isValidationError } from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Console, Effect, Either, Exit, HashSet } from "effect"
+import { Cause, Console, Effect, Either, Exit } from "effect"
 import * as Argv from "./Argv.js"
-import * as Authorize from "./Authorize.js"
-import * as Completions from "./Completions.js"
-import * as Connectors from "./Connectors.js"
-import * as Events from "./Events.js"
+import * as Cli from "./Cli.js"
 import { CliExit, ExitCode, interruptedExitCode, printError, setErrorFormat } from "./Exit.js"
-import * as Help from "./Help.js"
-import * as Install from "./Install.js"
-import * as Installations from "./Installations.js"
-import * as Links from "./Links.js"
-import * as Projects from "./Projects.js"
-import * as RevokeTokens from "./RevokeTokens.js"
-import * as Serve from "./Serve.js"
-import * as Token from "./Token.js"
-import * as Webhooks from "./Webhooks.js"
-
-const SUMMARY = "short-lived provider tokens from a Connect server, and the self-hosted broker"
-const EXAMPLE = "CONNECT_URL=http://127.0.0.1:4100 CONNECT_TOKEN=ck_... connect token acme/api --subject app"
-const VERSION = "0.1.0"
-
-const completions = Completions.make((shell) =>
-  shell === "bash"
-    ? Command.getBashCompletions(connect, "connect")
-    : shell === "zsh"
-      ? Command.getZshCompletions(connect, "connect")
-      : Command.getFishCompletions(connect, "connect")
-)
-
-const commands = [
-  Token.command,
-  Authorize.command,
-  Install.command,
-  RevokeTokens.command,
-  Serve.command,
-  Connectors.command,
-  Installations.command,
-  Links.attach,
-  Links.detach,
-  Projects.projects,
-  Projects.keys,
-  Webhooks.webhooks,
-  Events.command,
-  completions
-] as const
 
 // While @effect/cli parses the command line, what it prints is a usage error.
 let parsing = false
 
-const connect = Command.make("connect").pipe(
-  Command.withDescription(`${SUMMARY}\n\nExample: ${EXAMPLE}`),
-  Command.withSubcommands(commands),
-  Command.transformHandler((effect) =>
+const cli = Command.run(
+  Command.transformHandler(Cli.connect, (effect) =>
     Effect.zipRight(
-      Effect.sync(() => (parsing = false)),
+      Effect.sync(() => {
+        parsing = false
+      }),
       effect
     )
-  )
+  ),
+  { name: "connect", version: Cli.VERSION }
 )
-
-/** What the help says of every command, for the help and for reading the command line. */
-const helpTree: Help.CommandHelp = {
-  path: [],
-  summary: SUMMARY,
-  details: [],
-  examples: [EXAMPLE],
-  args: [],
-  options: [],
-  children: commands.map((command): Help.CommandHelp => {
-    const descriptor: Descriptor.Command<unknown> = command.descriptor
-    return Help.describe(descriptor, [HashSet.values(Descriptor.getNames(descriptor)).next().value ?? ""])
-  })
-}
-
-const cli = Command.run(connect, { name: "connect", version: VERSION })
 
 let exitCode: number = ExitCode.Success
 
@@ -143,17 +86,10 @@ const main = Effect.suspend(() => {
   const format = Argv.formatOf(args)
   setErrorFormat(format)
   const usage = format === "json" ? [] : undefined
-  return Either.match(Argv.prepare(helpTree, args), {
+  return Either.match(Argv.prepare(Cli.helpTree, args), {
     onLeft: (error) =>
       Effect.sync(() => (exitCode = ExitCode.Failure)).pipe(Effect.zipRight(printError("usage", error.message))),
-    onRight: (prepared) =>
-      prepared.help
-        ? Console.log(
-            prepared.command.path.length === 0
-              ? Help.renderTop({ version: VERSION, summary: SUMMARY, commands: helpTree.children, example: EXAMPLE })
-              : Help.renderCommand(prepared.command)
-          )
-        : run(prepared, usage)
+    onRight: (prepared) => (prepared.help ? Console.log(Cli.helpOf(prepared)) : run(prepared, usage))
   }).pipe(Effect.provide(NodeContext.layer), (effect) =>
     Console.consoleWith((console) => Console.withConsole(effect, cliConsole(console, colours, usage)))
   )
