@@ -175,21 +175,32 @@ export class ConnectorNotFound extends Schema.TaggedError<ConnectorNotFound>()("
 }
 
 /**
- * The server rejected the caller credential (missing, unknown or expired).
+ * The server rejected the caller credential (missing, unknown or expired);
+ * the message names where the credential came from when the client knows.
  *
  * Wire code `unauthorized`.
  *
  * @since 0.1.0
  * @category errors
  */
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", ServerErrorFields) {
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  ...ServerErrorFields,
+  /**
+   * Where the credential that was sent came from (`CONNECT_TOKEN`,
+   * `VERCEL_OIDC_TOKEN`, `--token`, `ConnectClient.layer`), when the client
+   * knows; never the credential itself. Not part of the wire envelope.
+   */
+  credentialSource: Schema.optional(Schema.String)
+}) {
   /** The wire code. */
   get code(): string {
     return "unauthorized"
   }
   override get message(): string {
     return withDetail(
-      "The Connect server rejected the caller credential: check CONNECT_TOKEN (or VERCEL_OIDC_TOKEN on Vercel)",
+      this.credentialSource === undefined
+        ? "The Connect server rejected the caller credential: check CONNECT_TOKEN (or VERCEL_OIDC_TOKEN on Vercel)"
+        : `The Connect server rejected the caller credential given by ${this.credentialSource}: check that it is a key of this server`,
       this.detail
     )
   }

@@ -165,7 +165,7 @@ describe("wire codes", () => {
         ["client_not_linked_to_project", 403, "attach the connector to the project"],
         ["client_not_enabled_for_environment", 403, "add the environment"],
         ["not_found", 404, "check its uid or id"],
-        ["unauthorized", 401, "CONNECT_TOKEN"],
+        ["unauthorized", 401, "caller credential given by ConnectClient.layer"],
         ["rate_limited", 429, "retry later"]
       ]
       for (const [code, status, text] of advice) {

@@ -9,10 +9,25 @@ const refused = (...args: ReadonlyArray<string>) => Either.flip(prepare(helpTree
 describe("Argv", () => {
   it("moves --url, --token and --format typed before the command after it", () => {
     const prepared = ready("--url", "http://b", "--token=ck", "--format", "json", "token", "acme/api", "--", "x")
-    expect(prepared.args).toEqual(["token", "acme/api", "--url", "http://b", "--token=ck", "--format", "json", "--", "x"])
+    expect(prepared.args).toEqual([
+      "token",
+      "acme/api",
+      "--url",
+      "http://b",
+      "--token=ck",
+      "--format",
+      "json",
+      "--",
+      "x"
+    ])
     expect(prepared.command.path).toEqual(["token"])
     expect(prepared.format).toBe("json")
-    expect(ready("--log-level", "debug", "connectors", "list").args).toEqual(["--log-level", "debug", "connectors", "list"])
+    expect(ready("--log-level", "debug", "connectors", "list").args).toEqual([
+      "--log-level",
+      "debug",
+      "connectors",
+      "list"
+    ])
   })
 
   it("asks for help with -h or --help, and for a group or the top level without a command", () => {

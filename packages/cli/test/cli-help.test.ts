@@ -41,10 +41,32 @@ describe("the command line", () => {
     "takes --url, --token and --format before the command as after it",
     async () => {
       const url = "http://127.0.0.1:9"
-      const before = await connect("--url", url, "--token", "ck_x", "--format", "json", "token", "a/b", "--subject", "app")
+      const before = await connect(
+        "--url",
+        url,
+        "--token",
+        "ck_x",
+        "--format",
+        "json",
+        "token",
+        "a/b",
+        "--subject",
+        "app"
+      )
       expect(before.code).toBe(2)
       expect(JSON.parse(before.stderr).error.message).toContain(`The Connect server at ${url} is unavailable`)
-      const logLevel = await connect("token", "a/b", "--subject", "app", "--url", url, "--token", "x", "--log-level", "error")
+      const logLevel = await connect(
+        "token",
+        "a/b",
+        "--subject",
+        "app",
+        "--url",
+        url,
+        "--token",
+        "x",
+        "--log-level",
+        "error"
+      )
       failsWithOneLine(logLevel)
       expect(logLevel.stderr).toContain(`The Connect server at ${url} is unavailable`)
     },
