@@ -197,11 +197,12 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
     return "unauthorized"
   }
   override get message(): string {
+    const unnamed =
+      "The Connect server rejected the caller credential: check CONNECT_TOKEN (or VERCEL_OIDC_TOKEN on Vercel)"
+    if (this.credentialSource === undefined) return withDetail(unnamed, this.detail)
     return withDetail(
-      this.credentialSource === undefined
-        ? "The Connect server rejected the caller credential: check CONNECT_TOKEN (or VERCEL_OIDC_TOKEN on Vercel)"
-        : `The Connect server rejected the caller credential given by ${this.credentialSource}: check that it is a key of this server`,
-      this.detail
+      `The Connect server rejected the caller credential given by ${this.credentialSource}: check that it is a key of this server`,
+      this.detail === unnamed ? undefined : this.detail
     )
   }
 }
