@@ -170,7 +170,10 @@ export class ConnectorNotFound extends Schema.TaggedError<ConnectorNotFound>()("
     return "not_found"
   }
   override get message(): string {
-    return withDetail(`No connector "${this.connector}" exists for this caller: check its uid or id`, this.detail)
+    const own = `No connector "${this.connector}" exists for this caller`
+    // A broker of ours says the same, with a "did you mean" when a connector's name is near.
+    if (this.detail?.startsWith(own) === true) return this.detail
+    return withDetail(`${own}: check its uid or id`, this.detail)
   }
 }
 

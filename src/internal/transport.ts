@@ -7,10 +7,10 @@ import {
   fromWire,
   InvalidResponse,
   PermanentServerCodes,
-  Unauthorized,
   type ProviderUnavailable,
   type RateLimited,
-  ServiceUnavailable
+  ServiceUnavailable,
+  Unauthorized
 } from "../ConnectError.js"
 import { isRecord } from "./json.js"
 import { describeParseError } from "./schema.js"
