@@ -7,7 +7,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Descriptor from "@effect/cli/CommandDescriptor"
 import { HashSet } from "effect"
-import * as Argv from "./Argv.js"
+import type * as Argv from "./Argv.js"
 import * as Authorize from "./Authorize.js"
 import * as Completions from "./Completions.js"
 import * as Connectors from "./Connectors.js"

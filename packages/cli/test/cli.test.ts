@@ -173,9 +173,30 @@ describe("the connect command line", () => {
     expect(result.stderr).toContain("--all-tokens")
   })
 
+  it("says which caller credential was refused and where it came from", async () => {
+    const [fromFlag, fromVariable] = await Promise.all([
+      connect("token", "acme/api", "--subject", "app", "--token", "ck_wrong_flag_0001"),
+      connectWith({ ...env, CONNECT_TOKEN: "ck_wrong_variable_0002" }, "token", "acme/api", "--subject", "app")
+    ])
+    expect(fromFlag.code).toBe(2)
+    expect(fromFlag.stderr).toContain("rejected the caller credential given by --token")
+    expect(fromFlag.stderr).not.toContain("CONNECT_TOKEN")
+    expect(fromFlag.stderr).not.toContain("ck_wrong_flag_0001")
+    expect(fromVariable.code).toBe(2)
+    expect(fromVariable.stderr).toContain("rejected the caller credential given by CONNECT_TOKEN")
+    expect(fromVariable.stderr).not.toContain("ck_wrong_variable_0002")
+  })
+
+  it("suggests the project's connector nearest to a mistyped name", async () => {
+    const result = await connect("token", "acme/apii", "--subject", "app")
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe('No connector "acme/apii" exists for this caller: did you mean "acme/api"?\n')
+  })
+
   it("shows help with an example, and exits 0", async () => {
-    for (const args of [["--help"], ["token", "--help"], ["revoke-tokens", "--help"], ["serve", "--help"]]) {
-      const result = await connect(...args)
+    // Every command's help is checked in-process (Help.test.ts); these are the built binary's.
+    const results = await Promise.all([["--help"], ["token", "--help"]].map((args) => connect(...args)))
+    for (const result of results) {
       expect(result.code).toBe(0)
       expect(result.stdout).toMatch(/Examples?:\n {2}(CONNECT_URL=\S+ CONNECT_TOKEN=\S+ )?connect /)
       // Not a terminal: no colour codes, which would garble a file or a pipe.
