@@ -99,6 +99,26 @@ const badChoice = (args: ReadonlyArray<string>, options: ReadonlyArray<OptionHel
   return undefined
 }
 
+/** The first argument of choices given a value it does not accept, as an error naming the argument. */
+const badArgument = (rest: ReadonlyArray<string>, command: CommandHelp): UsageError | undefined => {
+  const positional: Array<string> = []
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] ?? ""
+    if (!arg.startsWith("-")) positional.push(arg)
+    else if (split(arg)[1] === undefined && takesValue(command, split(arg)[0])) i++
+  }
+  for (const [i, arg] of command.args.entries()) {
+    const value = positional[i]
+    if (arg.choices !== undefined && value !== undefined && !arg.choices.includes(value)) {
+      return new UsageError({ detail: `${arg.name} must be one of ${arg.choices.join(", ")}, not "${value}"` })
+    }
+  }
+  return undefined
+}
+
+const takesValue = (command: CommandHelp, flag: string): boolean =>
+  flag === "--log-level" || command.options.some((o) => (o.flag === flag || o.alias === flag) && o.value !== undefined)
+
 /**
  * Reads the command line (`args` without the runtime and script) against the
  * commands' help.
@@ -136,7 +156,7 @@ export const prepare = (root: CommandHelp, args: ReadonlyArray<string>): Either.
   if (misplaced !== undefined && command.children.length === 0) {
     return Either.left(new UsageError({ detail: `${misplaced} does not apply to connect ${command.path.join(" ")}` }))
   }
-  const bad = badChoice(typed, [...command.options, logLevel])
+  const bad = badChoice(typed, [...command.options, logLevel]) ?? badArgument(rest, command)
   return bad === undefined ? Either.right(prepared) : Either.left(bad)
 }
 

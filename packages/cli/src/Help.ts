@@ -45,6 +45,8 @@ export interface OptionHelp {
 export interface ArgumentHelp {
   readonly name: string
   readonly description: string
+  /** The values a choice accepts. */
+  readonly choices: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -194,7 +196,10 @@ export const describe = (command: Descriptor.Command<unknown>, path: ReadonlyArr
     ...description,
     args: definitions(parts.get("ARGUMENTS") ?? []).map(([name, block]) => ({
       name: name.trim(),
-      description: describeParagraphs(block).description
+      description: describeParagraphs(block).description,
+      choices: paragraphs(block)
+        .map((text) => /^One of the following: (.*)$/.exec(text)?.[1]?.split(", "))
+        .find((choices) => choices !== undefined)
     })),
     options: definitions(parts.get("OPTIONS") ?? []).map(toOption),
     children: listed.flatMap((name) => {

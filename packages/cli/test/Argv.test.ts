@@ -45,6 +45,8 @@ describe("Argv", () => {
     expect(refused("token", "a", "--subject", "bot")).toBe('--subject must be one of app, user, not "bot"')
     expect(refused("events", "--log-level", "loud")).toContain("--log-level must be one of all, trace, debug")
     expect(refused("token", "acme/api", "--format")).toBe("--format needs a value: one of plain, json")
+    expect(refused("completions", "sh")).toBe('<shell> must be one of bash, zsh, fish, not "sh"')
+    expect(ready("completions", "zsh").help).toBe(false)
   })
 
   it("refuses a global option given to a command that does not take it", () => {
