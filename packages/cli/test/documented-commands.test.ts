@@ -30,7 +30,7 @@ const words = (command: string): ReadonlyArray<string> =>
 /** What may differ between runs: ids, times, ports, and the width of table columns. */
 const normalise = (text: string): string =>
   text
-    .replace(/conn_[A-Za-z0-9]+/g, "conn_<id>")
+    .replace(/conn_[\w-]+/g, "conn_<id>")
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, "<time>")
     .replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:<port>")
     .replace(/ {2,}/g, "  ")
