@@ -113,6 +113,17 @@ describe("the connect command line", () => {
     expect(result.stderr).toContain(`${broker.url}/v1/connect/authorize/`)
   })
 
+  it("with --format json, says so in one JSON object with the URL, and exits 1 all the same", async () => {
+    const result = await connect("token", "acme/api", "--user-id", "nobody", "--format", "json")
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe("")
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    const body = JSON.parse(result.stderr) as { error: { code: string; message: string; url: string } }
+    expect(body.error.code).toBe("user_authorization_required")
+    expect(body.error.message).toBe('The user must authorize connector "acme/api" first. Open this URL:')
+    expect(body.error.url.startsWith(`${broker.url}/v1/connect/authorize/`)).toBe(true)
+  })
+
   it("exits 2 with one line on stderr for an unknown connector", async () => {
     const result = await connect("token", "acme/nope", "--subject", "app")
     expect(result.code).toBe(2)
