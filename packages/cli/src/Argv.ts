@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import { closest } from "@effect-connect/broker/Suggest"
 import { Either, Schema } from "effect"
 import type { CommandHelp, OptionHelp } from "./Help.js"
 
@@ -64,7 +65,9 @@ const split = (arg: string): readonly [string, string | undefined] => {
   return arg.startsWith("--") && at > 0 ? [arg.slice(0, at), arg.slice(at + 1)] : [arg, undefined]
 }
 
-const valueTaking = (arg: string): boolean => HOISTED.has(split(arg)[0]) || split(arg)[0] === "--log-level"
+// @effect/cli's own `--log-level` and `--completions` take a value too.
+const valueTaking = (arg: string): boolean =>
+  HOISTED.has(split(arg)[0]) || split(arg)[0] === "--log-level" || split(arg)[0] === "--completions"
 
 /** The options before the command's name: those to move after it, and the others. */
 const leading = (head: ReadonlyArray<string>) => {
@@ -97,6 +100,18 @@ const badChoice = (args: ReadonlyArray<string>, options: ReadonlyArray<OptionHel
     }
   }
   return undefined
+}
+
+/** A word after a group that names none of its commands, with the nearest as a suggestion. */
+const unknownCommand = (command: CommandHelp, rest: ReadonlyArray<string>): UsageError | undefined => {
+  const word = rest[0]
+  if (command.children.length === 0 || word === undefined || word.startsWith("-")) return undefined
+  const names = command.children.map((child) => child.path.at(-1) ?? "")
+  const near = closest(word, names)
+  const where = ["connect", ...command.path].join(" ")
+  return new UsageError({
+    detail: `${where} has no command "${word}"${near === undefined ? "" : `: did you mean "${near}"?`} Its commands: ${names.join(", ")}`
+  })
 }
 
 /** The first argument of choices given a value it does not accept, as an error naming the argument. */
@@ -152,6 +167,8 @@ export const prepare = (root: CommandHelp, args: ReadonlyArray<string>): Either.
     format: formatOf(head)
   }
   if (help) return Either.right(prepared)
+  const unknown = unknownCommand(command, rest)
+  if (unknown !== undefined) return Either.left(unknown)
   const misplaced = hoisted.map((arg) => split(arg)[0]).find((flag) => HOISTED.has(flag) && !takes(command, flag))
   if (misplaced !== undefined && command.children.length === 0) {
     return Either.left(new UsageError({ detail: `${misplaced} does not apply to connect ${command.path.join(" ")}` }))

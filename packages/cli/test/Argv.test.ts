@@ -36,6 +36,7 @@ describe("Argv", () => {
     expect(ready("connectors").help).toBe(true)
     expect(ready().help).toBe(true)
     expect(ready("--version").help).toBe(false)
+    expect(ready("--completions", "bash").args).toEqual(["--completions", "bash"])
     expect(ready("token", "acme/api").help).toBe(false)
   })
 
@@ -47,6 +48,14 @@ describe("Argv", () => {
     expect(refused("token", "acme/api", "--format")).toBe("--format needs a value: one of plain, json")
     expect(refused("completions", "sh")).toBe('<shell> must be one of bash, zsh, fish, not "sh"')
     expect(ready("completions", "zsh").help).toBe(false)
+  })
+
+  it("names an unknown command, and the nearest one", () => {
+    expect(refused("connectors", "lisst")).toBe(
+      'connect connectors has no command "lisst": did you mean "list"? Its commands: list, show, create, remove'
+    )
+    expect(refused("tokn", "acme/api")).toContain('connect has no command "tokn": did you mean "token"?')
+    expect(refused("frobnicate")).not.toContain("did you mean")
   })
 
   it("refuses a global option given to a command that does not take it", () => {
