@@ -79,6 +79,12 @@ export interface ConnectClientOptions {
   readonly baseUrl: string
   /** The caller credential sent as a bearer token. */
   readonly token: Redacted.Redacted<string>
+  /**
+   * Where the token comes from, named in the error when the server rejects it
+   * (`CONNECT_TOKEN`, `VERCEL_OIDC_TOKEN` from `layerConfig`); default
+   * `ConnectClient.layer`, a token given in code.
+   */
+  readonly credentialSource?: string | undefined
   /** The limit of one HTTP attempt (default 10 seconds). */
   readonly timeout?: Duration.DurationInput | undefined
   /** How many times a transient failure is retried (default 3). */
@@ -542,6 +548,7 @@ export const make = (
     const transport = makeTransport(http, {
       baseUrl,
       token: options.token,
+      credentialSource: options.credentialSource ?? "ConnectClient.layer",
       timeout: Duration.decode(options.timeout ?? "10 seconds"),
       retries,
       retryBaseDelay: Duration.decode(options.retryBaseDelay ?? "200 millis"),
@@ -641,19 +648,28 @@ export const resolveOptions = (read: {
   readonly url: string | undefined
   readonly token: string | undefined
   readonly oidc: string | undefined
+  /** Where `token` comes from (default `CONNECT_TOKEN`), named when the server rejects it. */
+  readonly tokenSource?: string | undefined
+  /** Where `oidc` comes from (default `VERCEL_OIDC_TOKEN`). */
+  readonly oidcSource?: string | undefined
 }): Effect.Effect<ConnectClientOptions, ConfigurationError> => {
   if (read.token !== undefined) {
+    const credentialSource = read.tokenSource ?? "CONNECT_TOKEN"
     if (read.url === undefined) {
       return Effect.fail(
         new ConfigurationError({
-          detail: "CONNECT_TOKEN is set but CONNECT_URL is not: set the URL of your Connect server"
+          detail: `${credentialSource} is set but CONNECT_URL is not: set the URL of your Connect server`
         })
       )
     }
-    return Effect.succeed({ baseUrl: read.url, token: Redacted.make(read.token) })
+    return Effect.succeed({ baseUrl: read.url, token: Redacted.make(read.token), credentialSource })
   }
   if (read.oidc !== undefined) {
-    return Effect.succeed({ baseUrl: read.url ?? VERCEL_API_URL, token: Redacted.make(read.oidc) })
+    return Effect.succeed({
+      baseUrl: read.url ?? VERCEL_API_URL,
+      token: Redacted.make(read.oidc),
+      credentialSource: read.oidcSource ?? "VERCEL_OIDC_TOKEN"
+    })
   }
   return Effect.fail(
     new ConfigurationError({

@@ -170,27 +170,42 @@ export class ConnectorNotFound extends Schema.TaggedError<ConnectorNotFound>()("
     return "not_found"
   }
   override get message(): string {
-    return withDetail(`No connector "${this.connector}" exists for this caller: check its uid or id`, this.detail)
+    const own = `No connector "${this.connector}" exists for this caller`
+    // A broker of ours says the same, with a "did you mean" when a connector's name is near.
+    if (this.detail?.startsWith(own) === true) return this.detail
+    return withDetail(`${own}: check its uid or id`, this.detail)
   }
 }
 
 /**
- * The server rejected the caller credential (missing, unknown or expired).
+ * The server rejected the caller credential (missing, unknown or expired);
+ * the message names where the credential came from when the client knows.
  *
  * Wire code `unauthorized`.
  *
  * @since 0.1.0
  * @category errors
  */
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", ServerErrorFields) {
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  ...ServerErrorFields,
+  /**
+   * Where the credential that was sent came from (`CONNECT_TOKEN`,
+   * `VERCEL_OIDC_TOKEN`, `--token`, `ConnectClient.layer`), when the client
+   * knows; never the credential itself. Not part of the wire envelope.
+   */
+  credentialSource: Schema.optional(Schema.String)
+}) {
   /** The wire code. */
   get code(): string {
     return "unauthorized"
   }
   override get message(): string {
+    const unnamed =
+      "The Connect server rejected the caller credential: check CONNECT_TOKEN (or VERCEL_OIDC_TOKEN on Vercel)"
+    if (this.credentialSource === undefined) return withDetail(unnamed, this.detail)
     return withDetail(
-      "The Connect server rejected the caller credential: check CONNECT_TOKEN (or VERCEL_OIDC_TOKEN on Vercel)",
-      this.detail
+      `The Connect server rejected the caller credential given by ${this.credentialSource}: check that it is a key of this server`,
+      this.detail === unnamed ? undefined : this.detail
     )
   }
 }

@@ -174,6 +174,12 @@ const withRefreshAhead = ([options, ahead]: readonly [
   Option.Option<Duration.Duration | false>
 ]): ConnectClientOptions => (Option.isSome(ahead) ? { ...options, refreshAhead: ahead.value } : options)
 
+/** Where the credentials come from: the call's options, or the environment. */
+const sourcesOf = (options: ConnectOptions | undefined) => ({
+  tokenSource: options?.token === undefined ? "CONNECT_TOKEN" : "the token option",
+  oidcSource: options?.vercelToken === undefined ? "VERCEL_OIDC_TOKEN" : "the vercelToken option"
+})
+
 /** The client for a call's options, made once per server and credential. */
 const clientFor = (options: ConnectOptions | undefined): ConnectClientService => {
   const url =
@@ -190,7 +196,7 @@ const clientFor = (options: ConnectOptions | undefined): ConnectClientService =>
   let client = clients.get(id)
   if (client === undefined) {
     client = runSync(
-      Effect.flatMap(Effect.zip(resolveOptions({ url, token, oidc }), refreshAhead), (read) =>
+      Effect.flatMap(Effect.zip(resolveOptions({ url, token, oidc, ...sourcesOf(options) }), refreshAhead), (read) =>
         make(withRefreshAhead(read))
       )
     )

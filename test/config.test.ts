@@ -41,6 +41,27 @@ const recordingClient = (sent: Array<Sent>) =>
     })
   )
 
+/** An HttpClient that refuses every credential, as a Connect server does an unknown one. */
+const refusingClient = HttpClient.make((request: HttpClientRequest.HttpClientRequest) =>
+  Effect.succeed(
+    HttpClientResponse.fromWeb(
+      request,
+      new Response(JSON.stringify({ error: { code: "unauthorized", message: "unknown caller key" } }), {
+        status: 401,
+        headers: { "content-type": "application/json" }
+      })
+    )
+  )
+)
+
+/** The error of one token request through `layer` over a server that refuses every credential. */
+const refusedWith = (layer: Layer.Layer<ConnectClient, ConfigurationError, HttpClient.HttpClient | TokenCache>) =>
+  Effect.flip(getToken(CONNECTOR, { subject: { type: "app" } })).pipe(
+    Effect.provide(
+      layer.pipe(Layer.provide(Layer.merge(Layer.succeed(HttpClient.HttpClient, refusingClient), TokenCache.layer())))
+    )
+  )
+
 const environment = (vars: Readonly<Record<string, string>>) => ConfigProvider.fromMap(new Map(Object.entries(vars)))
 
 /** Builds `ConnectClient.layerConfig` from `vars`, asks for one token, and returns what was sent. */
@@ -293,6 +314,28 @@ describe("CONNECT_REFRESH_AHEAD", () => {
         expect(error.message).toContain("CONNECT_REFRESH_AHEAD")
         expectNoCredential(error)
       }
+    })
+  )
+})
+
+describe("the credential's source", () => {
+  it.effect("an unauthorized answer names where the credential came from, never the credential", () =>
+    Effect.gen(function* () {
+      const cases = [
+        [{ CONNECT_URL: "https://broker.example", CONNECT_TOKEN: BROKER_TOKEN }, "given by CONNECT_TOKEN"],
+        [{ VERCEL_OIDC_TOKEN: OIDC_TOKEN }, "given by VERCEL_OIDC_TOKEN"]
+      ] as const
+      for (const [vars, said] of cases) {
+        const error = yield* refusedWith(ConnectClient.layerConfig).pipe(Effect.withConfigProvider(environment(vars)))
+        expect(error._tag).toBe("Unauthorized")
+        expect(error.message).toContain(said)
+        expectNoCredential(error)
+      }
+      const inCode = yield* refusedWith(
+        ConnectClient.layer({ baseUrl: "https://broker.example", token: Redacted.make(BROKER_TOKEN) })
+      )
+      expect(inCode.message).toContain("given by ConnectClient.layer")
+      expect(inCode.message).not.toContain("CONNECT_TOKEN")
     })
   )
 })

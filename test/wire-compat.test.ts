@@ -772,7 +772,10 @@ describe("error answers read the same way as @vercel/connect", () => {
       for (const [key, value] of Object.entries(extra ?? {})) expect(error).toHaveProperty(key, value)
     }
     expect(errors.promise.constructor).toBe(errors.effect.constructor)
-    expect({ ...errors.promise }).toStrictEqual({ ...errors.effect })
+    // Only where the credential came from may differ: an option of the call, or the Effect client's layer.
+    const { credentialSource: _promise, ...promiseFields } = { credentialSource: undefined, ...errors.promise }
+    const { credentialSource: _effect, ...effectFields } = { credentialSource: undefined, ...errors.effect }
+    expect(promiseFields).toStrictEqual(effectFields)
   })
 
   it("400 bad_request: InvalidRequest keeps the code, status and message", async () => {

@@ -9,7 +9,8 @@ import {
   PermanentServerCodes,
   type ProviderUnavailable,
   type RateLimited,
-  ServiceUnavailable
+  ServiceUnavailable,
+  Unauthorized
 } from "../ConnectError.js"
 import { isRecord } from "./json.js"
 import { describeParseError } from "./schema.js"
@@ -19,6 +20,8 @@ import { requestsSent } from "./telemetry.js"
 export interface TransportOptions {
   readonly baseUrl: string
   readonly token: Redacted.Redacted<string>
+  /** Where the token came from, named when the server rejects it. */
+  readonly credentialSource: string
   /** The limit of one attempt, body included. */
   readonly timeout: Duration.Duration
   /** How many times a transient failure is retried. */
@@ -280,6 +283,10 @@ const finalError = (baseUrl: string, failure: AttemptFailure, attempts: number):
   })
 }
 
+/** An `Unauthorized` that says which credential was refused. */
+const withSource = (error: ConnectError, options: TransportOptions): ConnectError =>
+  error._tag === "Unauthorized" ? new Unauthorized({ ...error, credentialSource: options.credentialSource }) : error
+
 /** The span of one HTTP attempt; the HTTP client's own span (which carries `traceparent`) is its child. */
 const withAttemptSpan =
   (call: Call<unknown, unknown>, attemptNumber: number) =>
@@ -339,7 +346,7 @@ export const makeTransport = (http: HttpClient.HttpClient, options: TransportOpt
         )
       }).pipe(
         Effect.retry(schedule),
-        Effect.mapError((failure) => finalError(options.baseUrl, failure, attempts)),
+        Effect.mapError((failure) => withSource(finalError(options.baseUrl, failure, attempts), options)),
         Effect.flatMap((answer) => decode(options.baseUrl, call, answer))
       )
     })

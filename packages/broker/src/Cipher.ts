@@ -19,7 +19,7 @@ import * as NodePath from "node:path"
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
-import { DATA_DIR_VARIABLE, dataDirConfig } from "./internal/dataDir.js"
+import { DATA_DIR_VARIABLE, dataDirConfig, makeDataDir } from "./internal/dataDir.js"
 
 /**
  * The length of a key, in bytes.
@@ -213,7 +213,7 @@ const isAlreadyExists = (error: PlatformError): boolean =>
 const createExclusive = (fs: FileSystem.FileSystem, path: string, contents: Uint8Array) =>
   Effect.gen(function* () {
     const exclusive = { flag: "wx", mode: 0o600 } as const
-    yield* fs.makeDirectory(NodePath.dirname(path), { recursive: true, mode: 0o700 })
+    yield* makeDataDir(fs, NodePath.dirname(path))
     const temporary = `${path}.${Crypto.randomBytes(6).toString("hex")}.tmp`
     const linked = fs
       .writeFile(temporary, contents, exclusive)

@@ -13,7 +13,7 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Config, Effect, Layer, Redacted, Schema } from "effect"
-import { dataDirConfig } from "./internal/dataDir.js"
+import { dataDirConfig, makeDataDir } from "./internal/dataDir.js"
 import { migrations } from "./internal/migrations.js"
 
 /**
@@ -101,8 +101,8 @@ export const layer = (location: DatabaseLocation): Layer.Layer<SqlClient.SqlClie
             const fs = yield* FileSystem.FileSystem
             const path = yield* Path.Path
             const directory = path.dirname(location.filename)
-            // The data directory holds the database (and the key file): owner only.
-            yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
+            // The data directory holds the database (and the key file): owner only, out of version control.
+            yield* makeDataDir(fs, directory)
             return SqliteClient.layer({ filename: location.filename })
           }).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, Path.layer)))
         )

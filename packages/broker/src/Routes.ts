@@ -53,6 +53,7 @@ import * as MetricsRoutes from "./MetricsRoutes.js"
 import * as Pages from "./Pages.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { type Caller, type Connector, Store } from "./Store.js"
+import { distance, threshold } from "./Suggest.js"
 import { Tokens } from "./Tokens.js"
 
 /**
@@ -85,6 +86,25 @@ const authenticate = Effect.gen(function* () {
   })
 })
 
+/**
+ * The connector of the caller's project nearest to a name that matches none,
+ * for a "did you mean": only the project's own connectors, so that a caller
+ * learns nothing of other projects'. A failure of the store just means no hint.
+ */
+const nearestLinked = (name: string, caller: Caller) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const wanted = name.toLowerCase()
+    const near = (yield* store.listConnectors)
+      .map((connector) => ({ connector, edits: distance(wanted, connector.uid.toLowerCase()) }))
+      .filter(({ edits }) => edits > 0 && edits <= threshold(name))
+      .sort((a, b) => a.edits - b.edits)
+    for (const { connector } of near) {
+      if (Option.isSome(yield* store.findLink(connector.id, caller.projectId))) return connector.uid
+    }
+    return undefined
+  }).pipe(Effect.orElseSucceed(() => undefined))
+
 /** The connector of the path, linked to the caller's project for its environment. */
 const linkedConnector = (caller: Caller) =>
   Effect.gen(function* () {
@@ -94,7 +114,15 @@ const linkedConnector = (caller: Caller) =>
     )
     const store = yield* Store
     const connector = yield* store.findConnector(name)
-    if (Option.isNone(connector)) return yield* new ConnectorNotFound({ connector: name })
+    if (Option.isNone(connector)) {
+      const near = yield* nearestLinked(name, caller)
+      return yield* new ConnectorNotFound({
+        connector: name,
+        ...(near === undefined
+          ? {}
+          : { detail: `No connector "${name}" exists for this caller: did you mean "${near}"?` })
+      })
+    }
     yield* Metrics.setConnector(connector.value.uid)
     const link = yield* store.findLink(connector.value.id, caller.projectId)
     if (Option.isNone(link)) return yield* new ClientNotLinkedToProject({ connector: connector.value.uid })

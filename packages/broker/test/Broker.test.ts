@@ -261,6 +261,30 @@ describe.each(backends)("the broker against a real OAuth server, on $name", ({ m
     }).pipe(Effect.provide(client(WEB_KEY)))
   )
 
+  it("suggests the caller's project's connector nearest to an unknown name, and none of another project's", async () => {
+    const token = (key: string, connector: string) =>
+      call(broker, "POST", `/v1/connect/token/${connector}`, key, { subject: { type: "app" } })
+    expect(await token(WEB_KEY, "acme%2Fapii")).toMatchObject({
+      status: 404,
+      body: {
+        error: {
+          code: "not_found",
+          message: 'No connector "acme/apii" exists for this caller: did you mean "acme/api"?'
+        }
+      }
+    })
+    // prj_other has no link to acme/api: its callers learn nothing of it.
+    const other = await token(OTHER_KEY, "acme%2Fapii")
+    expect(other).toMatchObject({ status: 404, body: { error: { code: "not_found" } } })
+    expect(JSON.stringify(other.body)).not.toContain("did you mean")
+    const unrelated = await token(WEB_KEY, "github")
+    expect(JSON.stringify(unrelated.body)).not.toContain("did you mean")
+    const error = await Effect.runPromise(
+      Effect.flip(getToken("acme/tenant", { subject: { type: "app" } })).pipe(Effect.provide(client(WEB_KEY)))
+    )
+    expect(error.message).toBe('No connector "acme/tenant" exists for this caller: did you mean "acme/tenants"?')
+  })
+
   it("answers each authorization failure with its wire code", async () => {
     const token = (key: string | undefined, connector = "acme%2Fapi", body: unknown = { subject: { type: "app" } }) =>
       call(broker, "POST", `/v1/connect/token/${connector}`, key, body)

@@ -251,8 +251,10 @@ describe("Cipher", () => {
         const keyPath = path.join(dataDir, KEY_FILE)
 
         const first = yield* withConfig({ CONNECT_DATA_DIR: dataDir }, seal(SECRET))
-        expect(fs.readdirSync(dataDir)).toEqual([KEY_FILE])
+        expect(fs.readdirSync(dataDir).sort()).toEqual([".gitignore", KEY_FILE])
         expect(fs.statSync(keyPath).mode & 0o777).toBe(0o600)
+        // A new data directory keeps itself out of version control.
+        expect(fs.readFileSync(path.join(dataDir, ".gitignore"), "utf8")).toMatch(/^\*$/m)
         const stored = fs.readFileSync(keyPath, "utf8").trim()
         expect(Buffer.from(stored, "base64").length).toBe(32)
 

@@ -29,12 +29,14 @@ import {
   WebhookList,
   WebhookRemoved
 } from "@effect-connect/broker/AdminApi"
+import { closest } from "@effect-connect/broker/Suggest"
 import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { FieldIssue } from "effect-connect/ConnectError"
 import { isRecord } from "effect-connect/Json"
 import type * as Protocol from "effect-connect/Protocol"
 import { describeParseError } from "effect-connect/Protocol"
 import { type CliExit, fail, report } from "./Exit.js"
+import * as Flags from "./Flags.js"
 
 /**
  * A request to the admin API failed: the broker refused it (`code` is the
@@ -50,7 +52,11 @@ export class AdminRequestError extends Schema.TaggedError<AdminRequestError>()("
   status: Schema.optional(Schema.Number),
   code: Schema.String,
   detail: Schema.String,
-  issues: Schema.optional(Schema.Array(FieldIssue))
+  issues: Schema.optional(Schema.Array(FieldIssue)),
+  /** Where the admin token that was refused came from: `--token`, `CONNECT_ADMIN_TOKEN` or `CONNECT_TOKEN`. */
+  credentialSource: Schema.optional(Schema.String),
+  /** A known connector near the one that was not found. */
+  suggestion: Schema.optional(Schema.String)
 }) {
   override get message(): string {
     if (this.issues !== undefined && this.issues.length > 0) {
@@ -59,8 +65,18 @@ export class AdminRequestError extends Schema.TaggedError<AdminRequestError>()("
     }
     if (this.status === undefined) return this.detail
     const said = `${this.detail.charAt(0).toUpperCase()}${this.detail.slice(1)}`
-    return `${said} (${this.code}, HTTP ${this.status})`
+    const near = this.suggestion === undefined ? "" : `; did you mean "${this.suggestion}"?`
+    return `${refusedCredential(this.credentialSource, this.status)}${said}${near} (${this.code}, HTTP ${this.status})`
   }
+}
+
+/** What a 401 says of the admin token that was sent, and how to send the right one. */
+const refusedCredential = (source: string | undefined, status: number): string => {
+  if (status !== 401 || source === undefined) return ""
+  if (source === "CONNECT_TOKEN") {
+    return "The broker refused the admin token: CONNECT_TOKEN was sent as the admin token, since CONNECT_ADMIN_TOKEN is not set; set CONNECT_ADMIN_TOKEN or pass --token. "
+  }
+  return `The broker refused the admin token given by ${source}. `
 }
 
 /**
@@ -156,6 +172,8 @@ const transportReason = (error: { readonly reason: string; readonly cause?: unkn
 interface Target {
   readonly baseUrl: string
   readonly token: Redacted.Redacted<string>
+  /** Where the token came from, named when the broker refuses it. */
+  readonly credentialSource?: string | undefined
 }
 
 /** Sends one admin request and decodes its answer; every failure is an `AdminRequestError` that names the broker. */
@@ -197,7 +215,12 @@ const makeSend = (http: HttpClient.HttpClient, options: Target) => {
           ResponseError: (error) => Effect.fail(unreachable(`the answer could not be read (${error.reason})`))
         })
       )
-      if (status < 200 || status >= 300) return yield* refused(status, text)
+      if (status < 200 || status >= 300) {
+        const error = refused(status, text)
+        return yield* status === 401 && options.credentialSource !== undefined
+          ? new AdminRequestError({ ...error, credentialSource: options.credentialSource })
+          : error
+      }
       let json: unknown
       try {
         json = JSON.parse(text)
@@ -218,25 +241,57 @@ const makeSend = (http: HttpClient.HttpClient, options: Target) => {
   return send
 }
 
+/**
+ * `request` about `connector`, whose "not found" of that connector suggests
+ * the broker's connector nearest to it.
+ */
+const suggesting =
+  (listConnectors: Effect.Effect<Schema.Schema.Type<typeof ConnectorList>, AdminRequestError>) =>
+  <A>(connector: string, request: Effect.Effect<A, AdminRequestError>): Effect.Effect<A, AdminRequestError> =>
+    Effect.catchIf(
+      request,
+      (error) => error.status === 404 && error.detail.includes(`"${connector}"`),
+      (error) =>
+        listConnectors.pipe(
+          Effect.map((list) =>
+            closest(
+              connector,
+              list.connectors.map((known) => known.uid)
+            )
+          ),
+          Effect.orElseSucceed(() => undefined),
+          Effect.flatMap((near) =>
+            Effect.fail(near === undefined ? error : new AdminRequestError({ ...error, suggestion: near }))
+          )
+        )
+    )
+
 const make = (options: Target) =>
   Effect.map(HttpClient.HttpClient, (http): AdminApi => {
     const send = makeSend(http, options)
+    const listConnectors = send(adminRoutes.listConnectors, {}, ConnectorList)
+    const about = suggesting(listConnectors)
     return {
-      listConnectors: send(adminRoutes.listConnectors, {}, ConnectorList),
-      showConnector: (connector) => send(adminRoutes.showConnector, { connector }, ConnectorView),
+      listConnectors,
+      showConnector: (connector) => about(connector, send(adminRoutes.showConnector, { connector }, ConnectorView)),
       createConnector: (declaration) => send(adminRoutes.createConnector, {}, ConnectorView, declaration),
-      removeConnector: (connector) => send(adminRoutes.removeConnector, { connector }, ConnectorRemoved),
-      listInstallations: (connector) => send(adminRoutes.listInstallations, { connector }, InstallationList),
+      removeConnector: (connector) =>
+        about(connector, send(adminRoutes.removeConnector, { connector }, ConnectorRemoved)),
+      listInstallations: (connector) =>
+        about(connector, send(adminRoutes.listInstallations, { connector }, InstallationList)),
       removeInstallation: (connector, installation) =>
-        send(adminRoutes.removeInstallation, { connector, installation }, InstallationRemoved),
+        about(connector, send(adminRoutes.removeInstallation, { connector, installation }, InstallationRemoved)),
       attach: (connector, project, environments) =>
-        send(adminRoutes.attach, { connector, project }, LinkChanged, { environments }),
+        about(connector, send(adminRoutes.attach, { connector, project }, LinkChanged, { environments })),
       detach: (connector, project, environments) =>
-        send(
-          adminRoutes.detach,
-          { connector, project },
-          LinkChanged,
-          environments === undefined ? {} : { environments }
+        about(
+          connector,
+          send(
+            adminRoutes.detach,
+            { connector, project },
+            LinkChanged,
+            environments === undefined ? {} : { environments }
+          )
         ),
       listProjects: send(adminRoutes.listProjects, {}, ProjectList),
       createProject: (project) => send(adminRoutes.createProject, {}, ProjectView, project),
@@ -271,6 +326,8 @@ export class AdminClient extends Context.Tag("effect-connect/cli/AdminClient")<A
   static readonly layer = (options: {
     readonly baseUrl: string
     readonly token: Redacted.Redacted<string>
+    /** Where the token came from, named when the broker refuses it. */
+    readonly credentialSource?: string | undefined
   }): Layer.Layer<AdminClient, never, HttpClient.HttpClient> => Layer.effect(AdminClient, make(options))
 }
 
@@ -288,7 +345,7 @@ export const options = {
   ),
   format: Options.choice("format", ["plain", "json"]).pipe(
     Options.withDescription("plain: for people; json: the broker's answer as JSON"),
-    Options.withDefault("plain")
+    Flags.withDefault("plain")
   )
 }
 
@@ -338,15 +395,19 @@ export const layer = (flags: AdminFlags): Layer.Layer<AdminClient, CliExit> =>
       if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
         return yield* fail("The broker URL (--url or CONNECT_URL) must be an http:// or https:// URL")
       }
-      const token = Option.orElse(flag(Option.map(flags.token, Redacted.value)), () =>
-        Option.orElse(env.admin, () => env.token)
-      )
+      const given = flag(Option.map(flags.token, Redacted.value))
+      const [token, credentialSource] = Option.isSome(given)
+        ? [given, "--token"]
+        : Option.isSome(env.admin)
+          ? [env.admin, "CONNECT_ADMIN_TOKEN"]
+          : [env.token, "CONNECT_TOKEN"]
       if (Option.isNone(token)) {
         return yield* fail("No admin token: set CONNECT_ADMIN_TOKEN or pass --token")
       }
       return AdminClient.layer({
         baseUrl: url.value.replace(/\/+$/, ""),
-        token: Redacted.make(token.value)
+        token: Redacted.make(token.value),
+        credentialSource
       }).pipe(Layer.provide(FetchHttpClient.layer))
     })
   )

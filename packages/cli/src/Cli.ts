@@ -1,7 +1,9 @@
 /**
- * The `connect` command line as a program: run by the `connect` binary in a
- * process of its own, or in-process with its own output streams and
- * environment (`run`), as tests and embedding tools do.
+ * The `connect` command line as a value and as a program: its commands and
+ * what their help says (read once from their descriptors), and `program` /
+ * `run`, which the `connect` binary runs in a process of its own and tests
+ * and embedding tools run in-process, with their own output streams and
+ * environment.
  *
  * Exit codes: 0 success; 1 the user must authorize or install first (the URL
  * to open is printed on stderr); 2 any other failure; 3 `authorize` ended on
@@ -13,13 +15,17 @@
 import { Console as NodeConsole } from "node:console"
 import { Writable } from "node:stream"
 import * as Command from "@effect/cli/Command"
+import * as Descriptor from "@effect/cli/CommandDescriptor"
 import { isValidationError } from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, ConfigProvider, Console, Effect, Exit } from "effect"
+import { Cause, ConfigProvider, Console, Effect, Either, Exit, HashSet } from "effect"
+import * as Argv from "./Argv.js"
 import * as Authorize from "./Authorize.js"
+import * as Completions from "./Completions.js"
 import * as Connectors from "./Connectors.js"
 import * as Events from "./Events.js"
-import { CliExit, ExitCode, interruptedExitCode } from "./Exit.js"
+import { CliExit, ExitCode, interruptedExitCode, printError, setErrorFormat } from "./Exit.js"
+import * as Help from "./Help.js"
 import * as Install from "./Install.js"
 import * as Installations from "./Installations.js"
 import * as Links from "./Links.js"
@@ -30,55 +36,151 @@ import * as Serve from "./Serve.js"
 import * as Token from "./Token.js"
 import * as Webhooks from "./Webhooks.js"
 
-const connect = Command.make("connect").pipe(
-  Command.withDescription(
-    [
-      "Short-lived provider tokens from a Connect server, and the self-hosted broker.",
-      "Connection: --url/--token, or CONNECT_URL and CONNECT_TOKEN (then VERCEL_OIDC_TOKEN).",
-      "",
-      "Example: CONNECT_URL=http://127.0.0.1:4100 CONNECT_TOKEN=... connect token acme/api --subject app"
-    ].join("\n")
-  ),
-  Command.withSubcommands([
-    Token.command,
-    Authorize.command,
-    Install.command,
-    RevokeTokens.command,
-    Serve.command,
-    Connectors.command,
-    Providers.command,
-    Installations.command,
-    Links.attach,
-    Links.detach,
-    Projects.projects,
-    Projects.keys,
-    Webhooks.webhooks,
-    Events.command
-  ])
+/** @since 0.1.0 */
+export const SUMMARY = "short-lived provider tokens from a Connect server, and the self-hosted broker"
+/** @since 0.1.0 */
+export const EXAMPLE = "CONNECT_URL=http://127.0.0.1:4100 CONNECT_TOKEN=ck_... connect token acme/api --subject app"
+/** @since 0.1.0 */
+export const VERSION = "0.1.0"
+
+const completions = Completions.make((shell) =>
+  shell === "bash"
+    ? Command.getBashCompletions(connect, "connect")
+    : shell === "zsh"
+      ? Command.getZshCompletions(connect, "connect")
+      : Command.getFishCompletions(connect, "connect")
 )
 
-const cli = Command.run(connect, { name: "connect", version: "0.1.0" })
+const commands = [
+  Token.command,
+  Authorize.command,
+  Install.command,
+  RevokeTokens.command,
+  Serve.command,
+  Connectors.command,
+  Providers.command,
+  Installations.command,
+  Links.attach,
+  Links.detach,
+  Projects.projects,
+  Projects.keys,
+  Webhooks.webhooks,
+  Events.command,
+  completions
+] as const
+
+/**
+ * The `connect` command with its subcommands.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const connect = Command.make("connect").pipe(
+  Command.withDescription(`${SUMMARY}\n\nExample: ${EXAMPLE}`),
+  Command.withSubcommands(commands)
+)
+
+/**
+ * What the help says of every command, for the help and for reading the command line.
+ *
+ * @since 0.1.0
+ * @category help
+ */
+export const helpTree: Help.CommandHelp = {
+  path: [],
+  summary: SUMMARY,
+  details: [],
+  examples: [EXAMPLE],
+  args: [],
+  options: [],
+  children: commands.map((command): Help.CommandHelp => {
+    const descriptor: Descriptor.Command<unknown> = command.descriptor
+    return Help.describe(descriptor, [HashSet.values(Descriptor.getNames(descriptor)).next().value ?? ""])
+  })
+}
+
+/**
+ * The help `prepared` asks for: the top level's, or a command's.
+ *
+ * @since 0.1.0
+ * @category help
+ */
+export const helpOf = (prepared: Argv.Prepared): string =>
+  prepared.command.path.length === 0
+    ? Help.renderTop({ version: VERSION, summary: SUMMARY, commands: helpTree.children, example: EXAMPLE })
+    : Help.renderCommand(prepared.command)
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are what it removes.
 const ansi = /\u001b\[[0-9;]*m/g
 
+const strip = (args: ReadonlyArray<unknown>) =>
+  args.map((arg) => (typeof arg === "string" ? arg.replace(ansi, "") : arg))
+
+/** Whether @effect/cli is still parsing the command line: what it prints then is a usage error. */
+interface Parsing {
+  now: boolean
+}
+
 /**
- * The console, without colours when NO_COLOR is set or the output is not a
- * terminal: @effect/cli styles its help and errors whatever the output.
+ * The console, without colours unless `colours` (@effect/cli styles its
+ * errors whatever the output); with `--format json`, what @effect/cli prints
+ * before the command runs (its usage errors) is kept in `usage`, to be
+ * printed as JSON.
  */
-const plainConsole = (console: Console.Console): Console.Console => {
-  const strip = (args: ReadonlyArray<unknown>) =>
-    args.map((arg) => (typeof arg === "string" ? arg.replace(ansi, "") : arg))
+const cliConsole = (
+  console: Console.Console,
+  colours: boolean,
+  parsing: Parsing,
+  usage: Array<string> | undefined
+): Console.Console => {
+  const clean = (args: ReadonlyArray<unknown>) => (colours ? args : strip(args))
+  const error = (...args: ReadonlyArray<unknown>) => {
+    if (usage !== undefined && parsing.now) usage.push(strip(args).map(String).join(" "))
+    else console.unsafe.error(...clean(args))
+  }
   return {
     ...console,
-    log: (...args) => console.log(...strip(args)),
-    error: (...args) => console.error(...strip(args)),
-    unsafe: {
-      ...console.unsafe,
-      log: (...args) => console.unsafe.log(...strip(args)),
-      error: (...args) => console.unsafe.error(...strip(args))
-    }
+    log: (...args) => console.log(...clean(args)),
+    error: (...args) => Effect.sync(() => error(...args)),
+    unsafe: { ...console.unsafe, log: (...args) => console.unsafe.log(...clean(args)), error }
   }
+}
+
+/** Runs the prepared command line; succeeds with the exit code, every failure printed. */
+const runPrepared = (
+  argv: ReadonlyArray<string>,
+  prepared: Argv.Prepared,
+  parsing: Parsing,
+  usage: Array<string> | undefined
+): Effect.Effect<number, never, NodeContext.NodeContext> => {
+  const cli = Command.run(
+    Command.transformHandler(connect, (effect) =>
+      Effect.zipRight(
+        Effect.sync(() => {
+          parsing.now = false
+        }),
+        effect
+      )
+    ),
+    { name: "connect", version: VERSION }
+  )
+  return Effect.suspend(() => {
+    parsing.now = true
+    return cli([...argv.slice(0, 2), ...prepared.args])
+  }).pipe(
+    Effect.as<number>(ExitCode.Success),
+    Effect.catchAll((error) => {
+      parsing.now = false
+      if (error instanceof CliExit) return Effect.succeed(error.code)
+      // @effect/cli has printed a usage error already, unless it was kept for JSON.
+      const printed = isValidationError(error)
+        ? usage === undefined
+          ? Effect.void
+          : printError("usage", usage.join(" ").trim() || "Invalid command line")
+        : printError("error", error instanceof Error ? error.message : String(error))
+      return Effect.as(printed, ExitCode.Failure)
+    })
+  )
 }
 
 /**
@@ -93,17 +195,23 @@ export const program = (
   argv: ReadonlyArray<string>,
   options: { readonly colours: boolean }
 ): Effect.Effect<number, never, NodeContext.NodeContext> =>
-  Effect.suspend(() => cli(argv)).pipe(
-    Effect.as<number>(ExitCode.Success),
-    Effect.catchAll((error) => {
-      if (error instanceof CliExit) return Effect.succeed(error.code)
-      // @effect/cli has printed a usage error already.
-      if (isValidationError(error)) return Effect.succeed(ExitCode.Failure)
-      return Effect.as(Console.error(error instanceof Error ? error.message : String(error)), ExitCode.Failure)
-    }),
-    (effect) =>
-      options.colours ? effect : Console.consoleWith((console) => Console.withConsole(effect, plainConsole(console)))
-  )
+  Effect.suspend(() => {
+    const args = argv.slice(2)
+    const format = Argv.formatOf(args)
+    setErrorFormat(format)
+    const usage = format === "json" ? [] : undefined
+    const parsing: Parsing = { now: false }
+    const ran: Effect.Effect<number, never, NodeContext.NodeContext> = Either.match(Argv.prepare(helpTree, args), {
+      onLeft: (error) => Effect.as(printError("usage", error.message), ExitCode.Failure),
+      onRight: (prepared) =>
+        prepared.help
+          ? Effect.as(Console.log(helpOf(prepared)), ExitCode.Success)
+          : runPrepared(argv, prepared, parsing, usage)
+    })
+    return Console.consoleWith((console) =>
+      Console.withConsole(ran, cliConsole(console, options.colours, parsing, usage))
+    )
+  })
 
 /** Where an in-process run writes: `process.stdout` or anything with a `write`. */
 export interface Output {

@@ -69,10 +69,12 @@ export const clientLayer = (flags: ConnectionFlags): Layer.Layer<ConnectClient, 
         token: nonEmpty("CONNECT_TOKEN"),
         oidc: nonEmpty("VERCEL_OIDC_TOKEN")
       })
+      const flagToken = nonEmptyFlag(flags.token, Redacted.value)
       const resolved = yield* resolveOptions({
         url: nonEmptyFlag(flags.url, (url) => url) ?? Option.getOrUndefined(env.url),
-        token: nonEmptyFlag(flags.token, Redacted.value) ?? Option.getOrUndefined(env.token),
-        oidc: Option.getOrUndefined(env.oidc)
+        token: flagToken ?? Option.getOrUndefined(env.token),
+        oidc: Option.getOrUndefined(env.oidc),
+        tokenSource: flagToken === undefined ? "CONNECT_TOKEN" : "--token"
       })
       return ConnectClient.layer(resolved).pipe(Layer.provide(Layer.merge(TokenCache.layer(), FetchHttpClient.layer)))
     })

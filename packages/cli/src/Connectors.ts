@@ -302,7 +302,8 @@ const create = Command.make(
       "The client secret comes from the variable --client-secret-env names, from the file, or a prompt.",
       "",
       "Example: ACME_SECRET=... connect connectors create --uid acme/api --client-id broker \\",
-      "  --client-secret-env ACME_SECRET --token-endpoint https://auth.acme.example/token --scopes-app api:read",
+      "  --client-secret-env ACME_SECRET --token-endpoint https://auth.acme.example/token \\",
+      "  --scopes-app api:read",
       "Example: connect connectors create --file ./acme-api.json",
       "Example: GITHUB_SECRET=... connect connectors create --uid github/acme --provider github \\",
       "  --client-id Iv1.abc --client-secret-env GITHUB_SECRET"

@@ -62,14 +62,44 @@ export const interruptedExitCode = (): number => interruptedWith
  */
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number }> {}
 
+let errorFormat: "plain" | "json" = "plain"
+
 /**
- * Prints one line on stderr and stops with exit code 2.
+ * Sets how errors are printed: as one line of text, or with `--format json`
+ * as one JSON object, `{"error":{"code","message"}}` (and `url` when the user
+ * must open one). The exit code is the same.
  *
  * @since 0.1.0
  * @category utils
  */
-export const fail = (message: string): Effect.Effect<never, CliExit> =>
-  Effect.zipRight(Console.error(oneLine(message)), Effect.fail(new CliExit({ code: ExitCode.Failure })))
+export const setErrorFormat = (format: "plain" | "json"): void => {
+  errorFormat = format
+}
+
+/**
+ * Prints an error on stderr in the chosen format: `message` as it is in
+ * plain text, or on one line in JSON with its `code`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const printError = (code: string, message: string, url?: string): Effect.Effect<void> =>
+  errorFormat === "json"
+    ? Console.error(
+        JSON.stringify({ error: { code, message: oneLine(message), ...(url === undefined ? {} : { url }) } })
+      )
+    : Console.error(url === undefined ? message : `${message}\n${url}`)
+
+/**
+ * Prints one line on stderr and stops with exit code 2; `code` names the
+ * failure in JSON (`usage` by default: the command line asked for something
+ * the command cannot do).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const fail = (message: string, code = "usage"): Effect.Effect<never, CliExit> =>
+  Effect.zipRight(printError(code, oneLine(message)), Effect.fail(new CliExit({ code: ExitCode.Failure })))
 
 /** A message on one line. */
 export const oneLine = (message: string): string => message.replace(/\s*\n\s*/g, " ").trim()
@@ -83,30 +113,29 @@ export const oneLine = (message: string): string => message.replace(/\s*\n\s*/g,
  * @category utils
  */
 export const report = (error: unknown): Effect.Effect<never, CliExit> => {
+  const actionRequired = Effect.fail(new CliExit({ code: ExitCode.ActionRequired }))
   if (error instanceof UserAuthorizationRequired && error.authorizeUrl !== undefined) {
-    return Effect.zipRight(
-      Console.error(
-        `The user must authorize connector "${error.connector}" first. Open this URL:\n${error.authorizeUrl}`
-      ),
-      Effect.fail(new CliExit({ code: ExitCode.ActionRequired }))
-    )
+    const message = `The user must authorize connector "${error.connector}" first. Open this URL:`
+    return Effect.zipRight(printError(error.code, message, error.authorizeUrl), actionRequired)
   }
   if (error instanceof ConnectorInstallationRequired && error.installUrl !== undefined) {
-    return Effect.zipRight(
-      Console.error(
-        `Connector "${error.connector}" must be installed for this request. Open this URL:\n${error.installUrl}`
-      ),
-      Effect.fail(new CliExit({ code: ExitCode.ActionRequired }))
-    )
+    const message = `Connector "${error.connector}" must be installed for this request. Open this URL:`
+    return Effect.zipRight(printError(error.code, message, error.installUrl), actionRequired)
   }
   if (error instanceof UserAuthorizationRequired || error instanceof ConnectorInstallationRequired) {
-    return Effect.zipRight(
-      Console.error(oneLine(error.message)),
-      Effect.fail(new CliExit({ code: ExitCode.ActionRequired }))
-    )
+    return Effect.zipRight(printError(error.code, oneLine(error.message)), actionRequired)
   }
-  if (isConnectError(error) || error instanceof Error) return fail(error.message)
-  return fail(String(error))
+  if (isConnectError(error) || error instanceof Error) return fail(error.message, codeOf(error))
+  return fail(String(error), "error")
+}
+
+/** The code of an error for JSON: its wire code, or its tag. */
+const codeOf = (error: object): string => {
+  if ("code" in error && typeof error.code === "string") return error.code
+  if ("_tag" in error && typeof error._tag === "string") {
+    return error._tag.replace(/(?<=[a-z])(?=[A-Z])/g, "_").toLowerCase()
+  }
+  return "error"
 }
 
 /**

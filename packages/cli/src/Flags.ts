@@ -28,13 +28,24 @@ export const optionalInteger = (name: string, description: string): Options.Opti
   Options.integer(name).pipe(Options.withDescription(description), Options.optional)
 
 /**
+ * A default for an option, said in its help (`@effect/cli` does not show it).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const withDefault =
+  <const B extends string | number>(value: B) =>
+  <A>(options: Options.Options<A>): Options.Options<A | B> =>
+    options.pipe(Options.withDefault(value), Options.withDescription(`Default: ${value}.`))
+
+/**
  * `--format plain|json`, `plain` by default; `description` says what each prints.
  *
  * @since 0.1.0
  * @category options
  */
 export const format = (description: string): Options.Options<"plain" | "json"> =>
-  Options.choice("format", ["plain", "json"]).pipe(Options.withDescription(description), Options.withDefault("plain"))
+  Options.choice("format", ["plain", "json"]).pipe(Options.withDescription(description), withDefault("plain"))
 
 /**
  * The `<connector>` argument.

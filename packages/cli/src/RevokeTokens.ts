@@ -12,6 +12,7 @@ import { ConnectClient } from "effect-connect/ConnectClient"
 import type { RevocationSummary } from "effect-connect/Revocation"
 import * as Connection from "./Connection.js"
 import { confirm, fail, report } from "./Exit.js"
+import * as Flags from "./Flags.js"
 
 /** The summary, one line per count. */
 export const formatSummary = (summary: RevocationSummary): string =>
@@ -42,7 +43,7 @@ export const command = Command.make(
     yes: Options.boolean("yes").pipe(Options.withDescription("Do not ask for confirmation")),
     format: Options.choice("format", ["plain", "json"]).pipe(
       Options.withDescription("plain: one line per count; json: the summary as JSON"),
-      Options.withDefault("plain")
+      Flags.withDefault("plain")
     ),
     ...Connection.options
   },

@@ -48,7 +48,7 @@ export const command = Command.make(
     connector: Flags.connector(),
     subject: Options.choice("subject", ["app", "user"]).pipe(
       Options.withDescription("Whose token: the app's own, or a user's (needs --user-id)"),
-      Options.withDefault("user")
+      Flags.withDefault("user")
     ),
     userId: Flags.optionalText("user-id", "The user, with --subject user"),
     installationId: Flags.optionalText("installation-id", "The installation (tenant) to use"),

@@ -17,6 +17,7 @@ import {
 } from "@effect-connect/broker/AdminApi"
 import { Console, Effect, Option, Redacted, Schema } from "effect"
 import * as AdminClient from "./AdminClient.js"
+import * as Flags from "./Flags.js"
 import { isoTime, table } from "./Table.js"
 
 const printJson = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
@@ -125,7 +126,7 @@ const deliveries = Command.make(
     ),
     limit: Options.integer("limit").pipe(
       Options.withDescription("At most this many (1 to 500)"),
-      Options.withDefault(50)
+      Flags.withDefault(50)
     ),
     ...AdminClient.options
   },

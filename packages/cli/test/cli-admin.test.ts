@@ -406,6 +406,41 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
     expect(gone.stderr).toContain("not_found")
   })
 
+  it("says which admin token was refused and where it came from", async () => {
+    const base = { ...cleanEnv(), CONNECT_URL: broker.url }
+    const [fromCallerVariable, fromFlag, fromAdminVariable] = await Promise.all([
+      connectWith({ ...base, CONNECT_TOKEN: "ck_caller_key_0001" }, "connectors", "list"),
+      connectWith(base, "connectors", "list", "--token", "adm_wrong_token_0002"),
+      connectWith({ ...base, CONNECT_ADMIN_TOKEN: "adm_wrong_token_0003" }, "connectors", "list")
+    ])
+    for (const result of [fromCallerVariable, fromFlag, fromAdminVariable]) failsWithOneLine(result)
+    expect(fromCallerVariable.stderr).toContain(
+      "CONNECT_TOKEN was sent as the admin token, since CONNECT_ADMIN_TOKEN is not set; set CONNECT_ADMIN_TOKEN or pass --token"
+    )
+    expect(fromFlag.stderr).toContain("The broker refused the admin token given by --token")
+    expect(fromFlag.stderr).not.toContain("CONNECT_TOKEN")
+    expect(fromAdminVariable.stderr).toContain("The broker refused the admin token given by CONNECT_ADMIN_TOKEN")
+    for (const [result, secret] of [
+      [fromCallerVariable, "ck_caller_key_0001"],
+      [fromFlag, "adm_wrong_token_0002"],
+      [fromAdminVariable, "adm_wrong_token_0003"]
+    ] as const) {
+      expect(result.stderr).not.toContain(secret)
+    }
+  })
+
+  it("suggests the nearest connector when the one named does not exist", async () => {
+    await createConnector("acme/suggested")
+    const [near, far] = await Promise.all([
+      connect("connectors", "show", "acme/sugested"),
+      connect("installations", "list", "acme/nothing-like-it")
+    ])
+    failsWithOneLine(near)
+    expect(near.stderr).toContain('did you mean "acme/suggested"?')
+    failsWithOneLine(far)
+    expect(far.stderr).not.toContain("did you mean")
+  })
+
   it("exits 2 with one line on a wrong or missing admin token, or no broker", async () => {
     const wrong = await connectWith({ ...env, CONNECT_ADMIN_TOKEN: "adm_wrong_token_0001" }, "connectors", "list")
     failsWithOneLine(wrong)
@@ -437,27 +472,17 @@ describe("the connect admin commands", { timeout: 90_000 }, () => {
     expect(noUrl.stderr).toContain("CONNECT_URL")
   })
 
-  it("shows help with an example for every admin command, and exits 0", async () => {
-    for (const args of [
+  // Every command's help is checked in-process (Help.test.ts); these are the built binary's.
+  it("shows help with an example for an admin group and command, and exits 0", async () => {
+    const cases = [
       ["connectors", "--help"],
-      ["connectors", "list", "--help"],
-      ["connectors", "show", "--help"],
-      ["connectors", "create", "--help"],
-      ["connectors", "remove", "--help"],
-      ["installations", "--help"],
-      ["installations", "list", "--help"],
-      ["installations", "remove", "--help"],
-      ["attach", "--help"],
-      ["detach", "--help"],
-      ["projects", "--help"],
-      ["projects", "list", "--help"],
-      ["projects", "create", "--help"],
-      ["keys", "--help"],
-      ["keys", "create", "--help"]
-    ]) {
-      const result = await connect(...args)
+      ["connectors", "create", "--help"]
+    ]
+    const results = await Promise.all(cases.map((args) => connect(...args)))
+    results.forEach((result, i) => {
+      const args = cases[i] ?? []
       expect(result.code, args.join(" ")).toBe(0)
-      expect(result.stdout, args.join(" ")).toContain(`Example: connect ${args[0]}`)
-    }
+      expect(result.stdout, args.join(" ")).toMatch(new RegExp(`Examples?:\n {2}(\\S+=\\S+ )*connect ${args[0]}`))
+    })
   })
 })

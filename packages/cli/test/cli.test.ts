@@ -119,6 +119,17 @@ describe("the connect command line", () => {
     expect(result.stderr).toContain(`${broker.url}/v1/connect/authorize/`)
   })
 
+  it("with --format json, says so in one JSON object with the URL, and exits 1 all the same", async () => {
+    const result = await connect("token", "acme/api", "--user-id", "nobody", "--format", "json")
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe("")
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    const body = JSON.parse(result.stderr) as { error: { code: string; message: string; url: string } }
+    expect(body.error.code).toBe("user_authorization_required")
+    expect(body.error.message).toBe('The user must authorize connector "acme/api" first. Open this URL:')
+    expect(body.error.url.startsWith(`${broker.url}/v1/connect/authorize/`)).toBe(true)
+  })
+
   it("exits 2 with one line on stderr for an unknown connector", async () => {
     const result = await connect("token", "acme/nope", "--subject", "app")
     expect(result.code).toBe(2)
@@ -179,12 +190,33 @@ describe("the connect command line", () => {
     expect(result.stderr).toContain("--all-tokens")
   })
 
+  it("says which caller credential was refused and where it came from", async () => {
+    const [fromFlag, fromVariable] = await Promise.all([
+      connect("token", "acme/api", "--subject", "app", "--token", "ck_wrong_flag_0001"),
+      connectWith({ ...env, CONNECT_TOKEN: "ck_wrong_variable_0002" }, "token", "acme/api", "--subject", "app")
+    ])
+    expect(fromFlag.code).toBe(2)
+    expect(fromFlag.stderr).toContain("rejected the caller credential given by --token")
+    expect(fromFlag.stderr).not.toContain("CONNECT_TOKEN")
+    expect(fromFlag.stderr).not.toContain("ck_wrong_flag_0001")
+    expect(fromVariable.code).toBe(2)
+    expect(fromVariable.stderr).toContain("rejected the caller credential given by CONNECT_TOKEN")
+    expect(fromVariable.stderr).not.toContain("ck_wrong_variable_0002")
+  })
+
+  it("suggests the project's connector nearest to a mistyped name", async () => {
+    const result = await connect("token", "acme/apii", "--subject", "app")
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe('No connector "acme/apii" exists for this caller: did you mean "acme/api"?\n')
+  })
+
   it("shows help with an example, and exits 0", async () => {
-    // The binary's top-level help (its output is a pipe), the others in the test's process.
-    for (const args of [["--help"], ["token", "--help"], ["revoke-tokens", "--help"], ["serve", "--help"]]) {
+    // The binary's top-level help (its output is a pipe), a command's in the test's process; every command's help
+    // is checked in Help.test.ts.
+    for (const args of [["--help"], ["token", "--help"]]) {
       const result = args.length === 1 ? await connectBinary(env, ...args) : await connect(...args)
       expect(result.code).toBe(0)
-      expect(result.stdout).toContain("Example: connect")
+      expect(result.stdout).toMatch(/Examples?:\n {2}(CONNECT_URL=\S+ CONNECT_TOKEN=\S+ )?connect /)
       // Not a terminal: no colour codes, which would garble a file or a pipe.
       expect(result.stdout).not.toContain("\u001b[")
     }
