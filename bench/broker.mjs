@@ -348,7 +348,10 @@ export const main = async () => {
     )
   }
   const refreshDatabase = await postgresUrl()
-  for (const [name, url] of [["SQLite", undefined], ["Postgres", refreshDatabase?.url]]) {
+  for (const [name, url] of [
+    ["SQLite", undefined],
+    ["Postgres", refreshDatabase?.url]
+  ]) {
     if (name === "Postgres" && url === undefined) continue
     const refreshBroker = await startBroker(provider, url)
     const refreshes = await measureRefreshes(refreshBroker)

@@ -109,6 +109,8 @@ const show = Command.make(
  * @category commands
  */
 export const command = Command.make("providers").pipe(
-  Command.withDescription("The catalogue of provider presets (list, show)."),
+  Command.withDescription(
+    ["The catalogue of provider presets: list, show.", "", "Example: connect providers show github"].join("\n")
+  ),
   Command.withSubcommands([list, show])
 )
