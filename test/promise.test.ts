@@ -268,7 +268,7 @@ describe("getToken / getTokenResponse", () => {
 
   it("a request object changed in place between calls is the request it now is", async () => {
     const connector = "p/changed"
-    const subject = { type: "user", id: "u1" }
+    const subject = { type: "user" as const, id: "u1" }
     const params: { subject: typeof subject; scopes: Array<string>; validityBufferMs?: number } = {
       subject,
       scopes: ["repo"]
