@@ -38,6 +38,9 @@ const SPREAD_CALLS = 100_000
 const SPREAD_MS = 3 * SHORT_LIFETIME_MS
 const TIME_MS = 1500
 const WARMUP_MS = 300
+/** Cache hits again, interleaved: rounds, and batches of `OPS` calls per case in a round. */
+const ROUNDS = 30
+const ROUND_BATCHES = 5
 
 const CALLER_KEY = "bench-key"
 const CONNECTOR = "github/acme"
@@ -142,6 +145,44 @@ const spreadCalls = async (call) => {
   return { slowest, waited, requests: shortRequests - before, ms: performance.now() - begin }
 }
 
+/** The median of some numbers. */
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/** The indices 0 … n-1 in a random order. */
+const shuffled = (n) => {
+  const order = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[order[i], order[j]] = [order[j], order[i]]
+  }
+  return order
+}
+
+/**
+ * Each case's time over the first case's, as the median over `ROUNDS` rounds
+ * that run every case for `ROUND_BATCHES` batches, in a new random order each
+ * round (so that no case is always the one after the same other). Tinybench
+ * runs its cases one after another, so a change of load on a shared machine
+ * moves their ratios; here it falls on every case alike.
+ */
+const interleaved = async (runs) => {
+  const ratios = runs.map(() => [])
+  for (let round = 0; round < ROUNDS; round++) {
+    const times = new Array(runs.length)
+    for (const i of shuffled(runs.length)) {
+      const started = performance.now()
+      for (let batch = 0; batch < ROUND_BATCHES; batch++) await runs[i]()
+      times[i] = performance.now() - started
+    }
+    for (let i = 0; i < runs.length; i++) ratios[i].push(times[i] / times[0])
+  }
+  return ratios.map(median)
+}
+
 // --- formatting ---------------------------------------------------------------
 
 const fmt = (n, digits = 0) =>
@@ -231,22 +272,38 @@ const main = async () => {
   const effectHits = effectLoop(params)
   const effectHitsReordered = effectLoop(reordered)
 
+  // The official client first: the ratios are to it.
+  const hitCases = [
+    [
+      "official getToken (baseline)",
+      async () => {
+        for (let i = 0; i < OPS; i++) await Official.getToken(CONNECTOR, params, officialOptions)
+      }
+    ],
+    [
+      "ours, Promise getToken",
+      async () => {
+        for (let i = 0; i < OPS; i++) await promiseGetToken(CONNECTOR, params, promiseOptions)
+      }
+    ],
+    ["ours, Effect getToken (N in one program)", () => runtime.runPromise(effectHits)],
+    [
+      "ours, Promise getToken, scopes reordered",
+      async () => {
+        for (let i = 0; i < OPS; i++) await promiseGetToken(CONNECTOR, reordered, promiseOptions)
+      }
+    ],
+    ["ours, Effect getToken, scopes reordered", () => runtime.runPromise(effectHitsReordered)],
+    // Not interleaved: its spans leave garbage that the case after it would be charged for.
+    ["ours, Effect getToken, OpenTelemetry tracer on", () => tracedRuntime.runPromise(effectHits), false]
+  ]
   const bench = new Bench({ time: TIME_MS, warmupTime: WARMUP_MS, warmupIterations: 20, iterations: 50 })
-  bench
-    .add("official getToken (baseline)", async () => {
-      for (let i = 0; i < OPS; i++) await Official.getToken(CONNECTOR, params, officialOptions)
-    })
-    .add("ours, Promise getToken", async () => {
-      for (let i = 0; i < OPS; i++) await promiseGetToken(CONNECTOR, params, promiseOptions)
-    })
-    .add("ours, Effect getToken (N in one program)", () => runtime.runPromise(effectHits))
-    .add("ours, Promise getToken, scopes reordered", async () => {
-      for (let i = 0; i < OPS; i++) await promiseGetToken(CONNECTOR, reordered, promiseOptions)
-    })
-    .add("ours, Effect getToken, scopes reordered", () => runtime.runPromise(effectHitsReordered))
-    .add("ours, Effect getToken, OpenTelemetry tracer on", () => tracedRuntime.runPromise(effectHits))
+  for (const [name, run] of hitCases) bench.add(name, run)
   await bench.warmup()
   await bench.run()
+  const interleavedRatios = await interleaved(
+    hitCases.filter(([, , interleave]) => interleave !== false).map(([, run]) => run)
+  )
   const hitRequests = requests - requestsBeforeHits
   if (hitRequests !== 0) throw new Error(`${hitRequests} requests reached the server during the cache-hit runs`)
 
@@ -335,21 +392,23 @@ const main = async () => {
   console.log("Cache hit (warm cache), per getToken call")
   console.log(
     table(
-      ["case", "mean ns/op", "p99 ns/op*", "ops/s", "±rme", "samples", "time vs official"],
-      results.map(({ name, result }) => [
+      ["case", "mean ns/op", "p99 ns/op*", "ops/s", "±rme", "samples", "time vs official", "interleaved**"],
+      results.map(({ name, result }, i) => [
         name,
         fmt(nsPerOp(result.mean), 1),
         fmt(nsPerOp(result.p99), 1),
         fmt((OPS * 1000) / result.mean),
         `${fmt(result.rme, 2)}%`,
         fmt(result.samples.length),
-        `${fmt(result.mean / baseline, 2)}x`
+        `${fmt(result.mean / baseline, 2)}x`,
+        i < interleavedRatios.length ? `${fmt(interleavedRatios[i], 2)}x` : "-"
       ])
     )
   )
   console.log(
     `* p99 of the per-iteration mean (${OPS} calls per iteration). Requests during the hit runs: ${hitRequests}`
   )
+  console.log(`** time vs official, median of ${ROUNDS} interleaved rounds of ${ROUND_BATCHES} iterations per case`)
   const meanOf = (name) => results.find((r) => r.name === name)?.result.mean ?? Number.NaN
   console.log(
     `Tracing on vs off (Effect getToken, same run): ${fmt(

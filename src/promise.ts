@@ -227,18 +227,20 @@ const plain = (response: TokenResponse): ConnectTokenResponse => ({
 })
 
 // The one fast path of getToken and getTokenResponse: a fresh hit is answered
-// without entering the Effect runtime; `project` picks what the caller gets.
+// without entering the Effect runtime; `project` picks what the caller gets,
+// `resolve` the promise of a hit.
 const throughCache = <A>(
   connector: string,
   params: ConnectTokenParams,
   options: ConnectOptions | undefined,
-  project: (response: TokenResponse) => A
+  project: (response: TokenResponse) => A,
+  resolve: (response: TokenResponse) => Promise<A>
 ): Promise<A> => {
   try {
     const client = clientFor(options)
     if (options?.forceRefresh !== true) {
       const hit = client.unsafeCachedResponse(connector, params, Date.now())
-      if (hit !== undefined) return Promise.resolve(project(hit))
+      if (hit !== undefined) return resolve(hit)
     }
     return run(
       Effect.flatMap(decode(TokenParams, params, "params", connector), (valid) =>
@@ -253,6 +255,25 @@ const throughCache = <A>(
 const tokenOf = (response: TokenResponse): string => Redacted.value(response.token)
 
 /**
+ * The promise of the last hit's token, made once per cached response: a
+ * settled promise cannot change, so the hits that follow return it again.
+ */
+const tokenPromise = (() => {
+  let answered: TokenResponse | undefined
+  let promise: Promise<string> | undefined
+  return (response: TokenResponse): Promise<string> => {
+    if (response !== answered || promise === undefined) {
+      answered = response
+      promise = Promise.resolve(tokenOf(response))
+    }
+    return promise
+  }
+})()
+
+// A new object per call: a caller may change the one it gets.
+const responsePromise = (response: TokenResponse): Promise<ConnectTokenResponse> => Promise.resolve(plain(response))
+
+/**
  * The token response for a request, with the token as a plain string.
  *
  * @since 0.1.0
@@ -262,7 +283,7 @@ export const getTokenResponse = (
   connector: string,
   params: ConnectTokenParams,
   options?: ConnectOptions
-): Promise<ConnectTokenResponse> => throughCache(connector, params, options, plain)
+): Promise<ConnectTokenResponse> => throughCache(connector, params, options, plain, responsePromise)
 
 /**
  * The provider access token for a request. A fresh cached token is answered
@@ -283,7 +304,7 @@ export const getTokenResponse = (
  * @category operations
  */
 export const getToken = (connector: string, params: ConnectTokenParams, options?: ConnectOptions): Promise<string> =>
-  throughCache(connector, params, options, tokenOf)
+  throughCache(connector, params, options, tokenOf, tokenPromise)
 
 /**
  * Revokes the tokens of a connector for a subject (and installation), and drops

@@ -781,6 +781,39 @@ describe("TokenCache", () => {
         expect(keys.some((key) => key.id.includes("exchanged-"))).toBe(false)
       }).pipe(Effect.provide(ConnectTest.layer()))
     )
+    it.effect("a request object changed in place between calls is the request it now is", () =>
+      Effect.gen(function* () {
+        const connect = yield* ConnectTest
+        yield* connect.script(CONNECTOR, { token: numbered() })
+        const subject = { type: "user" as const, id: "u1" }
+        const params: { subject: typeof subject; scopes: Array<string>; installationId?: string } = {
+          subject,
+          scopes: ["repo"]
+        }
+        const sentScopes = Effect.map(connect.requests, (requests) => {
+          const body = requests.at(-1)?.body
+          return typeof body === "object" && body !== null ? (body as { scopes?: unknown }).scopes : undefined
+        })
+
+        expect(yield* tokenOf(CONNECTOR, params)).toBe("tok-1")
+        expect(yield* tokenOf(CONNECTOR, params)).toBe("tok-1")
+        params.scopes[0] = "admin"
+        expect(yield* tokenOf(CONNECTOR, params)).toBe("tok-2")
+        expect(yield* sentScopes).toEqual(["admin"])
+        params.scopes.push("repo")
+        expect(yield* tokenOf(CONNECTOR, params)).toBe("tok-3")
+        subject.id = "u2"
+        expect(yield* tokenOf(CONNECTOR, params)).toBe("tok-4")
+        params.installationId = "inst_1"
+        expect(yield* tokenOf(CONNECTOR, params)).toBe("tok-5")
+        // Back to the first request: its entry answers.
+        subject.id = "u1"
+        params.scopes.splice(0, 2, "repo")
+        delete params.installationId
+        expect(yield* tokenOf(CONNECTOR, params)).toBe("tok-1")
+        expect(yield* tokenRequests()).toBe(5)
+      }).pipe(Effect.provide(ConnectTest.layer()))
+    )
   })
 
   describe("callers", () => {

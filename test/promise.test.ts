@@ -271,6 +271,30 @@ describe("getToken / getTokenResponse", () => {
     expect(requestsFor(connector)).toHaveLength(1)
   })
 
+  it("a request object changed in place between calls is the request it now is", async () => {
+    const connector = "p/changed"
+    const subject = { type: "user" as const, id: "u1" }
+    const params: { subject: typeof subject; scopes: Array<string>; validityBufferMs?: number } = {
+      subject,
+      scopes: ["repo"]
+    }
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("p/changed#1")
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("p/changed#1")
+    params.scopes[0] = "admin"
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("p/changed#2")
+    expect(requestsFor(connector).at(-1)?.body).toMatchObject({ scopes: ["admin"] })
+    subject.id = "u2"
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("p/changed#3")
+    // A buffer longer than the token's hour: the cached token is too close to expiry.
+    params.validityBufferMs = 2 * 3_600_000
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("p/changed#4")
+    delete params.validityBufferMs
+    params.scopes[0] = "repo"
+    subject.id = "u1"
+    expect(await ConnectPromise.getToken(connector, params, options())).toBe("p/changed#1")
+    expect(requestsFor(connector)).toHaveLength(4)
+  })
+
   it("forceRefresh sends again and replaces the cached entry", async () => {
     const connector = "p/force"
     const params = { subject: { type: "app" } } as const
