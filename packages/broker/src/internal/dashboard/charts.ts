@@ -19,7 +19,12 @@ const HOUR_MS = 3_600_000
 
 /** Counts events into the `hours` hours that end with the one under way at `now`. */
 export const hourly = (
-  events: ReadonlyArray<{ readonly occurredAt: number; readonly outcome: "issued" | "failed" }>,
+  events: ReadonlyArray<{
+    readonly occurredAt: number
+    readonly outcome: "issued" | "failed"
+    /** How many it stands for (an event of answers given from memory counts them), 1 by default. */
+    readonly count?: number
+  }>,
   now: number,
   hours: number
 ): HourlySeries => {
@@ -30,8 +35,9 @@ export const hourly = (
   for (const event of events) {
     const index = Math.floor((event.occurredAt - first) / HOUR_MS)
     if (index < 0 || index >= hours) continue
-    if (event.outcome === "issued") issued[index] = (issued[index] ?? 0) + 1
-    else failed[index] = (failed[index] ?? 0) + 1
+    const count = event.count ?? 1
+    if (event.outcome === "issued") issued[index] = (issued[index] ?? 0) + count
+    else failed[index] = (failed[index] ?? 0) + count
   }
   return { issued, failed, lastHourStart }
 }

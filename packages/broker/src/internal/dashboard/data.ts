@@ -53,6 +53,10 @@ export interface Overview {
   readonly recent: ReadonlyArray<BrokerEvent>
 }
 
+/** How many answers a `token.issued` event stands for: `count` for those given from memory, else one. */
+const countOf = (event: BrokerEvent): number =>
+  typeof event.data.count === "number" && event.data.count > 0 ? event.data.count : 1
+
 /** The summary of one connector from the counts and the last day's events. */
 const summaryOf = (
   connector: ConnectorView,
@@ -80,11 +84,17 @@ const summaryOf = (
     lastFailure: failure === undefined ? undefined : { at: failure.occurredAt, why: whyOf(failure) },
     series: hourly(
       own.flatMap(
-        (event): ReadonlyArray<{ readonly occurredAt: number; readonly outcome: "issued" | "failed" }> =>
+        (
+          event
+        ): ReadonlyArray<{
+          readonly occurredAt: number
+          readonly outcome: "issued" | "failed"
+          readonly count: number
+        }> =>
           event.kind === "token.issued"
-            ? [{ occurredAt: event.occurredAt, outcome: "issued" as const }]
+            ? [{ occurredAt: event.occurredAt, outcome: "issued" as const, count: countOf(event) }]
             : FAILURE_KINDS.includes(event.kind)
-              ? [{ occurredAt: event.occurredAt, outcome: "failed" as const }]
+              ? [{ occurredAt: event.occurredAt, outcome: "failed" as const, count: 1 }]
               : []
       ),
       now,
