@@ -9,7 +9,8 @@
 // of stored-token requests while 50 users' refreshes are under way against the same without them.
 //
 // Settings: BENCH_BROKER_SECONDS (default 20; the figures in docs/benchmarks.md use 60), BENCH_BROKER_CONNECTIONS
-// (10), BENCH_BROKER_POSTGRES=0 to skip Postgres.
+// (10), BENCH_BROKER_WARMUP_SECONDS (15), BENCH_BROKER_POSTGRES=0 to skip Postgres, BENCH_BROKER_REFRESHES=0 to skip
+// the refresh case.
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -21,7 +22,10 @@ import pg from "pg"
 
 const SECONDS = Number(process.env.BENCH_BROKER_SECONDS ?? 20)
 const CONNECTIONS = Number(process.env.BENCH_BROKER_CONNECTIONS ?? 10)
-const WARMUP_SECONDS = 5
+/** Load before the measured one: long enough for the heap to settle (RSS is measured from its end). */
+const WARMUP_SECONDS = Number(process.env.BENCH_BROKER_WARMUP_SECONDS ?? 15)
+/** How often the broker's RSS is read during a load. */
+const RSS_SAMPLE_MS = 5_000
 const KEY = "ck_bench_0123456789abcdef"
 const PROJECT = "prj_bench"
 const CONNECTOR = "bench/api"
@@ -188,13 +192,17 @@ const summary = (result) => ({
   errors: result.errors
 })
 
-/** Warm up, then load for SECONDS, reading the RSS at the start and the end. */
+/** Warm up, then load for SECONDS, reading the RSS at the start, every RSS_SAMPLE_MS, and at the end. */
 const measureBroker = async (broker) => {
   await load(tokenRequest(broker.url), WARMUP_SECONDS)
   const before = await rssMb(broker.pid)
+  const samples = [before]
+  const sampler = setInterval(async () => samples.push(await rssMb(broker.pid)), RSS_SAMPLE_MS)
   const result = summary(await load(tokenRequest(broker.url), SECONDS))
+  clearInterval(sampler)
   const after = await rssMb(broker.pid)
-  return { ...result, rssBefore: before, rssAfter: after }
+  samples.push(after)
+  return { ...result, rssBefore: before, rssAfter: after, rssMin: Math.min(...samples), rssMax: Math.max(...samples) }
 }
 
 const postgresUrl = async () => {
@@ -333,7 +341,8 @@ export const main = async () => {
   }
   for (const [name, r] of rows) {
     const ratio = ((r.rps / bareResult.rps) * 100).toFixed(1)
-    const rss = r.rssBefore === undefined ? "" : `, RSS ${r.rssBefore} → ${r.rssAfter} MB`
+    const rss =
+      r.rssBefore === undefined ? "" : `, RSS ${r.rssBefore} → ${r.rssAfter} MB (${r.rssMin}–${r.rssMax} MB during)`
     console.log(
       `  ${name.padEnd(18)} ${String(r.rps).padStart(6)} req/s (${ratio} % of bare), p50 ${r.p50} ms, p99 ${r.p99} ms` +
         `, non-2xx ${r.non2xx}, errors ${r.errors}${rss}`
@@ -346,6 +355,11 @@ export const main = async () => {
       `  revocation on replica A, then requests to replica B: ${stale} of ${propagation.length} rounds saw the` +
         ` revoked token after A answered; B's first fresh answer after ${ms[Math.floor(ms.length / 2)]?.toFixed(1)} ms (median)`
     )
+  }
+  if (process.env.BENCH_BROKER_REFRESHES === "0") {
+    provider.close()
+    bare.close()
+    return
   }
   const refreshDatabase = await postgresUrl()
   for (const [name, url] of [
