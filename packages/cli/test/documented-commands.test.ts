@@ -1,5 +1,6 @@
 /**
- * The samples of packages/cli/docs/cli.md, run: each block marked
+ * The samples of packages/cli/docs/cli.md and packages/broker/docs/broker.md,
+ * run: each block marked
  * `<!-- sample: connect … -->` is the output of that command against a broker
  * in the state the documentation describes (acme/api, prj_web and its keys,
  * made here over the admin API), once ids, times and ports are normalised.
@@ -15,6 +16,7 @@ import { adminRequest } from "../../broker/test/support/http.js"
 
 const ADMIN_TOKEN = "adm_documented_commands_5521"
 const DOC = fileURLToPath(new URL("../docs/cli.md", import.meta.url))
+const DOCS = [DOC, fileURLToPath(new URL("../../broker/docs/broker.md", import.meta.url))]
 
 /** The marked samples of a document: the command, and the text block after it. */
 export const samples = (markdown: string): ReadonlyArray<{ readonly command: string; readonly output: string }> =>
@@ -92,8 +94,8 @@ describe("the documented commands", { timeout: 120_000 }, () => {
     expect(samples(readFileSync(DOC, "utf8")).length).toBeGreaterThanOrEqual(6)
   })
 
-  it("prints what cli.md shows", async () => {
-    for (const sample of samples(readFileSync(DOC, "utf8"))) {
+  it("prints what the documents show", async () => {
+    for (const sample of DOCS.flatMap((doc) => samples(readFileSync(doc, "utf8")))) {
       const result = await run(words(sample.command).slice(1), env)
       expect(normalise(result.stdout + result.stderr), sample.command).toBe(normalise(sample.output))
     }
