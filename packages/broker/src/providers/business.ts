@@ -61,13 +61,14 @@ export const business: ReadonlyArray<Preset> = [
   {
     name: "zendesk",
     title: "Zendesk",
-    docs: "https://developer.zendesk.com/documentation/ticketing/working-with-oauth/creating-and-using-oauth-tokens-with-the-api/",
+    docs: "https://developer.zendesk.com/documentation/api-basics/authentication/refresh-token",
     grants: ["authorization_code", "refresh_token"],
     accept: "application/json",
-    rotation: "optional",
+    rotation: "always",
     revocation: "none",
     answer: { body: "json", errors: "oauth", expiresIn: "absent" },
     tenant: { description: "the account's subdomain (acme for acme.zendesk.com)" },
+    notes: "A refresh returns a new refresh token and deletes the previous access and refresh tokens.",
     settings: {
       type: "oauth",
       name: "Zendesk",
