@@ -18,7 +18,7 @@ export const business: ReadonlyArray<Preset> = [
   {
     name: "salesforce",
     title: "Salesforce",
-    docs: "https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_web_server_flow.htm&type=5",
+    docs: "https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_endpoints.htm&type=5",
     grants: ["authorization_code", "refresh_token", "client_credentials"],
     accept: "application/json",
     rotation: "optional",
@@ -40,12 +40,14 @@ export const business: ReadonlyArray<Preset> = [
   {
     name: "hubspot",
     title: "HubSpot",
-    docs: "https://developers.hubspot.com/docs/api/oauth-quickstart-guide",
+    docs: "https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/guide",
     grants: ["authorization_code", "refresh_token"],
     accept: "application/json",
     rotation: "never",
     revocation: "none",
     answer: standard,
+    notes:
+      "Access tokens last 30 minutes. HubSpot retires the v1 token endpoint on February 16, 2027; its date-versioned successor (/oauth/2026-03/token) answers errors in HubSpot's own shape, so set tokenEndpoint when moving.",
     settings: {
       type: "oauth",
       name: "HubSpot",
@@ -59,13 +61,14 @@ export const business: ReadonlyArray<Preset> = [
   {
     name: "zendesk",
     title: "Zendesk",
-    docs: "https://developer.zendesk.com/documentation/ticketing/working-with-oauth/creating-and-using-oauth-tokens-with-the-api/",
+    docs: "https://developer.zendesk.com/documentation/api-basics/authentication/refresh-token",
     grants: ["authorization_code", "refresh_token"],
     accept: "application/json",
-    rotation: "optional",
+    rotation: "always",
     revocation: "none",
     answer: { body: "json", errors: "oauth", expiresIn: "absent" },
     tenant: { description: "the account's subdomain (acme for acme.zendesk.com)" },
+    notes: "A refresh returns a new refresh token and deletes the previous access and refresh tokens.",
     settings: {
       type: "oauth",
       name: "Zendesk",

@@ -21,7 +21,8 @@ export const media: ReadonlyArray<Preset> = [
     rotation: "optional",
     revocation: "none",
     answer: { body: "json", errors: "oauth", expiresIn: "number" },
-    notes: "A refresh may or may not return a new refresh token; the old one is kept when none comes.",
+    notes:
+      "A refresh may or may not return a new refresh token; the old one is kept when none comes. Refresh tokens expire 6 months after the user's authorization, however often they are used.",
     settings: {
       type: "oauth",
       name: "Spotify",

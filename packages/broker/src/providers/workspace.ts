@@ -17,7 +17,7 @@ export const workspace: ReadonlyArray<Preset> = [
   {
     name: "slack",
     title: "Slack",
-    docs: "https://docs.slack.dev/authentication/installing-with-oauth",
+    docs: "https://docs.slack.dev/authentication/using-token-rotation",
     grants: ["authorization_code", "refresh_token", "install"],
     accept: "application/json",
     rotation: "optional",
@@ -41,7 +41,7 @@ export const workspace: ReadonlyArray<Preset> = [
   {
     name: "discord",
     title: "Discord",
-    docs: "https://discord.com/developers/docs/topics/oauth2",
+    docs: "https://discord.com/.well-known/oauth-authorization-server",
     grants: ["authorization_code", "refresh_token", "client_credentials"],
     accept: "application/json",
     rotation: "always",
@@ -50,7 +50,7 @@ export const workspace: ReadonlyArray<Preset> = [
     settings: {
       type: "oauth",
       name: "Discord",
-      authorizationEndpoint: "https://discord.com/oauth2/authorize",
+      authorizationEndpoint: "https://discord.com/api/oauth2/authorize",
       tokenEndpoint: "https://discord.com/api/oauth2/token",
       revocationEndpoint: "https://discord.com/api/oauth2/token/revoke",
       tokenEndpointAuthMethod: "client_secret_basic",
@@ -61,13 +61,14 @@ export const workspace: ReadonlyArray<Preset> = [
   {
     name: "notion",
     title: "Notion",
-    docs: "https://developers.notion.com/docs/authorization",
+    docs: "https://developers.notion.com/reference/refresh-a-token",
     grants: ["authorization_code", "refresh_token", "install"],
     accept: "application/json",
-    rotation: "optional",
+    rotation: "always",
     revocation: "none",
     answer: { body: "json", errors: "oauth", expiresIn: "absent" },
-    notes: "A token is for one workspace (workspace_id in the answer) and has no expires_in.",
+    notes:
+      "A token is for one workspace (workspace_id in the answer). A refresh hands out a new access token and a new refresh token. Notion's /v1/oauth/revoke takes a JSON body, not the RFC 7009 form the broker sends, so no revocation endpoint is set.",
     settings: {
       type: "oauth",
       name: "Notion",
