@@ -306,7 +306,7 @@ const create = Command.make(
       "  --scopes-app api:read",
       "Example: connect connectors create --file ./acme-api.json",
       "Example: GITHUB_SECRET=... connect connectors create --uid github/acme --provider github \\",
-      "  --client-id Iv1.abc --client-secret-env GITHUB_SECRET"
+      "  --client-id Ov23liAbc --client-secret-env GITHUB_SECRET"
     ].join("\n")
   )
 )
