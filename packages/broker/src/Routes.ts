@@ -180,7 +180,7 @@ const rememberAnswer = (
   caller: Caller,
   request: TokenRequest,
   issued: TokenResponse,
-  body: unknown
+  body: string
 ) =>
   Effect.gen(function* () {
     if (request.subject.type !== "app" && request.subject.type !== "user") return
@@ -191,7 +191,7 @@ const rememberAnswer = (
     if (text === undefined) return
     const cache = yield* HotCache
     cache.rememberAnswer(generation, answerKey(caller, connector, text), {
-      body: JSON.stringify(body),
+      body,
       expiresAt: issued.expiresAt,
       connector: issued.connector.uid,
       subject: subjectKey(request.subject),
@@ -230,9 +230,10 @@ const token = Effect.gen(function* () {
     { connector: connector.uid },
     Math.max(0, issued.expiresAt - (yield* Clock.currentTimeMillis)) / 1000
   )
-  const encoded = yield* Schema.encode(TokenResponse)(issued)
-  yield* rememberAnswer(generation, caller, request, issued, encoded)
-  return json(200, encoded)
+  // Serialised once: the same bytes are answered now and, from memory, to the same request again.
+  const answer = JSON.stringify(yield* Schema.encode(TokenResponse)(issued))
+  yield* rememberAnswer(generation, caller, request, issued, answer)
+  return Http.jsonText(200, answer)
 })
 
 /** Counts a token request by connector and outcome: `issued`, or the code of the error answered. */

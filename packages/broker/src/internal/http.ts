@@ -28,6 +28,15 @@ import {
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers: { "cache-control": "no-store", ...headers } })
 
+/**
+ * A JSON answer whose body is already serialised, with the same headers as {@link json}.
+ *
+ * @since 0.3.0
+ * @category responses
+ */
+export const jsonText = (status: number, body: string) =>
+  HttpServerResponse.text(body, { status, contentType: "application/json", headers: { "cache-control": "no-store" } })
+
 /** The protocol's answer for an error: its envelope, status and headers (`Retry-After`). */
 export const errorResponse = (error: ConnectError) => {
   const wire = toWire(error)
