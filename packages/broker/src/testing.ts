@@ -127,6 +127,8 @@ interface State {
   readonly codes: Map<string, Code>
   readonly refreshTokens: Map<string, RefreshToken>
   readonly accessTokens: Array<string>
+  /** The grant of each access token issued. */
+  readonly accessGrants: Map<string, string>
   readonly revoked: Set<string>
   readonly revokedGrants: Set<string>
 }
@@ -218,6 +220,7 @@ const setPath = (target: Record<string, unknown>, path: string, value: string): 
 const issueTokens = (state: State, grant: string, withRefresh: boolean, scope: string): Record<string, unknown> => {
   const access = token("at")
   state.accessTokens.push(access)
+  state.accessGrants.set(access, grant)
   const answer: Record<string, unknown> = { access_token: access, token_type: "bearer", ...expiresIn(state) }
   if (scope !== "") answer.scope = scope
   if (withRefresh && state.preset.grants.includes("refresh_token")) {
@@ -300,8 +303,12 @@ const revokeEndpoint = (state: State, req: IncomingMessage, res: ServerResponse,
   if (!authenticated(state, req, form)) return sendError(state, res, 401, "invalid_client")
   const value = form.token ?? ""
   state.revoked.add(value)
-  const held = state.refreshTokens.get(value)
-  if (held !== undefined) state.revokedGrants.add(held.grant)
+  // A refresh token always takes its grant along (RFC 7009 section 2.1); an access token only where revoking
+  // means the whole grant (Google, Discord, Zoom).
+  const grant =
+    state.refreshTokens.get(value)?.grant ??
+    (state.preset.revocation === "grant" ? state.accessGrants.get(value) : undefined)
+  if (grant !== undefined) state.revokedGrants.add(grant)
   send(res, 200, state.preset.answer.errors === "ok_false" ? { ok: true, revoked: true } : {})
   return 200
 }
@@ -460,6 +467,7 @@ export const startQuirkProvider = async (options: QuirkProviderOptions): Promise
     codes: new Map(),
     refreshTokens: new Map(),
     accessTokens: [],
+    accessGrants: new Map(),
     revoked: new Set(),
     revokedGrants: new Set()
   }

@@ -3,7 +3,9 @@
  * mode: the broker declares a connector with only `provider` and the
  * provider's own endpoints, installs it where the preset installs, gets an
  * app token where the provider has one, authorizes a user, refreshes (with
- * the preset's rotation), revokes, and meets the provider's error shape.
+ * the preset's rotation), revokes, sees an access token revoked at the
+ * provider end that token or the whole grant as the preset says, and meets
+ * the provider's error shape.
  */
 import { generateKeyPairSync } from "node:crypto"
 import { afterEach, describe, expect, it } from "@effect/vitest"
@@ -203,6 +205,44 @@ const errors = async (running: Running, installationId: string | undefined) => {
   expect(gone.body).toMatchObject({ error: { code: "user_authorization_required" } })
 }
 
+/** Revokes a token at the provider itself, as its user or another client of the grant may. */
+const revokeAtProvider = async (quirk: QuirkProvider, value: string) => {
+  const form = new URLSearchParams({ token: value, token_type_hint: "access_token" })
+  const basic = quirk.preset.settings.tokenEndpointAuthMethod === "client_secret_basic"
+  if (!basic) {
+    form.set("client_id", quirk.clientId)
+    form.set("client_secret", quirk.clientSecret)
+  }
+  const credentials = `${encodeURIComponent(quirk.clientId)}:${encodeURIComponent(quirk.clientSecret)}`
+  const response = await fetch(`${quirk.url}/revoke`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      ...(basic ? { authorization: `Basic ${Buffer.from(credentials).toString("base64")}` } : {})
+    },
+    body: form
+  })
+  expect(response.status).toBe(200)
+}
+
+/**
+ * An access token revoked at the provider: where revoking means the whole grant, the next refresh is refused
+ * and the user must authorize again; where it means one token, the refresh token still refreshes.
+ */
+const accessTokenRevokedThere = async (running: Running, installationId: string | undefined) => {
+  const { quirk } = running
+  if (quirk.preset.revocation === "none" || !quirk.preset.grants.includes("refresh_token")) return
+  expect((await authorize(running, "u4", installationId)).status).toMatchObject({ status: "completed" })
+  await revokeAtProvider(quirk, quirk.accessTokens[quirk.accessTokens.length - 1] ?? "")
+  const refreshes = quirk.tokenRequests("refresh_token").length
+  const next = await tokenFor(running, { type: "user", id: "u4" }, installationId, "https://api.example/after-revoke")
+  expect(quirk.tokenRequests("refresh_token").length).toBeGreaterThan(refreshes)
+  if (quirk.preset.revocation === "grant") {
+    expect(next.status, JSON.stringify(next.body)).toBe(403)
+    expect(next.body).toMatchObject({ error: { code: "user_authorization_required" } })
+  } else expect(next.status, JSON.stringify(next.body)).toBe(200)
+}
+
 describe("every preset against the quirk provider in its mode", () => {
   it.each(presets.map((preset) => [preset.name, preset] as const))(
     "%s: install, app token, user authorization with refresh and rotation, revocation, errors",
@@ -212,6 +252,7 @@ describe("every preset against the quirk provider in its mode", () => {
       await appToken(running, installationId)
       await userFlow(running, installationId)
       await revocation(running, installationId)
+      await accessTokenRevokedThere(running, installationId)
       await errors(running, installationId)
     },
     30_000

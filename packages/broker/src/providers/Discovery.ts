@@ -18,10 +18,14 @@ import { describeParseError } from "effect-connect/Protocol"
  */
 export const DiscoveryDocument = Schema.Struct({
   issuer: Schema.String,
+  // Required by Discovery 1.0 section 3, optional here: a client-credentials-only connector needs none.
   authorization_endpoint: Schema.optional(Schema.String),
   token_endpoint: Schema.String,
+  // Not a Discovery 1.0 member: RFC 8414 section 2 registers it (https://www.rfc-editor.org/rfc/rfc8414#section-2).
   revocation_endpoint: Schema.optional(Schema.String),
+  // RFC 8628 section 4 (https://www.rfc-editor.org/rfc/rfc8628#section-4).
   device_authorization_endpoint: Schema.optional(Schema.String),
+  // Absent means client_secret_basic (Discovery 1.0 section 3).
   token_endpoint_auth_methods_supported: Schema.optional(Schema.Array(Schema.String))
 })
 
@@ -68,7 +72,8 @@ export const discover = (issuer: string): Effect.Effect<DiscoveryDocument, strin
       const issues = describeParseError(error).map((issue) => `${issue.path}: ${issue.message}`)
       return `${url} is not a discovery document (${issues.join("; ")})`
     })
-    // OpenID Connect Discovery 1.0 section 4.3: the issuer must be the one asked for.
+    // OpenID Connect Discovery 1.0 section 4.3: the issuer must be the one asked for. A trailing slash is let
+    // pass: issuers differ in whether they publish one, and people in whether they write it.
     if (document.issuer.replace(/\/+$/, "") !== issuer.replace(/\/+$/, "")) {
       return yield* Effect.fail(`${url} names another issuer (${document.issuer})`)
     }

@@ -74,6 +74,18 @@ const tenantEndpoints = (preset: Preset, declaration: Json, path: string): Part 
   return { settings, issues, covered }
 }
 
+/**
+ * The client authentication the broker can use at an issuer's token endpoint: Basic where the document offers
+ * it, or when it names none (OpenID Connect Discovery 1.0, section 3: the default is client_secret_basic); the
+ * form body where only that is offered; none of the two otherwise (private_key_jwt, mutual TLS).
+ */
+const authMethodOf = (
+  methods: ReadonlyArray<string> = ["client_secret_basic"]
+): "client_secret_basic" | "client_secret_post" | undefined => {
+  if (methods.includes("client_secret_basic")) return "client_secret_basic"
+  return methods.includes("client_secret_post") ? "client_secret_post" : undefined
+}
+
 /** The `oidc` preset's endpoints and authentication method, from its issuer's discovery document. */
 const discovered = (declaration: Json, path: string): Effect.Effect<Part> => {
   const issuer = declaration.issuer
@@ -82,7 +94,18 @@ const discovered = (declaration: Json, path: string): Effect.Effect<Part> => {
   if (typeof issuer !== "string") return Effect.succeed({ settings: {}, issues: [], covered })
   return discover(issuer).pipe(
     Effect.map((document): Part => {
-      const methods = document.token_endpoint_auth_methods_supported ?? ["client_secret_basic"]
+      const supported = document.token_endpoint_auth_methods_supported
+      const method = authMethodOf(supported)
+      // The connector's own method stands: a document may list less than the issuer accepts.
+      const issues =
+        method === undefined && declaration.tokenEndpointAuthMethod === undefined
+          ? [
+              {
+                path: `${path}.issuer`,
+                message: `${issuer} accepts neither client_secret_basic nor client_secret_post at its token endpoint (it names ${(supported ?? []).join(", ")}); set tokenEndpointAuthMethod to override`
+              }
+            ]
+          : []
       return {
         settings: {
           tokenEndpoint: document.token_endpoint,
@@ -93,11 +116,9 @@ const discovered = (declaration: Json, path: string): Effect.Effect<Part> => {
           ...(document.device_authorization_endpoint === undefined
             ? {}
             : { deviceAuthorizationEndpoint: document.device_authorization_endpoint }),
-          tokenEndpointAuthMethod: methods.includes("client_secret_basic")
-            ? "client_secret_basic"
-            : "client_secret_post"
+          ...(method === undefined ? {} : { tokenEndpointAuthMethod: method })
         },
-        issues: [],
+        issues,
         covered: []
       }
     }),

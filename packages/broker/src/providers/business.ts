@@ -85,11 +85,13 @@ export const business: ReadonlyArray<Preset> = [
     docs: "https://developer.xero.com/documentation/guides/oauth2/auth-flow",
     grants: ["authorization_code", "refresh_token"],
     accept: "application/json",
+    // Rotation, the 30-minute grace period, 30-minute access tokens and 60-day refresh tokens:
+    // https://developer.xero.com/faq/oauth2
     rotation: "always",
     revocation: "grant",
     answer: standard,
     notes:
-      "Refresh tokens rotate; the previous one is still accepted for 30 minutes. Tenants come from the connections API.",
+      "Refresh tokens rotate; the previous one is still accepted for 30 minutes, and an unused one expires after 60 days. Tenants come from the connections API.",
     settings: {
       type: "oauth",
       name: "Xero",
@@ -97,7 +99,10 @@ export const business: ReadonlyArray<Preset> = [
       tokenEndpoint: "https://identity.xero.com/connect/token",
       revocationEndpoint: "https://identity.xero.com/connect/revocation",
       tokenEndpointAuthMethod: "client_secret_basic",
-      defaultScopes: { user: ["openid", "offline_access", "accounting.transactions.read"] },
+      // Granular scopes: apps created since 2 March 2026 cannot ask accounting.transactions(.read), older ones
+      // must move by September 2027: https://www.apideck.com/blog/xero-scopes (the scope list:
+      // https://developer.xero.com/documentation/oauth2/scopes).
+      defaultScopes: { user: ["openid", "offline_access", "accounting.invoices.read"] },
       defaultTokenLifetimeSeconds: 1800,
       refreshTokenGracePeriodSeconds: 1800
     }
@@ -109,16 +114,21 @@ export const business: ReadonlyArray<Preset> = [
     grants: ["authorization_code", "refresh_token", "install"],
     accept: "application/json",
     rotation: "never",
+    // /oauth/deauthorize takes client_id and stripe_user_id, not the RFC 7009 form.
     revocation: "none",
+    // The access token is a secret key of the connected account that does not expire (no expires_in); the
+    // refresh token gets another of equal or lesser scope. Stripe's own OAuthToken type:
+    // https://github.com/stripe/stripe-node/blob/master/types/OAuth.d.ts
     answer: { body: "json", errors: "oauth", expiresIn: "absent" },
     notes:
-      "The client secret is the platform's secret key. The connected account (stripe_user_id) becomes the installation; disconnect it with /oauth/deauthorize.",
+      "Standard accounts only; Stripe recommends Connect Onboarding over OAuth for new platforms. The client secret is the platform's secret key. Access tokens do not expire. The connected account (stripe_user_id) becomes the installation; disconnect it with /oauth/deauthorize.",
     settings: {
       type: "oauth",
       name: "Stripe Connect",
       authorizationEndpoint: "https://connect.stripe.com/oauth/authorize",
       tokenEndpoint: "https://connect.stripe.com/oauth/token",
       tokenEndpointAuthMethod: "client_secret_post",
+      // Stripe's own default is read_only: https://stripe.com/docs/connect/reference
       defaultScopes: { user: ["read_write"] },
       defaultTokenLifetimeSeconds: 3600,
       installations: { tenantIdFrom: { tokenResponse: "stripe_user_id" } }
@@ -132,9 +142,13 @@ export const business: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "never",
     revocation: "none",
+    // Without expiring=1 in the code exchange the offline token does not expire and comes without a refresh
+    // token; with it, it lasts 1 hour and its refresh token rotates:
+    // https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/offline-access-tokens
     answer: { body: "json", errors: "oauth", expiresIn: "absent" },
     tenant: { description: "the shop's subdomain (acme for acme.myshopify.com)" },
-    notes: "Offline tokens do not expire; one connector per shop.",
+    notes:
+      "The broker receives non-expiring offline tokens (it sends no expiring=1), which custom and merchant-created apps may keep using; public apps must use expiring offline tokens, from January 1, 2027 for those created before April 1, 2026 (https://shopify.dev/changelog/offline-access-tokens-now-support-expiry-and-refresh). One connector per shop.",
     settings: {
       type: "oauth",
       name: "Shopify",

@@ -20,17 +20,22 @@ export const identity: ReadonlyArray<Preset> = [
     grants: ["authorization_code", "refresh_token", "device_code"],
     accept: "application/json",
     rotation: "never",
+    // Revoking an access token revokes its refresh token too, and the other way round.
     revocation: "grant",
     answer: { body: "json", errors: "oauth", expiresIn: "number" },
     notes:
-      "A refresh token comes only with access_type=offline, and again only with prompt=consent; both are sent. Revoking any token of a grant ends the grant.",
+      "A refresh token comes only with access_type=offline, and again only with prompt=consent; both are sent. Revoking any token of a grant ends the grant. The device flow needs a client of type TVs and Limited Input devices and allows only some scopes.",
     settings: {
       type: "oauth",
       name: "Google",
       authorizationEndpoint: "https://accounts.google.com/o/oauth2/v2/auth",
       tokenEndpoint: "https://oauth2.googleapis.com/token",
       revocationEndpoint: "https://oauth2.googleapis.com/revoke",
+      // The device flow's own client type and scope list:
+      // https://developers.google.com/identity/protocols/oauth2/limited-input-device
       deviceAuthorizationEndpoint: "https://oauth2.googleapis.com/device/code",
+      // access_type=offline asks for a refresh token at the first code exchange:
+      // https://cloud.google.com/nodejs/docs/reference/google-auth-library/7.4.1/google-auth-library/generateauthurlopts
       authorizationParams: { access_type: "offline", prompt: "consent" },
       tokenEndpointAuthMethod: "client_secret_post",
       defaultScopes: { user: ["openid", "email"] },
@@ -80,11 +85,12 @@ export const identity: ReadonlyArray<Preset> = [
     discovery: true,
     requires: [{ field: "issuer", hint: "the provider's issuer URL, whose /.well-known/openid-configuration is read" }],
     notes:
-      "The endpoints and the authentication method come from the issuer's discovery document, read at start (5 seconds at most).",
+      "The endpoints (authorization, token, and revocation and device authorization where the document has them) and the authentication method come from the issuer's discovery document, read at start (5 seconds at most); an issuer that accepts neither client_secret_basic nor client_secret_post is refused unless the connector sets tokenEndpointAuthMethod.",
     settings: {
       type: "oauth",
       name: "OpenID Connect",
       tokenEndpoint: "",
+      // What token_endpoint_auth_methods_supported means when it is absent (Discovery 1.0 section 3).
       tokenEndpointAuthMethod: "client_secret_basic",
       defaultScopes: { user: ["openid", "offline_access"] }
     }

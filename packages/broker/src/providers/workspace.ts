@@ -41,15 +41,22 @@ export const workspace: ReadonlyArray<Preset> = [
   {
     name: "discord",
     title: "Discord",
-    docs: "https://discord.com/.well-known/oauth-authorization-server",
+    docs: "https://discord.com/developers/docs/topics/oauth2",
     grants: ["authorization_code", "refresh_token", "client_credentials"],
     accept: "application/json",
+    // A refresh answers a new refresh token with the access token (the "access token response" of the docs).
     rotation: "always",
-    revocation: "token",
+    // "When you revoke a token, any active access or refresh tokens associated with that authorization will be
+    // revoked" (the docs' Token Revocation Example).
+    revocation: "grant",
     answer: standard,
+    notes:
+      "Revoking any token ends the whole authorization. Client credentials give the bot owner's token, without a refresh token; a team's application may ask only identify and applications.commands.update.",
     settings: {
       type: "oauth",
       name: "Discord",
+      // Endpoints and authentication methods (Basic or form, at the token and revocation endpoints) as the
+      // authorization server metadata publishes them: https://discord.com/.well-known/oauth-authorization-server
       authorizationEndpoint: "https://discord.com/api/oauth2/authorize",
       tokenEndpoint: "https://discord.com/api/oauth2/token",
       revocationEndpoint: "https://discord.com/api/oauth2/token/revoke",
@@ -86,13 +93,22 @@ export const workspace: ReadonlyArray<Preset> = [
     docs: "https://developers.zoom.us/docs/integrations/oauth/",
     grants: ["authorization_code", "refresh_token"],
     accept: "application/json",
+    // Only the latest refresh token works; an earlier one is refused ("Invalid Token!"), with no grace period:
+    // https://devsupport.zoom.us/hc/en-us/articles/360060332931-Extending-the-expiration-for-an-OAuth-access-token
     rotation: "always",
-    revocation: "token",
+    // Revoking a token uninstalls the app for the user (Zoom staff, with the app.deauthorized event that follows):
+    // https://devforum.zoom.us/t/zoom-api-how-to-revoke-app-access-when-user-wants-to-disconnect-your-app-and-zoom-app/18432
+    revocation: "grant",
     answer: standard,
+    notes:
+      "Access tokens last 1 hour; each refresh returns a new refresh token and the previous one stops working. Revoking a token uninstalls the app for that user.",
     settings: {
       type: "oauth",
       name: "Zoom",
       authorizationEndpoint: "https://zoom.us/oauth/authorize",
+      // Token and revocation requests authenticate with HTTP Basic (client id and secret):
+      // https://developers.zoom.us/docs/rooms/oauth/ and Zoom's API collection,
+      // https://developers.qodex.ai/zoom-public/get-started-fast-with-zoom-apis/api-authorization-authentication-legacy-applications-oauth-app-oauth-2-0/revoke-an-access-token-1
       tokenEndpoint: "https://zoom.us/oauth/token",
       revocationEndpoint: "https://zoom.us/oauth/revoke",
       tokenEndpointAuthMethod: "client_secret_basic",
@@ -124,16 +140,22 @@ export const workspace: ReadonlyArray<Preset> = [
     docs: "https://developers.dropbox.com/oauth-guide",
     grants: ["authorization_code", "refresh_token"],
     accept: "application/json",
+    // A refresh answers access_token, token_type and expires_in only: the refresh token stays:
+    // https://dropbox.tech/developers/using-oauth-2-0-with-offline-access
     rotation: "never",
+    // /2/auth/token/revoke takes the access token as a bearer, not the RFC 7009 form the broker sends (it also
+    // ends the refresh token): https://dropbox.github.io/dropbox-sdk-java/api-docs/v8.0.1/com/dropbox/core/v2/auth/DbxUserAuthRequests.html
     revocation: "none",
     answer: standard,
-    notes: "A refresh token comes only with token_access_type=offline, which is sent.",
+    notes:
+      "A refresh token comes only with token_access_type=offline, which is sent; it does not rotate. Dropbox's /2/auth/token/revoke is called with the access token as a bearer, not as RFC 7009, so no revocation endpoint is set.",
     settings: {
       type: "oauth",
       name: "Dropbox",
       authorizationEndpoint: "https://www.dropbox.com/oauth2/authorize",
       tokenEndpoint: "https://api.dropboxapi.com/oauth2/token",
       authorizationParams: { token_access_type: "offline" },
+      // The app key and secret as HTTP Basic (curl -u APP_KEY:APP_SECRET in the guide above).
       tokenEndpointAuthMethod: "client_secret_basic",
       defaultTokenLifetimeSeconds: 14400
     }

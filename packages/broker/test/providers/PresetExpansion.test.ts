@@ -164,4 +164,35 @@ describe("a connector naming a provider", () => {
       ])
     })
   )
+
+  it.effect(
+    "oidc: the authentication method the document offers, Basic when it names none, and none it cannot use",
+    () =>
+      Effect.gen(function* () {
+        const offering = (methods: ReadonlyArray<string> | undefined) => {
+          document = (iss) => ({
+            status: 200,
+            body: {
+              issuer: iss,
+              token_endpoint: `${iss}/token`,
+              ...(methods === undefined ? {} : { token_endpoint_auth_methods_supported: methods })
+            }
+          })
+        }
+        offering(undefined)
+        expect((yield* decodeOne({ provider: "oidc", issuer })).tokenEndpointAuthMethod).toBe("client_secret_basic")
+        offering(["private_key_jwt", "client_secret_post"])
+        expect((yield* decodeOne({ provider: "oidc", issuer })).tokenEndpointAuthMethod).toBe("client_secret_post")
+        offering(["private_key_jwt", "tls_client_auth"])
+        expect(yield* issuesOf({ provider: "oidc", issuer })).toEqual([
+          {
+            path: "connectors[0].issuer",
+            message: `${issuer} accepts neither client_secret_basic nor client_secret_post at its token endpoint (it names private_key_jwt, tls_client_auth); set tokenEndpointAuthMethod to override`
+          }
+        ])
+        // The connector's own method stands against the document.
+        const own = yield* decodeOne({ provider: "oidc", issuer, tokenEndpointAuthMethod: "client_secret_post" })
+        expect(own.tokenEndpointAuthMethod).toBe("client_secret_post")
+      })
+  )
 })
