@@ -18,11 +18,14 @@
  *   (`client_secret_basic`, id and secret form-encoded before base64 as RFC
  *   6749 section 2.3.1 requires) or in the body (`client_secret_post`). A
  *   GitHub App's installation token is the exception: an empty `POST` with
- *   the app's JWT as bearer, answered `{token, expires_at}`.
+ *   the app's JWT as bearer, answered `{token, expires_at}`; so is a revocation
+ *   the connector sends as JSON (Notion's). Refreshes go to the connector's
+ *   refresh endpoint when it has one (Figma's).
  * - Every answer is validated before it is trusted; a user's token may be a
  *   member of the answer (Slack's `authed_user`). Errors sent with HTTP 200
  *   (Slack's `{"ok": false}`, GitHub's `{"error": ...}`) are errors, never
- *   tokens; non-standard error codes are mapped to the standard kinds.
+ *   tokens; non-standard error codes (and shapes: HubSpot's `category`,
+ *   Twitch's code in `message`) are mapped to the standard kinds.
  * - Transport failures, timeouts, 408, 429 and 5xx are retried a bounded number
  *   of times with exponential backoff and jitter, honouring `Retry-After`.
  * - An endpoint whose host is or resolves to a link-local or cloud metadata
