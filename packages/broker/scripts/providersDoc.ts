@@ -39,6 +39,35 @@ const REVOCATION: Readonly<Record<Preset["revocation"], string>> = {
 const row = (preset: Preset): string =>
   `| \`${preset.name}\` | ${preset.title} | ${preset.grants.map((grant) => GRANT_NAMES[grant]).join(", ")} | ${installationSource(preset)} | ${rotation(preset)} | ${REVOCATION[preset.revocation]} | [docs](${preset.docs}) |`
 
+/** What the broker does differently for a preset, by its settings and answer shape; empty for none. */
+const quirksOf = (preset: Preset): ReadonlyArray<string> => {
+  const { settings, answer } = preset
+  return [
+    settings.scopeSeparator === undefined
+      ? ""
+      : `scopes joined with \`"${settings.scopeSeparator}"\` in the authorization URL`,
+    settings.refreshEndpoint === undefined ? "" : `refreshes at \`${settings.refreshEndpoint}\``,
+    settings.revocationRequest?.body === "json"
+      ? `revocation with a JSON body${Object.keys(settings.revocationRequest.headers ?? {})
+          .map((name) => ` and \`${name}\``)
+          .join("")}`
+      : "",
+    settings.deviceScopeParameter === undefined
+      ? ""
+      : `device authorization scopes in \`${settings.deviceScopeParameter}\``,
+    answer.body === "form" ? "form-encoded answers unless `Accept` asks for JSON" : "",
+    answer.errors === "oauth" ? "" : `errors as \`${answer.errors}\``,
+    answer.expiresIn === "number" ? "" : `\`expires_in\` ${answer.expiresIn}`,
+    answer.scope === "array" ? "granted scope as a JSON array" : "",
+    answer.userToken === undefined ? "" : `a user's token under \`${answer.userToken}\``
+  ].filter((text) => text !== "")
+}
+
+const quirkLine = (preset: Preset): ReadonlyArray<string> => {
+  const quirks = quirksOf(preset)
+  return quirks.length === 0 ? [] : [`- \`${preset.name}\`: ${quirks.join("; ")}.`]
+}
+
 /** The page, as the catalogue says it. */
 export const renderProvidersDoc = (): string =>
   [
@@ -62,5 +91,13 @@ export const renderProvidersDoc = (): string =>
     "| provider | title | grants | installation source | rotation | revocation | documentation |",
     "| --- | --- | --- | --- | --- | --- | --- |",
     ...presets.map(row),
+    "",
+    "## What the broker adapts to",
+    "",
+    "Each preset's settings and answer shape (`errors`: `ok_false` is Slack's HTTP 200 with `ok: false`, `error_200`",
+    "GitHub's HTTP 200 with `error`, `hubspot` HubSpot's `category`, `message` and `correlationId`, `message` Twitch's",
+    "`{status, message}` with the code in `message`). The quirk provider reproduces each.",
+    "",
+    ...presets.flatMap(quirkLine),
     ""
   ].join("\n")

@@ -24,6 +24,7 @@ import { allowedHttpHosts, ENDPOINT_FIELDS, endpointProblem } from "./internal/e
 import { tenantIdProblem } from "./internal/limits.js"
 import { EventPattern, secretProblem, webhookUrlProblem } from "./internal/webhooks/policy.js"
 import { expandPresets } from "./providers/PresetExpansion.js"
+import { DeviceScopeParameter, RevocationRequest, ScopeSeparator } from "./providers/Presets.js"
 
 // A message that replaces those of the schema's parts (a union otherwise
 // reports one line per member).
@@ -257,6 +258,14 @@ export const ConnectorDeclaration = Schema.Struct({
   authorizationEndpoint: Schema.optional(HttpUrl),
   /** The device authorization endpoint (RFC 8628), for `startAuthorization` with `deviceCode: true`. */
   deviceAuthorizationEndpoint: Schema.optional(HttpUrl),
+  /** Where refresh tokens are spent, when the provider has an endpoint for it (Figma); `tokenEndpoint` otherwise. */
+  refreshEndpoint: Schema.optional(HttpUrl),
+  /** How scopes are joined in the authorization URL: `" "` (default) or `","` (Linear). */
+  scopeSeparator: Schema.optional(ScopeSeparator),
+  /** How revocation requests are sent: a `form` (RFC 7009, default) or `json` body (Notion), and extra headers. */
+  revocationRequest: Schema.optional(RevocationRequest),
+  /** The device authorization request's scope parameter: `scope` (default) or `scopes` (Twitch). */
+  deviceScopeParameter: Schema.optional(DeviceScopeParameter),
   /** Extra parameters of the user authorization URL: Google's `access_type: "offline"`, Slack's `user_scope`. */
   authorizationParams: Schema.optional(AuthorizationParams),
   /** Deprecated and ignored (the broker never introspects tokens): still accepted, with a warning at load. */
@@ -489,6 +498,21 @@ export const serviceOf = (connector: { readonly uid: string; readonly service?: 
   const slash = connector.uid.indexOf("/")
   return slash > 0 ? connector.uid.slice(0, slash) : connector.uid
 }
+
+/**
+ * The connector's refresh endpoint (Figma's), unless the installation has a
+ * token endpoint of its own: then refreshes go there, as every other grant.
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const refreshEndpointFor = (
+  connector: { readonly refreshEndpoint?: string | undefined },
+  installation?: { readonly tokenEndpoint?: string | undefined }
+): { readonly refreshEndpoint?: string } =>
+  connector.refreshEndpoint === undefined || installation?.tokenEndpoint !== undefined
+    ? {}
+    : { refreshEndpoint: connector.refreshEndpoint }
 
 /**
  * The token endpoint to use for an installation: the installation's own, with

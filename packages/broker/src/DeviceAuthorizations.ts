@@ -145,6 +145,7 @@ const start = (
     const device = yield* requestDeviceAuthorization(
       {
         deviceAuthorizationEndpoint: endpoint,
+        scopeParameter: connector.settings.deviceScopeParameter,
         clientId: connector.clientId,
         clientSecret: connector.clientSecret,
         authMethod: connector.settings.tokenEndpointAuthMethod

@@ -18,11 +18,14 @@
  *   (`client_secret_basic`, id and secret form-encoded before base64 as RFC
  *   6749 section 2.3.1 requires) or in the body (`client_secret_post`). A
  *   GitHub App's installation token is the exception: an empty `POST` with
- *   the app's JWT as bearer, answered `{token, expires_at}`.
+ *   the app's JWT as bearer, answered `{token, expires_at}`; so is a revocation
+ *   the connector sends as JSON (Notion's). Refreshes go to the connector's
+ *   refresh endpoint when it has one (Figma's).
  * - Every answer is validated before it is trusted; a user's token may be a
  *   member of the answer (Slack's `authed_user`). Errors sent with HTTP 200
  *   (Slack's `{"ok": false}`, GitHub's `{"error": ...}`) are errors, never
- *   tokens; non-standard error codes are mapped to the standard kinds.
+ *   tokens; non-standard error codes (and shapes: HubSpot's `category`,
+ *   Twitch's code in `message`) are mapped to the standard kinds.
  * - Transport failures, timeouts, 408, 429 and 5xx are retried a bounded number
  *   of times with exponential backoff and jitter, honouring `Retry-After`.
  * - An endpoint whose host is or resolves to a link-local or cloud metadata
@@ -106,6 +109,8 @@ export interface ClientCredentials {
  */
 export interface ProviderEndpoint extends ClientCredentials {
   readonly tokenEndpoint: string
+  /** Where the refresh token grant is sent instead of `tokenEndpoint` (Figma's `/v1/oauth/refresh`). */
+  readonly refreshEndpoint?: string
   /** The lifetime of an access token whose response has no `expires_in`. */
   readonly defaultLifetimeSeconds: number
 }
@@ -118,6 +123,11 @@ export interface ProviderEndpoint extends ClientCredentials {
  */
 export interface RevocationEndpoint extends ClientCredentials {
   readonly revocationEndpoint: string
+  /** A JSON body instead of RFC 7009's form (Notion), and headers the provider requires. */
+  readonly request?: {
+    readonly body: "form" | "json"
+    readonly headers?: { readonly [name: string]: string } | undefined
+  }
 }
 
 /**
@@ -510,6 +520,10 @@ interface Call<A> {
   readonly interpret: (answer: Answer) => Effect.Effect<A, Problem>
   /** A request of its own instead of the form authenticated as the client (GitHub App installation tokens). */
   readonly build?: (url: URL) => HttpClientRequest.HttpClientRequest
+  /** The parameters as a JSON object instead of a form (Notion's revocation). */
+  readonly body?: "json"
+  /** Headers the provider requires besides the protocol's (Notion's `Notion-Version`). */
+  readonly headers?: { readonly [name: string]: string } | undefined
 }
 
 const optional = <K extends string, V>(key: K, value: V | undefined): { readonly [P in K]?: V } =>
@@ -617,13 +631,17 @@ const errorFor =
 const requestOf = <A>(call: Call<A>, url: URL): HttpClientRequest.HttpClientRequest => {
   if (call.build !== undefined) return call.build(url)
   const params: Array<readonly [string, string]> = [...call.params]
-  let request = HttpClientRequest.post(url).pipe(HttpClientRequest.acceptJson)
+  let request = HttpClientRequest.post(url).pipe(
+    HttpClientRequest.setHeaders(call.headers ?? {}),
+    HttpClientRequest.acceptJson
+  )
   const secret = Redacted.value(call.client.clientSecret)
   if (call.client.authMethod === "client_secret_basic") {
     request = HttpClientRequest.setHeader(request, "authorization", basicAuthorization(call.client.clientId, secret))
   } else {
     params.push(["client_id", call.client.clientId], ["client_secret", secret])
   }
+  if (call.body === "json") return HttpClientRequest.bodyUnsafeJson(request, Object.fromEntries(params))
   return HttpClientRequest.bodyUrlParams(request, params)
 }
 
@@ -1043,7 +1061,8 @@ const requestToken =
     const interpret = interpretToken(endpoint, grant.type === "authorization_code" ? grant.tokenMember : undefined)
     return send(transport)({
       subject: { operation: "token", grantType: grant.type },
-      endpoint: endpoint.tokenEndpoint,
+      endpoint:
+        grant.type === "refresh_token" ? (endpoint.refreshEndpoint ?? endpoint.tokenEndpoint) : endpoint.tokenEndpoint,
       client: endpoint,
       params,
       secrets: [Redacted.value(endpoint.clientSecret), ...secrets],
@@ -1097,16 +1116,22 @@ const revokeToken =
     hint: "access_token" | "refresh_token"
   ): Effect.Effect<void, ProviderError> => {
     const value = Redacted.value(token)
+    const json = endpoint.request?.body === "json"
     return send(transport)({
       subject: { operation: "revocation", tokenTypeHint: hint },
       endpoint: endpoint.revocationEndpoint,
       client: endpoint,
-      params: [
-        ["token", value],
-        ["token_type_hint", hint]
-      ],
+      // Notion's body names the token alone (https://developers.notion.com/reference/revoke-token).
+      params: json
+        ? [["token", value]]
+        : [
+            ["token", value],
+            ["token_type_hint", hint]
+          ],
       secrets: [Redacted.value(endpoint.clientSecret), value],
-      interpret: interpretRevocation
+      interpret: interpretRevocation,
+      headers: endpoint.request?.headers,
+      ...(json ? { body: "json" as const } : {})
     }).pipe(
       Effect.withSpan("ProviderClient.revokeToken", {
         kind: "client",
@@ -1128,6 +1153,8 @@ const revokeToken =
  */
 export interface DeviceAuthorizationEndpoint extends ClientCredentials {
   readonly deviceAuthorizationEndpoint: string
+  /** The parameter the scopes go in: `scope` (RFC 8628), or `scopes` as Twitch names it. */
+  readonly scopeParameter?: "scope" | "scopes" | undefined
 }
 
 /**
@@ -1226,7 +1253,9 @@ const requestDeviceAuthorization =
     request: DeviceAuthorizationRequest
   ): Effect.Effect<DeviceAuthorization, ProviderError> => {
     const params: Array<readonly [string, string]> = []
-    if (request.scope !== undefined && request.scope.length > 0) params.push(["scope", request.scope.join(" ")])
+    if (request.scope !== undefined && request.scope.length > 0) {
+      params.push([endpoint.scopeParameter ?? "scope", request.scope.join(" ")])
+    }
     for (const resource of request.resource ?? []) params.push(["resource", resource])
     return send(transport)({
       subject: { operation: "device_authorization" },

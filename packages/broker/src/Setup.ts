@@ -66,7 +66,11 @@ const settingsOf = (connector: DeclaredConnector) => ({
   ...(connector.deviceAuthorizationEndpoint === undefined
     ? {}
     : { deviceAuthorizationEndpoint: connector.deviceAuthorizationEndpoint }),
+  ...(connector.refreshEndpoint === undefined ? {} : { refreshEndpoint: connector.refreshEndpoint }),
   ...(connector.authorizationParams === undefined ? {} : { authorizationParams: connector.authorizationParams }),
+  ...(connector.scopeSeparator === undefined ? {} : { scopeSeparator: connector.scopeSeparator }),
+  ...(connector.revocationRequest === undefined ? {} : { revocationRequest: connector.revocationRequest }),
+  ...(connector.deviceScopeParameter === undefined ? {} : { deviceScopeParameter: connector.deviceScopeParameter }),
   ...(connector.introspectionEndpoint === undefined ? {} : { introspectionEndpoint: connector.introspectionEndpoint }),
   tokenEndpointAuthMethod: connector.tokenEndpointAuthMethod,
   defaultScopes: connector.defaultScopes,

@@ -5,8 +5,11 @@
  * `expires_in` as a number, a string or absent, Slack's `authed_user`), its
  * client authentication, its refresh token rotation (with a grace period),
  * what revoking means there, its installation callbacks, and GitHub App
- * installation tokens with the app's JWT verified (signature, `iss`, `exp`).
- * Faults are injected per request.
+ * installation tokens with the app's JWT verified (signature, `iss`, `exp`),
+ * the device authorization grant (RFC 8628) as each provider that offers it
+ * runs it, a refresh endpoint of its own (Figma), comma-separated scopes
+ * (Linear), and a revocation that takes JSON (Notion). Faults are injected per
+ * request.
  *
  * ```ts
  * const provider = await startQuirkProvider({ preset: "slack" })
@@ -20,7 +23,7 @@
  *
  * @since 0.2.0
  */
-import { createHash, randomBytes } from "node:crypto"
+import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { importSPKI, jwtVerify } from "jose"
@@ -73,6 +76,8 @@ export interface QuirkProviderOptions {
   readonly tenantId?: string
   /** Another answer shape than the preset's, in part (`{ expiresIn: "string" }`, as Azure AD v1 answers). */
   readonly answer?: Partial<AnswerShape>
+  /** The `interval` of device authorizations, in seconds (default 5, as RFC 8628 section 3.2 says). */
+  readonly deviceIntervalSeconds?: number
 }
 
 /**
@@ -100,6 +105,13 @@ export interface QuirkProvider {
   readonly accessTokens: ReadonlyArray<string>
   /** Fails the next token request (faults queue up). */
   readonly fail: (fault: QuirkFault) => void
+  /** Expires a device authorization now, by its user code: its next poll is refused with `expired_token`. */
+  readonly expireDevice: (userCode: string) => void
+  /** The device authorizations so far, by user code, with what became of each. */
+  readonly devices: ReadonlyMap<
+    string,
+    { readonly scope: string; readonly status: DeviceStatus; readonly polls: number }
+  >
   readonly close: () => Promise<void>
 }
 
@@ -107,6 +119,25 @@ interface Code {
   readonly challenge: string
   readonly scope: string
   readonly userScope: string
+}
+
+/**
+ * What became of a device authorization at the provider.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type DeviceStatus = "pending" | "approved" | "denied" | "expired" | "used"
+
+interface Device {
+  readonly deviceCode: string
+  readonly userCode: string
+  readonly scope: string
+  status: DeviceStatus
+  intervalMs: number
+  readonly expiresAt: number
+  lastPollAt: number | undefined
+  polls: number
 }
 
 interface RefreshToken {
@@ -131,6 +162,8 @@ interface State {
   readonly accessGrants: Map<string, string>
   readonly revoked: Set<string>
   readonly revokedGrants: Set<string>
+  /** Device authorizations by user code. */
+  readonly devices: Map<string, Device>
 }
 
 const token = (prefix: string): string => `${prefix}-${randomBytes(12).toString("hex")}`
@@ -158,6 +191,19 @@ const sendError = (state: State, res: ServerResponse, status: number, error: str
     case "error_200":
       send(res, 200, { error, error_description: `The ${error} error`, error_uri: "https://docs.example/errors" })
       return 200
+    case "hubspot":
+      // https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token
+      send(res, status, {
+        status: "error",
+        message: `The ${error} error`,
+        correlationId: randomUUID(),
+        category: status === 401 ? "INVALID_AUTHENTICATION" : "VALIDATION_ERROR"
+      })
+      return status
+    case "message":
+      // Twitch: the code is the message (https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/).
+      send(res, status, { status, message: error })
+      return status
     default:
       send(res, status, { error, error_description: `The ${error} error` })
       return status
@@ -171,7 +217,17 @@ const readForm = (req: IncomingMessage): Promise<Record<string, string>> =>
     req.on("error", reject)
     req.on("end", () => {
       const text = Buffer.concat(chunks).toString("utf8")
-      resolve(Object.fromEntries(new URLSearchParams(text)))
+      if (!String(req.headers["content-type"] ?? "").includes("json")) {
+        resolve(Object.fromEntries(new URLSearchParams(text)))
+        return
+      }
+      try {
+        const parsed: unknown = JSON.parse(text)
+        const entries = typeof parsed === "object" && parsed !== null ? Object.entries(parsed) : []
+        resolve(Object.fromEntries(entries.map(([key, value]) => [key, String(value)])))
+      } catch {
+        resolve({})
+      }
     })
   })
 
@@ -222,7 +278,7 @@ const issueTokens = (state: State, grant: string, withRefresh: boolean, scope: s
   state.accessTokens.push(access)
   state.accessGrants.set(access, grant)
   const answer: Record<string, unknown> = { access_token: access, token_type: "bearer", ...expiresIn(state) }
-  if (scope !== "") answer.scope = scope
+  if (scope !== "") answer.scope = state.preset.answer.scope === "array" ? scope.split(" ") : scope
   if (withRefresh && state.preset.grants.includes("refresh_token")) {
     const refresh = token("rt")
     state.refreshTokens.set(refresh, { grant, spentAt: undefined })
@@ -262,8 +318,66 @@ const refresh = (state: State, form: Record<string, string>, now: number): Recor
   return state.preset.answer.userToken === "authed_user" ? { ok: true, ...answer } : answer
 }
 
-/** `POST /token`: every grant the preset offers, in its answer shape. */
-const tokenEndpoint = async (state: State, req: IncomingMessage, res: ServerResponse, form: Record<string, string>) => {
+const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+/**
+ * The status of a device poll's error: Google answers `authorization_pending`
+ * with 428 and `slow_down` and `access_denied` with 403
+ * (https://developers.google.com/identity/protocols/oauth2/limited-input-device#step-6:-handle-responses-to-polling-requests);
+ * the others 400 (GitHub's errors come with 200, in its error shape).
+ */
+const devicePollStatus = (state: State, error: string): number => {
+  if (state.preset.name !== "google") return 400
+  if (error === "authorization_pending") return 428
+  return error === "slow_down" || error === "access_denied" ? 403 : 400
+}
+
+/**
+ * A device poll's error as the provider names it: Microsoft's
+ * `authorization_declined`, Twitch's `invalid device code`, GitHub's
+ * `incorrect_device_code`.
+ */
+const deviceErrorName = (state: State, error: string): string => {
+  if (state.preset.name === "microsoft" && error === "access_denied") return "authorization_declined"
+  if (state.preset.answer.errors === "message" && (error === "expired_token" || error === "invalid_grant"))
+    return "invalid device code"
+  if (state.preset.name === "github" && error === "invalid_grant") return "incorrect_device_code"
+  return error
+}
+
+/** A poll with a device code (RFC 8628 section 3.5): the token once approved, or why not yet (or never). */
+const devicePoll = (state: State, res: ServerResponse, form: Record<string, string>, now: number) => {
+  const device = [...state.devices.values()].find((each) => each.deviceCode === form.device_code)
+  const refuse = (error: string) => sendError(state, res, devicePollStatus(state, error), deviceErrorName(state, error))
+  if (device === undefined || device.status === "used") return refuse("invalid_grant")
+  device.polls++
+  if (device.status === "expired" || now >= device.expiresAt) {
+    device.status = "expired"
+    return refuse("expired_token")
+  }
+  if (device.status === "denied") return refuse("access_denied")
+  if (device.status === "pending") {
+    const early = device.lastPollAt !== undefined && now - device.lastPollAt < device.intervalMs
+    device.lastPollAt = now
+    if (!early) return refuse("authorization_pending")
+    device.intervalMs += 5000
+    return refuse("slow_down")
+  }
+  device.status = "used"
+  return issueTokens(state, token("grant"), true, device.scope)
+}
+
+/**
+ * `POST /token` (and Figma's `POST /refresh`): every grant the preset offers,
+ * in its answer shape. A preset with a refresh endpoint refreshes only there.
+ */
+const tokenEndpoint = async (
+  state: State,
+  req: IncomingMessage,
+  res: ServerResponse,
+  form: Record<string, string>,
+  at: "token" | "refresh" = "token"
+) => {
   const fault = state.faults.shift()
   if (fault !== undefined) {
     if ("status" in fault) return send(res, fault.status, {})
@@ -278,7 +392,14 @@ const tokenEndpoint = async (state: State, req: IncomingMessage, res: ServerResp
     send(res, 200, body, asForm)
     return 200
   }
+  const refreshAtItsOwn = state.preset.settings.refreshEndpoint !== undefined
+  if ((at === "refresh") !== (refreshAtItsOwn && form.grant_type === "refresh_token"))
+    return sendError(state, res, 400, "unsupported_grant_type")
   switch (form.grant_type) {
+    case DEVICE_GRANT: {
+      const polled = devicePoll(state, res, form, Date.now())
+      return typeof polled === "number" ? polled : answer(polled)
+    }
     case "authorization_code": {
       const code = state.codes.get(form.code ?? "")
       state.codes.delete(form.code ?? "")
@@ -301,6 +422,15 @@ const tokenEndpoint = async (state: State, req: IncomingMessage, res: ServerResp
 /** `POST /revoke` (RFC 7009): a token, or its whole grant where the preset says revoking means that. */
 const revokeEndpoint = (state: State, req: IncomingMessage, res: ServerResponse, form: Record<string, string>) => {
   if (!authenticated(state, req, form)) return sendError(state, res, 401, "invalid_client")
+  // Notion's revocation takes JSON and its version header (https://developers.notion.com/reference/revoke-token).
+  const wanted = state.preset.settings.revocationRequest
+  const json = String(req.headers["content-type"] ?? "").includes("json")
+  const headersMissing = Object.entries(wanted?.headers ?? {}).some(
+    ([name, value]) => req.headers[name.toLowerCase()] !== value
+  )
+  if ((wanted?.body === "json") !== json || headersMissing) {
+    return send(res, 400, { object: "error", status: 400, code: "validation_error", message: "Invalid request body" })
+  }
   const value = form.token ?? ""
   state.revoked.add(value)
   // A refresh token always takes its grant along (RFC 7009 section 2.1); an access token only where revoking
@@ -319,15 +449,19 @@ const consent = (state: State, url: URL, res: ServerResponse, install: boolean):
   const back = new URL(query.get("redirect_uri") ?? "http://127.0.0.1/")
   back.searchParams.set("state", query.get("state") ?? "")
   const tenantFrom = state.preset.settings.installations?.tenantIdFrom
+  const separator = state.preset.settings.scopeSeparator ?? " "
   if (install && tenantFrom !== undefined && "callback" in tenantFrom) {
     // GitHub App installations and Entra admin consent come back with the tenant and no code.
     back.searchParams.set(tenantFrom.callback, state.tenantId)
     if (tenantFrom.callback === "installation_id") back.searchParams.set("setup_action", "install")
+  } else if (separator !== " " && (query.get("scope") ?? "").includes(" ")) {
+    // Linear reads one unknown scope in "read write".
+    back.searchParams.set("error", "invalid_scope")
   } else {
     const code = token("code")
     state.codes.set(code, {
       challenge: query.get("code_challenge") ?? "",
-      scope: query.get("scope") ?? "",
+      scope: (query.get("scope") ?? "").split(separator).join(" "),
       userScope: query.get("user_scope") ?? ""
     })
     back.searchParams.set("code", code)
@@ -335,6 +469,88 @@ const consent = (state: State, url: URL, res: ServerResponse, install: boolean):
   res.writeHead(302, { location: back.toString() })
   res.end()
   return 302
+}
+
+/** Google's device flow allows only some scopes (https://developers.google.com/identity/protocols/oauth2/limited-input-device#allowedscopes). */
+const GOOGLE_DEVICE_SCOPES = new Set([
+  "openid",
+  "email",
+  "profile",
+  "https://www.googleapis.com/auth/userinfo.email",
+  "https://www.googleapis.com/auth/userinfo.profile",
+  "https://www.googleapis.com/auth/drive.appdata",
+  "https://www.googleapis.com/auth/drive.file",
+  "https://www.googleapis.com/auth/youtube",
+  "https://www.googleapis.com/auth/youtube.readonly"
+])
+
+/** Microsoft's device authorization endpoint is `.../devicecode`; the others' here `/device`. */
+const devicePath = (preset: Preset): string => (preset.name === "microsoft" ? "/devicecode" : "/device")
+
+const userCode = (): string => {
+  const letters = [...randomBytes(8)].map((byte) => String.fromCharCode(65 + (byte % 26))).join("")
+  return `${letters.slice(0, 4)}-${letters.slice(4)}`
+}
+
+/**
+ * `POST /device` (RFC 8628 section 3.1) as each provider answers it: Google's
+ * `verification_url` and allowed scopes, Twitch's `scopes` parameter and its
+ * code in the verification link, Microsoft's `message`, GitHub's form body
+ * unless `Accept` asks for JSON.
+ */
+const deviceAuthorization = (state: State, req: IncomingMessage, res: ServerResponse, form: Record<string, string>) => {
+  const { preset } = state
+  if (!authenticated(state, req, form)) return sendError(state, res, 401, "invalid_client")
+  const twitch = preset.settings.deviceScopeParameter === "scopes"
+  const scope = (twitch ? form.scopes : form.scope) ?? ""
+  if (twitch && form.scopes === undefined) return send(res, 400, { status: 400, message: "missing scopes" })
+  if (preset.name === "google" && scope.split(" ").some((each) => each !== "" && !GOOGLE_DEVICE_SCOPES.has(each)))
+    return sendError(state, res, 400, "invalid_scope")
+  const device: Device = {
+    deviceCode: token("dc"),
+    userCode: userCode(),
+    scope,
+    status: "pending",
+    intervalMs: (state.options.deviceIntervalSeconds ?? 5) * 1000,
+    expiresAt: Date.now() + (twitch ? 1800 : 900) * 1000,
+    lastPollAt: undefined,
+    polls: 0
+  }
+  state.devices.set(device.userCode, device)
+  const verification = new URL(`${state.url()}/activate`)
+  if (twitch) verification.searchParams.set("device-code", device.userCode)
+  const accept = String(req.headers.accept ?? "")
+  const asForm = preset.answer.body === "form" && (state.options.ignoreAccept === true || !accept.includes("json"))
+  send(
+    res,
+    200,
+    {
+      device_code: device.deviceCode,
+      user_code: device.userCode,
+      [preset.name === "google" ? "verification_url" : "verification_uri"]: verification.toString(),
+      expires_in: (device.expiresAt - Date.now()) / 1000,
+      interval: device.intervalMs / 1000,
+      ...(preset.name === "microsoft" ? { message: `Open ${verification} and enter the code ${device.userCode}.` } : {})
+    },
+    asForm
+  )
+  return 200
+}
+
+/**
+ * `GET /activate`: the user enters the code (`user_code`, or Twitch's
+ * `device-code` already in the link) and approves, or denies with `decision=deny`.
+ */
+const activate = (state: State, url: URL, res: ServerResponse): number => {
+  const code = (url.searchParams.get("user_code") ?? url.searchParams.get("device-code") ?? "").toUpperCase()
+  const device = state.devices.get(code)
+  const status = device === undefined || device.status !== "pending" ? 404 : 200
+  if (device !== undefined && status === 200) {
+    device.status = url.searchParams.get("decision") === "deny" ? "denied" : "approved"
+  }
+  res.writeHead(status, { "content-type": "text/html; charset=utf-8" })
+  res.end(status === 200 ? `<p>Device ${device?.status}</p>` : "<p>Unknown or used code</p>")
+  return status
 }
 
 /** `POST /app/installations/{id}/access_tokens`: the GitHub App's JWT verified, then an installation token. */
@@ -392,6 +608,15 @@ const route = async (state: State, req: IncomingMessage, res: ServerResponse): P
         ? await tokenEndpoint(state, req, res, form)
         : sendError(state, res, 400, "invalid_request")
   else if (req.method === "POST" && url.pathname === "/revoke") status = revokeEndpoint(state, req, res, form)
+  else if (req.method === "POST" && url.pathname === "/refresh" && state.preset.settings.refreshEndpoint !== undefined)
+    status = await tokenEndpoint(state, req, res, form, "refresh")
+  else if (
+    req.method === "POST" &&
+    url.pathname === devicePath(state.preset) &&
+    state.preset.grants.includes("device_code")
+  )
+    status = deviceAuthorization(state, req, res, form)
+  else if (url.pathname === "/activate") status = activate(state, url, res)
   else if (req.method === "POST" && installation !== null)
     status = await installationToken(state, req, res, decodeURIComponent(installation[1] ?? ""))
   else if (url.pathname === "/authorize") status = consent(state, url, res, false)
@@ -423,7 +648,8 @@ const connectorFields = (state: State): Record<string, unknown> => {
           ...(settings.revocationEndpoint === undefined ? {} : { revocationEndpoint: `${base}/revoke` }),
           ...(settings.deviceAuthorizationEndpoint === undefined
             ? {}
-            : { deviceAuthorizationEndpoint: `${base}/device` })
+            : { deviceAuthorizationEndpoint: `${base}${devicePath(preset)}` }),
+          ...(settings.refreshEndpoint === undefined ? {} : { refreshEndpoint: `${base}/refresh` })
         }),
     ...(settings.appTokens === undefined
       ? {}
@@ -469,7 +695,8 @@ export const startQuirkProvider = async (options: QuirkProviderOptions): Promise
     accessTokens: [],
     accessGrants: new Map(),
     revoked: new Set(),
-    revokedGrants: new Set()
+    revokedGrants: new Set(),
+    devices: new Map()
   }
   const server: Server = createServer((req, res) => {
     route(state, req, res).catch(() => {
@@ -491,13 +718,18 @@ const quirkProviderOf = (state: State, server: Server): QuirkProvider => ({
   requests: state.requests,
   tokenRequests: (grantType) =>
     state.requests.filter(
-      (request) => /^(\/tenants\/[^/]+)?\/token$/.test(request.path) && request.form.grant_type === grantType
+      (request) => /^(\/tenants\/[^/]+)?\/(token|refresh)$/.test(request.path) && request.form.grant_type === grantType
     ),
   revoked: state.revoked,
   accessTokens: state.accessTokens,
   fail: (fault) => {
     state.faults.push(fault)
   },
+  expireDevice: (code) => {
+    const device = state.devices.get(code)
+    if (device !== undefined) device.status = "expired"
+  },
+  devices: state.devices,
   close: () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections()

@@ -8,9 +8,9 @@
  * the provider's error shape.
  */
 import { generateKeyPairSync } from "node:crypto"
-import { afterEach, describe, expect, it } from "@effect/vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type Preset, presets } from "../src/providers/Presets.js"
-import { type QuirkProvider, startQuirkProvider } from "../src/testing.js"
+import { type QuirkProvider, type QuirkProviderOptions, startQuirkProvider } from "../src/testing.js"
 import { freePort, type RunningBroker, startBroker } from "./support/broker.js"
 import { productionProject } from "./support/brokerWithProvider.js"
 import { sqlite, type TestDatabase } from "./support/databases.js"
@@ -54,20 +54,18 @@ interface Running {
 const started: Array<Running> = []
 
 afterEach(async () => {
-  for (const running of started.splice(0)) {
-    await running.broker.close()
-    await running.quirk.close()
-    await running.database.drop()
-  }
+  for (const running of started.splice(0)) await stop(running)
 })
 
-const start = async (preset: Preset): Promise<Running> => {
+/** A quirk provider in the preset's mode and a broker with one connector to it (not closed after each test). */
+const launch = async (preset: Preset, options: Partial<QuirkProviderOptions> = {}): Promise<Running> => {
   const keys = preset.settings.appTokens === undefined ? undefined : githubApp()
   const quirk = await startQuirkProvider({
     preset,
     lifetimeSeconds: 30,
     ignoreAccept: true,
-    ...(keys === undefined ? {} : { app: { appId: "31337", publicKey: keys.publicKey } })
+    ...(keys === undefined ? {} : { app: { appId: "31337", publicKey: keys.publicKey } }),
+    ...options
   })
   const uid = `${preset.name}/acme`
   const database = sqlite()
@@ -88,7 +86,17 @@ const start = async (preset: Preset): Promise<Running> => {
       ...productionProject({ id: "presets", key: KEY }, [uid])
     }
   })
-  const running = { quirk, broker, database, uid, base: `${broker.url}/v1/connect` }
+  return { quirk, broker, database, uid, base: `${broker.url}/v1/connect` }
+}
+
+const stop = async (running: Running) => {
+  await running.broker.close()
+  await running.quirk.close()
+  await running.database.drop()
+}
+
+const start = async (preset: Preset): Promise<Running> => {
+  const running = await launch(preset)
   started.push(running)
   return running
 }
@@ -112,10 +120,16 @@ const tokenFor = (running: Running, subject: unknown, installationId: string | u
   })
 
 /** A user authorizes the connector; the provider's authorization URL and the request's final status. */
-const authorize = async (running: Running, user: string, installationId: string | undefined) => {
+const authorize = async (
+  running: Running,
+  user: string,
+  installationId: string | undefined,
+  scopes?: ReadonlyArray<string>
+) => {
   const startedAuth = await call("POST", `${running.base}/authorize/${encodeURIComponent(running.uid)}`, {
     subject: { type: "user", id: user },
-    ...(installationId === undefined ? {} : { installationId })
+    ...(installationId === undefined ? {} : { installationId }),
+    ...(scopes === undefined ? {} : { scopes })
   })
   expect(startedAuth.status).toBe(200)
   const providerUrl = await consent(String(startedAuth.body.url), running.quirk)
@@ -149,6 +163,12 @@ const refreshes = async (running: Running, installationId: string | undefined) =
   }
   const sent = quirk.tokenRequests("refresh_token").slice(before)
   expect(sent.length).toBeGreaterThanOrEqual(2)
+  // Figma refreshes at an endpoint of its own.
+  const atItsOwn = quirk.preset.settings.refreshEndpoint !== undefined
+  for (const request of sent) {
+    expect(request.status).toBe(200)
+    expect(atItsOwn ? request.path === "/refresh" : request.path.endsWith("/token")).toBe(true)
+  }
   const [first, second] = sent.slice(-2).map((request) => request.form.refresh_token)
   if (quirk.preset.rotation === "always") expect(second).not.toBe(first)
   else expect(second).toBe(first)
@@ -187,6 +207,8 @@ const revocation = async (running: Running, installationId: string | undefined) 
   if (!revocable) expect(revoked).toEqual([])
   else {
     expect(revoked.length).toBeGreaterThan(0)
+    // Accepted in the provider's own form (Notion's JSON body and version header).
+    expect(revoked.map((request) => request.status)).toEqual(revoked.map(() => 200))
     expect(quirk.revoked.size).toBeGreaterThan(0)
   }
 }
@@ -257,6 +279,127 @@ describe("every preset against the quirk provider in its mode", () => {
     },
     30_000
   )
+})
+
+describe("quirks the broker meets by preset setting", () => {
+  it("linear: scopes comma-separated in the authorization URL, as Linear reads them", async () => {
+    const running = await start(presets.find((preset) => preset.name === "linear") as Preset)
+    const { providerUrl, status } = await authorize(running, "u1", undefined, ["read", "write"])
+    expect(providerUrl.searchParams.get("scope")).toBe("read,write")
+    expect(status).toMatchObject({ status: "completed" })
+  })
+
+  it("figma: a refresh at its own endpoint, whose answer has no refresh token; the first one stays", async () => {
+    const running = await start(presets.find((preset) => preset.name === "figma") as Preset)
+    expect((await authorize(running, "u1", undefined)).status).toMatchObject({ status: "completed" })
+    await refreshes(running, undefined)
+    const { quirk } = running
+    expect(
+      quirk.requests.filter((request) => request.path === "/token").map((request) => request.form.grant_type)
+    ).toEqual(["authorization_code"])
+    const spent = new Set(quirk.tokenRequests("refresh_token").map((request) => request.form.refresh_token))
+    expect(spent.size).toBe(1)
+  })
+
+  it("hubspot: a refused refresh in HubSpot's own error shape asks the user again", async () => {
+    const running = await start(presets.find((preset) => preset.name === "hubspot") as Preset)
+    expect(running.quirk.connector().tokenEndpoint).toBe(`${running.quirk.url}/token`)
+    expect((await authorize(running, "u1", undefined)).status).toMatchObject({ status: "completed" })
+    running.quirk.fail({ error: "invalid_grant" })
+    const gone = await tokenFor(running, { type: "user", id: "u1" }, undefined, "https://api.example/gone")
+    expect(gone.status, JSON.stringify(gone.body)).toBe(403)
+    expect(gone.body).toMatchObject({ error: { code: "user_authorization_required" } })
+    const refused = running.quirk.tokenRequests("refresh_token").at(-1)
+    expect(refused?.status).toBe(400)
+  })
+})
+
+const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+describe.each(
+  presets.filter((preset) => preset.grants.includes("device_code")).map((preset) => [preset.name, preset] as const)
+)("the device flow of %s against the quirk provider", (name, preset) => {
+  let running: Running
+  beforeAll(async () => {
+    running = await launch(preset, { deviceIntervalSeconds: 1 })
+  })
+  afterAll(async () => {
+    await stop(running)
+  })
+
+  const startDevice = async (user: string, scopes?: ReadonlyArray<string>) =>
+    call("POST", `${running.base}/authorize/${encodeURIComponent(running.uid)}`, {
+      subject: { type: "user", id: user },
+      deviceCode: true,
+      ...(scopes === undefined ? {} : { scopes })
+    })
+
+  /** The request's status once it is no longer pending (the broker polls every second here). */
+  const settled = async (body: Record<string, unknown>) => {
+    const until = Date.now() + 15_000
+    for (;;) {
+      const answer = await call("POST", `${running.base}/authorize/${String(body.request)}/status`, {
+        verifier: body.verifier
+      })
+      if (answer.body.status !== "pending" || Date.now() > until) return answer.body
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
+
+  /** The verification URL as the user opens it, with the code they type (Twitch's link carries it). */
+  const verification = (body: Record<string, unknown>, decision?: "deny") => {
+    const url = new URL(String(body.url))
+    expect(url.origin).toBe(running.quirk.url)
+    if (!url.searchParams.has("device-code")) url.searchParams.set("user_code", String(body.deviceCode))
+    if (decision !== undefined) url.searchParams.set("decision", decision)
+    return url
+  }
+
+  it("approved at the verification URL after a pending poll; denied; expired", async () => {
+    const { quirk } = running
+    const [approved, denied, expired] = await Promise.all(["d1", "d2", "d3"].map((user) => startDevice(user)))
+    for (const answer of [approved, denied, expired]) expect(answer?.status, JSON.stringify(answer?.body)).toBe(200)
+    const asked = quirk.requests.filter(
+      (request) => request.path === (name === "microsoft" ? "/devicecode" : "/device")
+    )
+    expect(asked.map((request) => request.status)).toEqual([200, 200, 200])
+    const scopes = preset.settings.defaultScopes?.user?.join(" ")
+    // Twitch names the scopes `scopes`.
+    expect(asked[0]?.form[preset.settings.deviceScopeParameter ?? "scope"]).toBe(scopes)
+
+    // The provider answers "not yet" in its own shape; the request stays pending.
+    const code = String(approved?.body.deviceCode)
+    for (let waited = 0; (quirk.devices.get(code)?.polls ?? 0) === 0 && waited < 50; waited++) {
+      await call("POST", `${running.base}/authorize/${String(approved?.body.request)}/status`, {
+        verifier: approved?.body.verifier
+      })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const pending = quirk.tokenRequests(DEVICE_GRANT)
+    expect(pending.length).toBeGreaterThan(0)
+    expect(pending[0]?.status).toBe(name === "github" ? 200 : name === "google" ? 428 : 400)
+
+    expect((await visit(verification(approved?.body ?? {}))).status).toBe(200)
+    expect((await visit(verification(denied?.body ?? {}, "deny"))).status).toBe(200)
+    quirk.expireDevice(String(expired?.body.deviceCode))
+    const [done, refused, late] = await Promise.all(
+      [approved, denied, expired].map((each) => settled(each?.body ?? {}))
+    )
+    expect(done).toMatchObject({ status: "completed" })
+    expect(refused).toMatchObject({ status: "failed", error: "access_denied" })
+    expect(late).toMatchObject({ status: "failed", error: "expired_token" })
+
+    const answer = await tokenFor(running, { type: "user", id: "d1" }, undefined)
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200)
+    expect(quirk.accessTokens).toContain(answer.body.token)
+  })
+
+  it.runIf(name === "google")("google: a scope its device flow does not allow is refused, by name", async () => {
+    const refused = await startDevice("d4", ["https://www.googleapis.com/auth/gmail.readonly"])
+    expect(refused.status).toBe(400)
+    expect(JSON.stringify(refused.body)).toContain("scopes")
+    expect(JSON.stringify(refused.body)).toContain("invalid_scope")
+  })
 })
 
 describe("the admin API", () => {

@@ -96,6 +96,132 @@ describe("the quirk provider", () => {
     expect(await refused.json()).toEqual({ ok: false, error: "invalid_refresh_token" })
   })
 
+  describe("device authorization (RFC 8628), as each provider runs it", () => {
+    const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+    const credentials = (provider: QuirkProvider) => ({
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret
+    })
+    const poll = async (provider: QuirkProvider, deviceCode: string) => {
+      const answer = await postForm(
+        `${provider.url}/token`,
+        { grant_type: DEVICE_GRANT, device_code: deviceCode, ...credentials(provider) },
+        { accept: "application/json" }
+      )
+      return { status: answer.status, body: (await answer.json()) as Record<string, unknown> }
+    }
+
+    it("GitHub: a form answer unless Accept asks for JSON; pending and slow_down with HTTP 200; a code used once", async () => {
+      const github = await start({ preset: "github" })
+      const started = await postForm(`${github.url}/device`, { scope: "read:user", ...credentials(github) })
+      expect(started.headers.get("content-type")).toMatch(/^application\/x-www-form-urlencoded/)
+      const fields = new URLSearchParams(await started.text())
+      expect(fields.get("verification_uri")).toBe(`${github.url}/activate`)
+      expect(fields.get("interval")).toBe("5")
+      const deviceCode = fields.get("device_code") ?? ""
+      expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "authorization_pending" } })
+      // Polled again before the interval is over.
+      expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "slow_down" } })
+      const approved = await fetch(`${github.url}/activate?user_code=${fields.get("user_code")}`)
+      expect(approved.status).toBe(200)
+      expect((await poll(github, deviceCode)).body.access_token).toBe(github.accessTokens[0])
+      expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "incorrect_device_code" } })
+      expect(github.devices.get(fields.get("user_code") ?? "")).toMatchObject({ status: "used", polls: 3 })
+    })
+
+    it("Google: verification_url, only the device flow's scopes, pending with 428", async () => {
+      const google = await start({ preset: "google" })
+      const refused = await postForm(`${google.url}/device`, {
+        scope: "openid https://www.googleapis.com/auth/gmail.readonly",
+        ...credentials(google)
+      })
+      expect(refused.status).toBe(400)
+      expect(await refused.json()).toMatchObject({ error: "invalid_scope" })
+      const started = await postForm(`${google.url}/device`, { scope: "openid email", ...credentials(google) })
+      const body = (await started.json()) as Record<string, string>
+      expect(body.verification_url).toBe(`${google.url}/activate`)
+      expect(body.verification_uri).toBeUndefined()
+      expect(await poll(google, body.device_code ?? "")).toMatchObject({
+        status: 428,
+        body: { error: "authorization_pending" }
+      })
+    })
+
+    it("Microsoft: at /devicecode, with a message; a refusal is authorization_declined", async () => {
+      const microsoft = await start({ preset: "microsoft" })
+      expect((await postForm(`${microsoft.url}/device`, credentials(microsoft))).status).toBe(404)
+      const started = await postForm(`${microsoft.url}/devicecode`, { scope: "openid", ...credentials(microsoft) })
+      const body = (await started.json()) as Record<string, string>
+      expect(body.message).toContain(body.user_code)
+      await fetch(`${microsoft.url}/activate?user_code=${body.user_code}&decision=deny`)
+      expect(await poll(microsoft, body.device_code ?? "")).toMatchObject({
+        status: 400,
+        body: { error: "authorization_declined" }
+      })
+    })
+
+    it("Twitch: scopes in scopes, the code in the link, errors as {status, message}, scope as an array", async () => {
+      const twitch = await start({ preset: "twitch" })
+      const missing = await postForm(`${twitch.url}/device`, { scope: "user:read:email", ...credentials(twitch) })
+      expect(await missing.json()).toEqual({ status: 400, message: "missing scopes" })
+      const begin = async () =>
+        (await (
+          await postForm(`${twitch.url}/device`, { scopes: "user:read:email bits:read", ...credentials(twitch) })
+        ).json()) as Record<string, string>
+      const [first, second] = [await begin(), await begin()]
+      const link = new URL(first?.verification_uri ?? "")
+      expect(link.searchParams.get("device-code")).toBe(first?.user_code)
+      expect(await poll(twitch, first?.device_code ?? "")).toEqual({
+        status: 400,
+        body: { status: 400, message: "authorization_pending" }
+      })
+      twitch.expireDevice(first?.user_code ?? "")
+      expect((await poll(twitch, first?.device_code ?? "")).body).toEqual({
+        status: 400,
+        message: "invalid device code"
+      })
+      await fetch(`${twitch.url}/activate?device-code=${second?.user_code}`)
+      expect((await poll(twitch, second?.device_code ?? "")).body.scope).toEqual(["user:read:email", "bits:read"])
+    })
+  })
+
+  it("Figma refreshes at /refresh only; Notion revokes with JSON and its version; HubSpot's errors", async () => {
+    const figma = await start({ preset: "figma" })
+    const { code, verifier } = await codeOf(figma, { scope: "file_content:read" })
+    const tokens = (await (
+      await postForm(
+        `${figma.url}/token`,
+        { grant_type: "authorization_code", code, code_verifier: verifier },
+        { authorization: basic(figma) }
+      )
+    ).json()) as Record<string, string>
+    const refresh = { grant_type: "refresh_token", refresh_token: tokens.refresh_token ?? "" }
+    const atToken = await postForm(`${figma.url}/token`, refresh, { authorization: basic(figma) })
+    expect(await atToken.json()).toMatchObject({ error: "unsupported_grant_type" })
+    const refreshed = (await (
+      await postForm(`${figma.url}/refresh`, refresh, { authorization: basic(figma) })
+    ).json()) as Record<string, unknown>
+    expect(refreshed.access_token).toBe(figma.accessTokens[1])
+    expect(refreshed.refresh_token).toBeUndefined()
+
+    const notion = await start({ preset: "notion" })
+    const asForm = await postForm(`${notion.url}/revoke`, { token: "t1" }, { authorization: basic(notion) })
+    expect(asForm.status).toBe(400)
+    const asJson = await fetch(`${notion.url}/revoke`, {
+      method: "POST",
+      headers: { authorization: basic(notion), "content-type": "application/json", "notion-version": "2025-09-03" },
+      body: JSON.stringify({ token: "t2" })
+    })
+    expect(asJson.status).toBe(200)
+    expect([...notion.revoked]).toEqual(["t2"])
+
+    const hubspot = await start({ preset: "hubspot" })
+    hubspot.fail({ error: "invalid_grant" })
+    const refused = await postForm(`${hubspot.url}/token`, { grant_type: "refresh_token", refresh_token: "x" })
+    expect(refused.status).toBe(400)
+    expect(await refused.json()).toMatchObject({ category: "VALIDATION_ERROR", correlationId: expect.any(String) })
+  })
+
   describe("GitHub App installation tokens", () => {
     const keys = () => generateKeyPairSync("rsa", { modulusLength: 2048 })
     const app = keys()

@@ -55,6 +55,23 @@ export const formatPreset = (preset: Preset): string => {
     ["answer", `${preset.answer.body}, errors ${preset.answer.errors}, expires_in ${preset.answer.expiresIn}`],
     ["default lifetime", `${settings.defaultTokenLifetimeSeconds ?? 3600} s`]
   ]
+  // The provider's own ways, only where the preset has them.
+  const own: Array<[string, string | undefined]> = [
+    ["device endpoint", settings.deviceAuthorizationEndpoint],
+    ["device scope parameter", settings.deviceScopeParameter],
+    ["refresh endpoint", settings.refreshEndpoint],
+    ["scope separator", settings.scopeSeparator === undefined ? undefined : `"${settings.scopeSeparator}"`],
+    [
+      "revocation request",
+      settings.revocationRequest === undefined
+        ? undefined
+        : [
+            settings.revocationRequest.body,
+            ...Object.entries(settings.revocationRequest.headers ?? {}).map(([k, v]) => `${k}: ${v}`)
+          ].join(", ")
+    ]
+  ]
+  for (const [key, value] of own) if (value !== undefined) lines.push([key, value])
   if (preset.tenant !== undefined) {
     const fallback = preset.tenant.default === undefined ? "" : ` (default ${preset.tenant.default})`
     lines.push(["tenantId", `${preset.tenant.description}${fallback}`])

@@ -9,7 +9,7 @@
  */
 import { Clock, Effect, Option } from "effect"
 import { UserAuthorizationRequired } from "effect-connect/ConnectError"
-import { tokenEndpointFor } from "../ConfigFile.js"
+import { refreshEndpointFor, tokenEndpointFor } from "../ConfigFile.js"
 import type { EventsService } from "../Events.js"
 import type { ProviderClientService } from "../ProviderClient.js"
 import type { StoreService } from "../Store.js"
@@ -42,6 +42,7 @@ const recoverOne = (context: RecoveryContext, grantId: string) =>
         connector: connector.value,
         endpoint: {
           tokenEndpoint: tokenEndpointFor(settings, installation),
+          ...refreshEndpointFor(settings, installation),
           clientId: connector.value.clientId,
           clientSecret: connector.value.clientSecret,
           authMethod: settings.tokenEndpointAuthMethod,

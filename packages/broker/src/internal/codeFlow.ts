@@ -204,7 +204,8 @@ const providerUrl = (
   params.set("code_challenge_method", "S256")
   // Slack asks for a user's scopes in `user_scope`; `scope` would ask for the bot's.
   const scopeParam = !isInstall && connector.settings.userTokenMember === "authed_user" ? "user_scope" : "scope"
-  if (scopes.length > 0) params.set(scopeParam, scopes.join(" "))
+  // Linear reads a comma-separated list (https://linear.app/developers/oauth-2-0-authentication).
+  if (scopes.length > 0) params.set(scopeParam, scopes.join(connector.settings.scopeSeparator ?? " "))
   for (const resource of request.resources ?? []) params.append("resource", resource)
   if (request.authorizationDetails !== undefined && request.authorizationDetails.length > 0) {
     params.set("authorization_details", JSON.stringify(request.authorizationDetails))

@@ -124,6 +124,7 @@ export const ENDPOINT_FIELDS: ReadonlyArray<ReadonlyArray<string>> = [
   ["revocationEndpoint"],
   ["authorizationEndpoint"],
   ["deviceAuthorizationEndpoint"],
+  ["refreshEndpoint"],
   ["introspectionEndpoint"],
   ["installations", "authorizationEndpoint"],
   ["installations", "tokenEndpoint"],

@@ -14,7 +14,7 @@ import {
   UserAuthorizationRequired
 } from "effect-connect/ConnectError"
 import type { TokenRequest, TokenResponse } from "effect-connect/Token"
-import { tokenEndpointFor } from "../ConfigFile.js"
+import { refreshEndpointFor, tokenEndpointFor } from "../ConfigFile.js"
 import { clientCredentialsGrant } from "../grants/clientCredentials.js"
 import { directGrant } from "../grants/direct.js"
 import { appInstallationGrant } from "../grants/githubApp.js"
@@ -33,6 +33,7 @@ import { shared, storeFailure, type TokensContext } from "./tokensContext.js"
 const endpointOf = (connector: Connector, installation: Option.Option<Installation>): ProviderEndpoint => ({
   // The tenant id goes into the URL percent-encoded, as one path segment.
   tokenEndpoint: tokenEndpointFor(connector.settings, Option.getOrUndefined(installation)),
+  ...refreshEndpointFor(connector.settings, Option.getOrUndefined(installation)),
   clientId: connector.clientId,
   clientSecret: connector.clientSecret,
   authMethod: connector.settings.tokenEndpointAuthMethod,

@@ -260,6 +260,7 @@ export const RequestBounds = {
         "revocationEndpoint",
         "authorizationEndpoint",
         "deviceAuthorizationEndpoint",
+        "refreshEndpoint",
         "introspectionEndpoint",
         "installations.authorizationEndpoint",
         "installations.tokenEndpoint",

@@ -71,6 +71,12 @@ export const ERROR_CODE_KINDS: { readonly [code: string]: ProviderErrorKind } = 
   bad_verification_code: "invalid_grant",
   bad_refresh_token: "invalid_grant",
   incorrect_client_credentials: "invalid_client",
+  // Microsoft Entra: the user declined a device authorization
+  // (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code)
+  authorization_declined: "access_denied",
+  // Twitch: a device code that expired, or was used (https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/)
+  "invalid device code": "expired_token",
+  "invalid refresh token": "invalid_grant",
   // Slack (HTTP 200 with `ok: false`)
   invalid_refresh_token: "invalid_grant",
   invalid_code: "invalid_grant",
@@ -158,7 +164,30 @@ export const errorOf = (body: unknown): ErrorAnswer | undefined => {
     return { code, description: str(error.message) ?? str(error.description) }
   }
   if (body.ok === false) return { code: undefined, description: str(body.error_description) ?? str(body.message) }
-  return undefined
+  return hubSpotError(body) ?? twitchError(body)
+}
+
+/**
+ * HubSpot's own error shape, as its date-versioned OAuth API answers
+ * (https://developers.hubspot.com/docs/api-reference/2026-03/authentication/manage-oauth-tokens):
+ * `{ "category", "message", "correlationId" }`, perhaps with a `subCategory`.
+ */
+const hubSpotError = (body: Readonly<Record<string, unknown>>): ErrorAnswer | undefined => {
+  const category = str(body.category)
+  if (category === undefined || str(body.correlationId) === undefined) return undefined
+  return { code: str(body.subCategory) ?? category, description: str(body.message) }
+}
+
+/**
+ * Twitch's shape, `{ "status": 400, "message": "authorization_pending" }`: the
+ * code is the message, when it is one the table knows
+ * (https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/#device-code-grant-flow).
+ */
+const twitchError = (body: Readonly<Record<string, unknown>>): ErrorAnswer | undefined => {
+  const message = str(body.message)
+  if (typeof body.status !== "number" || message === undefined) return undefined
+  const code = message.toLowerCase()
+  return Object.hasOwn(ERROR_CODE_KINDS, code) ? { code, description: undefined } : undefined
 }
 
 /**

@@ -34,7 +34,8 @@ const revokeAtProvider = (
         revocationEndpoint: endpoint,
         clientId: connector.clientId,
         clientSecret: connector.clientSecret,
-        authMethod: connector.settings.tokenEndpointAuthMethod
+        authMethod: connector.settings.tokenEndpointAuthMethod,
+        ...(connector.settings.revocationRequest === undefined ? {} : { request: connector.settings.revocationRequest })
       },
       token,
       hint

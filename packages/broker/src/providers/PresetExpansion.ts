@@ -34,7 +34,8 @@ const CONNECTOR_ENDPOINTS = [
   "authorizationEndpoint",
   "tokenEndpoint",
   "revocationEndpoint",
-  "deviceAuthorizationEndpoint"
+  "deviceAuthorizationEndpoint",
+  "refreshEndpoint"
 ]
 
 interface Expanded {

@@ -63,17 +63,21 @@ export const Revocation = Schema.Literal("token", "grant", "none")
  * How the provider's token endpoint answers: the body (`json`, or `form`
  * without `Accept: application/json`), where errors are (`oauth`: a 4xx with
  * `error`; `ok_false`: HTTP 200 with `{"ok": false, "error"}`; `error_200`:
- * HTTP 200 with `{"error"}`), `expires_in` (a number, a numeric string, or
- * absent), and where a user's token is (`authed_user`, Slack).
+ * HTTP 200 with `{"error"}`; `hubspot`: a 4xx with HubSpot's `category`,
+ * `message` and `correlationId`; `message`: a 4xx with `{"status", "message"}`,
+ * the code in `message`, as Twitch answers), `expires_in` (a number, a numeric
+ * string, or absent), where a user's token is (`authed_user`, Slack), and the
+ * granted `scope` when it is a JSON array (Twitch) instead of a string.
  *
  * @since 0.2.0
  * @category schemas
  */
 export const AnswerShape = Schema.Struct({
   body: Schema.Literal("json", "form"),
-  errors: Schema.Literal("oauth", "ok_false", "error_200"),
+  errors: Schema.Literal("oauth", "ok_false", "error_200", "hubspot", "message"),
   expiresIn: Schema.Literal("number", "string", "absent"),
-  userToken: Schema.optional(Schema.Literal("authed_user"))
+  userToken: Schema.optional(Schema.Literal("authed_user")),
+  scope: Schema.optional(Schema.Literal("array"))
 })
 
 /**
@@ -83,6 +87,45 @@ export const AnswerShape = Schema.Struct({
 export interface AnswerShape extends Schema.Schema.Type<typeof AnswerShape> {}
 
 const Strings = Schema.Array(Schema.String)
+
+/**
+ * How scopes are joined in the authorization URL: `" "` as RFC 6749 section
+ * 3.3 says, or `","` where the provider reads a comma-separated list (Linear).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ScopeSeparator = Schema.Literal(" ", ",").annotations({ identifier: "ScopeSeparator" })
+
+/**
+ * How a revocation request is sent: its body (`form`, as RFC 7009 says, or
+ * `json`, as Notion takes it) and headers the provider requires with it
+ * (Notion's `Notion-Version`).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const RevocationRequest = Schema.Struct({
+  body: Schema.Literal("form", "json"),
+  headers: Schema.optional(Schema.Record({ key: Schema.NonEmptyString, value: Schema.String }))
+}).annotations({ identifier: "RevocationRequest" })
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface RevocationRequest extends Schema.Schema.Type<typeof RevocationRequest> {}
+
+/**
+ * The parameter a device authorization request names its scopes in: `scope`
+ * (RFC 8628 section 3.1) or `scopes` (Twitch).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const DeviceScopeParameter = Schema.Literal("scope", "scopes").annotations({
+  identifier: "DeviceScopeParameter"
+})
 
 /**
  * The connector settings a preset supplies, as the configuration file writes
@@ -98,7 +141,12 @@ export const PresetSettings = Schema.Struct({
   authorizationEndpoint: Schema.optional(Schema.String),
   revocationEndpoint: Schema.optional(Schema.String),
   deviceAuthorizationEndpoint: Schema.optional(Schema.String),
+  /** Where refresh tokens are spent, when not at `tokenEndpoint` (Figma). */
+  refreshEndpoint: Schema.optional(Schema.String),
   authorizationParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  scopeSeparator: Schema.optional(ScopeSeparator),
+  revocationRequest: Schema.optional(RevocationRequest),
+  deviceScopeParameter: Schema.optional(DeviceScopeParameter),
   tokenEndpointAuthMethod: Schema.Literal("client_secret_basic", "client_secret_post"),
   defaultScopes: Schema.optional(Schema.Struct({ app: Schema.optional(Strings), user: Schema.optional(Strings) })),
   defaultTokenLifetimeSeconds: Schema.optional(Schema.Number),

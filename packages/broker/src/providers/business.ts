@@ -40,19 +40,20 @@ export const business: ReadonlyArray<Preset> = [
   {
     name: "hubspot",
     title: "HubSpot",
-    docs: "https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/guide",
+    docs: "https://developers.hubspot.com/docs/api-reference/2026-03/authentication/manage-oauth-tokens",
     grants: ["authorization_code", "refresh_token"],
     accept: "application/json",
     rotation: "never",
-    revocation: "none",
-    answer: standard,
+    revocation: "token",
+    answer: { ...standard, errors: "hubspot" },
     notes:
-      "Access tokens last 30 minutes. HubSpot retires the v1 token endpoint on February 16, 2027; its date-versioned successor (/oauth/2026-03/token) answers errors in HubSpot's own shape, so set tokenEndpoint when moving.",
+      "Access tokens last 30 minutes. The date-versioned OAuth API (2026-03) is used: the v1 token endpoint retires on February 16, 2027 (https://developers.hubspot.com/changelog/v1-oauth-api-deprecation). Its errors come in HubSpot's own shape (category, message, correlationId).",
     settings: {
       type: "oauth",
       name: "HubSpot",
       authorizationEndpoint: "https://app.hubspot.com/oauth/authorize",
-      tokenEndpoint: "https://api.hubapi.com/oauth/v1/token",
+      tokenEndpoint: "https://api.hubapi.com/oauth/2026-03/token",
+      revocationEndpoint: "https://api.hubapi.com/oauth/2026-03/token/revoke",
       tokenEndpointAuthMethod: "client_secret_post",
       defaultScopes: { user: ["oauth"] },
       defaultTokenLifetimeSeconds: 1800

@@ -121,13 +121,15 @@ export const developer: ReadonlyArray<Preset> = [
     rotation: "always",
     revocation: "token",
     answer: standard,
-    notes: "Refresh tokens for every application since April 2026; client credentials act as the app (actor=app).",
+    notes:
+      "Refresh tokens for every application since April 2026; client credentials act as the app (actor=app). Scopes are comma-separated in the authorization URL.",
     settings: {
       type: "oauth",
       name: "Linear",
       authorizationEndpoint: "https://linear.app/oauth/authorize",
       tokenEndpoint: "https://api.linear.app/oauth/token",
       revocationEndpoint: "https://api.linear.app/oauth/revoke",
+      scopeSeparator: ",",
       tokenEndpointAuthMethod: "client_secret_post",
       defaultScopes: { app: ["read"], user: ["read"] },
       defaultTokenLifetimeSeconds: 86400
@@ -152,11 +154,14 @@ export const developer: ReadonlyArray<Preset> = [
     rotation: "never",
     revocation: "none",
     answer: standard,
+    notes:
+      "Refreshes go to their own endpoint, /v1/oauth/refresh, whose answer has no refresh token: the one from the authorization stays.",
     settings: {
       type: "oauth",
       name: "Figma",
       authorizationEndpoint: "https://www.figma.com/oauth",
       tokenEndpoint: "https://api.figma.com/v1/oauth/token",
+      refreshEndpoint: "https://api.figma.com/v1/oauth/refresh",
       tokenEndpointAuthMethod: "client_secret_basic",
       defaultScopes: { user: ["file_content:read"] },
       defaultTokenLifetimeSeconds: 7776000

@@ -41,8 +41,9 @@ export const media: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "optional",
     revocation: "token",
-    answer: { body: "json", errors: "oauth", expiresIn: "number" },
-    notes: "The granted scope comes back as an array.",
+    answer: { body: "json", errors: "message", expiresIn: "number", scope: "array" },
+    notes:
+      "The granted scope comes back as an array; errors as {status, message}, the code in message (authorization_pending). The device flow names its scopes in scopes.",
     settings: {
       type: "oauth",
       name: "Twitch",
@@ -50,6 +51,7 @@ export const media: ReadonlyArray<Preset> = [
       tokenEndpoint: "https://id.twitch.tv/oauth2/token",
       revocationEndpoint: "https://id.twitch.tv/oauth2/revoke",
       deviceAuthorizationEndpoint: "https://id.twitch.tv/oauth2/device",
+      deviceScopeParameter: "scopes",
       tokenEndpointAuthMethod: "client_secret_post",
       defaultScopes: { user: ["user:read:email"] },
       defaultTokenLifetimeSeconds: 14400
