@@ -641,7 +641,7 @@ describe("ConfigFile", () => {
 
   it("the example of docs/broker.md is the one tested here", () => {
     const doc = fs.readFileSync(new URL("../docs/broker.md", import.meta.url), "utf8")
-    const block = /```json\n([\s\S]*?)\n```/.exec(doc)?.[1]
+    const block = /### Example\n[\s\S]*?```json\n([\s\S]*?)\n```/.exec(doc)?.[1]
     expect(block && JSON.parse(block)).toEqual(example())
   })
 
