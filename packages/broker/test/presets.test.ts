@@ -227,22 +227,25 @@ const errors = async (running: Running, installationId: string | undefined) => {
   expect(gone.body).toMatchObject({ error: { code: "user_authorization_required" } })
 }
 
-/** Revokes a token at the provider itself, as its user or another client of the grant may. */
+/** Revokes a token at the provider itself, as its user or another client of the grant may, in the preset's encoding. */
 const revokeAtProvider = async (quirk: QuirkProvider, value: string) => {
-  const form = new URLSearchParams({ token: value, token_type_hint: "access_token" })
   const basic = quirk.preset.settings.tokenEndpointAuthMethod === "client_secret_basic"
-  if (!basic) {
-    form.set("client_id", quirk.clientId)
-    form.set("client_secret", quirk.clientSecret)
+  const fields: Record<string, string> = {
+    token: value,
+    token_type_hint: "access_token",
+    ...(basic ? {} : { client_id: quirk.clientId, client_secret: quirk.clientSecret })
   }
+  const request = quirk.preset.settings.revocationRequest
+  const json = request?.body === "json"
   const credentials = `${encodeURIComponent(quirk.clientId)}:${encodeURIComponent(quirk.clientSecret)}`
   const response = await fetch(`${quirk.url}/revoke`, {
     method: "POST",
     headers: {
-      "content-type": "application/x-www-form-urlencoded",
+      "content-type": json ? "application/json" : "application/x-www-form-urlencoded",
+      ...request?.headers,
       ...(basic ? { authorization: `Basic ${Buffer.from(credentials).toString("base64")}` } : {})
     },
-    body: form
+    body: json ? JSON.stringify({ token: value }) : new URLSearchParams(fields)
   })
   expect(response.status).toBe(200)
 }
