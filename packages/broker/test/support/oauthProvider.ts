@@ -488,7 +488,19 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
     },
     features: {
       devInteractions: { enabled: true },
-      deviceFlow: { enabled: true },
+      deviceFlow: {
+        enabled: true,
+        // A page of our own: oidc-provider's default prints a notice asking to change it, in every test run.
+        userCodeInputSource: (ctx, form, _out, err) => {
+          const message =
+            err === undefined
+              ? "Enter the code displayed on your device"
+              : err.name === "AbortedError"
+                ? "The Sign-in request was interrupted"
+                : "The code you entered is incorrect. Try again"
+          ctx.body = `<!DOCTYPE html><html><head><title>Sign-in</title></head><body><p>${message}</p>${form}<button type="submit" form="op.deviceInputForm">Continue</button></body></html>`
+        }
+      },
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: () => true },
       revocation: { enabled: true },
