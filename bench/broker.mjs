@@ -32,6 +32,8 @@ const CONNECTOR = "bench/api"
 /** Users refreshing at once in the refresh case, and how long the provider takes for each refresh. */
 const REFRESHES = 50
 const REFRESH_DELAY_MS = 500
+/** The steady stored-token rate of the refresh case, as a share of what the broker answered alone in a closed loop. */
+const PACED_SHARE = 0.25
 const MAIN = new URL("../packages/broker/dist/main.js", import.meta.url).pathname
 /** One encryption key for every broker of the run: replicas read what the others sealed. */
 const ENCRYPTION_KEY = randomBytes(32).toString("base64")
@@ -177,9 +179,11 @@ const tokenRequest = (url, subject = { type: "app" }) => ({
   body: JSON.stringify({ subject })
 })
 
-const load = (request, seconds) =>
+/** A closed loop (each connection sends again once answered), or `rate` requests a second over all connections. */
+const load = (request, seconds, rate) =>
   new Promise((resolve, reject) => {
-    autocannon({ ...request, connections: CONNECTIONS, duration: seconds }, (error, result) =>
+    const paced = rate === undefined ? {} : { overallRate: rate }
+    autocannon({ ...request, connections: CONNECTIONS, duration: seconds, ...paced }, (error, result) =>
       error ? reject(error) : resolve(result)
     )
   })
@@ -248,11 +252,14 @@ const importExpiredUsers = async (broker, prefix, count) => {
 /**
  * The p99 of stored-token requests with REFRESHES users' refreshes under way (each held REFRESH_DELAY_MS by the
  * provider, and asked again as soon as it is answered: a refreshed token lives a second), against the same load
- * alone.
+ * alone: as fast as the broker answers (a closed loop, which slows with any other work), and at a steady
+ * PACED_SHARE of that rate, as a busy broker that is not saturated sees it.
  */
 const measureRefreshes = async (broker) => {
   await load(tokenRequest(broker.url), WARMUP_SECONDS)
   const alone = summary(await load(tokenRequest(broker.url), SECONDS))
+  const rate = Math.round(alone.rps * PACED_SHARE)
+  const pacedAlone = summary(await load(tokenRequest(broker.url), SECONDS, rate))
   await importExpiredUsers(broker, "bench", REFRESHES)
   // The users ask from a process of their own, so that the load generator here measures only the broker.
   const users = spawn(process.execPath, ["--input-type=module", "-e", USERS_SCRIPT], {
@@ -266,10 +273,12 @@ const measureRefreshes = async (broker) => {
   // Let every user's first refresh get under way.
   await new Promise((done) => setTimeout(done, REFRESH_DELAY_MS / 2))
   const during = summary(await load(tokenRequest(broker.url), SECONDS))
+  const pacedDuring = summary(await load(tokenRequest(broker.url), SECONDS, rate))
   const exited = new Promise((done) => users.once("exit", done))
   users.kill("SIGTERM")
   await exited
-  return { alone, during, refreshed: Number(refreshed.trim().split("\n").pop() ?? 0) }
+  const answered = Number(refreshed.trim().split("\n").pop() ?? 0)
+  return { alone, during, rate, pacedAlone, pacedDuring, refreshed: answered }
 }
 
 /** The users of the refresh case: each asks for its token again as soon as it has one; prints the count on SIGTERM. */
@@ -356,28 +365,33 @@ export const main = async () => {
         ` revoked token after A answered; B's first fresh answer after ${ms[Math.floor(ms.length / 2)]?.toFixed(1)} ms (median)`
     )
   }
-  if (process.env.BENCH_BROKER_REFRESHES === "0") {
-    provider.close()
-    bare.close()
-    return
-  }
+  if (process.env.BENCH_BROKER_REFRESHES !== "0") await refreshCase(provider)
+  provider.close()
+  bare.close()
+}
+
+/** The refresh case on SQLite and on Postgres (`node bench/broker.mjs refresh` runs it alone). */
+const refreshCase = async (provider) => {
   const refreshDatabase = await postgresUrl()
+  console.log(`stored-token requests with ${REFRESHES} users refreshing, ${SECONDS} s each`)
   for (const [name, url] of [
     ["SQLite", undefined],
     ["Postgres", refreshDatabase?.url]
   ]) {
     if (name === "Postgres" && url === undefined) continue
     const refreshBroker = await startBroker(provider, url)
-    const refreshes = await measureRefreshes(refreshBroker)
+    const r = await measureRefreshes(refreshBroker)
     await refreshBroker.stop()
     console.log(
-      `  ${name}: stored-token p99 alone ${refreshes.alone.p99} ms (${refreshes.alone.rps} req/s); with ${REFRESHES}` +
-        ` users refreshing ${refreshes.during.p99} ms (${refreshes.during.rps} req/s; ${refreshes.refreshed} refreshes answered)`
+      `  ${name}, closed loop: p99 alone ${r.alone.p99} ms (${r.alone.rps} req/s); with the users ${r.during.p99} ms` +
+        ` (${r.during.rps} req/s); ${r.refreshed} refreshes answered in all`
+    )
+    console.log(
+      `  ${name}, ${r.rate} req/s: p99 alone ${r.pacedAlone.p99} ms, p50 ${r.pacedAlone.p50} ms; with the users` +
+        ` ${r.pacedDuring.p99} ms, p50 ${r.pacedDuring.p50} ms (${r.pacedDuring.rps} req/s answered)`
     )
   }
   await refreshDatabase?.drop()
-  provider.close()
-  bare.close()
 }
 
 /** `node bench/broker.mjs serve`: the provider and a broker on SQLite, left running, for profiling by hand. */
@@ -391,4 +405,13 @@ const serveOnly = async () => {
   })
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await (process.argv[2] === "serve" ? serveOnly() : main())
+const refreshOnly = async () => {
+  const provider = await startProvider()
+  await refreshCase(provider)
+  provider.close()
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const mode = process.argv[2]
+  await (mode === "serve" ? serveOnly() : mode === "refresh" ? refreshOnly() : main())
+}

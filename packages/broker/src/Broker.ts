@@ -33,6 +33,7 @@ import { gatedServer } from "./internal/gatedServer.js"
 import { flushing, makeTally } from "./internal/hotCache/tally.js"
 import { MaxBodyBytes } from "./internal/limits.js"
 import { isServerRequest, withRequestTelemetry } from "./internal/requestTelemetry.js"
+import * as SlicedScheduler from "./internal/slicedScheduler.js"
 import * as MetricsRoutes from "./MetricsRoutes.js"
 import * as PgRateLimiter from "./PgRateLimiter.js"
 import { ProviderClient } from "./ProviderClient.js"
@@ -167,9 +168,23 @@ export const layerConfig = HttpServer.serve(withRequestTelemetry(app)).pipe(
 )
 
 /**
+ * Runs `effect` (the broker, or the building of its layer) with the broker's
+ * scheduler: fibers ready to run take slices of a few milliseconds, and the
+ * event loop reads its sockets between them, so that the requests answered
+ * from memory do not wait behind refreshes (`internal/slicedScheduler.ts`).
+ * The fibers of the server's requests inherit it from the building of the
+ * layer.
+ *
+ * @since 0.3.0
+ * @category running
+ */
+export const scheduled = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withScheduler(effect, SlicedScheduler.make())
+
+/**
  * Runs the broker until the process is stopped.
  *
  * @since 0.1.0
  * @category running
  */
-export const serve = Layer.launch(layerConfig)
+export const serve = scheduled(Layer.launch(layerConfig))

@@ -77,7 +77,8 @@ export const command = Command.make(
       const [broker, database] = yield* Effect.promise(() =>
         Promise.all([import("@effect-connect/broker/Broker"), import("@effect-connect/broker/Database")])
       )
-      yield* Layer.build(broker.layerConfig)
+      // Its requests' fibers take the broker's scheduler from the building of the layer.
+      yield* broker.scheduled(Layer.build(broker.layerConfig))
       yield* Console.log(yield* describeStart(database))
       return yield* Effect.never
     }).pipe(
