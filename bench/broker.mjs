@@ -141,7 +141,7 @@ const startBroker = async (provider, databaseUrl) => {
       CONNECT_RATE_LIMIT_PER_MINUTE: "off",
       CONNECT_ENCRYPTION_KEY: ENCRYPTION_KEY,
       CONNECT_ADMIN_TOKEN: "bench-admin-token",
-      CONNECT_LOG_LEVEL: "warning"
+      CONNECT_LOG_LEVEL: "warn"
     },
     stdio: ["ignore", "ignore", "inherit"]
   })

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Config, type ConfigError, Effect, FiberRef, HashSet, Layer, Logger } from "effect"
+import { Config, ConfigError, Effect, Either, FiberRef, HashSet, Layer, Logger, LogLevel, Option } from "effect"
 
 /**
  * The formats of a log line.
@@ -92,11 +92,49 @@ export const layer = (format: LogFormat): Layer.Layer<never> =>
   )
 
 /**
- * Replaces the default logger with the one `CONNECT_LOG_FORMAT` chooses.
+ * The variable naming the least severe level logged.
+ *
+ * @since 0.3.0
+ * @category config
+ */
+export const LOG_LEVEL_VARIABLE = "CONNECT_LOG_LEVEL"
+
+/**
+ * The least severe level logged, from `CONNECT_LOG_LEVEL` (`all`, `trace`,
+ * `debug`, `info`, `warn`, `error`, `fatal` or `none`, in any case).
+ *
+ * @since 0.3.0
+ * @category config
+ */
+export const levelConfig: Config.Config<LogLevel.LogLevel> = Config.string(LOG_LEVEL_VARIABLE).pipe(
+  // Effect names the level that logs nothing `OFF`; `none` reads better in a deployment's settings.
+  Config.map((text) => (text.trim().toLowerCase() === "none" ? "off" : text.trim())),
+  Config.mapOrFail((text) => {
+    const level = LogLevel.allLevels.find((candidate) => candidate.label === text.toUpperCase())
+    return level === undefined
+      ? Either.left(
+          ConfigError.InvalidData(
+            [LOG_LEVEL_VARIABLE],
+            `expected one of all, trace, debug, info, warn, error, fatal or none, not ${JSON.stringify(text)}`
+          )
+        )
+      : Either.right(level)
+  })
+)
+
+/**
+ * Replaces the default logger with the one `CONNECT_LOG_FORMAT` chooses, and
+ * logs from the level `CONNECT_LOG_LEVEL` names, when it is set.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(formatConfig, layer)
+  Effect.map(Effect.all([formatConfig, Config.option(levelConfig)]), ([format, level]) =>
+    // Without the variable, the level stays as it is (Effect's `info`, or what a command line set).
+    Option.match(level, {
+      onNone: () => layer(format),
+      onSome: (level) => Layer.merge(layer(format), Logger.minimumLogLevel(level))
+    })
+  )
 )

@@ -62,4 +62,27 @@ describe("Logging", () => {
       expect(recording.err[0]).toMatch(/level=INFO .*message=hello requestId=r-2/)
     })
   )
+
+  it("CONNECT_LOG_LEVEL: logs from the level it names, in any case; without it, as before", () => {
+    // Each case in a run of its own: the loggers a layer installs stay with the fiber that provided it.
+    const linesWith = (env: Record<string, string>) => {
+      const recording = recordingConsole()
+      const provider = ConfigProvider.fromMap(new Map(Object.entries({ CONNECT_LOG_FORMAT: "logfmt", ...env })))
+      const run = Effect.all([Effect.logInfo("info line"), Effect.logWarning("warning line")]).pipe(
+        Effect.provide(Logging.layerConfig),
+        Effect.withConfigProvider(provider),
+        Effect.withConsole(recording.console),
+        Effect.either
+      )
+      return Either.map(Effect.runSync(run), () => recording.err.map((line) => /message="?([a-z ]+)/.exec(line)?.[1]))
+    }
+    expect(linesWith({})).toEqual(Either.right(["info line", "warning line"]))
+    expect(linesWith({ CONNECT_LOG_LEVEL: "WARN" })).toEqual(Either.right(["warning line"]))
+    expect(linesWith({ CONNECT_LOG_LEVEL: "none" })).toEqual(Either.right([]))
+    expect(linesWith({ CONNECT_LOG_LEVEL: "debug" })).toEqual(Either.right(["info line", "warning line"]))
+    const wrong = linesWith({ CONNECT_LOG_LEVEL: "loud" })
+    expect(Either.isLeft(wrong) && String(wrong.left)).toMatch(
+      /CONNECT_LOG_LEVEL.*expected one of all, trace, debug, info, warn, error, fatal or none, not "loud"/
+    )
+  })
 })

@@ -151,7 +151,11 @@ const nodeServer = Layer.unwrapEffect(Effect.map(listenConfig, layerNodeServer))
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = HttpServer.serve(withRequestTelemetry(app)).pipe(
+export const layerConfig = HttpServer.serve(
+  // The server starts a request's fiber in its socket's callback, where it would run until its first wait; yielding
+  // first hands it to the scheduler, so that a burst of requests is worked through in slices too.
+  Effect.zipRight(Effect.yieldNow(), withRequestTelemetry(app))
+).pipe(
   // The broker makes its own server span (see internal/requestTelemetry.ts); the platform's stays for outgoing calls.
   HttpMiddleware.withTracerDisabledWhen(isServerRequest),
   HttpServer.withLogAddress,
