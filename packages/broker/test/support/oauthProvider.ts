@@ -482,6 +482,7 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
       RefreshToken: refreshTokenTtl,
       Grant: refreshTokenTtl,
       AuthorizationCode: 60,
+      DeviceCode: 10 * 60,
       IdToken: 60 * 60,
       Interaction: 60 * 60,
       Session: 24 * 60 * 60
@@ -499,6 +500,13 @@ export const startOAuthProvider = async (options: OAuthProviderOptions = {}): Pr
                 ? "The Sign-in request was interrupted"
                 : "The code you entered is incorrect. Try again"
           ctx.body = `<!DOCTYPE html><html><head><title>Sign-in</title></head><body><p>${message}</p>${form}<button type="submit" form="op.deviceInputForm">Continue</button></body></html>`
+        },
+        userCodeConfirmSource: (ctx, form, _client, _deviceInfo, userCode) => {
+          ctx.body = `<!DOCTYPE html><html><head><title>Confirm Device</title></head><body><p>The code on your device: <code>${userCode}</code></p>${form}<button type="submit" form="op.deviceConfirmForm">Continue</button><button type="submit" form="op.deviceConfirmForm" value="yes" name="abort">Abort</button></body></html>`
+        },
+        successSource: (ctx) => {
+          ctx.body =
+            "<!DOCTYPE html><html><head><title>Sign-in Success</title></head><body><h1>Sign-in Success</h1></body></html>"
         }
       },
       clientCredentials: { enabled: true },
