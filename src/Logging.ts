@@ -99,16 +99,18 @@ export const layer = (format: LogFormat): Layer.Layer<never> =>
  */
 export const LOG_LEVEL_VARIABLE = "CONNECT_LOG_LEVEL"
 
+const ALIASES: Readonly<Record<string, string>> = { none: "off", warning: "warn" }
+
 /**
  * The least severe level logged, from `CONNECT_LOG_LEVEL` (`all`, `trace`,
- * `debug`, `info`, `warn`, `error`, `fatal` or `none`, in any case).
+ * `debug`, `info`, `warn` or `warning`, `error`, `fatal` or `none`, in any case).
  *
  * @since 0.3.0
  * @category config
  */
 export const levelConfig: Config.Config<LogLevel.LogLevel> = Config.string(LOG_LEVEL_VARIABLE).pipe(
-  // Effect names the level that logs nothing `OFF`; `none` reads better in a deployment's settings.
-  Config.map((text) => (text.trim().toLowerCase() === "none" ? "off" : text.trim())),
+  // Effect names them `OFF` and `WARN`; `none` and `warning` (as `connect --log-level` spells it) are taken too.
+  Config.map((text) => ALIASES[text.trim().toLowerCase()] ?? text.trim()),
   Config.mapOrFail((text) => {
     const level = LogLevel.allLevels.find((candidate) => candidate.label === text.toUpperCase())
     return level === undefined

@@ -78,6 +78,7 @@ describe("Logging", () => {
     }
     expect(linesWith({})).toEqual(Either.right(["info line", "warning line"]))
     expect(linesWith({ CONNECT_LOG_LEVEL: "WARN" })).toEqual(Either.right(["warning line"]))
+    expect(linesWith({ CONNECT_LOG_LEVEL: "warning" })).toEqual(Either.right(["warning line"]))
     expect(linesWith({ CONNECT_LOG_LEVEL: "none" })).toEqual(Either.right([]))
     expect(linesWith({ CONNECT_LOG_LEVEL: "debug" })).toEqual(Either.right(["info line", "warning line"]))
     const wrong = linesWith({ CONNECT_LOG_LEVEL: "loud" })
