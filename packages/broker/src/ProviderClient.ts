@@ -186,6 +186,8 @@ export interface AuthorizationCodeGrant {
    * answer itself: Slack's `authed_user` (its top level is the bot's token).
    */
   readonly tokenMember?: "authed_user"
+  /** Extra form parameters the provider reads in the exchange (Shopify's `expiring: "1"`). */
+  readonly extraParams?: Readonly<Record<string, string>>
 }
 
 /**
@@ -800,6 +802,11 @@ const grantParams = (
       add("redirect_uri", grant.redirectUri)
       addSecret("code_verifier", grant.codeVerifier)
       addEach("resource", grant.resource)
+      for (const [name, value] of Object.entries(grant.extraParams ?? {})) {
+        // The grant's own parameters and the client's credentials stay the broker's, whatever a caller passes.
+        // An empty value is how a connector drops a parameter its preset sends.
+        if (value !== "" && !name.startsWith("client_") && !params.some(([set]) => set === name)) add(name, value)
+      }
       break
     case "jwt_bearer":
       addSecret("assertion", grant.assertion)

@@ -287,8 +287,19 @@ const issueTokens = (state: State, grant: string, withRefresh: boolean, scope: s
   return answer
 }
 
+/**
+ * Shopify's offline token for a code exchange without `expiring=1`: it never
+ * expires and has no refresh token
+ * (https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/offline-access-tokens).
+ */
+const nonExpiring = (state: State, code: Code): Record<string, unknown> => {
+  const { access_token, scope } = issueTokens(state, token("grant"), false, code.scope)
+  return { access_token, scope }
+}
+
 /** The answer to a code: the preset's shape, the installation's tenant where the preset reads it. */
-const codeAnswer = (state: State, code: Code): Record<string, unknown> => {
+const codeAnswer = (state: State, code: Code, form: Record<string, string>): Record<string, unknown> => {
+  if (state.preset.name === "shopify" && form.expiring !== "1") return nonExpiring(state, code)
   const grant = token("grant")
   const slack = state.preset.answer.userToken === "authed_user"
   const tenantPath = state.preset.settings.installations?.tenantIdFrom
@@ -406,7 +417,7 @@ const tokenEndpoint = async (
       const verifier = createHash("sha256")
         .update(form.code_verifier ?? "")
         .digest("base64url")
-      return answer(code === undefined || code.challenge !== verifier ? undefined : codeAnswer(state, code))
+      return answer(code === undefined || code.challenge !== verifier ? undefined : codeAnswer(state, code, form))
     }
     case "refresh_token":
       return answer(refresh(state, form, Date.now()))

@@ -286,6 +286,23 @@ describe("requestToken: what is sent", () => {
     })
   )
 
+  it.effect("authorization_code with extra parameters: added once, empty ones and the grant's own left out", () =>
+    Effect.gen(function* () {
+      yield* token({
+        type: "authorization_code",
+        code: Redacted.make(CODE),
+        redirectUri: "https://broker.test/callback",
+        codeVerifier: Redacted.make(CODE_VERIFIER),
+        extraParams: { expiring: "1", dropped: "", code: "other", client_id: "other" }
+      })
+      const form = only().form
+      expect(form.get("expiring")).toBe("1")
+      expect(form.has("dropped")).toBe(false)
+      expect(form.getAll("code")).toEqual([CODE])
+      expect(form.has("client_id")).toBe(false)
+    })
+  )
+
   it.effect("jwt_bearer (RFC 7523)", () =>
     Effect.gen(function* () {
       yield* token({

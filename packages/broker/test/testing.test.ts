@@ -96,6 +96,33 @@ describe("the quirk provider", () => {
     expect(await refused.json()).toEqual({ ok: false, error: "invalid_refresh_token" })
   })
 
+  it("Shopify: expiring offline tokens with a rotating refresh token only when the exchange says expiring=1", async () => {
+    const shopify = await start({ preset: "shopify" })
+    const post = { client_id: shopify.clientId, client_secret: shopify.clientSecret }
+    const exchange = async (extra: Record<string, string>) => {
+      const { code, verifier } = await codeOf(shopify, { scope: "read_products" })
+      const answer = await postForm(
+        `${shopify.url}/token`,
+        { grant_type: "authorization_code", code, code_verifier: verifier, ...post, ...extra },
+        { accept: "application/json" }
+      )
+      return (await answer.json()) as Record<string, unknown>
+    }
+    const lasting = await exchange({})
+    expect(lasting).toEqual({ access_token: shopify.accessTokens[0], scope: "read_products" })
+    const expiring = await exchange({ expiring: "1" })
+    expect(expiring).toMatchObject({ expires_in: 3600, refresh_token: expect.any(String) })
+    const refresh = async (refreshToken: unknown) =>
+      postForm(
+        `${shopify.url}/token`,
+        { grant_type: "refresh_token", refresh_token: String(refreshToken), ...post },
+        { accept: "application/json" }
+      )
+    const refreshed = (await (await refresh(expiring.refresh_token)).json()) as Record<string, unknown>
+    expect(refreshed.refresh_token).not.toBe(expiring.refresh_token)
+    expect((await refresh(expiring.refresh_token)).status).toBe(400)
+  })
+
   describe("device authorization (RFC 8628), as each provider runs it", () => {
     const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
     const credentials = (provider: QuirkProvider) => ({
