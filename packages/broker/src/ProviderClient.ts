@@ -361,7 +361,9 @@ export class ProviderError extends Schema.TaggedError<ProviderError>()("Provider
   /** How many requests were sent (0 when the request could not be made). */
   attempts: Schema.Number,
   /** How long the provider asked to wait (`Retry-After`), in milliseconds. */
-  retryAfterMs: Schema.optional(Schema.Number)
+  retryAfterMs: Schema.optional(Schema.Number),
+  /** The polling interval a `slow_down` answer names (GitHub's `interval`), in milliseconds. */
+  intervalMs: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     const endpointName =
@@ -492,6 +494,7 @@ interface Problem {
   readonly description?: string
   readonly reason?: string
   readonly retryAfterMs?: number
+  readonly intervalMs?: number
 }
 
 /** An answer as read off the wire. */
@@ -559,6 +562,17 @@ const fromHttpError = (error: HttpClientError.HttpClientError): Problem => {
   }
 }
 
+/**
+ * The interval a `slow_down` answer names, in milliseconds: GitHub sends the
+ * new one, in seconds, a number or (in a form body) a numeric string
+ * (https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#error-codes-for-the-device-flow).
+ */
+const slowDownInterval = (body: unknown): number | undefined => {
+  const raw = isRecord(body) ? body.interval : undefined
+  const seconds = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw
+  return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : undefined
+}
+
 /** The problem an error answer (or an error sent with a 2xx status) reports. */
 const problemOf = (answer: Answer, body: unknown): Problem => {
   const { code, description } = errorOfAnyBody(body)
@@ -570,6 +584,7 @@ const problemOf = (answer: Answer, body: unknown): Problem => {
     ...optional("code", code),
     ...optional("description", description),
     ...optional("retryAfterMs", retryAfterMs),
+    ...optional("intervalMs", kind === "slow_down" ? slowDownInterval(body) : undefined),
     ...(code === undefined && description === undefined && answer.text.trim().length > 0 && body === undefined
       ? { reason: `the body is not JSON (${answer.text.length} bytes${contentTypeText(answer)})` }
       : {})
@@ -625,7 +640,8 @@ const errorFor =
       ...optional("description", clean(problem.description, DESCRIPTION_LIMIT)),
       ...optional("reason", clean(problem.reason, DESCRIPTION_LIMIT)),
       attempts,
-      ...optional("retryAfterMs", problem.retryAfterMs)
+      ...optional("retryAfterMs", problem.retryAfterMs),
+      ...optional("intervalMs", problem.intervalMs)
     })
   }
 

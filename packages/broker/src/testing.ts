@@ -183,13 +183,24 @@ const send = (res: ServerResponse, status: number, body: unknown, form = false):
 }
 
 /** An OAuth error as the preset's provider sends it. */
-const sendError = (state: State, res: ServerResponse, status: number, error: string): number => {
+const sendError = (
+  state: State,
+  res: ServerResponse,
+  status: number,
+  error: string,
+  extra: Readonly<Record<string, unknown>> = {}
+): number => {
   switch (state.preset.answer.errors) {
     case "ok_false":
       send(res, 200, { ok: false, error })
       return 200
     case "error_200":
-      send(res, 200, { error, error_description: `The ${error} error`, error_uri: "https://docs.example/errors" })
+      send(res, 200, {
+        error,
+        error_description: `The ${error} error`,
+        error_uri: "https://docs.example/errors",
+        ...extra
+      })
       return 200
     case "hubspot":
       // https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token
@@ -205,7 +216,7 @@ const sendError = (state: State, res: ServerResponse, status: number, error: str
       send(res, status, { status, message: error })
       return status
     default:
-      send(res, status, { error, error_description: `The ${error} error` })
+      send(res, status, { error, error_description: `The ${error} error`, ...extra })
       return status
   }
 }
@@ -359,7 +370,8 @@ const deviceErrorName = (state: State, error: string): string => {
 /** A poll with a device code (RFC 8628 section 3.5): the token once approved, or why not yet (or never). */
 const devicePoll = (state: State, res: ServerResponse, form: Record<string, string>, now: number) => {
   const device = [...state.devices.values()].find((each) => each.deviceCode === form.device_code)
-  const refuse = (error: string) => sendError(state, res, devicePollStatus(state, error), deviceErrorName(state, error))
+  const refuse = (error: string, extra: Readonly<Record<string, unknown>> = {}) =>
+    sendError(state, res, devicePollStatus(state, error), deviceErrorName(state, error), extra)
   if (device === undefined || device.status === "used") return refuse("invalid_grant")
   device.polls++
   if (device.status === "expired" || now >= device.expiresAt) {
@@ -372,7 +384,9 @@ const devicePoll = (state: State, res: ServerResponse, form: Record<string, stri
     device.lastPollAt = now
     if (!early) return refuse("authorization_pending")
     device.intervalMs += 5000
-    return refuse("slow_down")
+    // GitHub's slow_down names the new interval, in seconds
+    // (https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#error-codes-for-the-device-flow).
+    return refuse("slow_down", state.preset.name === "github" ? { interval: device.intervalMs / 1000 } : {})
   }
   device.status = "used"
   return issueTokens(state, token("grant"), true, device.scope)

@@ -685,6 +685,26 @@ describe("requestToken: error answers", () => {
     })
   )
 
+  it.effect("slow_down keeps the interval it names, in seconds, a number or a form's string (GitHub's)", () =>
+    Effect.gen(function* () {
+      const device: Grant = { type: "device_code", deviceCode: Redacted.make("device-code-Xy12") }
+      const named = yield* refused(json(200, { error: "slow_down", interval: 10 }), "slow_down", device)
+      expect(named.intervalMs).toBe(10_000)
+      const form = yield* refused(
+        {
+          status: 200,
+          body: "error=slow_down&interval=15",
+          headers: { "content-type": "application/x-www-form-urlencoded" }
+        },
+        "slow_down",
+        device
+      )
+      expect(form.intervalMs).toBe(15_000)
+      const none = yield* refused(json(400, { error: "slow_down" }), "slow_down", device)
+      expect(none.intervalMs).toBeUndefined()
+    })
+  )
+
   it.effect("oidc-provider's 401 invalid_client: the broker is misconfigured", () =>
     Effect.gen(function* () {
       const error = yield* refused(

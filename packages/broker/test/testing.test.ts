@@ -148,7 +148,8 @@ describe("the quirk provider", () => {
       const deviceCode = fields.get("device_code") ?? ""
       expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "authorization_pending" } })
       // Polled again before the interval is over.
-      expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "slow_down" } })
+      // With the new interval, 5 seconds more.
+      expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "slow_down", interval: 10 } })
       const approved = await fetch(`${github.url}/activate?user_code=${fields.get("user_code")}`)
       expect(approved.status).toBe(200)
       expect((await poll(github, deviceCode)).body.access_token).toBe(github.accessTokens[0])

@@ -32,6 +32,14 @@ const POLL_LEASE_MS = 60_000
 /** How long the background fiber waits after the store failed it. */
 const STORE_RETRY_MS = 5_000
 
+/**
+ * The interval after `slow_down`: the one the provider names (GitHub's
+ * `interval`), never shorter than the current one; 5 seconds more when it
+ * names none (RFC 8628 section 3.5).
+ */
+const slowerInterval = (currentMs: number, givenMs: number | undefined): number =>
+  givenMs === undefined ? currentMs + SLOW_DOWN_MS : Math.max(currentMs, givenMs)
+
 /** What polling works with: the store, the token service and the provider's token endpoint. */
 export interface DevicePollContext {
   readonly store: StoreService
@@ -107,7 +115,7 @@ const afterRefusal = (context: DevicePollContext, device: DeviceAuthorizationRec
       case "authorization_pending":
         return yield* schedule(device.intervalMs)
       case "slow_down":
-        return yield* schedule(device.intervalMs + SLOW_DOWN_MS)
+        return yield* schedule(slowerInterval(device.intervalMs, error.intervalMs))
       case "transient":
         yield* Effect.logWarning(`device authorization ${record.id}: the provider did not answer the poll`)
         return yield* schedule(Math.max(device.intervalMs, Math.min(device.intervalMs * 2, MAX_BACKOFF_INTERVAL_MS)))
