@@ -226,6 +226,12 @@ export interface TokenExchangeGrant extends GrantTargets {
 export interface DeviceCodeGrant {
   readonly type: "device_code"
   readonly deviceCode: Redacted.Redacted<string>
+  /**
+   * The scopes again, space-separated in `scopes`, for a provider whose poll
+   * requires them (Twitch: https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/#device-code-grant-flow);
+   * RFC 8628's poll has none.
+   */
+  readonly scopes?: ReadonlyArray<string>
 }
 
 /**
@@ -842,6 +848,7 @@ const grantParams = (
       break
     case "device_code":
       addSecret("device_code", grant.deviceCode)
+      if (grant.scopes !== undefined && grant.scopes.length > 0) add("scopes", grant.scopes.join(" "))
       break
     case "app_installation":
       // Sent as a bearer header, not in a form.

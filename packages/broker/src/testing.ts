@@ -373,6 +373,9 @@ const devicePoll = (state: State, res: ServerResponse, form: Record<string, stri
   const refuse = (error: string, extra: Readonly<Record<string, unknown>> = {}) =>
     sendError(state, res, devicePollStatus(state, error), deviceErrorName(state, error), extra)
   if (device === undefined || device.status === "used") return refuse("invalid_grant")
+  // Twitch's poll repeats the scopes, in `scopes` (https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/#device-code-grant-flow).
+  if (state.preset.settings.deviceScopeParameter === "scopes" && form.scopes === undefined)
+    return send(res, 400, { status: 400, message: "missing scopes" })
   device.polls++
   if (device.status === "expired" || now >= device.expiresAt) {
     device.status = "expired"

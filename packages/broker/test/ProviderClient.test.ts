@@ -303,6 +303,19 @@ describe("requestToken: what is sent", () => {
     })
   )
 
+  it.effect("device_code: the device code, and the scopes in `scopes` only when given (Twitch's poll)", () =>
+    Effect.gen(function* () {
+      yield* token({ type: "device_code", deviceCode: Redacted.make("device-code-Xy12") })
+      expect(Object.fromEntries(only().form)).toEqual({
+        grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+        device_code: "device-code-Xy12"
+      })
+      received.length = 0
+      yield* token({ type: "device_code", deviceCode: Redacted.make("device-code-Xy12"), scopes: ["a:b", "c"] })
+      expect(only().form.get("scopes")).toBe("a:b c")
+    })
+  )
+
   it.effect("jwt_bearer (RFC 7523)", () =>
     Effect.gen(function* () {
       yield* token({

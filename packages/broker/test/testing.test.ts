@@ -129,10 +129,10 @@ describe("the quirk provider", () => {
       client_id: provider.clientId,
       client_secret: provider.clientSecret
     })
-    const poll = async (provider: QuirkProvider, deviceCode: string) => {
+    const poll = async (provider: QuirkProvider, deviceCode: string, extra: Record<string, string> = {}) => {
       const answer = await postForm(
         `${provider.url}/token`,
-        { grant_type: DEVICE_GRANT, device_code: deviceCode, ...credentials(provider) },
+        { grant_type: DEVICE_GRANT, device_code: deviceCode, ...credentials(provider), ...extra },
         { accept: "application/json" }
       )
       return { status: answer.status, body: (await answer.json()) as Record<string, unknown> }
@@ -188,7 +188,7 @@ describe("the quirk provider", () => {
       })
     })
 
-    it("Twitch: scopes in scopes, the code in the link, errors as {status, message}, scope as an array", async () => {
+    it("Twitch: scopes in scopes (again in each poll), the code in the link, errors as {status, message}, scope as an array", async () => {
       const twitch = await start({ preset: "twitch" })
       const missing = await postForm(`${twitch.url}/device`, { scope: "user:read:email", ...credentials(twitch) })
       expect(await missing.json()).toEqual({ status: 400, message: "missing scopes" })
@@ -199,17 +199,26 @@ describe("the quirk provider", () => {
       const [first, second] = [await begin(), await begin()]
       const link = new URL(first?.verification_uri ?? "")
       expect(link.searchParams.get("device-code")).toBe(first?.user_code)
+      // Its poll repeats the scopes.
       expect(await poll(twitch, first?.device_code ?? "")).toEqual({
+        status: 400,
+        body: { status: 400, message: "missing scopes" }
+      })
+      const scopes = { scopes: "user:read:email bits:read" }
+      expect(await poll(twitch, first?.device_code ?? "", scopes)).toEqual({
         status: 400,
         body: { status: 400, message: "authorization_pending" }
       })
       twitch.expireDevice(first?.user_code ?? "")
-      expect((await poll(twitch, first?.device_code ?? "")).body).toEqual({
+      expect((await poll(twitch, first?.device_code ?? "", scopes)).body).toEqual({
         status: 400,
         message: "invalid device code"
       })
       await fetch(`${twitch.url}/activate?device-code=${second?.user_code}`)
-      expect((await poll(twitch, second?.device_code ?? "")).body.scope).toEqual(["user:read:email", "bits:read"])
+      expect((await poll(twitch, second?.device_code ?? "", scopes)).body.scope).toEqual([
+        "user:read:email",
+        "bits:read"
+      ])
     })
   })
 

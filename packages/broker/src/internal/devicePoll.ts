@@ -19,7 +19,7 @@ import type {
   StoreError,
   StoreService
 } from "../Store.js"
-import type { TokensService } from "../Tokens.js"
+import { scopesFor, type TokensService } from "../Tokens.js"
 import { finishAuthorization, recordFinished } from "./authorizationEvents.js"
 import { decodeRequest } from "./authorizationRequest.js"
 
@@ -82,6 +82,11 @@ const pollToken = (context: DevicePollContext, device: DeviceAuthorizationRecord
   Effect.gen(function* () {
     const record = device.request
     const installations = yield* context.store.listInstallations(record.connectorId)
+    // The provider that names the scopes `scopes` (Twitch) wants them again in every poll.
+    const scopes =
+      connector.settings.deviceScopeParameter === "scopes"
+        ? { scopes: scopesFor(connector, yield* decodeRequest(record)) }
+        : {}
     return yield* context
       .requestToken(
         {
@@ -95,7 +100,7 @@ const pollToken = (context: DevicePollContext, device: DeviceAuthorizationRecord
           authMethod: connector.settings.tokenEndpointAuthMethod,
           defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
         },
-        { type: "device_code", deviceCode: device.deviceCode }
+        { type: "device_code", deviceCode: device.deviceCode, ...scopes }
       )
       .pipe(
         // A device code is good once: after an answer lost in transit, only the next poll may tell.
