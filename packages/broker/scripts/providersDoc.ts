@@ -47,6 +47,11 @@ const quirksOf = (preset: Preset): ReadonlyArray<string> => {
       ? ""
       : `scopes joined with \`"${settings.scopeSeparator}"\` in the authorization URL`,
     settings.refreshEndpoint === undefined ? "" : `refreshes at \`${settings.refreshEndpoint}\``,
+    settings.tokenParams === undefined
+      ? ""
+      : `the code exchange carries ${Object.entries(settings.tokenParams)
+          .map(([name, value]) => `\`${name}=${value}\``)
+          .join(", ")}`,
     settings.revocationRequest?.body === "json"
       ? `revocation with a JSON body${Object.keys(settings.revocationRequest.headers ?? {})
           .map((name) => ` and \`${name}\``)

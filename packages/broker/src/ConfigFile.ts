@@ -172,6 +172,45 @@ export type TenantIdSource = Schema.Schema.Type<typeof TenantIdSource>
 const AuthorizationParams = Schema.Record({ key: Schema.NonEmptyString, value: Schema.String })
 
 /**
+ * The token request parameters the broker sets itself: a connector's
+ * `tokenParams` may not replace them (nor smuggle credentials into the form).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const RESERVED_TOKEN_PARAMS: ReadonlyArray<string> = [
+  "grant_type",
+  "code",
+  "redirect_uri",
+  "code_verifier",
+  "client_id",
+  "client_secret",
+  "client_assertion",
+  "client_assertion_type",
+  "refresh_token",
+  "device_code",
+  "scope",
+  "resource"
+]
+
+/**
+ * Extra parameters of the authorization code exchange (Shopify's
+ * `expiring: "1"`), string values, none of the names the broker sets itself.
+ * An empty value sends nothing: it drops a parameter the preset sends.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const TokenParams = Schema.Record({ key: Schema.NonEmptyString, value: Schema.String })
+  .pipe(
+    Schema.filter((params) => {
+      const reserved = Object.keys(params).filter((name) => RESERVED_TOKEN_PARAMS.includes(name.toLowerCase()))
+      return reserved.length === 0 || `The broker sets ${reserved.join(", ")} itself: not a tokenParams name`
+    })
+  )
+  .annotations({ identifier: "TokenParams" })
+
+/**
  * How a connector uses installations: whether a token request needs one
  * (`required`), whether one installation's grants may serve another
  * (`crossInstallation`), the installations known at start, and how a tenant's
@@ -268,6 +307,8 @@ export const ConnectorDeclaration = Schema.Struct({
   deviceScopeParameter: Schema.optional(DeviceScopeParameter),
   /** Extra parameters of the user authorization URL: Google's `access_type: "offline"`, Slack's `user_scope`. */
   authorizationParams: Schema.optional(AuthorizationParams),
+  /** Extra parameters of the authorization code exchange: Shopify's `expiring: "1"` (expiring offline tokens). */
+  tokenParams: Schema.optional(TokenParams),
   /** Deprecated and ignored (the broker never introspects tokens): still accepted, with a warning at load. */
   introspectionEndpoint: Schema.optional(HttpUrl),
   tokenEndpointAuthMethod: Schema.optionalWith(TokenEndpointAuthMethod, {

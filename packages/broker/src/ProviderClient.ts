@@ -186,6 +186,8 @@ export interface AuthorizationCodeGrant {
    * answer itself: Slack's `authed_user` (its top level is the bot's token).
    */
   readonly tokenMember?: "authed_user"
+  /** Extra form parameters the provider reads in the exchange (Shopify's `expiring: "1"`). */
+  readonly extraParams?: Readonly<Record<string, string>>
 }
 
 /**
@@ -224,6 +226,12 @@ export interface TokenExchangeGrant extends GrantTargets {
 export interface DeviceCodeGrant {
   readonly type: "device_code"
   readonly deviceCode: Redacted.Redacted<string>
+  /**
+   * The scopes again, space-separated in `scopes`, for a provider whose poll
+   * requires them (Twitch: https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/#device-code-grant-flow);
+   * RFC 8628's poll has none.
+   */
+  readonly scopes?: ReadonlyArray<string>
 }
 
 /**
@@ -359,7 +367,9 @@ export class ProviderError extends Schema.TaggedError<ProviderError>()("Provider
   /** How many requests were sent (0 when the request could not be made). */
   attempts: Schema.Number,
   /** How long the provider asked to wait (`Retry-After`), in milliseconds. */
-  retryAfterMs: Schema.optional(Schema.Number)
+  retryAfterMs: Schema.optional(Schema.Number),
+  /** The polling interval a `slow_down` answer names (GitHub's `interval`), in milliseconds. */
+  intervalMs: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     const endpointName =
@@ -490,6 +500,7 @@ interface Problem {
   readonly description?: string
   readonly reason?: string
   readonly retryAfterMs?: number
+  readonly intervalMs?: number
 }
 
 /** An answer as read off the wire. */
@@ -557,6 +568,17 @@ const fromHttpError = (error: HttpClientError.HttpClientError): Problem => {
   }
 }
 
+/**
+ * The interval a `slow_down` answer names, in milliseconds: GitHub sends the
+ * new one, in seconds, a number or (in a form body) a numeric string
+ * (https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#error-codes-for-the-device-flow).
+ */
+const slowDownInterval = (body: unknown): number | undefined => {
+  const raw = isRecord(body) ? body.interval : undefined
+  const seconds = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw
+  return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : undefined
+}
+
 /** The problem an error answer (or an error sent with a 2xx status) reports. */
 const problemOf = (answer: Answer, body: unknown): Problem => {
   const { code, description } = errorOfAnyBody(body)
@@ -568,6 +590,7 @@ const problemOf = (answer: Answer, body: unknown): Problem => {
     ...optional("code", code),
     ...optional("description", description),
     ...optional("retryAfterMs", retryAfterMs),
+    ...optional("intervalMs", kind === "slow_down" ? slowDownInterval(body) : undefined),
     ...(code === undefined && description === undefined && answer.text.trim().length > 0 && body === undefined
       ? { reason: `the body is not JSON (${answer.text.length} bytes${contentTypeText(answer)})` }
       : {})
@@ -623,7 +646,8 @@ const errorFor =
       ...optional("description", clean(problem.description, DESCRIPTION_LIMIT)),
       ...optional("reason", clean(problem.reason, DESCRIPTION_LIMIT)),
       attempts,
-      ...optional("retryAfterMs", problem.retryAfterMs)
+      ...optional("retryAfterMs", problem.retryAfterMs),
+      ...optional("intervalMs", problem.intervalMs)
     })
   }
 
@@ -800,6 +824,11 @@ const grantParams = (
       add("redirect_uri", grant.redirectUri)
       addSecret("code_verifier", grant.codeVerifier)
       addEach("resource", grant.resource)
+      for (const [name, value] of Object.entries(grant.extraParams ?? {})) {
+        // The grant's own parameters and the client's credentials stay the broker's, whatever a caller passes.
+        // An empty value is how a connector drops a parameter its preset sends.
+        if (value !== "" && !name.startsWith("client_") && !params.some(([set]) => set === name)) add(name, value)
+      }
       break
     case "jwt_bearer":
       addSecret("assertion", grant.assertion)
@@ -819,6 +848,7 @@ const grantParams = (
       break
     case "device_code":
       addSecret("device_code", grant.deviceCode)
+      if (grant.scopes !== undefined && grant.scopes.length > 0) add("scopes", grant.scopes.join(" "))
       break
     case "app_installation":
       // Sent as a bearer header, not in a form.

@@ -68,6 +68,7 @@ const settingsOf = (connector: DeclaredConnector) => ({
     : { deviceAuthorizationEndpoint: connector.deviceAuthorizationEndpoint }),
   ...(connector.refreshEndpoint === undefined ? {} : { refreshEndpoint: connector.refreshEndpoint }),
   ...(connector.authorizationParams === undefined ? {} : { authorizationParams: connector.authorizationParams }),
+  ...(connector.tokenParams === undefined ? {} : { tokenParams: connector.tokenParams }),
   ...(connector.scopeSeparator === undefined ? {} : { scopeSeparator: connector.scopeSeparator }),
   ...(connector.revocationRequest === undefined ? {} : { revocationRequest: connector.revocationRequest }),
   ...(connector.deviceScopeParameter === undefined ? {} : { deviceScopeParameter: connector.deviceScopeParameter }),

@@ -183,13 +183,24 @@ const send = (res: ServerResponse, status: number, body: unknown, form = false):
 }
 
 /** An OAuth error as the preset's provider sends it. */
-const sendError = (state: State, res: ServerResponse, status: number, error: string): number => {
+const sendError = (
+  state: State,
+  res: ServerResponse,
+  status: number,
+  error: string,
+  extra: Readonly<Record<string, unknown>> = {}
+): number => {
   switch (state.preset.answer.errors) {
     case "ok_false":
       send(res, 200, { ok: false, error })
       return 200
     case "error_200":
-      send(res, 200, { error, error_description: `The ${error} error`, error_uri: "https://docs.example/errors" })
+      send(res, 200, {
+        error,
+        error_description: `The ${error} error`,
+        error_uri: "https://docs.example/errors",
+        ...extra
+      })
       return 200
     case "hubspot":
       // https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token
@@ -205,7 +216,7 @@ const sendError = (state: State, res: ServerResponse, status: number, error: str
       send(res, status, { status, message: error })
       return status
     default:
-      send(res, status, { error, error_description: `The ${error} error` })
+      send(res, status, { error, error_description: `The ${error} error`, ...extra })
       return status
   }
 }
@@ -287,8 +298,19 @@ const issueTokens = (state: State, grant: string, withRefresh: boolean, scope: s
   return answer
 }
 
+/**
+ * Shopify's offline token for a code exchange without `expiring=1`: it never
+ * expires and has no refresh token
+ * (https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/offline-access-tokens).
+ */
+const nonExpiring = (state: State, code: Code): Record<string, unknown> => {
+  const { access_token, scope } = issueTokens(state, token("grant"), false, code.scope)
+  return { access_token, scope }
+}
+
 /** The answer to a code: the preset's shape, the installation's tenant where the preset reads it. */
-const codeAnswer = (state: State, code: Code): Record<string, unknown> => {
+const codeAnswer = (state: State, code: Code, form: Record<string, string>): Record<string, unknown> => {
+  if (state.preset.name === "shopify" && form.expiring !== "1") return nonExpiring(state, code)
   const grant = token("grant")
   const slack = state.preset.answer.userToken === "authed_user"
   const tenantPath = state.preset.settings.installations?.tenantIdFrom
@@ -348,8 +370,12 @@ const deviceErrorName = (state: State, error: string): string => {
 /** A poll with a device code (RFC 8628 section 3.5): the token once approved, or why not yet (or never). */
 const devicePoll = (state: State, res: ServerResponse, form: Record<string, string>, now: number) => {
   const device = [...state.devices.values()].find((each) => each.deviceCode === form.device_code)
-  const refuse = (error: string) => sendError(state, res, devicePollStatus(state, error), deviceErrorName(state, error))
+  const refuse = (error: string, extra: Readonly<Record<string, unknown>> = {}) =>
+    sendError(state, res, devicePollStatus(state, error), deviceErrorName(state, error), extra)
   if (device === undefined || device.status === "used") return refuse("invalid_grant")
+  // Twitch's poll repeats the scopes, in `scopes` (https://dev.twitch.tv/docs/authentication/getting-tokens-oauth/#device-code-grant-flow).
+  if (state.preset.settings.deviceScopeParameter === "scopes" && form.scopes === undefined)
+    return send(res, 400, { status: 400, message: "missing scopes" })
   device.polls++
   if (device.status === "expired" || now >= device.expiresAt) {
     device.status = "expired"
@@ -361,7 +387,9 @@ const devicePoll = (state: State, res: ServerResponse, form: Record<string, stri
     device.lastPollAt = now
     if (!early) return refuse("authorization_pending")
     device.intervalMs += 5000
-    return refuse("slow_down")
+    // GitHub's slow_down names the new interval, in seconds
+    // (https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#error-codes-for-the-device-flow).
+    return refuse("slow_down", state.preset.name === "github" ? { interval: device.intervalMs / 1000 } : {})
   }
   device.status = "used"
   return issueTokens(state, token("grant"), true, device.scope)
@@ -406,7 +434,7 @@ const tokenEndpoint = async (
       const verifier = createHash("sha256")
         .update(form.code_verifier ?? "")
         .digest("base64url")
-      return answer(code === undefined || code.challenge !== verifier ? undefined : codeAnswer(state, code))
+      return answer(code === undefined || code.challenge !== verifier ? undefined : codeAnswer(state, code, form))
     }
     case "refresh_token":
       return answer(refresh(state, form, Date.now()))

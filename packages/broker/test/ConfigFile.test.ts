@@ -330,6 +330,26 @@ describe("ConfigFile", () => {
     })
   )
 
+  it.effect("tokenParams: string values, none of the parameters the broker sets itself", () =>
+    Effect.gen(function* () {
+      const error = yield* decodeFails({
+        connectors: [
+          connector("a", { tokenParams: { expiring: "1", Code_Verifier: "x", client_secret: "y" } }),
+          connector("b", { tokenParams: { expiring: 1 } }),
+          connector("c", { tokenParams: { expiring: "1", audience: "" } })
+        ]
+      })
+      expect(lines(error)).toEqual([
+        "connectors[0].tokenParams: The broker sets Code_Verifier, client_secret itself: not a tokenParams name",
+        "connectors[1].tokenParams.expiring: Expected string"
+      ])
+      const setup = yield* decode({ connectors: [connector("c", { tokenParams: { expiring: "1" } })] }).pipe(
+        withEnv(ENV)
+      )
+      expect(setup.connectors[0]?.tokenParams).toEqual({ expiring: "1" })
+    })
+  )
+
   it.effect("wrong types and unknown fields", () =>
     Effect.gen(function* () {
       const error = yield* decodeFails({

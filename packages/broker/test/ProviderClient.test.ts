@@ -286,6 +286,36 @@ describe("requestToken: what is sent", () => {
     })
   )
 
+  it.effect("authorization_code with extra parameters: added once, empty ones and the grant's own left out", () =>
+    Effect.gen(function* () {
+      yield* token({
+        type: "authorization_code",
+        code: Redacted.make(CODE),
+        redirectUri: "https://broker.test/callback",
+        codeVerifier: Redacted.make(CODE_VERIFIER),
+        extraParams: { expiring: "1", dropped: "", code: "other", client_id: "other" }
+      })
+      const form = only().form
+      expect(form.get("expiring")).toBe("1")
+      expect(form.has("dropped")).toBe(false)
+      expect(form.getAll("code")).toEqual([CODE])
+      expect(form.has("client_id")).toBe(false)
+    })
+  )
+
+  it.effect("device_code: the device code, and the scopes in `scopes` only when given (Twitch's poll)", () =>
+    Effect.gen(function* () {
+      yield* token({ type: "device_code", deviceCode: Redacted.make("device-code-Xy12") })
+      expect(Object.fromEntries(only().form)).toEqual({
+        grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+        device_code: "device-code-Xy12"
+      })
+      received.length = 0
+      yield* token({ type: "device_code", deviceCode: Redacted.make("device-code-Xy12"), scopes: ["a:b", "c"] })
+      expect(only().form.get("scopes")).toBe("a:b c")
+    })
+  )
+
   it.effect("jwt_bearer (RFC 7523)", () =>
     Effect.gen(function* () {
       yield* token({
@@ -665,6 +695,26 @@ describe("requestToken: error answers", () => {
         subjectTokenType: ACCESS_TOKEN_TYPE
       })
       expect(exchange.message).toContain("exchange a current token")
+    })
+  )
+
+  it.effect("slow_down keeps the interval it names, in seconds, a number or a form's string (GitHub's)", () =>
+    Effect.gen(function* () {
+      const device: Grant = { type: "device_code", deviceCode: Redacted.make("device-code-Xy12") }
+      const named = yield* refused(json(200, { error: "slow_down", interval: 10 }), "slow_down", device)
+      expect(named.intervalMs).toBe(10_000)
+      const form = yield* refused(
+        {
+          status: 200,
+          body: "error=slow_down&interval=15",
+          headers: { "content-type": "application/x-www-form-urlencoded" }
+        },
+        "slow_down",
+        device
+      )
+      expect(form.intervalMs).toBe(15_000)
+      const none = yield* refused(json(400, { error: "slow_down" }), "slow_down", device)
+      expect(none.intervalMs).toBeUndefined()
     })
   )
 

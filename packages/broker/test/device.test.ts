@@ -426,6 +426,28 @@ describe("device authorization polling", () => {
     }).pipe(Effect.provide(services(provider)), Effect.supervised(fibers))
   })
 
+  it.scoped("slow_down with an interval (GitHub's): the next poll waits that long, not 5 seconds more", () => {
+    const provider = scriptedProvider(DEVICE_ANSWER, [
+      { status: 200, body: { error: "slow_down", interval: 30 } },
+      error("authorization_pending")
+    ])
+    const fibers = Supervisor.unsafeTrack()
+    return Effect.gen(function* () {
+      const store = yield* Store
+      const id = (yield* begin(yield* connector)).request
+      yield* fibersWaiting(fibers)
+      yield* TestClock.adjust("5 seconds")
+      yield* polledTimes(provider, id, 1) // 5 s: slow_down, the interval is now 30 s
+      expect(Option.map(yield* store.findDeviceAuthorization(id), (d) => d.intervalMs)).toEqual(Option.some(30_000))
+      yield* TestClock.adjust("29 seconds")
+      yield* fibersWaiting(fibers)
+      expect(provider.polled()).toHaveLength(1)
+      yield* TestClock.adjust("1 second")
+      yield* polledTimes(provider, id, 2) // 35 s
+      expect(provider.polled().map((r) => r.at)).toEqual([5_000, 35_000])
+    }).pipe(Effect.provide(services(provider)), Effect.supervised(fibers))
+  })
+
   it.scoped("one poll at a time: of concurrent status checks and the poller, one polls", () => {
     const provider = scriptedProvider(DEVICE_ANSWER, [error("authorization_pending")])
     const fibers = Supervisor.unsafeTrack()

@@ -58,7 +58,11 @@ afterEach(async () => {
 })
 
 /** A quirk provider in the preset's mode and a broker with one connector to it (not closed after each test). */
-const launch = async (preset: Preset, options: Partial<QuirkProviderOptions> = {}): Promise<Running> => {
+const launch = async (
+  preset: Preset,
+  options: Partial<QuirkProviderOptions> = {},
+  connector: Readonly<Record<string, unknown>> = {}
+): Promise<Running> => {
   const keys = preset.settings.appTokens === undefined ? undefined : githubApp()
   const quirk = await startQuirkProvider({
     preset,
@@ -80,7 +84,8 @@ const launch = async (preset: Preset, options: Partial<QuirkProviderOptions> = {
           ...quirk.connector(),
           // Shorter than the broker's reuse buffer: every token request refreshes.
           defaultTokenLifetimeSeconds: 30,
-          ...(keys === undefined ? {} : { privateKey: keys.privateKey })
+          ...(keys === undefined ? {} : { privateKey: keys.privateKey }),
+          ...connector
         }
       ],
       ...productionProject({ id: "presets", key: KEY }, [uid])
@@ -302,6 +307,26 @@ describe("quirks the broker meets by preset setting", () => {
     ).toEqual(["authorization_code"])
     const spent = new Set(quirk.tokenRequests("refresh_token").map((request) => request.form.refresh_token))
     expect(spent.size).toBe(1)
+  })
+
+  it("shopify: expiring=1 in the code exchange only; a connector's empty value drops it", async () => {
+    const shopify = presets.find((preset) => preset.name === "shopify") as Preset
+    const running = await start(shopify)
+    expect((await authorize(running, "u1", undefined)).status).toMatchObject({ status: "completed" })
+    await refreshes(running, undefined)
+    const { quirk } = running
+    expect(quirk.tokenRequests("authorization_code").map((request) => request.form.expiring)).toEqual(["1"])
+    expect(quirk.tokenRequests("refresh_token").every((request) => request.form.expiring === undefined)).toBe(true)
+
+    // Without the parameter Shopify's offline token never expires and has no refresh token to rotate.
+    const kept = await launch(shopify, {}, { tokenParams: { expiring: "" }, defaultTokenLifetimeSeconds: 86400 })
+    started.push(kept)
+    expect((await authorize(kept, "u1", undefined)).status).toMatchObject({ status: "completed" })
+    const [exchange] = kept.quirk.tokenRequests("authorization_code")
+    expect(exchange?.form).not.toHaveProperty("expiring")
+    const answer = await tokenFor(kept, { type: "user", id: "u1" }, undefined)
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200)
+    expect(kept.quirk.tokenRequests("refresh_token")).toEqual([])
   })
 
   it("hubspot: a refused refresh in HubSpot's own error shape asks the user again", async () => {

@@ -96,16 +96,43 @@ describe("the quirk provider", () => {
     expect(await refused.json()).toEqual({ ok: false, error: "invalid_refresh_token" })
   })
 
+  it("Shopify: expiring offline tokens with a rotating refresh token only when the exchange says expiring=1", async () => {
+    const shopify = await start({ preset: "shopify" })
+    const post = { client_id: shopify.clientId, client_secret: shopify.clientSecret }
+    const exchange = async (extra: Record<string, string>) => {
+      const { code, verifier } = await codeOf(shopify, { scope: "read_products" })
+      const answer = await postForm(
+        `${shopify.url}/token`,
+        { grant_type: "authorization_code", code, code_verifier: verifier, ...post, ...extra },
+        { accept: "application/json" }
+      )
+      return (await answer.json()) as Record<string, unknown>
+    }
+    const lasting = await exchange({})
+    expect(lasting).toEqual({ access_token: shopify.accessTokens[0], scope: "read_products" })
+    const expiring = await exchange({ expiring: "1" })
+    expect(expiring).toMatchObject({ expires_in: 3600, refresh_token: expect.any(String) })
+    const refresh = async (refreshToken: unknown) =>
+      postForm(
+        `${shopify.url}/token`,
+        { grant_type: "refresh_token", refresh_token: String(refreshToken), ...post },
+        { accept: "application/json" }
+      )
+    const refreshed = (await (await refresh(expiring.refresh_token)).json()) as Record<string, unknown>
+    expect(refreshed.refresh_token).not.toBe(expiring.refresh_token)
+    expect((await refresh(expiring.refresh_token)).status).toBe(400)
+  })
+
   describe("device authorization (RFC 8628), as each provider runs it", () => {
     const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
     const credentials = (provider: QuirkProvider) => ({
       client_id: provider.clientId,
       client_secret: provider.clientSecret
     })
-    const poll = async (provider: QuirkProvider, deviceCode: string) => {
+    const poll = async (provider: QuirkProvider, deviceCode: string, extra: Record<string, string> = {}) => {
       const answer = await postForm(
         `${provider.url}/token`,
-        { grant_type: DEVICE_GRANT, device_code: deviceCode, ...credentials(provider) },
+        { grant_type: DEVICE_GRANT, device_code: deviceCode, ...credentials(provider), ...extra },
         { accept: "application/json" }
       )
       return { status: answer.status, body: (await answer.json()) as Record<string, unknown> }
@@ -121,7 +148,8 @@ describe("the quirk provider", () => {
       const deviceCode = fields.get("device_code") ?? ""
       expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "authorization_pending" } })
       // Polled again before the interval is over.
-      expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "slow_down" } })
+      // With the new interval, 5 seconds more.
+      expect(await poll(github, deviceCode)).toMatchObject({ status: 200, body: { error: "slow_down", interval: 10 } })
       const approved = await fetch(`${github.url}/activate?user_code=${fields.get("user_code")}`)
       expect(approved.status).toBe(200)
       expect((await poll(github, deviceCode)).body.access_token).toBe(github.accessTokens[0])
@@ -160,7 +188,7 @@ describe("the quirk provider", () => {
       })
     })
 
-    it("Twitch: scopes in scopes, the code in the link, errors as {status, message}, scope as an array", async () => {
+    it("Twitch: scopes in scopes (again in each poll), the code in the link, errors as {status, message}, scope as an array", async () => {
       const twitch = await start({ preset: "twitch" })
       const missing = await postForm(`${twitch.url}/device`, { scope: "user:read:email", ...credentials(twitch) })
       expect(await missing.json()).toEqual({ status: 400, message: "missing scopes" })
@@ -171,17 +199,26 @@ describe("the quirk provider", () => {
       const [first, second] = [await begin(), await begin()]
       const link = new URL(first?.verification_uri ?? "")
       expect(link.searchParams.get("device-code")).toBe(first?.user_code)
+      // Its poll repeats the scopes.
       expect(await poll(twitch, first?.device_code ?? "")).toEqual({
+        status: 400,
+        body: { status: 400, message: "missing scopes" }
+      })
+      const scopes = { scopes: "user:read:email bits:read" }
+      expect(await poll(twitch, first?.device_code ?? "", scopes)).toEqual({
         status: 400,
         body: { status: 400, message: "authorization_pending" }
       })
       twitch.expireDevice(first?.user_code ?? "")
-      expect((await poll(twitch, first?.device_code ?? "")).body).toEqual({
+      expect((await poll(twitch, first?.device_code ?? "", scopes)).body).toEqual({
         status: 400,
         message: "invalid device code"
       })
       await fetch(`${twitch.url}/activate?device-code=${second?.user_code}`)
-      expect((await poll(twitch, second?.device_code ?? "")).body.scope).toEqual(["user:read:email", "bits:read"])
+      expect((await poll(twitch, second?.device_code ?? "", scopes)).body.scope).toEqual([
+        "user:read:email",
+        "bits:read"
+      ])
     })
   })
 

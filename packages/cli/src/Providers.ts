@@ -60,6 +60,14 @@ export const formatPreset = (preset: Preset): string => {
     ["device endpoint", settings.deviceAuthorizationEndpoint],
     ["device scope parameter", settings.deviceScopeParameter],
     ["refresh endpoint", settings.refreshEndpoint],
+    [
+      "token params",
+      settings.tokenParams === undefined
+        ? undefined
+        : Object.entries(settings.tokenParams)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(" ")
+    ],
     ["scope separator", settings.scopeSeparator === undefined ? undefined : `"${settings.scopeSeparator}"`],
     [
       "revocation request",

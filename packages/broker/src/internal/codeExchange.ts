@@ -40,6 +40,7 @@ export const exchange = (
           ...(record.kind !== "install" && connector.settings.userTokenMember !== undefined
             ? { tokenMember: connector.settings.userTokenMember }
             : {}),
+          ...(connector.settings.tokenParams === undefined ? {} : { extraParams: connector.settings.tokenParams }),
           // The token is for the resources the user consented to (RFC 8707 section 2.2).
           ...(request.resources === undefined ? {} : { resource: request.resources })
         }

@@ -19,7 +19,7 @@ import type {
   StoreError,
   StoreService
 } from "../Store.js"
-import type { TokensService } from "../Tokens.js"
+import { scopesFor, type TokensService } from "../Tokens.js"
 import { finishAuthorization, recordFinished } from "./authorizationEvents.js"
 import { decodeRequest } from "./authorizationRequest.js"
 
@@ -31,6 +31,14 @@ const MAX_BACKOFF_INTERVAL_MS = 60_000
 const POLL_LEASE_MS = 60_000
 /** How long the background fiber waits after the store failed it. */
 const STORE_RETRY_MS = 5_000
+
+/**
+ * The interval after `slow_down`: the one the provider names (GitHub's
+ * `interval`), never shorter than the current one; 5 seconds more when it
+ * names none (RFC 8628 section 3.5).
+ */
+const slowerInterval = (currentMs: number, givenMs: number | undefined): number =>
+  givenMs === undefined ? currentMs + SLOW_DOWN_MS : Math.max(currentMs, givenMs)
 
 /** What polling works with: the store, the token service and the provider's token endpoint. */
 export interface DevicePollContext {
@@ -74,6 +82,11 @@ const pollToken = (context: DevicePollContext, device: DeviceAuthorizationRecord
   Effect.gen(function* () {
     const record = device.request
     const installations = yield* context.store.listInstallations(record.connectorId)
+    // The provider that names the scopes `scopes` (Twitch) wants them again in every poll.
+    const scopes =
+      connector.settings.deviceScopeParameter === "scopes"
+        ? { scopes: scopesFor(connector, yield* decodeRequest(record)) }
+        : {}
     return yield* context
       .requestToken(
         {
@@ -87,7 +100,7 @@ const pollToken = (context: DevicePollContext, device: DeviceAuthorizationRecord
           authMethod: connector.settings.tokenEndpointAuthMethod,
           defaultLifetimeSeconds: connector.settings.defaultTokenLifetimeSeconds
         },
-        { type: "device_code", deviceCode: device.deviceCode }
+        { type: "device_code", deviceCode: device.deviceCode, ...scopes }
       )
       .pipe(
         // A device code is good once: after an answer lost in transit, only the next poll may tell.
@@ -107,7 +120,7 @@ const afterRefusal = (context: DevicePollContext, device: DeviceAuthorizationRec
       case "authorization_pending":
         return yield* schedule(device.intervalMs)
       case "slow_down":
-        return yield* schedule(device.intervalMs + SLOW_DOWN_MS)
+        return yield* schedule(slowerInterval(device.intervalMs, error.intervalMs))
       case "transient":
         yield* Effect.logWarning(`device authorization ${record.id}: the provider did not answer the poll`)
         return yield* schedule(Math.max(device.intervalMs, Math.min(device.intervalMs * 2, MAX_BACKOFF_INTERVAL_MS)))

@@ -144,6 +144,8 @@ export const PresetSettings = Schema.Struct({
   /** Where refresh tokens are spent, when not at `tokenEndpoint` (Figma). */
   refreshEndpoint: Schema.optional(Schema.String),
   authorizationParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /** Extra parameters of the code exchange (Shopify's `expiring: "1"`). */
+  tokenParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   scopeSeparator: Schema.optional(ScopeSeparator),
   revocationRequest: Schema.optional(RevocationRequest),
   deviceScopeParameter: Schema.optional(DeviceScopeParameter),

@@ -139,25 +139,27 @@ export const business: ReadonlyArray<Preset> = [
     name: "shopify",
     title: "Shopify",
     docs: "https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant",
-    grants: ["authorization_code"],
+    grants: ["authorization_code", "refresh_token"],
     accept: "application/json",
-    rotation: "never",
-    revocation: "none",
-    // Without expiring=1 in the code exchange the offline token does not expire and comes without a refresh
-    // token; with it, it lasts 1 hour and its refresh token rotates:
+    // Expiring offline tokens last 1 hour; each refresh replaces the refresh token (90 days):
     // https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/offline-access-tokens
-    answer: { body: "json", errors: "oauth", expiresIn: "absent" },
+    // https://shopify.dev/docs/apps/build/security/credentials-and-data/use-expiring-offline-access-tokens
+    rotation: "always",
+    revocation: "none",
+    answer: standard,
     tenant: { description: "the shop's subdomain (acme for acme.myshopify.com)" },
     notes:
-      "The broker receives non-expiring offline tokens (it sends no expiring=1), which custom and merchant-created apps may keep using; public apps must use expiring offline tokens, from January 1, 2027 for those created before April 1, 2026 (https://shopify.dev/changelog/offline-access-tokens-now-support-expiry-and-refresh). One connector per shop.",
+      'The code exchange carries expiring=1 (tokenParams), so offline tokens last 1 hour and come with a refresh token that rotates; a refresh sends only the refresh token. Public apps must use expiring offline tokens: those created from April 1, 2026 at once, the others from January 1, 2027 (https://shopify.dev/changelog/offline-access-tokens-now-support-expiry-and-refresh). A custom or merchant-created app may keep non-expiring tokens: tokenParams { "expiring": "" } sends none, with a long defaultTokenLifetimeSeconds. One connector per shop: a new expiring token revokes the shop\'s earlier ones.',
     settings: {
       type: "oauth",
       name: "Shopify",
       authorizationEndpoint: "https://{tenantId}.myshopify.com/admin/oauth/authorize",
       tokenEndpoint: "https://{tenantId}.myshopify.com/admin/oauth/access_token",
+      // Only the code exchange asks for an expiring token; Shopify's refresh request has no such parameter.
+      tokenParams: { expiring: "1" },
       tokenEndpointAuthMethod: "client_secret_post",
       defaultScopes: { user: ["read_products"] },
-      defaultTokenLifetimeSeconds: 86400
+      defaultTokenLifetimeSeconds: 3600
     }
   }
 ]

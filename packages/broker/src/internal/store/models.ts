@@ -22,6 +22,8 @@ export const ConnectorSettings = Schema.Struct({
   /** Where refresh tokens are spent, when not at `tokenEndpoint` (Figma). */
   refreshEndpoint: Schema.optional(Schema.String),
   authorizationParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /** Extra parameters of the authorization code exchange (Shopify's `expiring: "1"`). */
+  tokenParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   /** How scopes are joined in the authorization URL (Linear's `,`); a space when absent. */
   scopeSeparator: Schema.optional(ScopeSeparator),
   /** How revocation requests are sent (Notion's JSON body); an RFC 7009 form when absent. */
