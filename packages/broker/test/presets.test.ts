@@ -422,12 +422,15 @@ describe.each(
     expect(quirk.accessTokens).toContain(answer.body.token)
   })
 
-  it.runIf(name === "google")("google: a scope its device flow does not allow is refused, by name", async () => {
-    const refused = await startDevice("d4", ["https://www.googleapis.com/auth/gmail.readonly"])
-    expect(refused.status).toBe(400)
-    expect(JSON.stringify(refused.body)).toContain("scopes")
-    expect(JSON.stringify(refused.body)).toContain("invalid_scope")
-  })
+  // Google's device flow alone limits its scopes.
+  if (name === "google") {
+    it("google: a scope its device flow does not allow is refused, by name", async () => {
+      const refused = await startDevice("d4", ["https://www.googleapis.com/auth/gmail.readonly"])
+      expect(refused.status).toBe(400)
+      expect(JSON.stringify(refused.body)).toContain("scopes")
+      expect(JSON.stringify(refused.body)).toContain("invalid_scope")
+    })
+  }
 })
 
 describe("the admin API", () => {
