@@ -273,28 +273,26 @@ describe("requestToken: what is sent", () => {
     })
   )
 
+  /** A code exchange of the test's code, with `more` of the request. */
+  const codeExchange = (more: { readonly resource?: Array<string>; readonly extraParams?: Record<string, string> }) =>
+    token({
+      type: "authorization_code",
+      code: Redacted.make(CODE),
+      redirectUri: "https://broker.test/callback",
+      codeVerifier: Redacted.make(CODE_VERIFIER),
+      ...more
+    })
+
   it.effect("authorization_code for resources: each one repeated (RFC 8707 section 2.2)", () =>
     Effect.gen(function* () {
-      yield* token({
-        type: "authorization_code",
-        code: Redacted.make(CODE),
-        redirectUri: "https://broker.test/callback",
-        codeVerifier: Redacted.make(CODE_VERIFIER),
-        resource: ["https://api.test/a", "https://api.test/b"]
-      })
+      yield* codeExchange({ resource: ["https://api.test/a", "https://api.test/b"] })
       expect(only().form.getAll("resource")).toEqual(["https://api.test/a", "https://api.test/b"])
     })
   )
 
   it.effect("authorization_code with extra parameters: added once, empty ones and the grant's own left out", () =>
     Effect.gen(function* () {
-      yield* token({
-        type: "authorization_code",
-        code: Redacted.make(CODE),
-        redirectUri: "https://broker.test/callback",
-        codeVerifier: Redacted.make(CODE_VERIFIER),
-        extraParams: { expiring: "1", dropped: "", code: "other", client_id: "other" }
-      })
+      yield* codeExchange({ extraParams: { expiring: "1", dropped: "", code: "other", client_id: "other" } })
       const form = only().form
       expect(form.get("expiring")).toBe("1")
       expect(form.has("dropped")).toBe(false)
