@@ -23,7 +23,9 @@ for (const pkg of programs) {
     platform: "node",
     format: "esm",
     target: "node20",
+    // Stack traces map back to the sources (node --enable-source-maps); their text is not copied into the map.
     sourcemap: true,
+    sourcesContent: false,
     external: ["better-sqlite3", "pg-native"],
     // Bundled CommonJS dependencies (pg, …) call require(); an ES module has none of its own.
     banner: {
