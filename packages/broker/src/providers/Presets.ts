@@ -146,8 +146,11 @@ export const PresetSettings = Schema.Struct({
   authorizationParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   /** Extra parameters of the code exchange (Shopify's `expiring: "1"`). */
   tokenParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /** How scopes are joined in the authorization URL (Linear's `,`); a space when absent. */
   scopeSeparator: Schema.optional(ScopeSeparator),
+  /** How revocation requests are sent (Notion's JSON body); an RFC 7009 form when absent. */
   revocationRequest: Schema.optional(RevocationRequest),
+  /** The device authorization request's scope parameter (Twitch's `scopes`); `scope` when absent. */
   deviceScopeParameter: Schema.optional(DeviceScopeParameter),
   tokenEndpointAuthMethod: Schema.Literal("client_secret_basic", "client_secret_post"),
   defaultScopes: Schema.optional(Schema.Struct({ app: Schema.optional(Strings), user: Schema.optional(Strings) })),

@@ -4,9 +4,8 @@
  *
  * @since 0.2.0
  */
-import type { AnswerShape, Preset } from "./Presets.js"
-
-const standard: AnswerShape = { body: "json", errors: "oauth", expiresIn: "number" }
+import { standardAnswer } from "./answers.js"
+import type { Preset } from "./Presets.js"
 
 /**
  * Salesforce, HubSpot, Zendesk, Xero, Stripe Connect, Shopify.
@@ -45,7 +44,7 @@ export const business: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "never",
     revocation: "token",
-    answer: { ...standard, errors: "hubspot" },
+    answer: { ...standardAnswer, errors: "hubspot" },
     notes:
       "Access tokens last 30 minutes. The date-versioned OAuth API (2026-03) is used: the v1 token endpoint retires on February 16, 2027 (https://developers.hubspot.com/changelog/v1-oauth-api-deprecation). Its errors come in HubSpot's own shape (category, message, correlationId).",
     settings: {
@@ -90,7 +89,7 @@ export const business: ReadonlyArray<Preset> = [
     // https://developer.xero.com/faq/oauth2
     rotation: "always",
     revocation: "grant",
-    answer: standard,
+    answer: standardAnswer,
     notes:
       "Refresh tokens rotate; the previous one is still accepted for 30 minutes, and an unused one expires after 60 days. Tenants come from the connections API.",
     settings: {
@@ -146,7 +145,7 @@ export const business: ReadonlyArray<Preset> = [
     // https://shopify.dev/docs/apps/build/security/credentials-and-data/use-expiring-offline-access-tokens
     rotation: "always",
     revocation: "none",
-    answer: standard,
+    answer: standardAnswer,
     tenant: { description: "the shop's subdomain (acme for acme.myshopify.com)" },
     notes:
       'The code exchange carries expiring=1 (tokenParams), so offline tokens last 1 hour and come with a refresh token that rotates; a refresh sends only the refresh token. Public apps must use expiring offline tokens: those created from April 1, 2026 at once, the others from January 1, 2027 (https://shopify.dev/changelog/offline-access-tokens-now-support-expiry-and-refresh). A custom or merchant-created app may keep non-expiring tokens: tokenParams { "expiring": "" } sends none, with a long defaultTokenLifetimeSeconds. One connector per shop: a new expiring token revokes the shop\'s earlier ones.',

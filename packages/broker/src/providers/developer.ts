@@ -4,9 +4,8 @@
  *
  * @since 0.2.0
  */
-import type { AnswerShape, Preset } from "./Presets.js"
-
-const standard: AnswerShape = { body: "json", errors: "oauth", expiresIn: "number" }
+import { standardAnswer } from "./answers.js"
+import type { Preset } from "./Presets.js"
 
 const atlassian = (name: string, title: string, docs: string, scopes: ReadonlyArray<string>): Preset => ({
   name,
@@ -16,7 +15,7 @@ const atlassian = (name: string, title: string, docs: string, scopes: ReadonlyAr
   accept: "application/json",
   rotation: "always",
   revocation: "none",
-  answer: standard,
+  answer: standardAnswer,
   notes:
     "Rotating refresh tokens; the previous one is still accepted for 10 minutes. The site (cloud id) of a token comes from accessible-resources, not the token answer.",
   settings: {
@@ -99,7 +98,7 @@ export const developer: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "always",
     revocation: "token",
-    answer: standard,
+    answer: standardAnswer,
     tenant: { description: "the GitLab host, for a self-managed instance", default: "gitlab.com" },
     settings: {
       type: "oauth",
@@ -120,7 +119,7 @@ export const developer: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "always",
     revocation: "token",
-    answer: standard,
+    answer: standardAnswer,
     notes:
       "Refresh tokens for every application since April 2026; client credentials act as the app (actor=app). Scopes are comma-separated in the authorization URL.",
     settings: {
@@ -153,7 +152,7 @@ export const developer: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "never",
     revocation: "none",
-    answer: standard,
+    answer: standardAnswer,
     notes:
       "Refreshes go to their own endpoint, /v1/oauth/refresh, whose answer has no refresh token: the one from the authorization stays.",
     settings: {
@@ -175,7 +174,7 @@ export const developer: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "always",
     revocation: "none",
-    answer: standard,
+    answer: standardAnswer,
     notes: "PKCE is required (the broker always sends it); refresh tokens are single-use and last 60 days.",
     settings: {
       type: "oauth",
@@ -195,7 +194,7 @@ export const developer: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "never",
     revocation: "grant",
-    answer: standard,
+    answer: standardAnswer,
     settings: {
       type: "oauth",
       name: "Asana",

@@ -4,6 +4,7 @@
  *
  * @since 0.2.0
  */
+import { standardAnswer } from "./answers.js"
 import type { Preset } from "./Presets.js"
 
 /**
@@ -22,7 +23,7 @@ export const identity: ReadonlyArray<Preset> = [
     rotation: "never",
     // Revoking an access token revokes its refresh token too, and the other way round.
     revocation: "grant",
-    answer: { body: "json", errors: "oauth", expiresIn: "number" },
+    answer: standardAnswer,
     notes:
       "A refresh token comes only with access_type=offline, and again only with prompt=consent; both are sent. Revoking any token of a grant ends the grant. The device flow needs a client of type TVs and Limited Input devices and allows only some scopes.",
     settings: {
@@ -50,7 +51,7 @@ export const identity: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "always",
     revocation: "none",
-    answer: { body: "json", errors: "oauth", expiresIn: "number" },
+    answer: standardAnswer,
     tenant: { description: "the directory (tenant) id, or organizations, common, consumers", default: "organizations" },
     notes:
       "offline_access gives a refresh token. A directory's admin installs through admin consent; its app tokens come from client credentials at its own endpoint.",
@@ -81,7 +82,7 @@ export const identity: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "optional",
     revocation: "token",
-    answer: { body: "json", errors: "oauth", expiresIn: "number" },
+    answer: standardAnswer,
     discovery: true,
     requires: [{ field: "issuer", hint: "the provider's issuer URL, whose /.well-known/openid-configuration is read" }],
     notes:

@@ -3,6 +3,7 @@
  *
  * @since 0.2.0
  */
+import { standardAnswer } from "./answers.js"
 import type { Preset } from "./Presets.js"
 
 /**
@@ -20,7 +21,7 @@ export const media: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "optional",
     revocation: "none",
-    answer: { body: "json", errors: "oauth", expiresIn: "number" },
+    answer: standardAnswer,
     notes:
       "A refresh may or may not return a new refresh token; the old one is kept when none comes. Refresh tokens expire 6 months after the user's authorization, however often they are used.",
     settings: {

@@ -3,9 +3,8 @@
  *
  * @since 0.2.0
  */
-import type { AnswerShape, Preset } from "./Presets.js"
-
-const standard: AnswerShape = { body: "json", errors: "oauth", expiresIn: "number" }
+import { standardAnswer } from "./answers.js"
+import type { Preset } from "./Presets.js"
 
 /**
  * Slack, Discord, Notion, Zoom, Intercom, Dropbox, Box.
@@ -49,7 +48,7 @@ export const workspace: ReadonlyArray<Preset> = [
     // "When you revoke a token, any active access or refresh tokens associated with that authorization will be
     // revoked" (the docs' Token Revocation Example).
     revocation: "grant",
-    answer: standard,
+    answer: standardAnswer,
     notes:
       "Revoking any token ends the whole authorization. Client credentials give the bot owner's token, without a refresh token; a team's application may ask only identify and applications.commands.update.",
     settings: {
@@ -101,7 +100,7 @@ export const workspace: ReadonlyArray<Preset> = [
     // Revoking a token uninstalls the app for the user (Zoom staff, with the app.deauthorized event that follows):
     // https://devforum.zoom.us/t/zoom-api-how-to-revoke-app-access-when-user-wants-to-disconnect-your-app-and-zoom-app/18432
     revocation: "grant",
-    answer: standard,
+    answer: standardAnswer,
     notes:
       "Access tokens last 1 hour; each refresh returns a new refresh token and the previous one stops working. Revoking a token uninstalls the app for that user.",
     settings: {
@@ -148,7 +147,7 @@ export const workspace: ReadonlyArray<Preset> = [
     // /2/auth/token/revoke takes the access token as a bearer, not the RFC 7009 form the broker sends (it also
     // ends the refresh token): https://dropbox.github.io/dropbox-sdk-java/api-docs/v8.0.1/com/dropbox/core/v2/auth/DbxUserAuthRequests.html
     revocation: "none",
-    answer: standard,
+    answer: standardAnswer,
     notes:
       "A refresh token comes only with token_access_type=offline, which is sent; it does not rotate. Dropbox's /2/auth/token/revoke is called with the access token as a bearer, not as RFC 7009, so no revocation endpoint is set.",
     settings: {
@@ -170,7 +169,7 @@ export const workspace: ReadonlyArray<Preset> = [
     accept: "application/json",
     rotation: "always",
     revocation: "grant",
-    answer: standard,
+    answer: standardAnswer,
     notes: "A refresh token is good once and for 60 days.",
     settings: {
       type: "oauth",

@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import type { Redacted } from "effect"
-import { Schema } from "effect"
-import { DeviceScopeParameter, RevocationRequest, ScopeSeparator } from "../../providers/Presets.js"
+import { Schema, Struct } from "effect"
+import { PresetSettings } from "../../providers/Presets.js"
 
 /**
  * How a connector talks to its provider.
@@ -19,17 +19,16 @@ export const ConnectorSettings = Schema.Struct({
   revocationEndpoint: Schema.optional(Schema.String),
   authorizationEndpoint: Schema.optional(Schema.String),
   deviceAuthorizationEndpoint: Schema.optional(Schema.String),
-  /** Where refresh tokens are spent, when not at `tokenEndpoint` (Figma). */
-  refreshEndpoint: Schema.optional(Schema.String),
   authorizationParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
-  /** Extra parameters of the authorization code exchange (Shopify's `expiring: "1"`). */
-  tokenParams: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
-  /** How scopes are joined in the authorization URL (Linear's `,`); a space when absent. */
-  scopeSeparator: Schema.optional(ScopeSeparator),
-  /** How revocation requests are sent (Notion's JSON body); an RFC 7009 form when absent. */
-  revocationRequest: Schema.optional(RevocationRequest),
-  /** The device authorization request's scope parameter (Twitch's `scopes`); `scope` when absent. */
-  deviceScopeParameter: Schema.optional(DeviceScopeParameter),
+  // The providers' quirks, as the presets declare them (documented there).
+  ...Struct.pick(
+    PresetSettings.fields,
+    "refreshEndpoint",
+    "tokenParams",
+    "scopeSeparator",
+    "revocationRequest",
+    "deviceScopeParameter"
+  ),
   introspectionEndpoint: Schema.optional(Schema.String),
   tokenEndpointAuthMethod: Schema.Literal("client_secret_basic", "client_secret_post"),
   defaultScopes: Schema.Struct({
