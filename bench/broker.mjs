@@ -10,7 +10,7 @@
 //
 // Settings: BENCH_BROKER_SECONDS (default 20; the figures in docs/benchmarks.md use 60), BENCH_BROKER_CONNECTIONS
 // (10), BENCH_BROKER_WARMUP_SECONDS (15), BENCH_BROKER_POSTGRES=0 to skip Postgres, BENCH_BROKER_REFRESHES=0 to skip
-// the refresh case.
+// the refresh case, BENCH_BROKER_REFRESH_DELAY_MS (500: how long the provider holds each refresh).
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -31,7 +31,7 @@ const PROJECT = "prj_bench"
 const CONNECTOR = "bench/api"
 /** Users refreshing at once in the refresh case, and how long the provider takes for each refresh. */
 const REFRESHES = 50
-const REFRESH_DELAY_MS = 500
+const REFRESH_DELAY_MS = Number(process.env.BENCH_BROKER_REFRESH_DELAY_MS ?? 500)
 /** The steady stored-token rate of the refresh case, as a share of what the broker answered alone in a closed loop. */
 const PACED_SHARE = 0.25
 const MAIN = new URL("../packages/broker/dist/main.js", import.meta.url).pathname
@@ -52,9 +52,16 @@ const readBody = (request) =>
     request.on("end", () => resolve(body))
   })
 
-/** The provider: client credentials answer at once; refreshes after REFRESH_DELAY_MS, rotating the refresh token. */
+/**
+ * The provider: client credentials answer at once; refreshes after REFRESH_DELAY_MS, rotating the refresh token.
+ * `refreshes()` says how many refreshes it answered, and the mean number under way over the samples taken since.
+ */
 const startProvider = async () => {
   let issued = 0
+  let answeredRefreshes = 0
+  let underWay = 0
+  const samples = []
+  const sampler = setInterval(() => samples.push(underWay), 50)
   const server = createServer(async (request, response) => {
     const form = new URLSearchParams(await readBody(request))
     const grant = form.get("grant_type")
@@ -66,23 +73,34 @@ const startProvider = async () => {
     const token = `at_${issued}_${randomBytes(8).toString("hex")}`
     if (grant === "client_credentials") return answer({ access_token: token, token_type: "Bearer", expires_in: 3600 })
     if (grant === "refresh_token") {
-      // Each refresh gives a token that lives a second: the next request refreshes again.
-      setTimeout(
-        () =>
-          answer({
-            access_token: token,
-            token_type: "Bearer",
-            expires_in: 1,
-            refresh_token: `rt_${issued}_${randomBytes(8).toString("hex")}`
-          }),
-        REFRESH_DELAY_MS
-      )
+      underWay += 1
+      // A refreshed token's life (counted from when the broker asked) ends as it arrives: it is handed to the request
+      // that asked for it, and the user's next request refreshes again, so that every user always has one under way.
+      setTimeout(() => {
+        underWay -= 1
+        answeredRefreshes += 1
+        answer({
+          access_token: token,
+          token_type: "Bearer",
+          expires_in: REFRESH_DELAY_MS / 1000,
+          refresh_token: `rt_${issued}_${randomBytes(8).toString("hex")}`
+        })
+      }, REFRESH_DELAY_MS)
       return
     }
     response.writeHead(400, { "content-type": "application/json" })
     response.end(JSON.stringify({ error: "unsupported_grant_type" }))
   })
-  return { url: await listen(server), close: () => server.close() }
+  const refreshes = () => {
+    const taken = samples.splice(0)
+    const mean = taken.length === 0 ? 0 : taken.reduce((a, b) => a + b, 0) / taken.length
+    return { answered: answeredRefreshes, meanUnderWay: mean }
+  }
+  const close = () => {
+    clearInterval(sampler)
+    server.close()
+  }
+  return { url: await listen(server), close, refreshes }
 }
 
 /** A bare node:http server answering a body of the broker's shape and size. */
@@ -125,9 +143,13 @@ const startBroker = async (provider, databaseUrl) => {
   writeFileSync(join(directory, "connect.json"), JSON.stringify(config(provider)))
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  // BENCH_BROKER_CPU_PROF=<dir> writes a V8 CPU profile of each broker there, when it stops.
+  // BENCH_BROKER_CPU_PROF=<dir> writes a V8 CPU profile of each broker there, when it stops; BENCH_BROKER_NODE_FLAGS
+  // adds Node options (`--import` of a probe, `--trace-gc`, …), separated by spaces.
   const profile = process.env.BENCH_BROKER_CPU_PROF
-  const flags = profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []
+  const flags = [
+    ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
+    ...(process.env.BENCH_BROKER_NODE_FLAGS ?? "").split(" ").filter(Boolean)
+  ]
   const child = spawn(process.execPath, [...flags, MAIN], {
     cwd: directory,
     env: {
@@ -251,11 +273,11 @@ const importExpiredUsers = async (broker, prefix, count) => {
 
 /**
  * The p99 of stored-token requests with REFRESHES users' refreshes under way (each held REFRESH_DELAY_MS by the
- * provider, and asked again as soon as it is answered: a refreshed token lives a second), against the same load
- * alone: as fast as the broker answers (a closed loop, which slows with any other work), and at a steady
- * PACED_SHARE of that rate, as a busy broker that is not saturated sees it.
+ * provider, and asked again as soon as it is answered), against the same load alone: as fast as the broker answers
+ * (a closed loop, which slows with any other work), and at a steady PACED_SHARE of that rate, as a busy broker that
+ * is not saturated sees it. The provider counts the refreshes and how many were under way.
  */
-const measureRefreshes = async (broker) => {
+const measureRefreshes = async (broker, provider) => {
   await load(tokenRequest(broker.url), WARMUP_SECONDS)
   const alone = summary(await load(tokenRequest(broker.url), SECONDS))
   const rate = Math.round(alone.rps * PACED_SHARE)
@@ -264,27 +286,24 @@ const measureRefreshes = async (broker) => {
   // The users ask from a process of their own, so that the load generator here measures only the broker.
   const users = spawn(process.execPath, ["--input-type=module", "-e", USERS_SCRIPT], {
     env: { ...process.env, BENCH_URL: tokenRequest(broker.url).url, BENCH_KEY: KEY, BENCH_USERS: String(REFRESHES) },
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  let refreshed = ""
-  users.stdout.on("data", (chunk) => {
-    refreshed += chunk
+    stdio: ["ignore", "inherit", "inherit"]
   })
   // Let every user's first refresh get under way.
   await new Promise((done) => setTimeout(done, REFRESH_DELAY_MS / 2))
+  const before = provider.refreshes().answered
   const during = summary(await load(tokenRequest(broker.url), SECONDS))
   const pacedDuring = summary(await load(tokenRequest(broker.url), SECONDS, rate))
+  const { answered, meanUnderWay } = provider.refreshes()
   const exited = new Promise((done) => users.once("exit", done))
   users.kill("SIGTERM")
   await exited
-  const answered = Number(refreshed.trim().split("\n").pop() ?? 0)
-  return { alone, during, rate, pacedAlone, pacedDuring, refreshed: answered }
+  const refreshes = { answered: answered - before, meanUnderWay: meanUnderWay.toFixed(1), seconds: 2 * SECONDS }
+  return { alone, during, rate, pacedAlone, pacedDuring, refreshes }
 }
 
-/** The users of the refresh case: each asks for its token again as soon as it has one; prints the count on SIGTERM. */
+/** The users of the refresh case: each asks for its token again as soon as it has one. */
 const USERS_SCRIPT = `
-let answered = 0
-process.on("SIGTERM", () => { console.log(answered); process.exit(0) })
+process.on("SIGTERM", () => process.exit(0))
 const user = async (i) => {
   for (;;) {
     const response = await fetch(process.env.BENCH_URL, {
@@ -293,7 +312,6 @@ const user = async (i) => {
       body: JSON.stringify({ subject: { type: "user", id: "bench-" + i } })
     })
     await response.text()
-    if (response.status === 200) answered += 1
   }
 }
 for (let i = 0; i < Number(process.env.BENCH_USERS); i++) user(i)
@@ -380,11 +398,12 @@ const refreshCase = async (provider) => {
   ]) {
     if (name === "Postgres" && url === undefined) continue
     const refreshBroker = await startBroker(provider, url)
-    const r = await measureRefreshes(refreshBroker)
+    const r = await measureRefreshes(refreshBroker, provider)
     await refreshBroker.stop()
     console.log(
       `  ${name}, closed loop: p99 alone ${r.alone.p99} ms (${r.alone.rps} req/s); with the users ${r.during.p99} ms` +
-        ` (${r.during.rps} req/s); ${r.refreshed} refreshes answered in all`
+        ` (${r.during.rps} req/s); ${r.refreshes.answered} refreshes in ${r.refreshes.seconds} s,` +
+        ` ${r.refreshes.meanUnderWay} under way on average`
     )
     console.log(
       `  ${name}, ${r.rate} req/s: p99 alone ${r.pacedAlone.p99} ms, p50 ${r.pacedAlone.p50} ms; with the users` +

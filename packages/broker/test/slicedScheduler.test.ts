@@ -43,6 +43,64 @@ describe("the broker's scheduler", () => {
     })
   )
 
+  it.live("keeps one drain going, however many fibers become ready while it runs", () =>
+    Effect.gen(function* () {
+      const scheduler = SlicedScheduler.make(SlicedScheduler.SLICE_MS)
+      let turns = 0
+      let counting = true
+      const count = () => {
+        turns += 1
+        if (counting) setImmediate(count)
+      }
+      setImmediate(count)
+      // 40 fibers yielding 25 times each, busy 0.1 ms between: each yield schedules a task while a drain runs.
+      yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i),
+        () =>
+          Effect.forEach(
+            Array.from({ length: 25 }),
+            () =>
+              Effect.zipRight(
+                Effect.yieldNow(),
+                Effect.sync(() => busy(0.1))
+              ),
+            {
+              discard: true
+            }
+          ),
+        { concurrency: "unbounded", discard: true }
+      ).pipe(Effect.withScheduler(scheduler))
+      counting = false
+      const { drains, tasks } = scheduler.stats()
+      expect(tasks).toBeGreaterThanOrEqual(1000)
+      // A drain per turn of the event loop, and one more each time the queue filled again in a turn.
+      expect(drains).toBeLessThanOrEqual(2 * turns + 2)
+    })
+  )
+
+  it.live("makes a fiber that runs past its slice yield to the event loop", () =>
+    Effect.gen(function* () {
+      const scheduler = SlicedScheduler.make(SlicedScheduler.SLICE_MS)
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      let steps = 0
+      let stepsAtTurn: number | undefined
+      setImmediate(() => {
+        stepsAtTurn = steps
+      })
+      // 400 synchronous steps of 0.05 ms (20 ms in all), too few operations for Effect's own yield; the first
+      // yield puts the fiber in the scheduler's drain, as the server's fibers start.
+      const steps400 = Effect.forEach(
+        Array.from({ length: 400 }),
+        () => Effect.sync(() => busy(0.05)).pipe(Effect.tap(() => steps++)),
+        { discard: true }
+      )
+      yield* Effect.zipRight(Effect.yieldNow(), steps400).pipe(Effect.withScheduler(scheduler))
+      expect(stepsAtTurn).toBeDefined()
+      expect(stepsAtTurn).toBeLessThan(200)
+      expect(scheduler.stats().yields).toBeGreaterThan(0)
+    })
+  )
+
   it.live("is the scheduler of what a layer built with Broker.scheduled runs later (the server's requests)", () =>
     Effect.gen(function* () {
       let captured: Runtime.Runtime<never> | undefined

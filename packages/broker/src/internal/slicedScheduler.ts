@@ -9,47 +9,91 @@
  * from 4 ms to 30 ms and more beside 50 users refreshing, docs/benchmarks.md).
  * Here, fibers ready to run still run at once in microtasks, but once a slice
  * of `sliceMs` is spent the rest waits for `setImmediate`, after the event loop
- * has read its sockets.
+ * has read its sockets; and a fiber that runs on past the slice yields at its
+ * next check, so that one long run of synchronous steps (a refresh's SQLite
+ * statements, its decoding and sealing) cannot hold the loop either.
  *
  * @internal
  */
-import { Scheduler } from "effect"
+import { FiberRef, Scheduler } from "effect"
 
 /** How long Effect's fibers run before the event loop reads its sockets again. */
 export const SLICE_MS = 2
 
-/** A scheduler running ready fibers in first-come order, in slices of `sliceMs` between the event loop's turns. */
-export const make = (sliceMs: number = SLICE_MS): Scheduler.Scheduler => {
-  let tasks: Array<Scheduler.Task> = []
-  let next = 0
-  let pending = false
+/** A running fiber looks at the clock every this many operations (a power of two: the check is a mask). */
+export const YIELD_CHECK_OPS = 32
+
+/** What a scheduler has done, for its tests: drains run, tasks run, and yields asked of running fibers. */
+export interface SlicedSchedulerStats {
+  readonly drains: number
+  readonly tasks: number
+  readonly yields: number
+}
+
+/** The scheduler, with what it has done (see {@link SlicedSchedulerStats}). */
+export interface SlicedScheduler extends Scheduler.Scheduler {
+  readonly stats: () => SlicedSchedulerStats
+}
+
+/**
+ * A scheduler running ready fibers in first-come order, in slices of `sliceMs`
+ * between the event loop's turns. One drain at a time is queued or running:
+ * tasks scheduled while it runs join its queue instead of starting another.
+ */
+export const make = (sliceMs: number = SLICE_MS): SlicedScheduler => {
+  let tasks: Array<Scheduler.Task | undefined> = []
+  let head = 0
+  // Whether a drain is queued or running.
+  let draining = false
   // When the current slice began: it lasts until the event loop has had its turn, across microtasks.
   let sliceStart: number | undefined
+  let drains = 0
+  let ran = 0
+  let yields = 0
   const endSlice = () => {
     sliceStart = undefined
   }
+  const spent = () => sliceStart !== undefined && performance.now() - sliceStart >= sliceMs
   const drain = () => {
-    pending = false
+    drains += 1
     if (sliceStart === undefined) {
       sliceStart = performance.now()
       setImmediate(endSlice)
     }
-    while (next < tasks.length && performance.now() - sliceStart < sliceMs) {
-      const task = tasks[next] as Scheduler.Task
-      next += 1
+    while (head < tasks.length && !spent()) {
+      const task = tasks[head] as Scheduler.Task
+      tasks[head] = undefined
+      head += 1
+      ran += 1
       task()
     }
-    tasks = tasks.slice(next)
-    next = 0
-    if (tasks.length === 0) return
+    if (head === tasks.length) {
+      tasks = []
+      head = 0
+      draining = false
+      return
+    }
+    // Forget what ran once it is half the queue: each task is copied a bounded number of times.
+    if (head * 2 > tasks.length) {
+      tasks = tasks.slice(head)
+      head = 0
+    }
     // The slice is spent: the rest once the event loop has read its sockets.
-    pending = true
     setImmediate(drain)
   }
-  return Scheduler.make((task) => {
+  const scheduleTask = (task: Scheduler.Task) => {
     tasks.push(task)
-    if (pending) return
-    pending = true
+    if (draining) return
+    draining = true
     queueMicrotask(drain)
-  })
+  }
+  const shouldYield = (fiber: Parameters<Scheduler.Scheduler["shouldYield"]>[0]): number | false => {
+    if ((fiber.currentOpCount & (YIELD_CHECK_OPS - 1)) === 0 && spent()) {
+      yields += 1
+      return fiber.getFiberRef(FiberRef.currentSchedulingPriority)
+    }
+    return Scheduler.defaultShouldYield(fiber)
+  }
+  const scheduler = Scheduler.make(scheduleTask, shouldYield)
+  return Object.assign(scheduler, { stats: () => ({ drains, tasks: ran, yields }) })
 }
