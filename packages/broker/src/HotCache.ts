@@ -62,6 +62,13 @@ export interface HotCacheService {
   readonly rememberCaller: (generation: number, keyHash: string, caller: Caller) => void
   /** Remembers an answer given in generation `generation`, unless a change came since. */
   readonly rememberAnswer: (generation: number, requestKey: string, answer: StoredAnswer) => void
+  /**
+   * A read of the configuration (connectors, installations, projects, keys or
+   * links) remembered under `key`: what `read` gave the last time, while
+   * lookups may answer and nothing changed since; else `read`, remembered
+   * unless a change came while it ran.
+   */
+  readonly remembered: <A, E, R>(key: string, read: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Forgets what `scope` covers here and on every other replica. */
   readonly invalidate: (scope: InvalidationScope) => Effect.Effect<void>
 }
@@ -120,11 +127,16 @@ const put = <V>(map: Map<string, V>, key: string, value: V) => {
 export const make = (channel: Invalidation): HotCacheService => {
   const callers = new Map<string, Caller>()
   const answers = new Map<string, StoredAnswer>()
+  // Each key names its read (`internal/hotCache/remembering.ts`), and so the type of its value.
+  const reads = new Map<string, unknown>()
   let generation = 0
   const forget = (scope: InvalidationScope) => {
     generation += 1
     answers.clear()
-    if (scope === "all") callers.clear()
+    if (scope === "all") {
+      callers.clear()
+      reads.clear()
+    }
   }
   channel.subscribe(forget)
   const fresh = (at: number) => at === generation && channel.healthy()
@@ -143,6 +155,14 @@ export const make = (channel: Invalidation): HotCacheService => {
     rememberAnswer: (at, requestKey, answer) => {
       if (fresh(at) && isServable(answer, Date.now())) put(answers, requestKey, answer)
     },
+    remembered: <A, E, R>(key: string, read: Effect.Effect<A, E, R>) =>
+      Effect.suspend(() => {
+        if (channel.healthy() && reads.has(key)) return Effect.succeed(reads.get(key) as A)
+        const at = generation
+        return Effect.tap(read, (value) => {
+          if (fresh(at)) put(reads, key, value)
+        })
+      }),
     invalidate: (scope) =>
       Effect.zipRight(
         Effect.sync(() => forget(scope)),

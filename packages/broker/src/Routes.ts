@@ -41,6 +41,7 @@ import { Authorizations } from "./Authorizations.js"
 import * as Dashboard from "./Dashboard.js"
 import { HotCache } from "./HotCache.js"
 import { answerKey, connectorOf } from "./internal/fastPath.js"
+import { remembering } from "./internal/hotCache/remembering.js"
 import * as Http from "./internal/http.js"
 import { answerFailures, bearerToken, decodeBody, json, pathName, serve } from "./internal/http.js"
 import { checkImportEnvironments } from "./internal/importPolicy.js"
@@ -64,13 +65,16 @@ import { Tokens } from "./Tokens.js"
  */
 export const errorResponse: (error: ConnectError) => HttpServerResponse.HttpServerResponse = Http.errorResponse
 
+/** The store, with the configuration reads every request makes remembered by the hot cache. */
+const rememberingStore = Effect.zipWith(Store, HotCache, remembering)
+
 /** The caller, from `Authorization: Bearer <project key>`. */
 const authenticate = Effect.gen(function* () {
   const key = yield* bearerToken
   if (Option.isNone(key)) {
     return yield* new Unauthorized({ connector: "", detail: "send the project key as Authorization: Bearer <key>" })
   }
-  const store = yield* Store
+  const store = yield* rememberingStore
   const cache = yield* HotCache
   const generation = cache.generation()
   const caller = yield* store.findCaller(key.value)
@@ -112,7 +116,7 @@ const linkedConnector = (caller: Caller) =>
       "connector",
       `Expected a connector uid or id: 1 to ${MAX_ID_LENGTH} characters, no control characters`
     )
-    const store = yield* Store
+    const store = yield* rememberingStore
     const connector = yield* store.findConnector(name)
     if (Option.isNone(connector)) {
       const near = yield* nearestLinked(name, caller)

@@ -24,7 +24,9 @@ import type { Subject } from "effect-connect/Subject"
 import type { TokenRequest, TokenResponse } from "effect-connect/Token"
 import { Events } from "./Events.js"
 import { recoverRefreshes } from "./grants/recovery.js"
+import { HotCache } from "./HotCache.js"
 import { recordAuthorization, recordInstallation } from "./internal/grantRecords.js"
+import { remembering } from "./internal/hotCache/remembering.js"
 import { installationOf } from "./internal/installationResolution.js"
 import { issue } from "./internal/issuance.js"
 import {
@@ -161,18 +163,19 @@ export interface TokensService {
   ) => Effect.Effect<Omit<InstallationRemoval, "installationId">, ConnectError>
 }
 
-const make: Effect.Effect<TokensService, never, Store | ProviderClient | Events | Scope.Scope> = Effect.gen(
+const make: Effect.Effect<TokensService, never, Store | HotCache | ProviderClient | Events | Scope.Scope> = Effect.gen(
   function* () {
     const scope = yield* Effect.scope
+    const store = yield* Store
     const context: TokensContext = {
-      store: yield* Store,
+      store,
+      configuration: remembering(store, yield* HotCache),
       provider: yield* ProviderClient,
       events: yield* Events,
       // This process, as the holder of leases on grants and token requests.
       owner: newId("brk"),
       singleFlight: SingleFlight.make(scope)
     }
-    const { store } = context
     // Refreshes a stopped broker left unfinished are taken up again in the background.
     yield* Effect.forkIn(recoverRefreshes(context), scope)
 
@@ -211,5 +214,8 @@ const make: Effect.Effect<TokensService, never, Store | ProviderClient | Events 
  */
 export class Tokens extends Context.Tag("effect-connect/broker/Tokens")<Tokens, TokensService>() {
   /** Issues over the `Store`, asking providers through the `ProviderClient`, recording `Events`. */
-  static readonly layer: Layer.Layer<Tokens, never, Store | ProviderClient | Events> = Layer.scoped(Tokens, make)
+  static readonly layer: Layer.Layer<Tokens, never, Store | HotCache | ProviderClient | Events> = Layer.scoped(
+    Tokens,
+    make
+  )
 }

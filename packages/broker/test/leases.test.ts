@@ -1,9 +1,61 @@
 import type { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { type Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
+import { Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
+import { UserAuthorizationRequired } from "effect-connect/ConnectError"
 import { Cipher, generateKey } from "../src/Cipher.js"
-import { Store } from "../src/Store.js"
+import type { EventsService } from "../src/Events.js"
+import { refreshGrant } from "../src/grants/refreshToken.js"
+import type { ProviderClientService, ProviderEndpoint, Grant as ProviderGrant } from "../src/ProviderClient.js"
+import { Store, type StoreService } from "../src/Store.js"
 import { backends, layerOf, type TestDatabase } from "./support/databases.js"
+
+/** The connector of these tests. */
+const putAcme = (store: StoreService) =>
+  store.putConnector({
+    uid: "acme/api",
+    name: "Acme",
+    type: "oauth",
+    service: "acme",
+    clientId: "broker",
+    clientSecret: Redacted.make("cs_secret_for_leases"),
+    settings: {
+      tokenEndpoint: "https://auth.example.test/token",
+      tokenEndpointAuthMethod: "client_secret_basic",
+      defaultScopes: {},
+      defaultTokenLifetimeSeconds: 3600,
+      installationsRequired: false,
+      crossInstallation: false,
+      data: {}
+    }
+  })
+
+/** A provider that rotates every refresh token it is sent, and says which it was sent. */
+const rotatingProvider = () => {
+  const sent: Array<string> = []
+  const provider = {
+    requestToken: (_endpoint: ProviderEndpoint, grant: ProviderGrant) =>
+      Effect.sync(() => {
+        const refreshToken = grant.type === "refresh_token" ? Redacted.value(grant.refreshToken) : "none"
+        sent.push(refreshToken)
+        return {
+          accessToken: Redacted.make(`at_for_${refreshToken}`),
+          tokenType: "Bearer",
+          expiresAt: Date.now() + 3_600_000,
+          refreshToken: Redacted.make(`${refreshToken}_next`)
+        }
+      })
+  } as unknown as ProviderClientService
+  return { sent, provider }
+}
+
+/** An event history that keeps nothing. */
+const noEvents: EventsService = {
+  record: () => Effect.void,
+  flush: Effect.void,
+  addSource: () => {},
+  list: () => Effect.succeed([]),
+  prune: () => Effect.succeed(0)
+}
 
 // The refresh journal's store operations: a lease on a grant, the attempt it records, the compare-and-set that
 // saves a refresh, and the leases of token requests; each one statement, so no lock spans a provider call.
@@ -28,25 +80,7 @@ describe.each(backends)("leases and the refresh journal on $name", ({ make }) =>
 
   it("a grant is claimed by one broker at a time, and saved only by the claim that read it last", async () => {
     const store = await run(Store)
-    const connector = await run(
-      store.putConnector({
-        uid: "acme/api",
-        name: "Acme",
-        type: "oauth",
-        service: "acme",
-        clientId: "broker",
-        clientSecret: Redacted.make("cs_secret_for_leases"),
-        settings: {
-          tokenEndpoint: "https://auth.example.test/token",
-          tokenEndpointAuthMethod: "client_secret_basic",
-          defaultScopes: {},
-          defaultTokenLifetimeSeconds: 3600,
-          installationsRequired: false,
-          crossInstallation: false,
-          data: {}
-        }
-      })
-    )
+    const connector = await run(putAcme(store))
     const id = await run(
       store.putGrant({
         connectorId: connector.id,
@@ -94,6 +128,70 @@ describe.each(backends)("leases and the refresh journal on $name", ({ make }) =>
     ).toBe(true)
     expect(await grant()).toMatchObject({ status: "lost", lostReason: "why", attemptStartedAt: undefined })
     expect(await claim(7, "d", 9_000)).toBe(false)
+  })
+
+  it("a refresh begun from a stale read of its grant sends the refresh token the grant holds now", async () => {
+    const store = await run(Store)
+    const connector = await run(putAcme(store))
+    const id = await run(
+      store.putGrant({
+        connectorId: connector.id,
+        installationId: "",
+        subject: "stale-read",
+        refreshToken: Redacted.make("rt_a")
+      })
+    )
+    const read = Option.getOrThrow(await run(store.findGrantById(id)))
+    // Another broker refreshes the grant after the read: rt_a is rotated to rt_b.
+    const now = Date.now()
+    expect(
+      await run(store.claimGrantLease({ grantId: id, version: read.version, owner: "other", now, until: now + 1_000 }))
+    ).toBe(true)
+    expect(
+      await run(
+        store.finishGrantRefresh({
+          grantId: id,
+          version: read.version + 1,
+          refreshToken: Redacted.make("rt_b"),
+          keepAttempt: false
+        })
+      )
+    ).toBe(true)
+    const { sent, provider } = rotatingProvider()
+    const context = {
+      store,
+      provider,
+      owner: "this",
+      connector,
+      endpoint: {
+        tokenEndpoint: "https://auth.example.test/token",
+        clientId: "broker",
+        clientSecret: Redacted.make("cs_secret_for_leases"),
+        authMethod: "client_secret_basic" as const,
+        defaultLifetimeSeconds: 3600
+      },
+      subject: { type: "user" as const, id: "stale-read" },
+      targets: {},
+      events: noEvents
+    }
+    const answer = await run(
+      refreshGrant(
+        context,
+        id,
+        {
+          reuse: Effect.succeed(Option.none()),
+          issue: (token) => Effect.succeed(Redacted.value(token.accessToken)),
+          gone: () => new UserAuthorizationRequired({ connector: "acme/api" })
+        },
+        read
+      )
+    )
+    // The stale read's claim was refused; the grant was read again, and its current token sent, once.
+    expect(sent).toEqual(["rt_b"])
+    expect(answer).toBe("at_for_rt_b")
+    const saved = Option.getOrThrow(await run(store.findGrantById(id)))
+    expect(saved.refreshToken && Redacted.value(saved.refreshToken)).toBe("rt_b_next")
+    expect(saved).toMatchObject({ leaseOwner: undefined, attemptStartedAt: undefined })
   })
 
   it("a token request's lease is held by one broker until it is released or expires", async () => {

@@ -210,34 +210,24 @@ const refreshClaimed = <A>(
     })
   )
 
-/**
- * Refreshes a grant under a lease, or waits for the broker that holds it
- * (re-reading every {@link LEASE_POLL_MS}), until a token for the request is
- * there or the grant is gone. The caller bounds it in time.
- *
- * @since 0.1.0
- * @category refresh
- */
-export const refreshGrant = <A>(
+/** Claims the lease on `grant` as read, and refreshes it; `WAIT` when it is leased or changed since the read. */
+const claimAndRefresh = <A>(
   context: RefreshContext,
-  grantId: string,
+  grant: Grant,
   handlers: RefreshHandlers<A>
-): Effect.Effect<A, ConnectError | StoreError> => {
-  const { connector, store } = context
-  const once: Effect.Effect<A | typeof WAIT, ConnectError | StoreError> = Effect.gen(function* () {
-    const again = yield* handlers.reuse
-    if (Option.isSome(again)) return again.value
-    const found = yield* store.findGrantById(grantId)
-    if (Option.isNone(found) || found.value.status !== "active") return yield* Effect.fail(handlers.gone())
-    const grant = found.value
+): Effect.Effect<A | typeof WAIT, ConnectError | StoreError> =>
+  Effect.gen(function* () {
+    const { connector, store } = context
+    if (grant.status !== "active") return yield* Effect.fail(handlers.gone())
     const refreshToken = grant.refreshToken
     if (refreshToken === undefined) {
       return yield* new NoValidToken({ connector: connector.uid, detail: "there is no refresh token" })
     }
     const now = yield* Clock.currentTimeMillis
     if (grant.leaseExpiresAt !== undefined && grant.leaseExpiresAt > now) return WAIT
+    // A compare-and-set on the version read: a grant changed since (a rotation, another lease) is not claimed.
     const claimed = yield* store.claimGrantLease({
-      grantId,
+      grantId: grant.id,
       version: grant.version,
       owner: context.owner,
       now,
@@ -248,13 +238,40 @@ export const refreshGrant = <A>(
     const recorded = yield* handlers.reuse
     if (Option.isSome(recorded)) {
       yield* store.finishGrantRefresh({
-        grantId,
+        grantId: grant.id,
         version: grant.version + 1,
         keepAttempt: grant.attemptStartedAt !== undefined
       })
       return recorded.value
     }
     return yield* refreshClaimed(context, { ...grant, refreshToken }, handlers)
+  })
+
+/**
+ * Refreshes a grant under a lease, or waits for the broker that holds it
+ * (re-reading every {@link LEASE_POLL_MS}), until a token for the request is
+ * there or the grant is gone. The caller bounds it in time.
+ *
+ * `read`, the grant as the caller has just read it, saves the first pass its
+ * reads: the claim is a compare-and-set on the version read, and a token
+ * another refresh recorded is looked for once the lease is held. A grant that
+ * changed since is read again at once.
+ *
+ * @since 0.1.0
+ * @category refresh
+ */
+export const refreshGrant = <A>(
+  context: RefreshContext,
+  grantId: string,
+  handlers: RefreshHandlers<A>,
+  read?: Grant
+): Effect.Effect<A, ConnectError | StoreError> => {
+  const once: Effect.Effect<A | typeof WAIT, ConnectError | StoreError> = Effect.gen(function* () {
+    const again = yield* handlers.reuse
+    if (Option.isSome(again)) return again.value
+    const found = yield* context.store.findGrantById(grantId)
+    if (Option.isNone(found)) return yield* Effect.fail(handlers.gone())
+    return yield* claimAndRefresh(context, found.value, handlers)
   })
   const loop: Effect.Effect<A, ConnectError | StoreError> = Effect.flatMap(once, (result) =>
     result === WAIT
@@ -264,5 +281,9 @@ export const refreshGrant = <A>(
         )
       : Effect.succeed(result)
   )
-  return loop
+  if (read === undefined) return loop
+  // Changed since the caller read it, or leased: on with the reads, at once.
+  return Effect.flatMap(claimAndRefresh(context, read, handlers), (result) =>
+    result === WAIT ? loop : Effect.succeed(result)
+  )
 }

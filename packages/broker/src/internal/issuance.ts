@@ -217,7 +217,8 @@ const viaGrant = (
           // The grant is saved by then: the access token is recorded after it.
           issue: (token) => Effect.map(issuance.record(token, grantId), minted("refresh_token")),
           gone
-        }
+        },
+        grant
       ).pipe(Effect.catchTag("StoreError", storeFailure(connector)))
     )
   }).pipe(Effect.catchTag("StoreError", storeFailure(issuance.connector)))
@@ -310,7 +311,7 @@ export const issue = (
   request: TokenRequest
 ): Effect.Effect<TokenResponse, ConnectError> =>
   Effect.gen(function* () {
-    const installation = yield* resolveInstallation(context.store, connector, request.installationId)
+    const installation = yield* resolveInstallation(context.configuration, connector, request.installationId)
     const installationId = installationKey(installation, request.installationId)
     const scopes = scopesFor(connector, request)
     const requestKey = requestKeyOf(request, installationId, scopes)

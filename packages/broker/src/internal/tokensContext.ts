@@ -23,6 +23,8 @@ import type * as SingleFlight from "./singleFlight.js"
  */
 export interface TokensContext {
   readonly store: StoreService
+  /** The store with the token path's configuration reads remembered by the hot cache (`hotCache/remembering.ts`). */
+  readonly configuration: StoreService
   readonly provider: ProviderClientService
   /** The event history: what was issued, refreshed, revoked. */
   readonly events: EventsService
