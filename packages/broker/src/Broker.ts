@@ -176,7 +176,7 @@ export const layerConfig = HttpServer.serve(
 
 /**
  * Runs `effect` (the broker, or the building of its layer) with the broker's
- * scheduler: fibers ready to run take slices of a few milliseconds, and the
+ * scheduler: fibers ready to run take slices of half a millisecond, and the
  * event loop reads its sockets between them, so that the requests answered
  * from memory do not wait behind refreshes (`internal/slicedScheduler.ts`).
  * The fibers of the server's requests inherit it from the building of the

@@ -86,43 +86,6 @@ describe("HotCache", () => {
     })
   )
 
-  it.effect("remembers a configuration read until a change of configuration, made here or elsewhere", () =>
-    Effect.gen(function* () {
-      const test = channel()
-      const cache = make(test.invalidation)
-      let reads = 0
-      const read = Effect.sync(() => ++reads)
-      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(1)
-      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(1)
-      // A revocation of tokens changes no configuration.
-      yield* cache.invalidate("tokens")
-      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(1)
-      yield* cache.invalidate("all")
-      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(2)
-      test.fromElsewhere("all")
-      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(3)
-      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(3)
-    })
-  )
-
-  it.effect("does not remember a read a change came during, nor answer or remember while changes may not reach it", () =>
-    Effect.gen(function* () {
-      const test = channel()
-      const cache = make(test.invalidation)
-      let reads = 0
-      // The read of the configuration as it was; a change is made and told while it runs.
-      const racing = Effect.zipRight(cache.invalidate("all"), Effect.sync(() => ++reads))
-      expect(yield* cache.remembered("link", racing)).toBe(1)
-      expect(yield* cache.remembered("link", Effect.sync(() => ++reads))).toBe(2)
-      expect(yield* cache.remembered("link", Effect.sync(() => ++reads))).toBe(2)
-      test.setHealthy(false)
-      expect(yield* cache.remembered("link", Effect.sync(() => ++reads))).toBe(3)
-      expect(yield* cache.remembered("other", Effect.sync(() => ++reads))).toBe(4)
-      test.setHealthy(true)
-      expect(yield* cache.remembered("other", Effect.sync(() => ++reads))).toBe(5)
-    })
-  )
-
   it("answers nothing, and remembers nothing, while changes made elsewhere may not reach it", () => {
     const test = channel()
     const cache = make(test.invalidation)
@@ -143,6 +106,75 @@ describe("HotCache", () => {
     expect(cache.answer("k1", Date.now())).toBeDefined()
     expect(cache.answer(`k${MAX_ENTRIES}`, Date.now())).toBeDefined()
   })
+})
+
+describe("HotCache.remembered", () => {
+  it.effect("remembers a configuration read until a change of configuration, made here or elsewhere", () =>
+    Effect.gen(function* () {
+      const test = channel()
+      const cache = make(test.invalidation)
+      let reads = 0
+      const read = Effect.sync(() => ++reads)
+      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(1)
+      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(1)
+      // A revocation of tokens changes no configuration.
+      yield* cache.invalidate("tokens")
+      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(1)
+      yield* cache.invalidate("all")
+      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(2)
+      test.fromElsewhere("all")
+      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(3)
+      expect(yield* cache.remembered("connector\nacme/api", read)).toBe(3)
+    })
+  )
+
+  it.effect(
+    "does not remember a read a change came during, nor answer or remember while changes may not reach it",
+    () =>
+      Effect.gen(function* () {
+        const test = channel()
+        const cache = make(test.invalidation)
+        let reads = 0
+        // The read of the configuration as it was; a change is made and told while it runs.
+        const racing = Effect.zipRight(
+          cache.invalidate("all"),
+          Effect.sync(() => ++reads)
+        )
+        expect(yield* cache.remembered("link", racing)).toBe(1)
+        expect(
+          yield* cache.remembered(
+            "link",
+            Effect.sync(() => ++reads)
+          )
+        ).toBe(2)
+        expect(
+          yield* cache.remembered(
+            "link",
+            Effect.sync(() => ++reads)
+          )
+        ).toBe(2)
+        test.setHealthy(false)
+        expect(
+          yield* cache.remembered(
+            "link",
+            Effect.sync(() => ++reads)
+          )
+        ).toBe(3)
+        expect(
+          yield* cache.remembered(
+            "other",
+            Effect.sync(() => ++reads)
+          )
+        ).toBe(4)
+        test.setHealthy(true)
+        expect(
+          yield* cache.remembered(
+            "other",
+            Effect.sync(() => ++reads)
+          )
+        ).toBe(5)
+      })
+  )
 })
 
 describe.each(backends)("the store's changes empty the hot cache, on $name", ({ make: makeDatabase }) => {

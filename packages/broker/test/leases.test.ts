@@ -57,6 +57,71 @@ const noEvents: EventsService = {
   prune: () => Effect.succeed(0)
 }
 
+/** A refresh begun from a read of its grant that another broker's refresh made stale. */
+const refreshFromStaleRead = async (run: <A, E>(effect: Effect.Effect<A, E, Store>) => Promise<A>) => {
+  const store = await run(Store)
+  const connector = await run(putAcme(store))
+  const id = await run(
+    store.putGrant({
+      connectorId: connector.id,
+      installationId: "",
+      subject: "stale-read",
+      refreshToken: Redacted.make("rt_a")
+    })
+  )
+  const read = Option.getOrThrow(await run(store.findGrantById(id)))
+  // Another broker refreshes the grant after the read: rt_a is rotated to rt_b.
+  const now = Date.now()
+  expect(
+    await run(store.claimGrantLease({ grantId: id, version: read.version, owner: "other", now, until: now + 1_000 }))
+  ).toBe(true)
+  expect(
+    await run(
+      store.finishGrantRefresh({
+        grantId: id,
+        version: read.version + 1,
+        refreshToken: Redacted.make("rt_b"),
+        keepAttempt: false
+      })
+    )
+  ).toBe(true)
+  const { sent, provider } = rotatingProvider()
+  const context = {
+    store,
+    provider,
+    owner: "this",
+    connector,
+    endpoint: {
+      tokenEndpoint: "https://auth.example.test/token",
+      clientId: "broker",
+      clientSecret: Redacted.make("cs_secret_for_leases"),
+      authMethod: "client_secret_basic" as const,
+      defaultLifetimeSeconds: 3600
+    },
+    subject: { type: "user" as const, id: "stale-read" },
+    targets: {},
+    events: noEvents
+  }
+  const answer = await run(
+    refreshGrant(
+      context,
+      id,
+      {
+        reuse: Effect.succeed(Option.none()),
+        issue: (token) => Effect.succeed(Redacted.value(token.accessToken)),
+        gone: () => new UserAuthorizationRequired({ connector: "acme/api" })
+      },
+      read
+    )
+  )
+  // The stale read's claim was refused; the grant was read again, and its current token sent, once.
+  expect(sent).toEqual(["rt_b"])
+  expect(answer).toBe("at_for_rt_b")
+  const saved = Option.getOrThrow(await run(store.findGrantById(id)))
+  expect(saved.refreshToken && Redacted.value(saved.refreshToken)).toBe("rt_b_next")
+  expect(saved).toMatchObject({ leaseOwner: undefined, attemptStartedAt: undefined })
+}
+
 // The refresh journal's store operations: a lease on a grant, the attempt it records, the compare-and-set that
 // saves a refresh, and the leases of token requests; each one statement, so no lock spans a provider call.
 describe.each(backends)("leases and the refresh journal on $name", ({ make }) => {
@@ -130,69 +195,8 @@ describe.each(backends)("leases and the refresh journal on $name", ({ make }) =>
     expect(await claim(7, "d", 9_000)).toBe(false)
   })
 
-  it("a refresh begun from a stale read of its grant sends the refresh token the grant holds now", async () => {
-    const store = await run(Store)
-    const connector = await run(putAcme(store))
-    const id = await run(
-      store.putGrant({
-        connectorId: connector.id,
-        installationId: "",
-        subject: "stale-read",
-        refreshToken: Redacted.make("rt_a")
-      })
-    )
-    const read = Option.getOrThrow(await run(store.findGrantById(id)))
-    // Another broker refreshes the grant after the read: rt_a is rotated to rt_b.
-    const now = Date.now()
-    expect(
-      await run(store.claimGrantLease({ grantId: id, version: read.version, owner: "other", now, until: now + 1_000 }))
-    ).toBe(true)
-    expect(
-      await run(
-        store.finishGrantRefresh({
-          grantId: id,
-          version: read.version + 1,
-          refreshToken: Redacted.make("rt_b"),
-          keepAttempt: false
-        })
-      )
-    ).toBe(true)
-    const { sent, provider } = rotatingProvider()
-    const context = {
-      store,
-      provider,
-      owner: "this",
-      connector,
-      endpoint: {
-        tokenEndpoint: "https://auth.example.test/token",
-        clientId: "broker",
-        clientSecret: Redacted.make("cs_secret_for_leases"),
-        authMethod: "client_secret_basic" as const,
-        defaultLifetimeSeconds: 3600
-      },
-      subject: { type: "user" as const, id: "stale-read" },
-      targets: {},
-      events: noEvents
-    }
-    const answer = await run(
-      refreshGrant(
-        context,
-        id,
-        {
-          reuse: Effect.succeed(Option.none()),
-          issue: (token) => Effect.succeed(Redacted.value(token.accessToken)),
-          gone: () => new UserAuthorizationRequired({ connector: "acme/api" })
-        },
-        read
-      )
-    )
-    // The stale read's claim was refused; the grant was read again, and its current token sent, once.
-    expect(sent).toEqual(["rt_b"])
-    expect(answer).toBe("at_for_rt_b")
-    const saved = Option.getOrThrow(await run(store.findGrantById(id)))
-    expect(saved.refreshToken && Redacted.value(saved.refreshToken)).toBe("rt_b_next")
-    expect(saved).toMatchObject({ leaseOwner: undefined, attemptStartedAt: undefined })
-  })
+  it("a refresh begun from a stale read of its grant sends the refresh token the grant holds now", () =>
+    refreshFromStaleRead(run))
 
   it("a token request's lease is held by one broker until it is released or expires", async () => {
     const store = await run(Store)

@@ -43,6 +43,23 @@ describe("the broker's scheduler", () => {
     })
   )
 
+  it.live("is the scheduler of what a layer built with Broker.scheduled runs later (the server's requests)", () =>
+    Effect.gen(function* () {
+      let captured: Runtime.Runtime<never> | undefined
+      const layer = Layer.effectDiscard(
+        Effect.map(Effect.runtime<never>(), (runtime) => {
+          captured = runtime
+        })
+      )
+      yield* Effect.scoped(Broker.scheduled(Layer.build(layer)))
+      const scheduler = Runtime.runSync(captured as Runtime.Runtime<never>)(FiberRef.get(FiberRef.currentScheduler))
+      expect(scheduler).not.toBe(Scheduler.defaultScheduler)
+      expect(scheduler).not.toBe(yield* FiberRef.get(FiberRef.currentScheduler))
+    })
+  )
+})
+
+describe("the broker's scheduler under load", () => {
   it.live("keeps one drain going, however many fibers become ready while it runs", () =>
     Effect.gen(function* () {
       const scheduler = SlicedScheduler.make(SlicedScheduler.SLICE_MS)
@@ -98,21 +115,6 @@ describe("the broker's scheduler", () => {
       expect(stepsAtTurn).toBeDefined()
       expect(stepsAtTurn).toBeLessThan(200)
       expect(scheduler.stats().yields).toBeGreaterThan(0)
-    })
-  )
-
-  it.live("is the scheduler of what a layer built with Broker.scheduled runs later (the server's requests)", () =>
-    Effect.gen(function* () {
-      let captured: Runtime.Runtime<never> | undefined
-      const layer = Layer.effectDiscard(
-        Effect.map(Effect.runtime<never>(), (runtime) => {
-          captured = runtime
-        })
-      )
-      yield* Effect.scoped(Broker.scheduled(Layer.build(layer)))
-      const scheduler = Runtime.runSync(captured as Runtime.Runtime<never>)(FiberRef.get(FiberRef.currentScheduler))
-      expect(scheduler).not.toBe(Scheduler.defaultScheduler)
-      expect(scheduler).not.toBe(yield* FiberRef.get(FiberRef.currentScheduler))
     })
   )
 })
