@@ -29,6 +29,25 @@ const putAcme = (store: StoreService) =>
     }
   })
 
+/** The store, the connector of these tests and a new grant of `subject` holding `refreshToken`. */
+const acmeGrant = async (
+  run: <A, E>(effect: Effect.Effect<A, E, Store>) => Promise<A>,
+  subject: string,
+  refreshToken: string
+) => {
+  const store = await run(Store)
+  const connector = await run(putAcme(store))
+  const id = await run(
+    store.putGrant({
+      connectorId: connector.id,
+      installationId: "",
+      subject,
+      refreshToken: Redacted.make(refreshToken)
+    })
+  )
+  return { store, connector, id }
+}
+
 /** A provider that rotates every refresh token it is sent, and says which it was sent. */
 const rotatingProvider = () => {
   const sent: Array<string> = []
@@ -59,16 +78,7 @@ const noEvents: EventsService = {
 
 /** A refresh begun from a read of its grant that another broker's refresh made stale. */
 const refreshFromStaleRead = async (run: <A, E>(effect: Effect.Effect<A, E, Store>) => Promise<A>) => {
-  const store = await run(Store)
-  const connector = await run(putAcme(store))
-  const id = await run(
-    store.putGrant({
-      connectorId: connector.id,
-      installationId: "",
-      subject: "stale-read",
-      refreshToken: Redacted.make("rt_a")
-    })
-  )
+  const { store, connector, id } = await acmeGrant(run, "stale-read", "rt_a")
   const read = Option.getOrThrow(await run(store.findGrantById(id)))
   // Another broker refreshes the grant after the read: rt_a is rotated to rt_b.
   const now = Date.now()
@@ -144,16 +154,7 @@ describe.each(backends)("leases and the refresh journal on $name", ({ make }) =>
   })
 
   it("a grant is claimed by one broker at a time, and saved only by the claim that read it last", async () => {
-    const store = await run(Store)
-    const connector = await run(putAcme(store))
-    const id = await run(
-      store.putGrant({
-        connectorId: connector.id,
-        installationId: "",
-        subject: "u",
-        refreshToken: Redacted.make("rt1")
-      })
-    )
+    const { store, id } = await acmeGrant(run, "u", "rt1")
     const grant = async () => Option.getOrThrow(await run(store.findGrantById(id)))
     const claim = (version: number, owner: string, now: number) =>
       run(store.claimGrantLease({ grantId: id, version, owner, now, until: now + 1_000 }))
