@@ -129,7 +129,8 @@ describe.each(backends)("refreshes against a faulty provider, on %s", ({ make })
 
   it("a late answer (after the caller's deadline) is saved: the next refresh uses the rotated refresh token", async () => {
     await importUser(broker, "late-ada", { refreshToken: provider.seed() })
-    provider.mode = { kind: "slow", delayMs: TIMEOUT_MS + 300 }
+    // Past the caller's deadline (TIMEOUT_MS), well before the attempt's (2 × TIMEOUT_MS): a busy machine still reads it.
+    provider.mode = { kind: "slow", delayMs: TIMEOUT_MS + 150 }
     const before = provider.requests.length
     const late = await request(broker, "late-ada", ["s1"])
     expect(late.status).toBe(502)
