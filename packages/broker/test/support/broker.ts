@@ -3,10 +3,11 @@ import { createServer as createNetServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
+import { ConfigProvider, Effect, FiberRef, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
 import { ConnectClient, TokenCache } from "effect-connect"
 import { layerNodeServer, layerServices } from "../../src/Broker.js"
 import { generateKey } from "../../src/Cipher.js"
+import * as SlicedScheduler from "../../src/internal/slicedScheduler.js"
 import { app } from "../../src/Routes.js"
 import type { TestDatabase } from "./databases.js"
 
@@ -72,7 +73,8 @@ export const startBroker = async (options: {
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))),
     Layer.provide(Logger.minimumLogLevel(options.logLevel ?? testLogLevel))
   )
-  const runtime = ManagedRuntime.make(layer)
+  // With the broker's own scheduler, as `Broker.serve` and `connect serve` run it.
+  const runtime = ManagedRuntime.make(Layer.locally(layer, FiberRef.currentScheduler, SlicedScheduler.make()))
   const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (server) => server.address))
   if (address._tag !== "TcpAddress") throw new Error("the broker did not listen on TCP")
   return {
