@@ -413,15 +413,20 @@ const refreshCase = async (provider) => {
   await refreshDatabase?.drop()
 }
 
-/** `node bench/broker.mjs serve`: the provider and a broker on SQLite, left running, for profiling by hand. */
+/**
+ * `node bench/broker.mjs serve`: the provider and a broker on SQLite, left running, for profiling by hand, until
+ * SIGINT or SIGTERM stops both (the broker is a process of its own: it would outlive the bench otherwise).
+ */
 const serveOnly = async () => {
   const provider = await startProvider()
   const broker = await startBroker(provider)
   console.log(`${broker.url} ${broker.pid}`)
-  process.once("SIGINT", async () => {
+  const stop = async () => {
     await broker.stop()
     provider.close()
-  })
+  }
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
 }
 
 const refreshOnly = async () => {
