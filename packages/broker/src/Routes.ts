@@ -47,7 +47,6 @@ import { answerFailures, bearerToken, decodeBody, json, pathName, serve } from "
 import { checkImportEnvironments } from "./internal/importPolicy.js"
 import { grantKindOf } from "./internal/issuance.js"
 import { type Bound, MAX_ID_LENGTH, MAX_PATH_PARAM_LENGTH, RequestBounds } from "./internal/limits.js"
-import { hashKey } from "./internal/store/common.js"
 import { subjectKey } from "./internal/tokenKeys.js"
 import * as Metrics from "./Metrics.js"
 import * as MetricsRoutes from "./MetricsRoutes.js"
@@ -75,18 +74,14 @@ const authenticate = Effect.gen(function* () {
     return yield* new Unauthorized({ connector: "", detail: "send the project key as Authorization: Bearer <key>" })
   }
   const store = yield* rememberingStore
-  const cache = yield* HotCache
-  const generation = cache.generation()
   const caller = yield* store.findCaller(key.value)
   return yield* Option.match(caller, {
     onNone: () => Effect.fail(new Unauthorized({ connector: "", detail: "unknown project key" })),
-    onSome: (found) => {
-      cache.rememberCaller(generation, hashKey(key.value), found)
-      return Effect.as(
+    onSome: (found) =>
+      Effect.as(
         Effect.annotateCurrentSpan({ "connect.project": found.projectId, "connect.environment": found.environment }),
         found
       )
-    }
   })
 })
 

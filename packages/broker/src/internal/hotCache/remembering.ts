@@ -12,6 +12,7 @@
  *
  * @internal
  */
+import { Effect, Option } from "effect"
 import type { HotCacheService } from "../../HotCache.js"
 import type { StoreService } from "../../Store.js"
 import { hashKey } from "../store/common.js"
@@ -19,7 +20,17 @@ import { hashKey } from "../store/common.js"
 /** `store`, with its configuration reads remembered by `cache`. */
 export const remembering = (store: StoreService, cache: HotCacheService): StoreService => ({
   ...store,
-  findCaller: (key) => cache.remembered(`caller\n${hashKey(key)}`, store.findCaller(key)),
+  // A key's caller is the one the fast path looks up: one entry for both, filled here.
+  findCaller: (key) =>
+    Effect.suspend(() => {
+      const keyHash = hashKey(key)
+      const known = cache.caller(keyHash)
+      if (known !== undefined) return Effect.succeed(Option.some(known))
+      const at = cache.generation()
+      return Effect.tap(store.findCaller(key), (found) => {
+        if (Option.isSome(found)) cache.rememberCaller(at, keyHash, found.value)
+      })
+    }),
   findConnector: (uidOrId) => cache.remembered(`connector\n${uidOrId}`, store.findConnector(uidOrId)),
   findLink: (connectorId, projectId) =>
     cache.remembered(`link\n${connectorId}\n${projectId}`, store.findLink(connectorId, projectId)),
